@@ -1,0 +1,379 @@
+//! Outbound SMS/MMS through a Twilio-compatible Messages API.
+//!
+//! One [`SmsSender::send`] call makes up to `max_attempts` HTTP requests.
+//! Only failures that say nothing was sent are retried in the call: network
+//! errors, timeouts, 429 and 5xx. The wait between attempts is exponential
+//! backoff with jitter, or the provider's `Retry-After` when longer, and
+//! never more than `max_delay`, so one send cannot hold a worker for long.
+//! When attempts run out the error is [`SendError::Retryable`]: the caller
+//! owns the durable retry (it leaves the message on the outbound stream and
+//! redelivers later). Any other 4xx is [`SendError::Permanent`].
+//!
+//! A 2xx whose body carries no message sid is returned as `Retryable`
+//! without retrying in the call: the provider may well have queued the SMS,
+//! and an immediate retry would likely send it twice.
+//!
+//! Nothing here logs or returns the auth token or the message text; the
+//! customer's number appears in logs only through
+//! [`Masked`](switchboard_core::Masked), and is masked in provider error
+//! messages that echo it.
+
+use std::time::{Duration, SystemTime};
+
+use rand::Rng as _;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{redirect, StatusCode, Url};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+use switchboard_core::{Masked, OutboundMessage, SendError, SendReceipt};
+
+use crate::error::{Result, SmsError};
+
+/// Provider answers are read up to this many bytes; a Messages resource is a
+/// few kilobytes, anything longer is not an answer we can use.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Provider error text kept in [`SendError`] reasons is cut to this many
+/// bytes, since it ends up in logs.
+const MAX_REASON_LEN: usize = 300;
+
+/// How to reach the provider and how hard to try.
+#[derive(Clone, Debug)]
+pub struct SenderOptions {
+    /// Base URL of the REST API, e.g. `https://api.twilio.com`; a trailing
+    /// slash is tolerated, and a path prefix is kept.
+    pub api_base: String,
+    /// The account sid (`AC…`), used in the path and as the Basic auth user.
+    pub account_sid: String,
+    /// The auth token, the Basic auth password.
+    pub auth_token: SecretString,
+    /// The number (or sender id) messages are sent from.
+    pub from: String,
+    /// Full URL Twilio posts delivery status updates to; sent as
+    /// `StatusCallback` when set.
+    pub status_callback: Option<String>,
+    /// Limit on each HTTP request, connection included.
+    pub request_timeout: Duration,
+    /// HTTP requests within one [`SmsSender::send`] call; at least 1.
+    pub max_attempts: u32,
+    /// First backoff wait; doubled on each further attempt, with jitter.
+    pub base_delay: Duration,
+    /// Cap on any single wait between attempts, `Retry-After` included.
+    pub max_delay: Duration,
+}
+
+/// Sends messages through the provider's Messages resource. Cheap to clone:
+/// clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct SmsSender {
+    client: reqwest::Client,
+    messages_url: String,
+    options: SenderOptions,
+}
+
+/// What one HTTP attempt led to.
+enum Attempt {
+    /// Final: the receipt, or an error not to retry within this call.
+    Done(Result<SendReceipt, SendError>),
+    /// Nothing was sent; worth another attempt.
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The fields we read from a Messages resource.
+#[derive(Deserialize)]
+struct MessageResource {
+    sid: Option<String>,
+    status: Option<String>,
+}
+
+/// Twilio's error body: `{"code": 21211, "message": "...", ...}`.
+#[derive(Deserialize)]
+struct ProviderError {
+    code: Option<serde_json::Value>,
+    message: Option<String>,
+}
+
+impl SmsSender {
+    /// Checks the options and builds the HTTP client (with the request
+    /// timeout, and without following redirects: a redirected POST would be
+    /// replayed as a GET).
+    pub fn new(options: SenderOptions) -> Result<SmsSender> {
+        let base = options.api_base.trim_end_matches('/');
+        let parsed = Url::parse(base)
+            .map_err(|e| SmsError::Config(format!("api_base is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+            return Err(SmsError::Config("api_base must be an http(s) URL".into()));
+        }
+        let sid = &options.account_sid;
+        if sid.is_empty() || !sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(SmsError::Config(
+                "account_sid must be non-empty and alphanumeric".into(),
+            ));
+        }
+        if options.from.trim().is_empty() {
+            return Err(SmsError::Config("from must not be empty".into()));
+        }
+        if options.max_attempts == 0 {
+            return Err(SmsError::Config("max_attempts must be at least 1".into()));
+        }
+        if options.request_timeout.is_zero() {
+            return Err(SmsError::Config("request_timeout must be positive".into()));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout)
+            .redirect(redirect::Policy::none())
+            .user_agent(concat!("switchboard-sms/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SmsError::Config(format!("cannot build HTTP client: {e}")))?;
+        let messages_url = format!("{base}/2010-04-01/Accounts/{sid}/Messages.json");
+        Ok(SmsSender {
+            client,
+            messages_url,
+            options,
+        })
+    }
+
+    /// Sends one message: `POST {api_base}/2010-04-01/Accounts/{AccountSid}/Messages.json`
+    /// with form fields `To`, `From`, `Body`, `StatusCallback` (if set) and
+    /// one `MediaUrl` per media URL, under HTTP Basic auth
+    /// `AccountSid:AuthToken`.
+    ///
+    /// 2xx with a sid is the receipt. 429, 5xx, network errors and timeouts
+    /// are retried up to `max_attempts` times (see the module doc), then
+    /// returned as [`SendError::Retryable`] with the provider's last
+    /// `Retry-After`, uncapped. Any other status is
+    /// [`SendError::Permanent`] with Twilio's `code` and `message`.
+    pub async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        let form = self.form(msg);
+        let mut attempt = 1;
+        loop {
+            tracing::debug!(id = %msg.id, to = %Masked(&msg.to), attempt, "sending SMS");
+            let (reason, retry_after) = match self.attempt(&form, msg).await {
+                Attempt::Done(result) => return result,
+                Attempt::Retry {
+                    reason,
+                    retry_after,
+                } => (reason, retry_after),
+            };
+            if attempt >= self.options.max_attempts {
+                tracing::warn!(
+                    id = %msg.id, to = %Masked(&msg.to), attempts = attempt, %reason,
+                    "SMS send failed; attempts exhausted"
+                );
+                return Err(SendError::Retryable {
+                    reason,
+                    retry_after,
+                });
+            }
+            let wait = self.backoff(attempt, retry_after);
+            tracing::warn!(
+                id = %msg.id, to = %Masked(&msg.to), attempt, %reason,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "SMS send failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// The urlencoded request body.
+    fn form(&self, msg: &OutboundMessage) -> String {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("To", &msg.to);
+        form.append_pair("From", &self.options.from);
+        // Twilio accepts a media-only message without Body, and rejects
+        // (permanently) a message with neither.
+        if !msg.text.is_empty() || msg.media_urls.is_empty() {
+            form.append_pair("Body", &msg.text);
+        }
+        if let Some(callback) = &self.options.status_callback {
+            form.append_pair("StatusCallback", callback);
+        }
+        for url in &msg.media_urls {
+            form.append_pair("MediaUrl", url);
+        }
+        form.finish()
+    }
+
+    /// One HTTP request and the classification of its outcome.
+    async fn attempt(&self, form: &str, msg: &OutboundMessage) -> Attempt {
+        let request = self
+            .client
+            .post(&self.messages_url)
+            .basic_auth(
+                &self.options.account_sid,
+                Some(self.options.auth_token.expose_secret()),
+            )
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .body(form.to_owned());
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: describe_transport(e),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let body = read_capped(response, MAX_RESPONSE_BYTES).await;
+
+        if status.is_success() {
+            return Attempt::Done(receipt(status, body));
+        }
+        let provider = body
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<ProviderError>(&bytes).ok());
+        let code = provider
+            .as_ref()
+            .and_then(|p| p.code.as_ref())
+            .and_then(code_string);
+        let message = provider
+            .and_then(|p| p.message)
+            .map(|m| scrub(&m, msg))
+            .filter(|m| !m.is_empty());
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let mut reason = format!("provider answered HTTP {}", status.as_u16());
+            if let Some(code) = &code {
+                reason.push_str(&format!(" (code {code})"));
+            }
+            return Attempt::Retry {
+                reason,
+                retry_after,
+            };
+        }
+        let reason =
+            message.unwrap_or_else(|| format!("provider answered HTTP {}", status.as_u16()));
+        Attempt::Done(Err(SendError::Permanent {
+            status: status.as_u16(),
+            code,
+            reason,
+        }))
+    }
+
+    /// The wait before attempt `attempt + 1`: exponential backoff with
+    /// jitter, or the provider's hint when longer, capped at `max_delay`.
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let max = self.options.max_delay;
+        let doublings = attempt.saturating_sub(1).min(31);
+        let exponential = self
+            .options
+            .base_delay
+            .saturating_mul(1u32 << doublings)
+            .min(max);
+        // "Equal jitter": at least half the backoff, so waits never collapse
+        // to nothing, and spread over the other half so that senders that
+        // failed together do not retry together.
+        let half = exponential / 2;
+        let jittered = half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0));
+        jittered.max(retry_after.unwrap_or_default()).min(max)
+    }
+}
+
+/// Reads a 2xx answer into a receipt.
+fn receipt(status: StatusCode, body: reqwest::Result<Vec<u8>>) -> Result<SendReceipt, SendError> {
+    let resource = body
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<MessageResource>(&bytes).ok());
+    match resource {
+        Some(MessageResource {
+            sid: Some(sid),
+            status: message_status,
+        }) if !sid.is_empty() => Ok(SendReceipt {
+            provider_message_id: sid,
+            status: message_status.unwrap_or_else(|| "unknown".into()),
+        }),
+        _ => Err(SendError::Retryable {
+            reason: format!(
+                "provider answered HTTP {} without a message sid; the message may have been sent",
+                status.as_u16()
+            ),
+            retry_after: None,
+        }),
+    }
+}
+
+/// The body of a response, at most `limit` bytes of it.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> reqwest::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - buf.len();
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= limit {
+            break;
+        }
+    }
+    Ok(buf)
+}
+
+/// A transport error, described without the request URL.
+fn describe_transport(error: reqwest::Error) -> String {
+    if error.is_timeout() {
+        "request to provider timed out".into()
+    } else if error.is_connect() {
+        "could not connect to provider".into()
+    } else {
+        let error = error.without_url();
+        match std::error::Error::source(&error) {
+            Some(source) => format!("request to provider failed: {error}: {source}"),
+            None => format!("request to provider failed: {error}"),
+        }
+    }
+}
+
+/// Twilio's `code`, a number in practice, as a string.
+fn code_string(code: &serde_json::Value) -> Option<String> {
+    match code {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A provider message made fit for logs: the customer's number masked, the
+/// message text (should the provider echo it) removed, the length capped.
+fn scrub(message: &str, msg: &OutboundMessage) -> String {
+    let mut out = message.trim().to_owned();
+    if !msg.to.is_empty() {
+        out = out.replace(&msg.to, &Masked(&msg.to).to_string());
+    }
+    if msg.text.chars().count() >= 4 {
+        out = out.replace(&msg.text, "[message text]");
+    }
+    if out.len() > MAX_REASON_LEN {
+        let mut end = MAX_REASON_LEN;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push('…');
+    }
+    out
+}
+
+/// `Retry-After`, as delay-seconds or an HTTP-date relative to `now`.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, now)
+}
+
+/// Parses a `Retry-After` value; a date in the past means no wait.
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test should fail loudly at the first surprise
+#[path = "sender_tests.rs"]
+mod tests;

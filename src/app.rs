@@ -1,0 +1,175 @@
+//! Wiring: one [`App`] per daemon instance, and [`run`], which serves until
+//! the cancellation token fires and then drains within the bound.
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::bus::{Bus, BusError};
+use crate::config::Settings;
+use crate::delivery::Targets;
+use crate::health::{self, Readiness};
+use crate::outbound::Senders;
+use crate::routing::Classifier;
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+
+/// Everything a handler or worker of one instance shares.
+#[derive(Debug)]
+pub struct App {
+    /// The validated configuration.
+    pub settings: Settings,
+    /// NATS JetStream.
+    pub bus: Bus,
+    /// Redis.
+    pub store: Store,
+    /// Prometheus registry.
+    pub metrics: Metrics,
+    /// Readiness state.
+    pub readiness: Readiness,
+    /// Compiled routing rules.
+    pub classifier: Classifier,
+    /// Provider senders.
+    pub senders: Senders,
+    /// Agent delivery targets.
+    pub targets: Targets,
+    /// CloudEvents `source` of this instance's events.
+    pub event_source: String,
+}
+
+impl App {
+    /// Base of the redelivery backoff for failed bus messages.
+    pub fn retry_base(&self) -> Duration {
+        Duration::from_millis(500)
+    }
+
+    /// Cap of the redelivery backoff for failed bus messages.
+    pub fn retry_cap(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// NATS options are unusable.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Redis options are unusable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A provider sender could not be built.
+    #[error("cannot set up the SMS sender: {0}")]
+    Sender(#[from] switchboard_sms::SmsError),
+    /// The delivery HTTP client could not be built.
+    #[error("cannot set up delivery: {0}")]
+    Delivery(#[from] reqwest::Error),
+}
+
+/// Runs one instance on `listener` until `shutdown` fires, then stops
+/// intake, lets in-flight work finish within `shutdown.timeout_secs`, and
+/// returns. NATS and Redis may be down at start: the instance serves
+/// `/readyz` 503 and sets itself up when they come.
+pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
+    let bus = Bus::connect(&settings.nats).await?;
+    let store = Store::new(&settings.redis)?;
+    let app = Arc::new(App {
+        event_source: format!("/switchboard/{}", settings.nats.prefix),
+        classifier: Classifier::new(&settings),
+        senders: Senders::new(&settings)?,
+        targets: Targets::new(&settings.delivery)?,
+        metrics: Metrics::new(),
+        readiness: Readiness::new(),
+        bus,
+        store,
+        settings,
+    });
+    let tracker = TaskTracker::new();
+    // Workers stop on `work`; it is cancelled after HTTP intake has stopped.
+    let work = CancellationToken::new();
+
+    tracker.spawn(health::watch(
+        app.readiness.clone(),
+        app.bus.clone(),
+        app.store.clone(),
+        app.metrics.clone(),
+        Duration::from_millis(500),
+        work.clone(),
+    ));
+    tracker.spawn(start_workers(app.clone(), tracker.clone(), work.clone()));
+
+    let addr = listener.local_addr().ok();
+    tracing::info!(listen = ?addr, "switchboard serving");
+    let http_shutdown = shutdown.clone();
+    let readiness = app.readiness.clone();
+    let http = tokio::spawn(
+        axum::serve(listener, crate::http::router(app.clone())).with_graceful_shutdown(async move {
+            http_shutdown.cancelled().await;
+            readiness.drain();
+        })
+        .into_future(),
+    );
+
+    shutdown.cancelled().await;
+    app.readiness.drain();
+    tracing::info!("shutting down: intake stopped, draining in-flight work");
+    let bound = app.settings.shutdown.timeout();
+    let drained = tokio::time::timeout(bound, async {
+        if let Err(e) = http.await {
+            tracing::warn!(error = %e, "HTTP server task failed");
+        }
+        work.cancel();
+        tracker.close();
+        tracker.wait().await;
+    })
+    .await;
+    if drained.is_err() {
+        work.cancel();
+        tracing::warn!(
+            bound_secs = bound.as_secs(),
+            "drain bound reached; unfinished messages stay unacknowledged and will be redelivered"
+        );
+    }
+    // Flush acks and publishes still buffered in the client.
+    let _ = tokio::time::timeout(Duration::from_secs(1), app.bus.client().flush()).await;
+    tracing::info!("switchboard stopped");
+    Ok(())
+}
+
+/// Sets up streams and agent state (retrying while NATS or Redis are down),
+/// then starts the router, sender and delivery workers.
+async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: CancellationToken) {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let result = async {
+            app.bus.ensure_streams().await.map_err(|e| e.to_string())?;
+            for (id, agent) in &app.settings.agents {
+                app.store.seed_agent(id, agent.status.as_str()).await.map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        };
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = result => r,
+        };
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "set-up not possible yet; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    app.readiness.streams_ready();
+    tracker.spawn(crate::routing::run(app.clone(), cancel.clone()));
+    tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));
+    tracker.spawn(crate::delivery::run(app, cancel));
+}

@@ -1,0 +1,188 @@
+//! NATS JetStream: every subject, stream and consumer name, and the one
+//! publish path that waits for the ack.
+//!
+//! With `P` = `nats.prefix`:
+//!
+//! | stream          | subjects            | holds                                   |
+//! |-----------------|---------------------|-----------------------------------------|
+//! | `P_inbound`     | `P.inbound.<ch>`    | normalized customer messages            |
+//! | `P_outbound`    | `P.outbound.<ch>`   | replies waiting for the channel sender  |
+//! | `P_events`      | `P.events.<type>`   | the replayable CloudEvents log          |
+//!
+//! Durable pull consumers shared by all replicas: `router` (inbound),
+//! `sender` (outbound) and `delivery` (events). `P.agent.<id>` and
+//! `P.queue.<name>` are plain subjects fanned out from the event log for
+//! agents' own tools. Every publish carries a `Nats-Msg-Id` derived from the
+//! provider's or our own id, so a re-publish after a crash or a provider
+//! retry is dropped by JetStream's duplicate window.
+
+pub mod consume;
+mod subjects;
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+pub use subjects::Subjects;
+
+use crate::config::NatsSettings;
+
+/// What went wrong talking to NATS.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The connection could not be set up (bad URL or options).
+    #[error("cannot connect to NATS: {0}")]
+    Connect(String),
+    /// A stream or consumer could not be created or updated.
+    #[error("cannot set up JetStream {what}: {reason}")]
+    Setup {
+        /// The stream or consumer.
+        what: String,
+        /// The server's answer.
+        reason: String,
+    },
+    /// A publish was not acknowledged (in time).
+    #[error("publish to {subject} not acknowledged: {reason}")]
+    Publish {
+        /// Where it was published.
+        subject: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A connected JetStream context with the configured names.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    subjects: Subjects,
+    settings: NatsSettings,
+}
+
+impl Bus {
+    /// Connects in the background: the daemon starts (and reports not
+    /// ready) while NATS is down, and reconnects forever.
+    pub async fn connect(settings: &NatsSettings) -> Result<Bus, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("switchboard/{}", settings.prefix))
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .connect(settings.url.as_str())
+            .await
+            .map_err(|e| BusError::Connect(e.to_string()))?;
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(settings.publish_timeout());
+        Ok(Bus { client, js, subjects: Subjects::new(&settings.prefix), settings: settings.clone() })
+    }
+
+    /// The configured names.
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
+    /// The plain NATS client (for core publishes to agent subjects).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// Whether the client holds a live connection.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Creates or updates the three streams. Idempotent: every replica runs
+    /// it at start, and a changed retention setting is applied in place.
+    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+        let s = &self.subjects;
+        let age = Duration::from_secs(self.settings.stream_max_age_secs);
+        let defs = [
+            (s.inbound_stream(), s.inbound_all(), age),
+            (s.outbound_stream(), s.outbound_all(), age),
+            (s.events_stream(), s.events_all(), Duration::from_secs(self.settings.events_max_age_secs)),
+        ];
+        for (name, subject, max_age) in defs {
+            let config = stream::Config {
+                name: name.clone(),
+                subjects: vec![subject],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                num_replicas: self.settings.stream_replicas,
+                max_age,
+                duplicate_window: Duration::from_secs(self.settings.duplicate_window_secs),
+                ..Default::default()
+            };
+            self.js
+                .create_or_update_stream(config)
+                .await
+                .map_err(|e| BusError::Setup { what: format!("stream {name}"), reason: e.to_string() })?;
+        }
+        Ok(())
+    }
+
+    /// Whether all three streams exist on the server.
+    pub async fn streams_exist(&self) -> bool {
+        for name in [self.subjects.inbound_stream(), self.subjects.outbound_stream(), self.subjects.events_stream()] {
+            if self.js.get_stream_no_info(&name).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The durable pull consumer `durable` on `stream`, created or updated.
+    pub async fn consumer(
+        &self,
+        stream: &str,
+        durable: &str,
+        filter: String,
+    ) -> Result<consumer::PullConsumer, BusError> {
+        let setup = |e: String| BusError::Setup { what: format!("consumer {stream}/{durable}"), reason: e };
+        let stream = self.js.get_stream_no_info(stream).await.map_err(|e| setup(e.to_string()))?;
+        let config = consumer::pull::Config {
+            durable_name: Some(durable.to_owned()),
+            filter_subject: filter,
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(self.settings.ack_wait_secs),
+            max_deliver: self.settings.max_deliver,
+            max_ack_pending: 10_000,
+            ..Default::default()
+        };
+        stream.create_consumer(config).await.map_err(|e| setup(e.to_string()))
+    }
+
+    /// Publishes to JetStream and waits (bounded by
+    /// `nats.publish_timeout_ms`) for the ack: only then is the message
+    /// durable. `msg_id` makes a re-publish a no-op within the duplicate
+    /// window.
+    pub async fn publish(&self, subject: String, msg_id: &str, payload: Bytes) -> Result<(), BusError> {
+        let fail = |subject: &str, e: String| BusError::Publish { subject: subject.to_owned(), reason: e };
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", msg_id);
+        let bound = self.settings.publish_timeout();
+        let ack = tokio::time::timeout(bound, async {
+            self.js
+                .publish_with_headers(subject.clone(), headers, payload)
+                .await
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match ack {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(fail(&subject, e)),
+            Err(_) => Err(fail(&subject, format!("no ack within {} ms", bound.as_millis()))),
+        }
+    }
+
+    /// A core NATS publish (no persistence), for the agent and queue
+    /// fan-out subjects.
+    pub async fn publish_core(&self, subject: String, payload: Bytes) -> Result<(), BusError> {
+        self.client
+            .publish(subject.clone(), payload)
+            .await
+            .map_err(|e| BusError::Publish { subject, reason: e.to_string() })
+    }
+}

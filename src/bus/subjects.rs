@@ -1,0 +1,90 @@
+//! Names derived from `nats.prefix`, in one place.
+
+use switchboard_core::Channel;
+
+/// Subject, stream and consumer names for one prefix.
+#[derive(Clone, Debug)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    /// Names for `prefix` (validated by the configuration).
+    pub fn new(prefix: &str) -> Self {
+        Subjects { prefix: prefix.to_owned() }
+    }
+
+    /// `P.inbound.<channel>`
+    pub fn inbound(&self, channel: Channel) -> String {
+        format!("{}.inbound.{channel}", self.prefix)
+    }
+
+    /// `P.inbound.>`
+    pub fn inbound_all(&self) -> String {
+        format!("{}.inbound.>", self.prefix)
+    }
+
+    /// `P.outbound.<channel>`
+    pub fn outbound(&self, channel: Channel) -> String {
+        format!("{}.outbound.{channel}", self.prefix)
+    }
+
+    /// `P.outbound.>`
+    pub fn outbound_all(&self) -> String {
+        format!("{}.outbound.>", self.prefix)
+    }
+
+    /// `P.events.<suffix>` where the suffix is the CloudEvents type without
+    /// its `switchboard.` head, e.g. `P.events.conversation.assigned`.
+    pub fn event(&self, event_type: &str) -> String {
+        let suffix = event_type.strip_prefix("switchboard.").unwrap_or(event_type);
+        format!("{}.events.{suffix}", self.prefix)
+    }
+
+    /// `P.events.>`
+    pub fn events_all(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
+    /// `P.agent.<id>`
+    pub fn agent(&self, agent: &str) -> String {
+        format!("{}.agent.{agent}", self.prefix)
+    }
+
+    /// `P.queue.<name>`
+    pub fn queue(&self, queue: &str) -> String {
+        format!("{}.queue.{queue}", self.prefix)
+    }
+
+    /// Stream of inbound messages.
+    pub fn inbound_stream(&self) -> String {
+        format!("{}_inbound", self.prefix)
+    }
+
+    /// Stream of outbound messages.
+    pub fn outbound_stream(&self) -> String {
+        format!("{}_outbound", self.prefix)
+    }
+
+    /// Stream of events.
+    pub fn events_stream(&self) -> String {
+        format!("{}_events", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_derive_from_the_prefix() {
+        let s = Subjects::new("t1");
+        assert_eq!(s.inbound(Channel::Sms), "t1.inbound.sms");
+        assert_eq!(s.outbound(Channel::Sms), "t1.outbound.sms");
+        assert_eq!(s.event("switchboard.conversation.assigned"), "t1.events.conversation.assigned");
+        assert_eq!(s.agent("alice"), "t1.agent.alice");
+        assert_eq!(s.queue("returns"), "t1.queue.returns");
+        assert_eq!(s.inbound_stream(), "t1_inbound");
+        assert_eq!(s.events_all(), "t1.events.>");
+    }
+}

@@ -1,0 +1,531 @@
+//! The typed configuration, section by section. Field comments live in
+//! `config/default.toml`; these types only say what shape each key has.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use switchboard_core::Channel;
+
+/// The whole configuration, after loading and validation.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[log]`
+    pub log: LogSettings,
+    /// `[shutdown]`
+    pub shutdown: ShutdownSettings,
+    /// `[nats]`
+    pub nats: NatsSettings,
+    /// `[redis]`
+    pub redis: RedisSettings,
+    /// `[routing]`
+    pub routing: RoutingSettings,
+    /// `[outbound]`
+    pub outbound: OutboundSettings,
+    /// `[delivery]`
+    pub delivery: DeliverySettings,
+    /// `[channels.*]`
+    pub channels: ChannelsSettings,
+    /// `[queues.<name>]`
+    pub queues: BTreeMap<String, QueueSettings>,
+    /// `[agents.<id>]`
+    pub agents: BTreeMap<String, AgentSettings>,
+    /// `[[rules]]`
+    pub rules: Vec<RuleSettings>,
+    /// `[sla]`
+    pub sla: SlaSettings,
+    /// `[calendars.<name>]`
+    pub calendars: BTreeMap<String, CalendarSettings>,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The public base URL providers call.
+    pub public_url: String,
+    /// The admin API token.
+    pub admin_token: Option<SecretString>,
+    /// File holding the admin API token.
+    pub admin_token_file: Option<PathBuf>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Per-request time limit.
+    pub request_timeout_secs: u64,
+}
+
+
+impl ServerSettings {
+    /// The public URL without a trailing slash, ready to have a path appended.
+    pub fn public_base(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter directive.
+    pub level: String,
+}
+
+
+/// The log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[shutdown]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct ShutdownSettings {
+    /// Bound on the graceful drain.
+    pub timeout_secs: u64,
+}
+
+
+impl ShutdownSettings {
+    /// The drain bound.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// `[nats]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct NatsSettings {
+    /// Server URL.
+    pub url: String,
+    /// Prefix of every subject, stream and consumer.
+    pub prefix: String,
+    /// Bound on waiting for a publish ack at intake.
+    pub publish_timeout_ms: u64,
+    /// Stream replicas.
+    pub stream_replicas: usize,
+    /// Retention of the inbound and outbound streams.
+    pub stream_max_age_secs: u64,
+    /// Retention of the events stream.
+    pub events_max_age_secs: u64,
+    /// Redelivery delay of an unacknowledged message.
+    pub ack_wait_secs: u64,
+    /// Most deliveries of one message.
+    pub max_deliver: i64,
+    /// JetStream de-duplication window.
+    pub duplicate_window_secs: u64,
+}
+
+
+impl NatsSettings {
+    /// The publish ack bound.
+    pub fn publish_timeout(&self) -> Duration {
+        Duration::from_millis(self.publish_timeout_ms)
+    }
+}
+
+/// `[redis]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct RedisSettings {
+    /// Server URL (may hold a password, so it is a secret).
+    pub url: SecretString,
+    /// File holding the URL.
+    pub url_file: Option<PathBuf>,
+    /// Prefix (hash tag) of every key.
+    pub prefix: String,
+    /// Connect and command timeout.
+    pub timeout_ms: u64,
+}
+
+
+/// `[routing]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct RoutingSettings {
+    /// Queue for conversations no rule matched.
+    pub default_queue: String,
+    /// Concurrent routings per replica.
+    pub workers: usize,
+    /// Memory of provider message ids.
+    pub dedupe_ttl_secs: u64,
+}
+
+
+/// Retry policy shared by the outbound sender and agent delivery.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RetrySettings {
+    /// Attempts within one delivery.
+    pub max_attempts: u32,
+    /// Backoff base.
+    pub base_delay_ms: u64,
+    /// Cap on one wait.
+    pub max_delay_ms: u64,
+    /// Timeout of one request.
+    pub request_timeout_ms: u64,
+    /// Concurrent sends per replica.
+    pub workers: usize,
+}
+
+impl RetrySettings {
+    /// Backoff base.
+    pub fn base_delay(&self) -> Duration {
+        Duration::from_millis(self.base_delay_ms)
+    }
+    /// Cap on one wait.
+    pub fn max_delay(&self) -> Duration {
+        Duration::from_millis(self.max_delay_ms)
+    }
+    /// Timeout of one request.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// `[outbound]`
+pub type OutboundSettings = RetrySettings;
+/// `[delivery]`
+pub type DeliverySettings = RetrySettings;
+
+
+/// `[channels]`
+#[derive(Clone, Debug, Default)]
+pub struct ChannelsSettings {
+    /// `[channels.sms.<account>]`
+    pub sms: BTreeMap<String, SmsAccount>,
+    /// `[channels.wechat.<account>]`
+    pub wechat: BTreeMap<String, WechatAccount>,
+    /// `[channels.email.<account>]`
+    pub email: BTreeMap<String, EmailAccount>,
+    /// `[channels.webchat]`
+    pub webchat: Option<WebchatSettings>,
+}
+
+/// `[channels.sms.<account>]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct SmsAccount {
+    /// Twilio Account SID.
+    pub account_sid: String,
+    /// Auth token: webhook signatures and API Basic auth.
+    pub auth_token: Option<SecretString>,
+    /// File holding the auth token.
+    pub auth_token_file: Option<PathBuf>,
+    /// Our number, E.164.
+    pub from: String,
+    /// Messages API base URL.
+    #[serde(default = "default_twilio_api")]
+    pub api_base: String,
+}
+
+fn default_twilio_api() -> String {
+    "https://api.twilio.com".into()
+}
+
+/// `[channels.wechat.<account>]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct WechatAccount {
+    /// AppID.
+    pub app_id: String,
+    /// AppSecret, for the access token.
+    pub app_secret: Option<SecretString>,
+    /// File holding the AppSecret.
+    pub app_secret_file: Option<PathBuf>,
+    /// Push token.
+    pub token: Option<SecretString>,
+    /// File holding the push token.
+    pub token_file: Option<PathBuf>,
+    /// EncodingAESKey (safe mode).
+    pub encoding_aes_key: Option<SecretString>,
+    /// File holding the EncodingAESKey.
+    pub encoding_aes_key_file: Option<PathBuf>,
+    /// API base URL.
+    #[serde(default = "default_wechat_api")]
+    pub api_base: String,
+}
+
+fn default_wechat_api() -> String {
+    "https://api.weixin.qq.com".into()
+}
+
+/// `[channels.email.<account>]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct EmailAccount {
+    /// Our mailbox address.
+    pub address: String,
+    /// SMTP relay URL (may hold credentials).
+    pub smtp_url: Option<SecretString>,
+    /// File holding the SMTP URL.
+    pub smtp_url_file: Option<PathBuf>,
+    /// Mailgun webhook signing key.
+    pub mailgun_signing_key: Option<SecretString>,
+    /// File holding the Mailgun signing key.
+    pub mailgun_signing_key_file: Option<PathBuf>,
+}
+
+/// `[channels.webchat]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct WebchatSettings {
+    /// Signs visitor session tokens.
+    pub session_secret: Option<SecretString>,
+    /// File holding the session secret.
+    pub session_secret_file: Option<PathBuf>,
+}
+
+/// `[queues.<name>]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct QueueSettings {
+    /// Required skills with minimum proficiency.
+    #[serde(default)]
+    pub skills: BTreeMap<String, u8>,
+    /// Higher is served first.
+    #[serde(default)]
+    pub priority: i32,
+    /// Assignment mode.
+    #[serde(default)]
+    pub mode: QueueMode,
+    /// Offer mode: time to accept.
+    #[serde(default = "default_offer_timeout")]
+    pub offer_timeout_secs: u64,
+    /// Overflow queue.
+    pub overflow: Option<String>,
+    /// SLA policy.
+    pub sla: Option<String>,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            skills: BTreeMap::new(),
+            priority: 0,
+            mode: QueueMode::Auto,
+            offer_timeout_secs: default_offer_timeout(),
+            overflow: None,
+            sla: None,
+        }
+    }
+}
+
+fn default_offer_timeout() -> u64 {
+    30
+}
+
+/// How a queue hands conversations to agents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueMode {
+    /// Assign directly.
+    #[default]
+    Auto,
+    /// Offer, and assign on accept.
+    Offer,
+}
+
+/// `[agents.<id>]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct AgentSettings {
+    /// Display name.
+    pub name: Option<String>,
+    /// API bearer token.
+    pub token: Option<SecretString>,
+    /// File holding the API token.
+    pub token_file: Option<PathBuf>,
+    /// Status when first seen.
+    #[serde(default)]
+    pub status: AgentStatus,
+    /// Skills with proficiency 1..5.
+    #[serde(default)]
+    pub skills: BTreeMap<String, u8>,
+    /// Languages spoken.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Capacity per channel and in total.
+    #[serde(default)]
+    pub capacity: Capacity,
+    /// Delivery targets.
+    #[serde(default)]
+    pub deliver: Vec<DeliverTarget>,
+}
+
+/// Agent presence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    /// Takes conversations.
+    #[default]
+    Available,
+    /// Logged in, takes none.
+    Away,
+    /// Not working.
+    Offline,
+}
+
+impl AgentStatus {
+    /// The stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Available => "available",
+            AgentStatus::Away => "away",
+            AgentStatus::Offline => "offline",
+        }
+    }
+}
+
+/// How many conversations an agent holds at once.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Capacity {
+    /// Web chat.
+    #[serde(default)]
+    pub chat: u32,
+    /// WeChat.
+    #[serde(default)]
+    pub wechat: u32,
+    /// SMS.
+    #[serde(default)]
+    pub sms: u32,
+    /// Email.
+    #[serde(default)]
+    pub email: u32,
+    /// Across channels; defaults to the sum.
+    pub total: Option<u32>,
+}
+
+impl Capacity {
+    /// Capacity on one channel.
+    pub fn for_channel(&self, channel: Channel) -> u32 {
+        match channel {
+            Channel::Webchat => self.chat,
+            Channel::Wechat => self.wechat,
+            Channel::Sms => self.sms,
+            Channel::Email => self.email,
+        }
+    }
+
+    /// Capacity across channels.
+    pub fn total(&self) -> u32 {
+        self.total.unwrap_or(self.chat + self.wechat + self.sms + self.email)
+    }
+}
+
+/// One place an agent's events are delivered.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DeliverTarget {
+    /// A POST signed per Standard Webhooks.
+    Webhook {
+        /// Target URL.
+        url: String,
+        /// `whsec_…` secret.
+        secret: Option<SecretString>,
+        /// File holding the secret.
+        secret_file: Option<PathBuf>,
+    },
+    /// A Slack incoming webhook.
+    Slack {
+        /// Incoming-webhook URL (it is itself a credential).
+        url: SecretString,
+    },
+    /// The agent's mailbox.
+    Email {
+        /// Mailbox address.
+        address: String,
+    },
+    /// `P.agent.<id>` (always published; listed for clarity).
+    Nats {},
+}
+
+/// `[[rules]]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct RuleSettings {
+    /// Rule name, for logs and decisions.
+    pub name: String,
+    /// Conditions, all of which must hold.
+    #[serde(default)]
+    pub when: RuleWhen,
+    /// What a match sets.
+    #[serde(default)]
+    pub then: RuleThen,
+}
+
+/// The conditions of a rule.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RuleWhen {
+    /// Regex on the message text (case-insensitive).
+    pub text: Option<String>,
+    /// Channel.
+    pub channel: Option<String>,
+    /// Channel account.
+    pub account: Option<String>,
+    /// Customer tier.
+    pub tier: Option<String>,
+    /// Customer language.
+    pub language: Option<String>,
+}
+
+/// The actions of a rule.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RuleThen {
+    /// Target queue.
+    pub queue: Option<String>,
+    /// Priority override.
+    pub priority: Option<i32>,
+    /// Required skills.
+    #[serde(default)]
+    pub skills: BTreeMap<String, u8>,
+    /// Tags to add.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `[sla]`
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SlaSettings {
+    /// `[sla.policies.<name>]`
+    #[serde(default)]
+    pub policies: BTreeMap<String, SlaPolicy>,
+}
+
+/// `[sla.policies.<name>]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct SlaPolicy {
+    /// First response target.
+    pub first_response_secs: Option<u64>,
+    /// Next response target.
+    pub next_response_secs: Option<u64>,
+    /// Resolution target.
+    pub resolution_secs: Option<u64>,
+    /// Share of a target at which to warn.
+    #[serde(default = "default_warn_at")]
+    pub warn_at: f64,
+    /// Business calendar, or `always`.
+    #[serde(default = "default_calendar")]
+    pub calendar: String,
+}
+
+fn default_warn_at() -> f64 {
+    0.8
+}
+
+fn default_calendar() -> String {
+    "always".into()
+}
+
+/// `[calendars.<name>]`
+#[derive(Clone, Debug, Deserialize)]
+pub struct CalendarSettings {
+    /// IANA time zone.
+    pub timezone: String,
+    /// Intervals per weekday (`mon`..`sun`), `HH:MM-HH:MM`.
+    #[serde(default)]
+    pub hours: BTreeMap<String, Vec<String>>,
+    /// Dates (`YYYY-MM-DD`) with no business hours.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}

@@ -1,0 +1,295 @@
+//! Secret resolution and the semantic checks that types alone cannot make.
+//! Each check reports with its key path and carries on.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use switchboard_core::Channel;
+
+use super::load::{valid_name, Problems};
+use super::model::*;
+
+impl Settings {
+    /// Reads every `*_file` secret; a key given both ways is a problem.
+    pub(super) fn resolve_secrets(&mut self, p: &mut Problems) {
+        secret(&mut self.server.admin_token, &self.server.admin_token_file, "server.admin_token", p);
+        let mut url = Some(self.redis.url.clone());
+        if self.redis.url_file.is_some() {
+            url = None;
+        }
+        secret(&mut url, &self.redis.url_file, "redis.url", p);
+        if let Some(url) = url {
+            self.redis.url = url;
+        }
+        for (name, a) in &mut self.channels.sms {
+            secret(&mut a.auth_token, &a.auth_token_file, &format!("channels.sms.{name}.auth_token"), p);
+        }
+        for (name, a) in &mut self.channels.wechat {
+            let at = format!("channels.wechat.{name}");
+            secret(&mut a.app_secret, &a.app_secret_file, &format!("{at}.app_secret"), p);
+            secret(&mut a.token, &a.token_file, &format!("{at}.token"), p);
+            secret(&mut a.encoding_aes_key, &a.encoding_aes_key_file, &format!("{at}.encoding_aes_key"), p);
+        }
+        for (name, a) in &mut self.channels.email {
+            let at = format!("channels.email.{name}");
+            secret(&mut a.smtp_url, &a.smtp_url_file, &format!("{at}.smtp_url"), p);
+            secret(&mut a.mailgun_signing_key, &a.mailgun_signing_key_file, &format!("{at}.mailgun_signing_key"), p);
+        }
+        if let Some(w) = &mut self.channels.webchat {
+            secret(&mut w.session_secret, &w.session_secret_file, "channels.webchat.session_secret", p);
+        }
+        for (name, a) in &mut self.agents {
+            secret(&mut a.token, &a.token_file, &format!("agents.{name}.token"), p);
+            for (i, target) in a.deliver.iter_mut().enumerate() {
+                if let DeliverTarget::Webhook { secret: s, secret_file, .. } = target {
+                    secret(s, secret_file, &format!("agents.{name}.deliver[{i}].secret"), p);
+                }
+            }
+        }
+    }
+
+    /// Checks values and cross-references.
+    pub(super) fn validate(&self, p: &mut Problems) {
+        self.validate_service(p);
+        for (name, a) in &self.channels.sms {
+            let at = format!("channels.sms.{name}");
+            required_secret(&a.auth_token, &format!("{at}.auth_token"), p);
+            if a.account_sid.trim().is_empty() {
+                p.push(format!("{at}.account_sid"), "must not be empty");
+            }
+            if switchboard_sms::normalize_e164(&a.from).is_none() {
+                p.push(format!("{at}.from"), "must be an E.164 number such as +15005550006");
+            }
+            http_url(&a.api_base, &format!("{at}.api_base"), p);
+        }
+        for (name, a) in &self.channels.wechat {
+            let at = format!("channels.wechat.{name}");
+            required_secret(&a.token, &format!("{at}.token"), p);
+            if let Some(key) = &a.encoding_aes_key {
+                if key.expose_secret().len() != 43 {
+                    p.push(format!("{at}.encoding_aes_key"), "must be 43 characters");
+                }
+            }
+            http_url(&a.api_base, &format!("{at}.api_base"), p);
+        }
+        for (name, a) in &self.channels.email {
+            if !a.address.contains('@') {
+                p.push(format!("channels.email.{name}.address"), "must be an email address");
+            }
+        }
+        self.validate_routing(p);
+    }
+
+    fn validate_service(&self, p: &mut Problems) {
+        http_url(&self.server.public_url, "server.public_url", p);
+        if self.server.max_body_bytes < 1024 {
+            p.push("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.server.request_timeout_secs == 0 {
+            p.push("server.request_timeout_secs", "must be at least 1");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            p.push("log.level", format!("not a valid filter: {e}"));
+        }
+        if !(1..=300).contains(&self.shutdown.timeout_secs) {
+            p.push("shutdown.timeout_secs", "must be between 1 and 300");
+        }
+        for (key, prefix) in [("nats.prefix", &self.nats.prefix), ("redis.prefix", &self.redis.prefix)] {
+            let ok = !prefix.is_empty()
+                && prefix.len() <= 64
+                && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                p.push(key, "must be 1-64 letters, digits, `_` or `-`");
+            }
+        }
+        if !self.nats.url.starts_with("nats://") && !self.nats.url.starts_with("tls://") {
+            p.push("nats.url", "must start with nats:// or tls://");
+        }
+        if self.nats.publish_timeout_ms == 0 || self.nats.publish_timeout_ms > 4500 {
+            p.push("nats.publish_timeout_ms", "must be between 1 and 4500 (WeChat gives up after 5 s)");
+        }
+        if !(1..=5).contains(&self.nats.stream_replicas) {
+            p.push("nats.stream_replicas", "must be between 1 and 5");
+        }
+        if self.nats.max_deliver < 1 {
+            p.push("nats.max_deliver", "must be at least 1");
+        }
+        if self.nats.ack_wait_secs == 0 {
+            p.push("nats.ack_wait_secs", "must be at least 1");
+        }
+        match url::Url::parse(self.redis.url.expose_secret()) {
+            Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {}
+            // Never echo the URL: it may carry a password.
+            _ => p.push("redis.url", "must be a redis:// or rediss:// URL"),
+        }
+        if self.routing.workers == 0 {
+            p.push("routing.workers", "must be at least 1");
+        }
+        for (key, r) in [("outbound", &self.outbound), ("delivery", &self.delivery)] {
+            if r.max_attempts == 0 {
+                p.push(format!("{key}.max_attempts"), "must be at least 1");
+            }
+            if r.workers == 0 {
+                p.push(format!("{key}.workers"), "must be at least 1");
+            }
+            if r.request_timeout_ms == 0 {
+                p.push(format!("{key}.request_timeout_ms"), "must be at least 1");
+            }
+        }
+    }
+
+    fn validate_routing(&self, p: &mut Problems) {
+        if !valid_name(&self.routing.default_queue) {
+            p.push("routing.default_queue", "names are lower-case letters, digits, `_` and `-`");
+        }
+        for (name, q) in &self.queues {
+            let at = format!("queues.{name}");
+            proficiencies(&q.skills, &format!("{at}.skills"), p);
+            if let Some(o) = &q.overflow {
+                if !self.has_queue(o) {
+                    p.push(format!("{at}.overflow"), format!("unknown queue `{o}`"));
+                } else if o == name {
+                    p.push(format!("{at}.overflow"), "a queue cannot overflow to itself");
+                }
+            }
+            if let Some(s) = &q.sla {
+                if !self.sla.policies.contains_key(s) {
+                    p.push(format!("{at}.sla"), format!("unknown SLA policy `{s}`"));
+                }
+            }
+            if q.mode == QueueMode::Offer && q.offer_timeout_secs == 0 {
+                p.push(format!("{at}.offer_timeout_secs"), "must be at least 1");
+            }
+        }
+        for (name, a) in &self.agents {
+            let at = format!("agents.{name}");
+            required_secret(&a.token, &format!("{at}.token"), p);
+            proficiencies(&a.skills, &format!("{at}.skills"), p);
+            let c = &a.capacity;
+            if Channel::ALL.iter().any(|ch| c.for_channel(*ch) > 1000) || c.total() > 1000 {
+                p.push(format!("{at}.capacity"), "capacities are at most 1000");
+            }
+            for (i, target) in a.deliver.iter().enumerate() {
+                let t = format!("{at}.deliver[{i}]");
+                match target {
+                    DeliverTarget::Webhook { url, secret, .. } => {
+                        http_url(url, &format!("{t}.url"), p);
+                        match secret {
+                            None => p.push(format!("{t}.secret"), "is required (or secret_file)"),
+                            Some(s) if crate::delivery::signing::decode_secret(s.expose_secret()).is_none() => {
+                                p.push(format!("{t}.secret"), "must be `whsec_` followed by base64")
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    DeliverTarget::Slack { url } => http_url(url.expose_secret(), &format!("{t}.url"), p),
+                    DeliverTarget::Email { address } if !address.contains('@') => {
+                        p.push(format!("{t}.address"), "must be an email address")
+                    }
+                    DeliverTarget::Email { .. } | DeliverTarget::Nats {} => {}
+                }
+            }
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            let at = format!("rules[{i}]");
+            if let Some(text) = &r.when.text {
+                if let Err(e) = regex::RegexBuilder::new(text).case_insensitive(true).size_limit(1 << 20).build() {
+                    let why = e.to_string();
+                    let why = why.lines().last().unwrap_or("invalid").trim_start_matches("error: ").to_owned();
+                    p.push(format!("{at}.when.text"), format!("not a valid regex: {why}"));
+                }
+            }
+            if let Some(c) = &r.when.channel {
+                if let Err(e) = c.parse::<Channel>() {
+                    p.push(format!("{at}.when.channel"), e.to_string());
+                }
+            }
+            if let Some(q) = &r.then.queue {
+                if !self.has_queue(q) {
+                    p.push(format!("{at}.then.queue"), format!("unknown queue `{q}`"));
+                }
+            }
+            proficiencies(&r.then.skills, &format!("{at}.then.skills"), p);
+        }
+        for (name, s) in &self.sla.policies {
+            let at = format!("sla.policies.{name}");
+            if !(s.warn_at > 0.0 && s.warn_at < 1.0) {
+                p.push(format!("{at}.warn_at"), "must be between 0 and 1 (exclusive)");
+            }
+            if s.calendar != "always" && !self.calendars.contains_key(&s.calendar) {
+                p.push(format!("{at}.calendar"), format!("unknown calendar `{}`", s.calendar));
+            }
+        }
+        for (name, c) in &self.calendars {
+            let at = format!("calendars.{name}");
+            if c.timezone.parse::<chrono_tz::Tz>().is_err() {
+                p.push(format!("{at}.timezone"), format!("unknown IANA time zone `{}`", c.timezone));
+            }
+            for (day, intervals) in &c.hours {
+                if !["mon", "tue", "wed", "thu", "fri", "sat", "sun"].contains(&day.as_str()) {
+                    p.push(format!("{at}.hours.{day}"), "days are mon, tue, wed, thu, fri, sat, sun");
+                }
+                for iv in intervals {
+                    if parse_interval(iv).is_none() {
+                        p.push(format!("{at}.hours.{day}"), format!("`{iv}` is not HH:MM-HH:MM"));
+                    }
+                }
+            }
+            for h in &c.holidays {
+                if chrono::NaiveDate::parse_from_str(h, "%Y-%m-%d").is_err() {
+                    p.push(format!("{at}.holidays"), format!("`{h}` is not YYYY-MM-DD"));
+                }
+            }
+        }
+    }
+
+    /// Whether `name` is a configured queue or the implicit default queue.
+    pub fn has_queue(&self, name: &str) -> bool {
+        self.queues.contains_key(name) || name == self.routing.default_queue
+    }
+}
+
+/// Parses `HH:MM-HH:MM` into minutes of the day (the end may be 24:00).
+pub fn parse_interval(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let minutes = |t: &str| -> Option<u32> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+    };
+    let (start, end) = (minutes(a)?, minutes(b)?);
+    (start != end).then_some((start, end))
+}
+
+fn secret(value: &mut Option<SecretString>, file: &Option<PathBuf>, key: &str, p: &mut Problems) {
+    let Some(path) = file else { return };
+    if value.is_some() {
+        p.push(key, format!("give either `{0}` or `{0}_file`, not both", key.rsplit('.').next().unwrap_or(key)));
+        return;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(s) => *value = Some(SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned())),
+        Err(e) => p.push(format!("{key}_file"), format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn required_secret(value: &Option<SecretString>, key: &str, p: &mut Problems) {
+    if value.as_ref().is_none_or(|s| s.expose_secret().is_empty()) {
+        p.push(key, "is required (or the same key with `_file`)");
+    }
+}
+
+fn proficiencies(skills: &std::collections::BTreeMap<String, u8>, at: &str, p: &mut Problems) {
+    for (skill, level) in skills {
+        if !(1..=5).contains(level) {
+            p.push(format!("{at}.{skill}"), "proficiency must be between 1 and 5");
+        }
+    }
+}
+
+fn http_url(s: &str, key: &str, p: &mut Problems) {
+    match url::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => p.push(key, "must be an http:// or https:// URL"),
+    }
+}

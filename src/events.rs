@@ -1,0 +1,119 @@
+//! Conversation events as CloudEvents 1.0 (structured JSON mode).
+//!
+//! Every event goes on `P.events.<type>` (the durable, replayable log) with
+//! its id as `Nats-Msg-Id`; ids are derived from what caused the event (the
+//! provider message id, the outbound id), so re-publishing after a
+//! redelivery is absorbed by JetStream and by consumers that de-duplicate.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Candidate;
+
+/// `switchboard.conversation.queued`
+pub const QUEUED: &str = "switchboard.conversation.queued";
+/// `switchboard.conversation.assigned`
+pub const ASSIGNED: &str = "switchboard.conversation.assigned";
+/// `switchboard.conversation.message`: a customer message in a conversation.
+pub const MESSAGE: &str = "switchboard.conversation.message";
+/// `switchboard.conversation.replied`: an agent's reply, accepted for sending.
+pub const REPLIED: &str = "switchboard.conversation.replied";
+/// `switchboard.conversation.send_failed`: a reply the channel could not send.
+pub const SEND_FAILED: &str = "switchboard.conversation.send_failed";
+
+/// A CloudEvents 1.0 envelope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Always `1.0`.
+    pub specversion: String,
+    /// Unique per event; stable across re-publishing.
+    pub id: String,
+    /// `/switchboard/<nats prefix>`.
+    pub source: String,
+    /// One of the constants of this module.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The conversation id.
+    pub subject: String,
+    /// When the event happened.
+    pub time: DateTime<Utc>,
+    /// Always `application/json`.
+    pub datacontenttype: String,
+    /// The payload.
+    pub data: EventData,
+}
+
+/// What every conversation event carries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventData {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Channel of the message or reply.
+    pub channel: String,
+    /// Channel account.
+    pub account: String,
+    /// The customer.
+    pub customer: Customer,
+    /// The conversation's queue.
+    pub queue: String,
+    /// The conversation's agent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The message or reply involved, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<EventMessage>,
+    /// For assignments: every candidate and why it was or was not chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// For failures: what went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The customer as an agent needs to see them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Customer profile id.
+    pub id: String,
+    /// Address on the channel.
+    pub address: String,
+}
+
+/// A message inside an event.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventMessage {
+    /// Our message id.
+    pub id: String,
+    /// `inbound` (customer) or `outbound` (agent).
+    pub direction: String,
+    /// The text.
+    pub text: String,
+    /// Attachments, as normalized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<switchboard_core::Attachment>,
+}
+
+/// An assignment decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The agent chosen, if any.
+    pub chosen: Option<String>,
+    /// Every candidate considered.
+    pub candidates: Vec<Candidate>,
+}
+
+impl Event {
+    /// A new event of `event_type` about `data.conversation_id`.
+    pub fn new(event_type: &str, id: String, source: &str, time: DateTime<Utc>, data: EventData) -> Event {
+        Event {
+            specversion: "1.0".into(),
+            id,
+            source: source.to_owned(),
+            event_type: event_type.to_owned(),
+            subject: data.conversation_id.clone(),
+            time,
+            datacontenttype: "application/json".into(),
+            data,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The agent API (`/api/v1/…`): presence, my conversations, a conversation,
+//! and replying. Every route authenticates first; an agent acts only for
+//! itself and its own conversations.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use switchboard_core::{Channel, OutboundMessage};
+
+use super::auth::{authenticate, Principal};
+use super::error::ApiError;
+use crate::app::App;
+use crate::config::AgentStatus;
+use crate::events::{self, Customer, Event, EventData, EventMessage};
+
+/// The longest reply accepted (Twilio's limit for one message body).
+const MAX_REPLY_CHARS: usize = 1600;
+
+fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    r.map(|Json(v)| v)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))
+}
+
+/// `{"status": "available" | "away" | "offline"}`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    status: AgentStatus,
+}
+
+/// `PUT /api/v1/agents/{agent}/status`
+pub async fn set_status(
+    State(app): State<Arc<App>>,
+    Path(agent): Path<String>,
+    headers: HeaderMap,
+    req: Result<Json<StatusBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let who = authenticate(&app.settings, &headers)?;
+    if !app.settings.agents.contains_key(&agent) {
+        return Err(ApiError::not_found("agent"));
+    }
+    if !who.may_act_for(&agent) {
+        return Err(ApiError::forbidden("an agent may only set its own status"));
+    }
+    let req = body(req)?;
+    app.store.set_agent_status(&agent, req.status.as_str()).await.map_err(|e| ApiError::unavailable(&e))?;
+    tracing::info!(%agent, status = req.status.as_str(), "agent status changed");
+    Ok(Json(serde_json::json!({ "agent": agent, "status": req.status })))
+}
+
+/// `GET /api/v1/agents/{agent}/conversations`
+pub async fn agent_conversations(
+    State(app): State<Arc<App>>,
+    Path(agent): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let who = authenticate(&app.settings, &headers)?;
+    if !app.settings.agents.contains_key(&agent) {
+        return Err(ApiError::not_found("agent"));
+    }
+    if !who.may_act_for(&agent) {
+        return Err(ApiError::forbidden("an agent may only list its own conversations"));
+    }
+    let ids = app.store.agent_conversations(&agent).await.map_err(|e| ApiError::unavailable(&e))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(c) = app.store.conversation(&id).await.map_err(|e| ApiError::unavailable(&e))? {
+            out.push(c);
+        }
+    }
+    let state = app.store.agent(&agent).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "agent": agent, "state": state, "conversations": out })))
+}
+
+/// Loads a conversation the principal may see (404 before 403, so an agent
+/// cannot probe ids it has no business with... beyond existence).
+async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::ConversationRecord, ApiError> {
+    let conv = app.store.conversation(id).await.map_err(|e| ApiError::unavailable(&e))?;
+    let conv = conv.ok_or_else(|| ApiError::not_found("conversation"))?;
+    let agent = conv.get("agent").map(String::as_str).unwrap_or("");
+    if let Principal::Agent(a) = who {
+        if a != agent {
+            return Err(ApiError::forbidden("this conversation is not assigned to you"));
+        }
+    }
+    Ok(conv)
+}
+
+/// `GET /api/v1/conversations/{id}`
+pub async fn conversation(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let who = authenticate(&app.settings, &headers)?;
+    let conv = visible(&app, &who, &id).await?;
+    let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "conversation": conv, "messages": messages })))
+}
+
+/// `{"text": "…", "media_urls": ["https://…"]}`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    text: String,
+    #[serde(default)]
+    media_urls: Vec<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/reply`: puts the reply on the outbound
+/// stream; 202 once JetStream holds it.
+pub async fn reply(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    req: Result<Json<ReplyBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let who = authenticate(&app.settings, &headers)?;
+    let req = body(req)?;
+    let text = req.text.trim();
+    if text.is_empty() && req.media_urls.is_empty() {
+        return Err(ApiError::invalid("text", "must not be empty"));
+    }
+    if text.chars().count() > MAX_REPLY_CHARS {
+        return Err(ApiError::invalid("text", "is longer than 1600 characters"));
+    }
+    if req.media_urls.len() > 10 || req.media_urls.iter().any(|u| url::Url::parse(u).is_err()) {
+        return Err(ApiError::invalid("media_urls", "must be at most 10 absolute URLs"));
+    }
+    let conv = visible(&app, &who, &id).await?;
+    let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
+    if field("state") == "resolved" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the conversation is resolved"));
+    }
+    let channel: Channel = field("channel")
+        .parse()
+        .map_err(|e| ApiError::unavailable(&format_args!("conversation {id} has a bad channel: {e}")))?;
+    let agent = match &who {
+        Principal::Agent(a) => Some(a.clone()),
+        Principal::Admin => conv.get("agent").cloned(),
+    };
+    let now = chrono::Utc::now();
+    let out = OutboundMessage {
+        id: ulid::Ulid::new().to_string(),
+        conversation_id: id.clone(),
+        channel,
+        account: field("account"),
+        to: field("address"),
+        text: text.to_owned(),
+        media_urls: req.media_urls,
+        agent: agent.clone(),
+        created_at: now,
+    };
+    let payload = serde_json::to_vec(&out).map_err(|e| ApiError::unavailable(&e))?;
+    app.bus.publish(app.bus.subjects().outbound(channel), &out.id, payload.into()).await.map_err(|e| ApiError::unavailable(&e))?;
+
+    let stored = serde_json::json!({
+        "id": out.id, "direction": "outbound", "channel": channel, "account": out.account,
+        "agent": agent, "text": out.text, "media_urls": out.media_urls, "at": now,
+    });
+    if let Err(e) = app.store.record_reply(&id, &stored.to_string(), now.timestamp_millis()).await {
+        // The reply is durable on JetStream and will be sent; only the history lags.
+        tracing::warn!(error = %e, conversation = %id, "reply queued but not recorded in the history");
+    }
+    let data = EventData {
+        conversation_id: id.clone(),
+        channel: channel.to_string(),
+        account: out.account.clone(),
+        customer: Customer { id: field("customer"), address: out.to.clone() },
+        queue: field("queue"),
+        agent,
+        message: Some(EventMessage { id: out.id.clone(), direction: "outbound".into(), text: out.text.clone(), attachments: vec![] }),
+        decision: None,
+        error: None,
+    };
+    let event = Event::new(events::REPLIED, format!("{}:replied", out.id), &app.event_source, now, data);
+    if let Ok(p) = serde_json::to_vec(&event) {
+        if let Err(e) = app.bus.publish(app.bus.subjects().event(events::REPLIED), &event.id, p.into()).await {
+            tracing::warn!(error = %e, conversation = %id, "reply queued but its event was not published");
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": out.id, "conversation": id, "state": "queued" }))))
+}

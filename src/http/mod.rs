@@ -1,0 +1,55 @@
+//! The one HTTP listener: probes, provider webhooks and the API. Handlers
+//! only decode and answer; the shared layers cap the body, bound the
+//! request time and record latency by matched route.
+
+mod api;
+mod auth;
+mod error;
+mod probes;
+mod sms;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+
+use crate::app::App;
+
+/// The application's routes and layers.
+pub fn router(app: Arc<App>) -> Router {
+    let server = &app.settings.server;
+    Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
+        .route("/webhooks/sms/{account}", post(sms::inbound))
+        .route("/api/v1/agents/{agent}/status", put(api::set_status))
+        .route("/api/v1/agents/{agent}/conversations", get(api::agent_conversations))
+        .route("/api/v1/conversations/{id}", get(api::conversation))
+        .route("/api/v1/conversations/{id}/reply", post(api::reply))
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(server.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(server.request_timeout_secs),
+        ))
+        .layer(middleware::from_fn_with_state(app.clone(), track))
+        .with_state(app)
+}
+
+/// Records each request's latency under its matched route (bounded labels).
+async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    app.metrics.http(&route, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    resp
+}

@@ -1,0 +1,61 @@
+//! `POST /webhooks/sms/{account}`: the Twilio-compatible inbound webhook.
+//! Decode and verify (pure, in `switchboard_sms`), publish to JetStream,
+//! and answer the empty TwiML only after the publish ack.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use switchboard_core::{Channel, Masked};
+use switchboard_sms::Verified;
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::telemetry::Outcome;
+
+const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+/// Handles one inbound message webhook.
+pub async fn inbound(
+    State(app): State<Arc<App>>,
+    Path(account): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(config) = app.settings.channels.sms.get(&account) else {
+        return ApiError::not_found("SMS account").into_response();
+    };
+    let reject = |kind: switchboard_core::RejectKind, msg: String| {
+        app.metrics.ingress("sms", &account, Outcome::rejected);
+        let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError::new(status, "rejected", msg).into_response()
+    };
+    let url = format!("{}{}", app.settings.server.public_base(), uri.path_and_query().map_or("", |p| p.as_str()));
+    let token = config.auth_token.as_ref().map(secrecy::ExposeSecret::expose_secret).unwrap_or_default();
+    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
+    let verified = match Verified::check(token, &url, &body, signature) {
+        Ok(v) => v,
+        Err(e) => return reject(e.kind(), e.to_string()),
+    };
+    let id = ulid::Ulid::new().to_string();
+    let msg = match switchboard_sms::normalize(&account, &verified, id, chrono::Utc::now()) {
+        Ok(m) => m,
+        Err(e) => return reject(e.kind(), e.to_string()),
+    };
+    let payload = match serde_json::to_vec(&msg) {
+        Ok(p) => p,
+        Err(e) => return ApiError::unavailable(&e).into_response(),
+    };
+    let msg_id = format!("sms:{account}:{}", msg.provider_message_id);
+    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Sms), &msg_id, payload.into()).await {
+        // Not durable: answer 5xx so the provider retries.
+        app.metrics.ingress("sms", &account, Outcome::retry);
+        return ApiError::unavailable(&e).into_response();
+    }
+    app.metrics.ingress("sms", &account, Outcome::ok);
+    tracing::info!(channel = "sms", %account, from = %Masked(&msg.customer), message = %msg.id, "inbound accepted");
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], EMPTY_TWIML).into_response()
+}

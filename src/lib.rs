@@ -1,0 +1,22 @@
+//! switchboard: an omnichannel message router for customer service.
+//!
+//! Providers' webhooks are verified and normalized by the channel crates,
+//! published to NATS JetStream, routed to agents by the routing core with
+//! its state in Redis, and delivered to agents as CloudEvents; replies go
+//! back out through the outbound stream. See `README.md` for operation and
+//! `../shared/SPEC.md` for the product.
+
+pub mod app;
+pub mod bus;
+pub mod config;
+pub mod delivery;
+pub mod events;
+pub mod health;
+pub mod http;
+pub mod outbound;
+pub mod routing;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+
+pub use app::run;

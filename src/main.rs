@@ -1,0 +1,80 @@
+//! The `switchboard` command: `serve` and `check-config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard::config::{Loader, Settings};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = "Omnichannel message router for customer service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve {
+        /// A TOML file layered over the embedded defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate the configuration and print every problem with its key.
+    CheckConfig {
+        /// A TOML file layered over the embedded defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn load(config: Option<PathBuf>) -> Result<Settings, ExitCode> {
+    let loader = config.map_or_else(Loader::new, |path| Loader::new().file(path));
+    loader.load().map_err(|problems| {
+        eprintln!("configuration has {} problem(s):", problems.0.len());
+        eprint!("{problems}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match load(config) {
+            Ok(_) => {
+                println!("configuration OK");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Serve { config } => {
+            let settings = match load(config) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match serve(settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("switchboard: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    switchboard::telemetry::init_logging(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(settings.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+        let shutdown = CancellationToken::new();
+        switchboard::shutdown::on_signal(shutdown.clone());
+        switchboard::run(settings, listener, shutdown).await.context("switchboard failed to start")
+    })
+}

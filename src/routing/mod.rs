@@ -1,0 +1,189 @@
+//! The router: consumes normalized inbound messages (durable consumer
+//! `router`, shared by every replica), routes each in one atomic Redis step
+//! and publishes the resulting events. A message is acknowledged only after
+//! Redis holds the result and the events are on JetStream; a redelivery
+//! gets the stored result back from Redis and re-publishes the same event
+//! ids, which JetStream de-duplicates.
+
+mod classify;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_nats::jetstream::{AckKind, Message};
+use chrono::Utc;
+use switchboard_core::{Channel, InboundMessage, Masked};
+use tokio_util::sync::CancellationToken;
+
+pub use classify::{Classification, Classifier};
+
+use crate::app::App;
+use crate::bus::consume::{ack, consume, delivered};
+use crate::events::{self, Customer, Decision, Event, EventData, EventMessage};
+use crate::store::{RouteRequest, RouteResult};
+
+/// Runs the router until `cancel` fires.
+pub async fn run(app: Arc<App>, cancel: CancellationToken) {
+    let subjects = app.bus.subjects();
+    let consumer = match app.bus.consumer(&subjects.inbound_stream(), "router", subjects.inbound_all()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "router cannot start");
+            return;
+        }
+    };
+    let workers = app.settings.routing.workers;
+    consume("router", consumer, workers, cancel, |msg| {
+        let app = app.clone();
+        async move { handle(&app, msg).await }
+    })
+    .await;
+}
+
+async fn handle(app: &App, msg: Message) {
+    let started = Instant::now();
+    let inbound: InboundMessage = match serde_json::from_slice(&msg.payload) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "undecodable inbound message terminated");
+            app.metrics.poison("router");
+            ack(&msg, AckKind::Term).await;
+            return;
+        }
+    };
+    match route(app, &inbound).await {
+        Ok(result) => {
+            ack(&msg, AckKind::Ack).await;
+            let outcome = if result.duplicate {
+                "duplicate"
+            } else if !result.decision.is_empty() && result.agent.is_some() {
+                "assigned"
+            } else if result.agent.is_some() {
+                "continued"
+            } else {
+                "queued"
+            };
+            app.metrics.routed(&result.queue, outcome, started.elapsed().as_secs_f64());
+            tracing::info!(
+                conversation = %result.conversation,
+                channel = %inbound.channel,
+                customer = %Masked(&inbound.customer),
+                queue = %result.queue,
+                agent = result.agent.as_deref().unwrap_or("-"),
+                outcome,
+                "routed"
+            );
+        }
+        Err(e) => {
+            let attempt = delivered(&msg);
+            let wait = switchboard_core::retry::backoff(attempt as u32, app.retry_base(), app.retry_cap());
+            tracing::warn!(error = %e, attempt, "routing failed; the message will be redelivered");
+            ack(&msg, AckKind::Nak(Some(wait))).await;
+        }
+    }
+}
+
+/// Why routing one message failed (it will be retried).
+#[derive(Debug, thiserror::Error)]
+enum RouteError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
+}
+
+async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, RouteError> {
+    let class = app.classifier.classify(inbound);
+    let queue = app.settings.queues.get(&class.queue).cloned().unwrap_or_default();
+    let candidates = app
+        .settings
+        .agents
+        .iter()
+        .filter(|(_, a)| a.capacity.for_channel(inbound.channel) > 0)
+        .filter(|(_, a)| queue.skills.iter().all(|(s, min)| a.skills.get(s).is_some_and(|l| l >= min)))
+        .map(|(id, a)| (id.clone(), a.capacity.for_channel(inbound.channel), a.capacity.total()))
+        .collect();
+    let stored = serde_json::json!({
+        "id": inbound.id,
+        "direction": "inbound",
+        "channel": inbound.channel,
+        "account": inbound.account,
+        "provider_message_id": inbound.provider_message_id,
+        "text": inbound.text,
+        "attachments": inbound.attachments,
+        "at": inbound.received_at,
+    });
+    let (kind, value) = identity(inbound);
+    let result = app
+        .store
+        .route(RouteRequest {
+            channel: inbound.channel,
+            account: &inbound.account,
+            provider_message_id: &inbound.provider_message_id,
+            identity: (&kind, &value),
+            address: &inbound.customer,
+            message_id: &inbound.id,
+            stored_message: stored.to_string(),
+            queue: &class.queue,
+            candidates,
+            new_customer_id: ulid::Ulid::new().to_string(),
+            new_conversation_id: ulid::Ulid::new().to_string(),
+            now_ms: Utc::now().timestamp_millis(),
+            dedupe_ttl_secs: app.settings.routing.dedupe_ttl_secs,
+        })
+        .await?;
+    for event in events_for(app, inbound, &result) {
+        let payload = serde_json::to_vec(&event).unwrap_or_default();
+        app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await?;
+    }
+    Ok(result)
+}
+
+/// The identity a channel address stands for. WeChat OpenIDs are per app,
+/// so the account is part of the kind.
+fn identity(m: &InboundMessage) -> (String, String) {
+    match m.channel {
+        Channel::Sms => ("phone".into(), m.customer.clone()),
+        Channel::Email => ("email".into(), m.customer.to_lowercase()),
+        Channel::Wechat => (format!("wechat-{}", m.account), m.customer.clone()),
+        Channel::Webchat => ("visitor".into(), m.customer.clone()),
+    }
+}
+
+/// The events one routing produced. Ids derive from the provider message
+/// id, so the same routing always yields the same event ids.
+fn events_for(app: &App, inbound: &InboundMessage, r: &RouteResult) -> Vec<Event> {
+    let assigned_now = r.agent.is_some() && !r.decision.is_empty();
+    let event_type = if assigned_now {
+        events::ASSIGNED
+    } else if r.agent.is_none() && r.created {
+        events::QUEUED
+    } else {
+        events::MESSAGE
+    };
+    let data = EventData {
+        conversation_id: r.conversation.clone(),
+        channel: inbound.channel.to_string(),
+        account: inbound.account.clone(),
+        customer: Customer { id: r.customer.clone(), address: inbound.customer.clone() },
+        queue: r.queue.clone(),
+        agent: r.agent.clone(),
+        message: Some(EventMessage {
+            id: r.message_id.clone(),
+            direction: "inbound".into(),
+            text: inbound.text.clone(),
+            attachments: inbound.attachments.clone(),
+        }),
+        decision: (!r.decision.is_empty())
+            .then(|| Decision { chosen: r.agent.clone(), candidates: r.decision.clone() }),
+        error: None,
+    };
+    let id = format!(
+        "{}:{}:{}:{}",
+        inbound.channel,
+        inbound.account,
+        inbound.provider_message_id,
+        event_type.rsplit('.').next().unwrap_or(event_type)
+    );
+    vec![Event::new(event_type, id, &app.event_source, inbound.received_at, data)]
+}

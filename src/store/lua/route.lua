@@ -1,0 +1,115 @@
+-- Routes one inbound message atomically: de-duplicate, find or create the
+-- customer and their open conversation, append the message, and assign the
+-- conversation to the least occupied eligible agent if it has none.
+--
+-- KEYS[1] seen key of the provider message   KEYS[2] identity key
+-- ARGV: 1 base `{P}`, 2 message JSON, 3 new customer id, 4 new conversation
+-- id, 5 now (ms), 6 dedupe TTL (s), 7 queue, 8 channel, 9 account,
+-- 10 customer address, 11 message id, 12 number of candidate agents, then per
+-- candidate: id, channel capacity, total capacity.
+--
+-- Returns the routing result as JSON; the same JSON is stored under KEYS[1]
+-- so a redelivered message gets the original result back (flag `duplicate`).
+
+local seen = redis.call('GET', KEYS[1])
+if seen then
+  return {1, seen}
+end
+
+local P, msg, now = ARGV[1], ARGV[2], tonumber(ARGV[5])
+local queue, channel, account, address = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+
+local cid = redis.call('GET', KEYS[2])
+if not cid then
+  cid = ARGV[3]
+  redis.call('SET', KEYS[2], cid)
+  redis.call('HSET', P .. ':customer:' .. cid, 'id', cid, 'created_at', now)
+end
+local ckey = P .. ':customer:' .. cid
+
+local conv = redis.call('HGET', ckey, 'open')
+if conv then
+  local st = redis.call('HGET', P .. ':conv:' .. conv, 'state')
+  if (not st) or st == 'resolved' then
+    conv = false
+  end
+end
+local created = false
+if not conv then
+  conv = ARGV[4]
+  created = true
+  redis.call('HSET', P .. ':conv:' .. conv, 'id', conv, 'customer', cid, 'state', 'queued',
+    'queue', queue, 'created_at', now, 'enqueued_at', now)
+  redis.call('HSET', ckey, 'open', conv)
+end
+
+local vkey = P .. ':conv:' .. conv
+redis.call('HSET', vkey, 'channel', channel, 'account', account, 'address', address,
+  'updated_at', now, 'last_customer_at', now)
+redis.call('RPUSH', vkey .. ':messages', msg)
+
+local state = redis.call('HGET', vkey, 'state')
+local agent = redis.call('HGET', vkey, 'agent')
+queue = redis.call('HGET', vkey, 'queue')
+if state == 'waiting' then
+  state = 'assigned'
+  redis.call('HSET', vkey, 'state', state)
+end
+
+local decision = nil
+if (not agent) or agent == '' then
+  agent = nil
+  decision = {}
+  local best, best_occ, best_total_occ, best_idle = nil, nil, nil, nil
+  local n, i = tonumber(ARGV[12]), 13
+  for _ = 1, n do
+    local id, cap, cap_total = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+    i = i + 3
+    local f = redis.call('HMGET', P .. ':agent:' .. id, 'status', 'load:' .. channel, 'load', 'last_assigned_ms')
+    local status = f[1] or 'offline'
+    local load, total, idle = tonumber(f[2] or '0'), tonumber(f[3] or '0'), tonumber(f[4] or '0')
+    local reason = 'eligible'
+    if status ~= 'available' then
+      reason = 'status ' .. status
+    elseif cap <= 0 then
+      reason = 'no ' .. channel .. ' capacity'
+    elseif load >= cap then
+      reason = channel .. ' capacity full'
+    elseif total >= cap_total then
+      reason = 'total capacity full'
+    else
+      local occ, tocc = load / cap, total / cap_total
+      if best == nil or occ < best_occ or (occ == best_occ and (tocc < best_total_occ
+          or (tocc == best_total_occ and idle < best_idle))) then
+        best, best_occ, best_total_occ, best_idle = id, occ, tocc, idle
+      end
+    end
+    table.insert(decision, {agent = id, status = status, load = load, capacity = cap, reason = reason})
+  end
+  if best then
+    agent = best
+    local akey = P .. ':agent:' .. best
+    redis.call('HINCRBY', akey, 'load:' .. channel, 1)
+    redis.call('HINCRBY', akey, 'load', 1)
+    redis.call('HSET', akey, 'last_assigned_ms', now)
+    redis.call('SADD', akey .. ':conversations', conv)
+    state = 'assigned'
+    redis.call('HSET', vkey, 'agent', best, 'state', state, 'assigned_at', now, 'load_channel', channel)
+    redis.call('HSET', ckey, 'last_agent', best)
+    redis.call('ZREM', P .. ':queue:' .. queue .. ':waiting', conv)
+    for _, d in ipairs(decision) do
+      if d.agent == best then d.reason = 'chosen: least occupied' end
+    end
+  else
+    redis.call('ZADD', P .. ':queue:' .. queue .. ':waiting', 'NX',
+      tonumber(redis.call('HGET', vkey, 'enqueued_at') or now), conv)
+  end
+end
+
+local result = {
+  conversation = conv, customer = cid, created = created, state = state, queue = queue,
+  agent = agent, message_id = ARGV[11], decision = decision,
+}
+local encoded = cjson.encode(result)
+redis.call('SET', KEYS[1], encoded, 'EX', tonumber(ARGV[6]))
+return {0, encoded}

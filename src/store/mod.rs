@@ -1,0 +1,347 @@
+//! Redis: the connection, and every read and write switchboard makes, typed.
+//! The key schema and its invariants are in [`schema`].
+
+pub mod schema;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncCommands, AsyncConnectionConfig, Script};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use switchboard_core::Channel;
+
+pub use schema::Keys;
+
+use crate::config::RedisSettings;
+
+/// What went wrong talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is not usable.
+    #[error("invalid Redis URL")]
+    Url,
+    /// Redis did not answer or answered an error.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A stored value is not what this version writes.
+    #[error("unexpected stored data at {key}: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A lazily (re)connecting Redis handle. Cloning is cheap; all clones share
+/// one multiplexed connection, replaced after an I/O error.
+#[derive(Clone)]
+pub struct Store {
+    client: redis::Client,
+    conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
+    keys: Keys,
+    timeout: Duration,
+    route: Arc<Script>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: show only the prefix.
+        f.debug_struct("Store").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+/// One inbound message to route (see `lua/route.lua`).
+#[derive(Debug)]
+pub struct RouteRequest<'a> {
+    /// Channel of the message.
+    pub channel: Channel,
+    /// Channel account.
+    pub account: &'a str,
+    /// Provider message id (idempotency key).
+    pub provider_message_id: &'a str,
+    /// Identity kind (`phone`, `email`, …) and value of the customer.
+    pub identity: (&'a str, &'a str),
+    /// The customer's address on the channel.
+    pub address: &'a str,
+    /// Our id of the message.
+    pub message_id: &'a str,
+    /// The message as stored in the conversation.
+    pub stored_message: String,
+    /// Queue for a new conversation.
+    pub queue: &'a str,
+    /// Candidate agents: id, capacity on the channel, total capacity.
+    pub candidates: Vec<(String, u32, u32)>,
+    /// Customer id to use if the identity is new.
+    pub new_customer_id: String,
+    /// Conversation id to use if a new conversation opens.
+    pub new_conversation_id: String,
+    /// Now, in ms since the epoch.
+    pub now_ms: i64,
+    /// How long the provider message id is remembered.
+    pub dedupe_ttl_secs: u64,
+}
+
+/// What routing did with a message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteResult {
+    /// The conversation the message joined.
+    pub conversation: String,
+    /// The customer.
+    pub customer: String,
+    /// Whether the conversation was opened by this message.
+    pub created: bool,
+    /// Conversation state after routing.
+    pub state: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its agent, if assigned.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Our id of the message first routed under this provider id.
+    pub message_id: String,
+    /// The assignment decision, when one was made.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub decision: Vec<Candidate>,
+    /// Whether this was a redelivery of a message already routed.
+    #[serde(skip)]
+    pub duplicate: bool,
+}
+
+/// How one candidate agent fared in an assignment decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Agent id.
+    pub agent: String,
+    /// Status at decision time.
+    pub status: String,
+    /// Load on the channel at decision time.
+    pub load: u32,
+    /// Capacity on the channel.
+    pub capacity: u32,
+    /// Why it was or was not chosen.
+    pub reason: String,
+}
+
+/// Lua's cjson writes an empty table as `{}`; accept it as an empty list.
+fn lenient_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Candidate>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => {
+            items.into_iter().map(|v| serde_json::from_value(v).map_err(serde::de::Error::custom)).collect()
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A conversation's stored fields.
+pub type ConversationRecord = HashMap<String, String>;
+
+impl Store {
+    /// A handle for `settings`; does not connect yet.
+    pub fn new(settings: &RedisSettings) -> Result<Store, StoreError> {
+        let client = redis::Client::open(settings.url.expose_secret()).map_err(|_| StoreError::Url)?;
+        Ok(Store {
+            client,
+            conn: Arc::new(tokio::sync::Mutex::new(None)),
+            keys: Keys::new(&settings.prefix),
+            timeout: Duration::from_millis(settings.timeout_ms),
+            route: Arc::new(Script::new(include_str!("lua/route.lua"))),
+        })
+    }
+
+    /// The key schema.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The shared connection, connecting if there is none.
+    pub async fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout);
+        let c = self.client.get_multiplexed_async_connection_with_config(&config).await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Drops the shared connection after an error that may mean it is dead,
+    /// so the next call reconnects.
+    async fn check<T>(&self, r: Result<T, redis::RedisError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() {
+                *self.conn.lock().await = None;
+            }
+        }
+        Ok(r?)
+    }
+
+    /// PING, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = redis::cmd("PING").query_async(&mut c).await;
+        self.check(r).await.map(|_| ())
+    }
+
+    /// Routes one inbound message atomically; see `lua/route.lua`.
+    pub async fn route(&self, req: RouteRequest<'_>) -> Result<RouteResult, StoreError> {
+        let seen = self.keys.seen(req.channel, req.account, req.provider_message_id);
+        let mut inv = self.route.key(&seen);
+        inv.key(self.keys.identity(req.identity.0, req.identity.1))
+            .arg(self.keys.base())
+            .arg(&req.stored_message)
+            .arg(&req.new_customer_id)
+            .arg(&req.new_conversation_id)
+            .arg(req.now_ms)
+            .arg(req.dedupe_ttl_secs)
+            .arg(req.queue)
+            .arg(req.channel.as_str())
+            .arg(req.account)
+            .arg(req.address)
+            .arg(req.message_id)
+            .arg(req.candidates.len());
+        for (id, cap, total) in &req.candidates {
+            inv.arg(id).arg(*cap).arg(*total);
+        }
+        let mut c = self.conn().await?;
+        let r: Result<(i64, String), _> = inv.invoke_async(&mut c).await;
+        let (duplicate, json) = self.check(r).await?;
+        let mut result: RouteResult = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt { key: seen, reason: e.to_string() })?;
+        result.duplicate = duplicate == 1;
+        Ok(result)
+    }
+
+    /// Sets each configured agent's status unless Redis already has one
+    /// (run-time changes survive a restart).
+    pub async fn seed_agent(&self, agent: &str, status: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<bool, _> = c.hset_nx(self.keys.agent(agent), "status", status).await;
+        self.check(r).await.map(|_| ())
+    }
+
+    /// Sets an agent's status.
+    pub async fn set_agent_status(&self, agent: &str, status: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.hset(self.keys.agent(agent), "status", status).await;
+        self.check(r).await
+    }
+
+    /// An agent's run-time fields (status, loads).
+    pub async fn agent(&self, agent: &str) -> Result<HashMap<String, String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r = c.hgetall(self.keys.agent(agent)).await;
+        self.check(r).await
+    }
+
+    /// An agent's open conversation ids.
+    pub async fn agent_conversations(&self, agent: &str) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Vec<String>, _> = c.smembers(self.keys.agent_conversations(agent)).await;
+        let mut ids = self.check(r).await?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// A conversation's fields, or `None` if it does not exist.
+    pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRecord>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<ConversationRecord, _> = c.hgetall(self.keys.conversation(id)).await;
+        let fields = self.check(r).await?;
+        Ok((!fields.is_empty()).then_some(fields))
+    }
+
+    /// A conversation's messages, oldest first, as stored JSON.
+    pub async fn messages(&self, id: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Vec<String>, _> = c.lrange(self.keys.messages(id), 0, -1).await;
+        let raw = self.check(r).await?;
+        Ok(raw.iter().filter_map(|m| serde_json::from_str(m).ok()).collect())
+    }
+
+    /// Records an agent's reply: appends it and moves an assigned
+    /// conversation to waiting-on-customer.
+    pub async fn record_reply(&self, id: &str, stored_message: &str, now_ms: i64) -> Result<(), StoreError> {
+        let key = self.keys.conversation(id);
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = redis::pipe()
+            .atomic()
+            .rpush(self.keys.messages(id), stored_message)
+            .hset(&key, "updated_at", now_ms)
+            .hset_nx(&key, "first_reply_at", now_ms)
+            .query_async(&mut c)
+            .await;
+        self.check(r).await?;
+        let r: Result<(), _> = redis::Script::new(
+            "if redis.call('HGET', KEYS[1], 'state') == 'assigned' then redis.call('HSET', KEYS[1], 'state', 'waiting') end",
+        )
+        .key(&key)
+        .invoke_async(&mut c)
+        .await;
+        self.check(r).await
+    }
+
+    /// The recorded send state of an outbound message (`sent`, `failed`).
+    pub async fn outbound_state(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> = c.hget(self.keys.outbound(id), "state").await;
+        self.check(r).await
+    }
+
+    /// Records the final send state of an outbound message.
+    pub async fn mark_outbound(
+        &self,
+        id: &str,
+        state: &str,
+        provider_id: Option<&str>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.outbound(id);
+        let mut c = self.conn().await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic().hset(&key, "state", state);
+        if let Some(pid) = provider_id {
+            pipe.hset(&key, "provider_id", pid);
+        }
+        pipe.expire(&key, ttl.as_secs() as i64);
+        let r: Result<(), _> = pipe.query_async(&mut c).await;
+        self.check(r).await
+    }
+
+    /// Whether `target` already received `event_id`.
+    pub async fn was_delivered(&self, event_id: &str, target: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r = c.sismember(self.keys.delivered(event_id), target).await;
+        self.check(r).await
+    }
+
+    /// Records that `target` received `event_id`.
+    pub async fn mark_delivered(&self, event_id: &str, target: &str, ttl: Duration) -> Result<(), StoreError> {
+        let key = self.keys.delivered(event_id);
+        let mut c = self.conn().await?;
+        let r: Result<(), _> =
+            redis::pipe().atomic().sadd(&key, target).expire(&key, ttl.as_secs() as i64).query_async(&mut c).await;
+        self.check(r).await
+    }
+
+    /// Keeps a delivery that exhausted its attempts, for inspection and replay.
+    pub async fn dead_letter(&self, entry: &serde_json::Value) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.rpush(self.keys.dead_letters(), entry.to_string()).await;
+        self.check(r).await
+    }
+
+    /// The dead letters, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Vec<String>, _> = c.lrange(self.keys.dead_letters(), 0, -1).await;
+        let raw = self.check(r).await?;
+        Ok(raw.iter().filter_map(|m| serde_json::from_str(m).ok()).collect())
+    }
+}

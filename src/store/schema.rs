@@ -1,0 +1,122 @@
+//! The Redis key schema: every key switchboard touches, built from
+//! `redis.prefix`, and the scripts that change them atomically.
+//!
+//! Every key starts with the hash tag `{P}` (`P` = `redis.prefix`), so all of
+//! one instance's keys live in one Redis Cluster slot and a Lua script may
+//! touch keys it derives itself. Instances and tests with other prefixes
+//! never see each other's keys.
+//!
+//! | key                              | type   | holds                                              |
+//! |----------------------------------|--------|----------------------------------------------------|
+//! | `{P}:seen:<ch>:<acct>:<pid>`     | string | routing result of a provider message (EX dedupe)   |
+//! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …)       |
+//! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`, `created_at`    |
+//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times |
+//! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first                        |
+//! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`  |
+//! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
+//! | `{P}:queue:<name>:waiting`       | zset   | unassigned conversation id → enqueue time (ms)     |
+//! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`               |
+//! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
+//! | `{P}:deadletters`                | list   | JSON deliveries that exhausted their attempts      |
+//!
+//! Invariants, kept by `route.lua` in one atomic step: an agent's `load:<ch>`
+//! equals the number of its open conversations on that channel and never
+//! exceeds the capacity passed in; a conversation has at most one agent; a
+//! customer has at most one open (not resolved) conversation; a provider
+//! message id is routed at most once while its `seen` key lives.
+
+use switchboard_core::Channel;
+
+/// Key names for one prefix.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    base: String,
+}
+
+impl Keys {
+    /// Keys for `prefix` (validated by the configuration).
+    pub fn new(prefix: &str) -> Self {
+        Keys { base: format!("{{{prefix}}}") }
+    }
+
+    /// `{P}`: the base that scripts derive further keys from.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Routing result of one provider message.
+    pub fn seen(&self, channel: Channel, account: &str, provider_id: &str) -> String {
+        format!("{}:seen:{channel}:{account}:{provider_id}", self.base)
+    }
+
+    /// Customer id of an identity.
+    pub fn identity(&self, kind: &str, value: &str) -> String {
+        format!("{}:ident:{kind}:{value}", self.base)
+    }
+
+    /// A conversation.
+    pub fn conversation(&self, id: &str) -> String {
+        format!("{}:conv:{id}", self.base)
+    }
+
+    /// A conversation's messages.
+    pub fn messages(&self, id: &str) -> String {
+        format!("{}:conv:{id}:messages", self.base)
+    }
+
+    /// An agent's run-time state.
+    pub fn agent(&self, id: &str) -> String {
+        format!("{}:agent:{id}", self.base)
+    }
+
+    /// An agent's open conversations.
+    pub fn agent_conversations(&self, id: &str) -> String {
+        format!("{}:agent:{id}:conversations", self.base)
+    }
+
+    /// A queue's waiting conversations.
+    pub fn waiting(&self, queue: &str) -> String {
+        format!("{}:queue:{queue}:waiting", self.base)
+    }
+
+    /// Send state of an outbound message.
+    pub fn outbound(&self, id: &str) -> String {
+        format!("{}:outbound:{id}", self.base)
+    }
+
+    /// Targets an event has reached.
+    pub fn delivered(&self, event_id: &str) -> String {
+        format!("{}:delivered:{event_id}", self.base)
+    }
+
+    /// Dead-lettered deliveries.
+    pub fn dead_letters(&self) -> String {
+        format!("{}:deadletters", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_carries_the_hash_tag() {
+        let k = Keys::new("t1");
+        for key in [
+            k.seen(Channel::Sms, "shop", "SM1"),
+            k.identity("phone", "+1"),
+            k.conversation("c"),
+            k.messages("c"),
+            k.agent("a"),
+            k.agent_conversations("a"),
+            k.waiting("q"),
+            k.outbound("o"),
+            k.delivered("e"),
+            k.dead_letters(),
+        ] {
+            assert!(key.starts_with("{t1}:"), "{key}");
+        }
+        assert_eq!(k.seen(Channel::Sms, "shop", "SM1"), "{t1}:seen:sms:shop:SM1");
+    }
+}

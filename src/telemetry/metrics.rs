@@ -1,0 +1,153 @@
+//! The Prometheus registry of one daemon instance (not global: tests run
+//! several instances in one process).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    /// Done.
+    ok,
+    /// Refused as bad input (4xx).
+    rejected,
+    /// Absorbed as a duplicate.
+    duplicate,
+    /// Failed; will be retried.
+    retry,
+    /// Failed for good.
+    failed,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: String,
+    account: String,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    queue: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    status: u16,
+}
+
+/// Every metric of one instance.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    ingress: Family<ChannelLabels, Counter>,
+    egress: Family<ChannelLabels, Counter>,
+    routed: Family<QueueLabels, Counter>,
+    deliveries: Family<KindLabels, Counter>,
+    poison: Family<StageLabels, Counter>,
+    http: Family<RouteLabels, Histogram>,
+    routing_seconds: Histogram,
+    ready: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every family registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let ingress = Family::<ChannelLabels, Counter>::default();
+        registry.register("ingress_messages", "Inbound provider requests by outcome", ingress.clone());
+        let egress = Family::<ChannelLabels, Counter>::default();
+        registry.register("egress_messages", "Outbound messages handed to providers by outcome", egress.clone());
+        let routed = Family::<QueueLabels, Counter>::default();
+        registry.register("routed_messages", "Inbound messages routed, by queue and result", routed.clone());
+        let deliveries = Family::<KindLabels, Counter>::default();
+        registry.register("deliveries", "Event deliveries to agent targets by kind and outcome", deliveries.clone());
+        let poison = Family::<StageLabels, Counter>::default();
+        registry.register("poison_messages", "Bus messages that could not be decoded and were terminated", poison.clone());
+        let http = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register("http_request_duration_seconds", "HTTP request latency by matched route", http.clone());
+        let routing_seconds = Histogram::new(exponential_buckets(0.0002, 2.0, 16));
+        registry.register(
+            "routing_duration_seconds",
+            "Time to route one inbound message (Redis step and event publish)",
+            routing_seconds.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register("ready", "1 when NATS and Redis answer and the streams exist", ready.clone());
+        Metrics { registry: Arc::new(registry), ingress, egress, routed, deliveries, poison, http, routing_seconds, ready }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// One inbound provider request ended.
+    pub fn ingress(&self, channel: &str, account: &str, outcome: Outcome) {
+        let l = ChannelLabels { channel: channel.into(), account: account.into(), outcome };
+        self.ingress.get_or_create(&l).inc();
+    }
+
+    /// One outbound send ended.
+    pub fn egress(&self, channel: &str, account: &str, outcome: Outcome) {
+        let l = ChannelLabels { channel: channel.into(), account: account.into(), outcome };
+        self.egress.get_or_create(&l).inc();
+    }
+
+    /// One inbound message was routed (`outcome`: assigned, queued, continued, duplicate).
+    pub fn routed(&self, queue: &str, outcome: &str, seconds: f64) {
+        self.routed.get_or_create(&QueueLabels { queue: queue.into(), outcome: outcome.into() }).inc();
+        self.routing_seconds.observe(seconds);
+    }
+
+    /// One delivery to an agent target ended.
+    pub fn delivery(&self, kind: &str, outcome: Outcome) {
+        self.deliveries.get_or_create(&KindLabels { kind: kind.into(), outcome }).inc();
+    }
+
+    /// A bus message at `stage` could not be decoded.
+    pub fn poison(&self, stage: &str) {
+        self.poison.get_or_create(&StageLabels { stage: stage.into() }).inc();
+    }
+
+    /// One HTTP request ended.
+    pub fn http(&self, route: &str, status: u16, seconds: f64) {
+        self.http.get_or_create(&RouteLabels { route: route.into(), status }).observe(seconds);
+    }
+
+    /// Readiness changed.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+}

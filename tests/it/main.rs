@@ -1,0 +1,9 @@
+//! The integration suite: the real daemon, in-process, against the real NATS
+//! and Redis, each test isolated by its own prefix; providers and agent
+//! tools are local fakes that record what they received.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)] // tests: local peers, bounded by their own deadlines
+
+mod cli;
+mod readiness;
+mod sms_path;
+mod support;

@@ -1,0 +1,214 @@
+//! Test helpers: spawning an instance, fake HTTP peers, polling.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use switchboard::config::{Loader, Settings};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!("t{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// Polls `probe` until it returns `Some` or `deadline` passes.
+pub async fn wait_until<T, F, Fut>(deadline: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= end {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A running instance.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub prefix: String,
+    pub settings: Settings,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Starts an instance with `toml` over the defaults, on a free port,
+    /// with a unique NATS and Redis prefix. `public_url` is set to the
+    /// instance's own address unless `toml` sets it.
+    pub async fn spawn(toml: &str) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let prefix = unique_prefix();
+        let base = format!(
+            "[server]\npublic_url = \"http://{addr}\"\nlisten = \"{addr}\"\n[nats]\nprefix = \"{prefix}\"\n[redis]\nprefix = \"{prefix}\"\n"
+        );
+        let settings = Loader::new().without_env().overlay(base).overlay(toml).load().unwrap_or_else(|p| panic!("{p}"));
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn({
+            let (settings, shutdown) = (settings.clone(), shutdown.clone());
+            async move { switchboard::run(settings, listener, shutdown).await.unwrap() }
+        });
+        TestApp { addr, prefix, settings, shutdown, handle: Some(handle) }
+    }
+
+    /// Starts an instance and waits until `/readyz` says ready.
+    pub async fn spawn_ready(toml: &str) -> TestApp {
+        let app = Self::spawn(toml).await;
+        let client = reqwest::Client::new();
+        let ready = wait_until(Duration::from_secs(15), || {
+            let req = client.get(app.url("/readyz")).send();
+            async move { req.await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+        })
+        .await;
+        assert!(ready.is_some(), "instance did not become ready");
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the instance and waits for it to finish draining.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(15), h).await.expect("drain bound").unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// One request a fake peer received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn form(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+
+    pub fn form_value(&self, name: &str) -> Option<String> {
+        self.form().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+/// A fake HTTP peer: records every request and answers from a script
+/// (status, extra headers, body); the last entry repeats.
+#[derive(Clone)]
+pub struct FakePeer {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<PeerState>>,
+}
+
+/// One scripted answer: status, extra headers, body.
+pub type Answer = (u16, Vec<(String, String)>, String);
+
+struct PeerState {
+    seen: Vec<Recorded>,
+    script: Vec<Answer>,
+}
+
+impl FakePeer {
+    pub async fn start(script: Vec<Answer>) -> FakePeer {
+        let state = Arc::new(Mutex::new(PeerState { seen: Vec::new(), script }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(record).with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakePeer { addr, state }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize, deadline: Duration) -> Vec<Recorded> {
+        let seen = wait_until(deadline, || {
+            let s = self.seen();
+            async move { (s.len() >= n).then_some(s) }
+        })
+        .await;
+        seen.unwrap_or_else(|| panic!("expected {n} requests, got {}", self.seen().len()))
+    }
+}
+
+async fn record(
+    State(state): State<Arc<Mutex<PeerState>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    s.seen.push(Recorded { method, uri, headers, body });
+    let i = (s.seen.len() - 1).min(s.script.len() - 1);
+    let (status, extra, body) = s.script[i].clone();
+    let mut resp = (StatusCode::from_u16(status).unwrap(), body).into_response();
+    for (k, v) in extra {
+        resp.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            axum::http::HeaderValue::from_str(&v).unwrap(),
+        );
+    }
+    resp
+}
+
+/// Signs a Twilio webhook the way Twilio does (independently of the crate
+/// under test): base64(HMAC-SHA1(token, url + sorted name+value pairs)).
+pub fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let mut sorted: Vec<_> = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_owned();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Form-encodes `params`.
+pub fn form(params: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
