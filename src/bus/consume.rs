@@ -9,7 +9,11 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
 use futures::StreamExt;
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
+
+use super::Bus;
+use crate::telemetry::Metrics;
 
 /// Runs `handle` on each message of `consumer`, `concurrency` at a time,
 /// until `cancel` fires. `handle` owns the ack decision.
@@ -57,6 +61,40 @@ pub async fn consume<F, Fut>(
         }
     }
     tracing::debug!(worker = name, "stopped");
+}
+
+/// Creates (or updates) the durable consumer `durable` on `stream` and runs
+/// [`consume`] on it: the whole life of a worker.
+pub async fn run_durable<F, Fut>(
+    bus: &Bus,
+    durable: &'static str,
+    stream: String,
+    filter: String,
+    concurrency: usize,
+    cancel: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match bus.consumer(&stream, durable, filter).await {
+        Ok(consumer) => consume(durable, consumer, concurrency, cancel, handle).await,
+        Err(e) => tracing::error!(worker = durable, error = %e, "worker cannot start"),
+    }
+}
+
+/// Decodes a bus message; an undecodable one is a poison message: it is
+/// terminated (never redelivered) and counted, and `None` is returned.
+pub async fn decode_or_term<T: DeserializeOwned>(msg: &Message, metrics: &Metrics, stage: &str) -> Option<T> {
+    match serde_json::from_slice(&msg.payload) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(worker = stage, error = %e, "undecodable message terminated");
+            metrics.poison(stage);
+            ack(msg, AckKind::Term).await;
+            None
+        }
+    }
 }
 
 /// How many times this message has been delivered (1 on the first).

@@ -18,7 +18,7 @@ use async_nats::jetstream::{AckKind, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::bus::consume::{ack, consume, delivered};
+use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::config::DeliverTarget;
 use crate::events::Event;
 use crate::telemetry::Outcome;
@@ -30,15 +30,9 @@ const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Runs the delivery worker until `cancel` fires.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
-    let consumer = match app.bus.consumer(&subjects.events_stream(), "delivery", subjects.events_all()).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "delivery worker cannot start");
-            return;
-        }
-    };
+    let (stream, filter) = (subjects.events_stream(), subjects.events_all());
     let workers = app.settings.delivery.workers;
-    consume("delivery", consumer, workers, cancel, |msg| {
+    run_durable(&app.bus, "delivery", stream, filter, workers, cancel, |msg| {
         let app = app.clone();
         async move { handle(&app, msg).await }
     })
@@ -46,15 +40,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 }
 
 async fn handle(app: &App, msg: Message) {
-    let event: Event = match serde_json::from_slice(&msg.payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "undecodable event terminated");
-            app.metrics.poison("delivery");
-            ack(&msg, AckKind::Term).await;
-            return;
-        }
-    };
+    let Some(event) = decode_or_term::<Event>(&msg, &app.metrics, "delivery").await else { return };
     let body = msg.payload.clone();
     // Fan-out subjects for agents' own tools: at least once, like the log.
     let subjects = app.bus.subjects();

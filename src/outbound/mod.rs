@@ -15,7 +15,7 @@ use switchboard_sms::{SenderOptions, SmsSender};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::bus::consume::{ack, consume, delivered};
+use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::config::Settings;
 use crate::events::{self, Customer, Event, EventData, EventMessage};
 use crate::telemetry::Outcome;
@@ -73,15 +73,9 @@ fn unknown_account(msg: &OutboundMessage) -> SendError {
 /// Runs the sender until `cancel` fires.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
-    let consumer = match app.bus.consumer(&subjects.outbound_stream(), "sender", subjects.outbound_all()).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "sender cannot start");
-            return;
-        }
-    };
+    let (stream, filter) = (subjects.outbound_stream(), subjects.outbound_all());
     let workers = app.settings.outbound.workers;
-    consume("sender", consumer, workers, cancel, |msg| {
+    run_durable(&app.bus, "sender", stream, filter, workers, cancel, |msg| {
         let app = app.clone();
         async move { handle(&app, msg).await }
     })
@@ -89,15 +83,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 }
 
 async fn handle(app: &App, msg: Message) {
-    let out: OutboundMessage = match serde_json::from_slice(&msg.payload) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "undecodable outbound message terminated");
-            app.metrics.poison("sender");
-            ack(&msg, AckKind::Term).await;
-            return;
-        }
-    };
+    let Some(out) = decode_or_term::<OutboundMessage>(&msg, &app.metrics, "sender").await else { return };
     match app.store.outbound_state(&out.id).await {
         Ok(Some(_)) => {
             // Sent or failed before: this is a redelivery.

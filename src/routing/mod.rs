@@ -18,22 +18,16 @@ use tokio_util::sync::CancellationToken;
 pub use classify::{Classification, Classifier};
 
 use crate::app::App;
-use crate::bus::consume::{ack, consume, delivered};
+use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::events::{self, Customer, Decision, Event, EventData, EventMessage};
 use crate::store::{RouteRequest, RouteResult};
 
 /// Runs the router until `cancel` fires.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
-    let consumer = match app.bus.consumer(&subjects.inbound_stream(), "router", subjects.inbound_all()).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "router cannot start");
-            return;
-        }
-    };
+    let (stream, filter) = (subjects.inbound_stream(), subjects.inbound_all());
     let workers = app.settings.routing.workers;
-    consume("router", consumer, workers, cancel, |msg| {
+    run_durable(&app.bus, "router", stream, filter, workers, cancel, |msg| {
         let app = app.clone();
         async move { handle(&app, msg).await }
     })
@@ -42,15 +36,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 
 async fn handle(app: &App, msg: Message) {
     let started = Instant::now();
-    let inbound: InboundMessage = match serde_json::from_slice(&msg.payload) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "undecodable inbound message terminated");
-            app.metrics.poison("router");
-            ack(&msg, AckKind::Term).await;
-            return;
-        }
-    };
+    let Some(inbound) = decode_or_term::<InboundMessage>(&msg, &app.metrics, "router").await else { return };
     match route(app, &inbound).await {
         Ok(result) => {
             ack(&msg, AckKind::Ack).await;

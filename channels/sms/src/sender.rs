@@ -20,7 +20,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use rand::Rng as _;
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{redirect, StatusCode, Url};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -261,19 +260,10 @@ impl SmsSender {
     /// jitter, or the provider's hint when longer, capped at `max_delay`.
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let max = self.options.max_delay;
-        let doublings = attempt.saturating_sub(1).min(31);
-        let exponential = self
-            .options
-            .base_delay
-            .saturating_mul(1u32 << doublings)
-            .min(max);
-        // "Equal jitter": at least half the backoff, so waits never collapse
-        // to nothing, and spread over the other half so that senders that
-        // failed together do not retry together.
-        let half = exponential / 2;
-        let jittered = half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0));
+        let jittered = switchboard_core::retry::backoff(attempt, self.options.base_delay, max);
         jittered.max(retry_after.unwrap_or_default()).min(max)
     }
+
 }
 
 /// Reads a 2xx answer into a receipt.
@@ -360,18 +350,9 @@ fn scrub(message: &str, msg: &OutboundMessage) -> String {
 /// `Retry-After`, as delay-seconds or an HTTP-date relative to `now`.
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, now)
+    switchboard_core::retry::retry_after(value, now)
 }
 
-/// Parses a `Retry-After` value; a date in the past means no wait.
-fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a test should fail loudly at the first surprise

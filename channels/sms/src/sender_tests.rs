@@ -348,19 +348,19 @@ fn backoff_grows_with_jitter_and_respects_caps() {
 #[test]
 fn retry_after_values() {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
+    assert_eq!(switchboard_core::retry::retry_after("1", now), Some(Duration::from_secs(1)));
     assert_eq!(
-        parse_retry_after(" 120 ", now),
+        switchboard_core::retry::retry_after(" 120 ", now),
         Some(Duration::from_secs(120))
     );
     let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
     assert_eq!(
-        parse_retry_after(&later, now),
+        switchboard_core::retry::retry_after(&later, now),
         Some(Duration::from_secs(90))
     );
     let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
-    assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
-    assert_eq!(parse_retry_after("soon", now), None);
-    assert_eq!(parse_retry_after("-1", now), None);
-    assert_eq!(parse_retry_after("", now), None);
+    assert_eq!(switchboard_core::retry::retry_after(&earlier, now), None);
+    assert_eq!(switchboard_core::retry::retry_after("soon", now), None);
+    assert_eq!(switchboard_core::retry::retry_after("-1", now), None);
+    assert_eq!(switchboard_core::retry::retry_after("", now), None);
 }
