@@ -63,8 +63,8 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A provider sender could not be built.
-    #[error("cannot set up the SMS sender: {0}")]
-    Sender(#[from] switchboard_sms::SmsError),
+    #[error("cannot set up a provider sender: {0}")]
+    Sender(String),
     /// The delivery HTTP client could not be built.
     #[error("cannot set up delivery: {0}")]
     Delivery(#[from] reqwest::Error),
@@ -80,7 +80,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     let app = Arc::new(App {
         event_source: format!("/switchboard/{}", settings.nats.prefix),
         classifier: Classifier::new(&settings),
-        senders: Senders::new(&settings)?,
+        senders: Senders::new(&settings).map_err(StartError::Sender)?,
         targets: Targets::new(&settings.delivery)?,
         metrics: Metrics::new(),
         readiness: Readiness::new(),

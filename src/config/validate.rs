@@ -65,9 +65,14 @@ impl Settings {
         for (name, a) in &self.channels.wechat {
             let at = format!("channels.wechat.{name}");
             required_secret(&a.token, &format!("{at}.token"), p);
+            required_secret(&a.app_secret, &format!("{at}.app_secret"), p);
+            if a.app_id.trim().is_empty() {
+                p.push(format!("{at}.app_id"), "must not be empty");
+            }
             if let Some(key) = &a.encoding_aes_key {
-                if key.expose_secret().len() != 43 {
-                    p.push(format!("{at}.encoding_aes_key"), "must be 43 characters");
+                let token = a.token.clone().unwrap_or_else(|| SecretString::from("x"));
+                if switchboard_wechat::AccountKeys::new(a.app_id.clone(), token, Some(key.clone())).is_err() {
+                    p.push(format!("{at}.encoding_aes_key"), "must be the 43-character EncodingAESKey");
                 }
             }
             http_url(&a.api_base, &format!("{at}.api_base"), p);

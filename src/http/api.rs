@@ -140,6 +140,16 @@ pub async fn reply(
     let channel: Channel = field("channel")
         .parse()
         .map_err(|e| ApiError::unavailable(&format_args!("conversation {id} has a bad channel: {e}")))?;
+    if channel == Channel::Sms {
+        let opted_out = app.store.is_opted_out(&field("account"), &field("address")).await;
+        if opted_out.map_err(|e| ApiError::unavailable(&e))? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "opted_out",
+                "the customer opted out of SMS from this number (STOP); they must send START first",
+            ));
+        }
+    }
     let agent = match &who {
         Principal::Agent(a) => Some(a.clone()),
         Principal::Admin => conv.get("agent").cloned(),
@@ -163,7 +173,7 @@ pub async fn reply(
         "id": out.id, "direction": "outbound", "channel": channel, "account": out.account,
         "agent": agent, "text": out.text, "media_urls": out.media_urls, "at": now,
     });
-    if let Err(e) = app.store.record_reply(&id, &stored.to_string(), now.timestamp_millis()).await {
+    if let Err(e) = app.store.record_reply(&id, &out.id, out.agent.as_deref(), &stored.to_string(), now.timestamp_millis()).await {
         // The reply is durable on JetStream and will be sent; only the history lags.
         tracing::warn!(error = %e, conversation = %id, "reply queued but not recorded in the history");
     }

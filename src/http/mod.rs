@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod probes;
 mod sms;
+mod wechat;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(probes::metrics))
         .route("/webhooks/sms/{account}", post(sms::inbound))
+        .route("/webhooks/sms/{account}/status", post(sms::status))
+        .route("/webhooks/wechat/{account}", get(wechat::verify).post(wechat::push))
         .route("/api/v1/agents/{agent}/status", put(api::set_status))
         .route("/api/v1/agents/{agent}/conversations", get(api::agent_conversations))
         .route("/api/v1/conversations/{id}", get(api::conversation))

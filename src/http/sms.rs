@@ -59,3 +59,71 @@ pub async fn inbound(
     tracing::info!(channel = "sms", %account, from = %Masked(&msg.customer), message = %msg.id, "inbound accepted");
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], EMPTY_TWIML).into_response()
 }
+
+/// The query of a status callback: our outbound id, which we put in the
+/// `StatusCallback` URL ourselves (and the provider signs).
+#[derive(Debug, serde::Deserialize)]
+pub struct StatusQuery {
+    outbound: Option<String>,
+}
+
+/// Provider delivery states, ranked so a state never moves backwards.
+/// Final states share the top rank: the first final state wins.
+fn status_rank(status: &str) -> Option<u8> {
+    Some(match status {
+        "accepted" | "scheduled" | "queued" => 1,
+        "sending" => 2,
+        "sent" => 3,
+        "delivered" | "undelivered" | "failed" | "canceled" => 4,
+        "read" => 5,
+        _ => return None,
+    })
+}
+
+/// `POST /webhooks/sms/{account}/status`: a delivery status callback,
+/// signed like inbound webhooks. `failed`/`undelivered` become a
+/// `send_failed` event for the agent.
+pub async fn status(
+    State(app): State<Arc<App>>,
+    Path(account): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    axum::extract::Query(query): axum::extract::Query<StatusQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(config) = app.settings.channels.sms.get(&account) else {
+        return ApiError::not_found("SMS account").into_response();
+    };
+    let url = format!("{}{}", app.settings.server.public_base(), uri.path_and_query().map_or("", |p| p.as_str()));
+    let token = config.auth_token.as_ref().map(secrecy::ExposeSecret::expose_secret).unwrap_or_default();
+    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
+    let verified = match Verified::check(token, &url, &body, signature) {
+        Ok(v) => v,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return ApiError::new(status, "rejected", e.to_string()).into_response();
+        }
+    };
+    let state = verified.get("MessageStatus").or_else(|| verified.get("SmsStatus")).unwrap_or("");
+    let Some(rank) = status_rank(state) else {
+        return ApiError::invalid("MessageStatus", "is missing or not a known status").into_response();
+    };
+    let Some(outbound) = query.outbound.filter(|o| !o.is_empty() && o.len() <= 64) else {
+        // A callback for a message we did not send with our callback URL.
+        return ApiError::invalid("outbound", "is missing from the callback URL").into_response();
+    };
+    let error_code = verified.get("ErrorCode").filter(|c| !c.is_empty());
+    let now = chrono::Utc::now();
+    let applied = match app.store.update_delivery(&outbound, state, rank, error_code, now.timestamp_millis()).await {
+        Ok(a) => a,
+        Err(e) => return ApiError::unavailable(&e).into_response(),
+    };
+    if applied && matches!(state, "failed" | "undelivered") {
+        let reason = format!("provider reported {state} (error code {})", error_code.unwrap_or("none"));
+        if let Err(e) = crate::outbound::announce_failure(&app, &outbound, "delivery_failed", &reason).await {
+            return ApiError::unavailable(&e).into_response();
+        }
+    }
+    tracing::debug!(%account, %outbound, state, applied, "delivery status");
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_nats::jetstream::{AckKind, Message};
 use switchboard_core::{Channel, Masked, OutboundMessage, SendError};
 use switchboard_sms::{SenderOptions, SmsSender};
+use switchboard_wechat::{ApiOptions, WechatApi};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
@@ -20,6 +21,8 @@ use crate::config::Settings;
 use crate::events::{self, Customer, Event, EventData, EventMessage};
 use crate::telemetry::Outcome;
 
+mod wechat;
+
 /// How long the sent/failed state of a reply is remembered.
 const STATE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -27,11 +30,12 @@ const STATE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 #[derive(Debug, Default)]
 pub struct Senders {
     sms: HashMap<String, SmsSender>,
+    wechat: HashMap<String, WechatApi>,
 }
 
 impl Senders {
     /// One sender per configured account.
-    pub fn new(settings: &Settings) -> Result<Senders, switchboard_sms::SmsError> {
+    pub fn new(settings: &Settings) -> Result<Senders, String> {
         let mut sms = HashMap::new();
         for (name, a) in &settings.channels.sms {
             let options = SenderOptions {
@@ -45,21 +49,69 @@ impl Senders {
                 base_delay: settings.outbound.base_delay(),
                 max_delay: settings.outbound.max_delay(),
             };
-            sms.insert(name.clone(), SmsSender::new(options)?);
+            sms.insert(name.clone(), SmsSender::new(options).map_err(|e| e.to_string())?);
         }
-        Ok(Senders { sms })
+        let mut wechat = HashMap::new();
+        for (name, a) in &settings.channels.wechat {
+            let Some(secret) = a.app_secret.clone() else { continue };
+            let options = ApiOptions {
+                api_base: a.api_base.clone(),
+                app_id: a.app_id.clone(),
+                app_secret: secret,
+                request_timeout: settings.outbound.request_timeout(),
+                max_attempts: settings.outbound.max_attempts,
+                base_delay: settings.outbound.base_delay(),
+                max_delay: settings.outbound.max_delay(),
+            };
+            wechat.insert(name.clone(), WechatApi::new(options).map_err(|e| e.to_string())?);
+        }
+        Ok(Senders { sms, wechat })
     }
+}
 
-    async fn send(&self, msg: &OutboundMessage) -> Result<switchboard_core::SendReceipt, SendError> {
-        match msg.channel {
-            Channel::Sms => match self.sms.get(&msg.account) {
-                Some(s) => s.send(msg).await,
-                None => Err(unknown_account(msg)),
-            },
-            // The other channels' senders arrive with their adapters.
-            _ => Err(unknown_account(msg)),
+/// Sends one reply on its channel, after the channel's own refusals:
+/// an opted-out SMS number, a WeChat customer outside the 48-hour window.
+async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::SendReceipt, SendError> {
+    let store_err = |e: crate::store::StoreError| SendError::Retryable { reason: e.to_string(), retry_after: None };
+    match msg.channel {
+        Channel::Sms => {
+            let Some(sender) = app.senders.sms.get(&msg.account) else { return Err(unknown_account(msg)) };
+            if app.store.is_opted_out(&msg.account, &msg.to).await.map_err(store_err)? {
+                return Err(refused("the customer opted out of SMS from this number (STOP)"));
+            }
+            sender.send(msg).await
         }
+        Channel::Wechat => {
+            let Some(api) = app.senders.wechat.get(&msg.account) else { return Err(unknown_account(msg)) };
+            let last = last_wechat_interaction(app, msg).await.map_err(store_err)?;
+            if let Err(why) = switchboard_wechat::within_reply_window(last, chrono::Utc::now()) {
+                return Err(refused(&why));
+            }
+            wechat::send(app, api, msg).await
+        }
+        _ => Err(unknown_account(msg)),
     }
+}
+
+/// The customer's last message or window-opening event on WeChat.
+async fn last_wechat_interaction(
+    app: &App,
+    msg: &OutboundMessage,
+) -> Result<chrono::DateTime<chrono::Utc>, crate::store::StoreError> {
+    let conv = app.store.conversation(&msg.conversation_id).await?.unwrap_or_default();
+    let kind = format!("wechat-{}", msg.account);
+    let profile = app.store.customer_by_identity((&kind, &msg.to)).await?;
+    let ms = [conv.get("last_customer_at"), profile.get("wechat_last_interaction_ms")]
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.parse::<i64>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok(chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default())
+}
+
+fn refused(reason: &str) -> SendError {
+    SendError::Permanent { status: 0, code: None, reason: reason.to_owned() }
 }
 
 fn unknown_account(msg: &OutboundMessage) -> SendError {
@@ -99,9 +151,9 @@ async fn handle(app: &App, msg: Message) {
         }
     }
     let attempt = delivered(&msg);
-    match app.senders.send(&out).await {
+    match send(app, &out).await {
         Ok(receipt) => {
-            if let Err(e) = app.store.mark_outbound(&out.id, "sent", Some(&receipt.provider_message_id), STATE_TTL).await
+            if let Err(e) = app.store.mark_outbound(&out, "sent", Some(&receipt.provider_message_id), STATE_TTL).await
             {
                 tracing::warn!(error = %e, "sent, but cannot record it; a redelivery may send again");
             }
@@ -131,22 +183,43 @@ async fn handle(app: &App, msg: Message) {
 }
 
 /// Marks the reply failed and tells the agent with a `send_failed` event.
-async fn fail(app: &App, out: &OutboundMessage, reason: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let conv = app.store.conversation(&out.conversation_id).await?.unwrap_or_default();
+async fn fail(app: &App, out: &OutboundMessage, reason: &str) -> Result<(), BoxError> {
+    app.store.mark_outbound(out, "failed", None, STATE_TTL).await?;
+    announce_failure(app, &out.id, "send_failed", reason).await
+}
+
+/// An error of a step that is retried as a whole.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Publishes a `send_failed` event for an outbound message (a refusal by
+/// us or the provider, or a failed delivery status), with the conversation
+/// and agent recorded when the reply was accepted. The event id is derived
+/// from the outbound id and `cause`, so a repeat is absorbed.
+pub async fn announce_failure(app: &App, outbound_id: &str, cause: &str, reason: &str) -> Result<(), BoxError> {
+    let meta = app.store.outbound(outbound_id).await?;
+    let conversation_id = meta.get("conversation").cloned().unwrap_or_default();
+    let conv = app.store.conversation(&conversation_id).await?.unwrap_or_default();
+    let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
+    let agent = meta.get("agent").filter(|a| !a.is_empty()).cloned().or_else(|| conv.get("agent").cloned());
     let data = EventData {
-        conversation_id: out.conversation_id.clone(),
-        channel: out.channel.to_string(),
-        account: out.account.clone(),
-        customer: Customer { id: conv.get("customer").cloned().unwrap_or_default(), address: out.to.clone() },
-        queue: conv.get("queue").cloned().unwrap_or_default(),
-        agent: out.agent.clone(),
-        message: Some(EventMessage { id: out.id.clone(), direction: "outbound".into(), text: out.text.clone(), attachments: vec![] }),
+        conversation_id,
+        channel: field("channel"),
+        account: field("account"),
+        customer: Customer { id: field("customer"), address: field("address") },
+        queue: field("queue"),
+        agent,
+        message: Some(EventMessage {
+            id: outbound_id.to_owned(),
+            direction: "outbound".into(),
+            text: String::new(),
+            attachments: vec![],
+        }),
         decision: None,
         error: Some(reason.to_owned()),
     };
-    let event = Event::new(events::SEND_FAILED, format!("{}:send_failed", out.id), &app.event_source, chrono::Utc::now(), data);
+    let id = format!("{outbound_id}:{cause}");
+    let event = Event::new(events::SEND_FAILED, id, &app.event_source, chrono::Utc::now(), data);
     let payload = serde_json::to_vec(&event)?;
     app.bus.publish(app.bus.subjects().event(events::SEND_FAILED), &event.id, payload.into()).await?;
-    app.store.mark_outbound(&out.id, "failed", None, STATE_TTL).await?;
     Ok(())
 }

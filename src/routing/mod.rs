@@ -78,7 +78,25 @@ enum RouteError {
     Bus(#[from] crate::bus::BusError),
 }
 
+/// SMS opt-out and opt-in keywords: the whole message, any case, with
+/// surrounding spaces, as carriers and Twilio treat them.
+fn sms_keyword(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_uppercase().as_str() {
+        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => Some(true),
+        "START" | "UNSTOP" => Some(false),
+        _ => None,
+    }
+}
+
 async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, RouteError> {
+    if inbound.channel == Channel::Sms {
+        if let Some(opted_out) = sms_keyword(&inbound.text) {
+            // Recorded before routing: the message still joins the thread,
+            // so the agent sees why replies are refused.
+            app.store.set_opt_out(&inbound.account, &inbound.customer, opted_out).await?;
+            tracing::info!(customer = %Masked(&inbound.customer), opted_out, "SMS opt-out keyword");
+        }
+    }
     let class = app.classifier.classify(inbound);
     let queue = app.settings.queues.get(&class.queue).cloned().unwrap_or_default();
     let candidates = app
@@ -125,9 +143,10 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     Ok(result)
 }
 
+
 /// The identity a channel address stands for. WeChat OpenIDs are per app,
 /// so the account is part of the kind.
-fn identity(m: &InboundMessage) -> (String, String) {
+pub(crate) fn identity(m: &InboundMessage) -> (String, String) {
     match m.channel {
         Channel::Sms => ("phone".into(), m.customer.clone()),
         Channel::Email => ("email".into(), m.customer.to_lowercase()),
@@ -172,4 +191,20 @@ fn events_for(app: &App, inbound: &InboundMessage, r: &RouteResult) -> Vec<Event
         event_type.rsplit('.').next().unwrap_or(event_type)
     );
     vec![Event::new(event_type, id, &app.event_source, inbound.received_at, data)]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn opt_out_keywords() {
+        for k in ["STOP", " stop ", "StopAll", "unsubscribe", "CANCEL", "end", "QUIT"] {
+            assert_eq!(super::sms_keyword(k), Some(true), "{k}");
+        }
+        for k in ["START", " unstop"] {
+            assert_eq!(super::sms_keyword(k), Some(false), "{k}");
+        }
+        for k in ["stop please", "STOPPED", "", "start now"] {
+            assert_eq!(super::sms_keyword(k), None, "{k}");
+        }
+    }
 }

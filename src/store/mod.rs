@@ -45,6 +45,8 @@ pub struct Store {
     keys: Keys,
     timeout: Duration,
     route: Arc<Script>,
+    delivery: Arc<Script>,
+    profile: Arc<Script>,
 }
 
 impl std::fmt::Debug for Store {
@@ -149,6 +151,8 @@ impl Store {
             keys: Keys::new(&settings.prefix),
             timeout: Duration::from_millis(settings.timeout_ms),
             route: Arc::new(Script::new(include_str!("lua/route.lua"))),
+            delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
+            profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
         })
     }
 
@@ -265,13 +269,25 @@ impl Store {
         Ok(raw.iter().filter_map(|m| serde_json::from_str(m).ok()).collect())
     }
 
-    /// Records an agent's reply: appends it and moves an assigned
-    /// conversation to waiting-on-customer.
-    pub async fn record_reply(&self, id: &str, stored_message: &str, now_ms: i64) -> Result<(), StoreError> {
+    /// Records an agent's reply: appends it, remembers which conversation
+    /// and agent the outbound message belongs to (for status callbacks) and
+    /// moves an assigned conversation to waiting-on-customer.
+    pub async fn record_reply(
+        &self,
+        id: &str,
+        outbound_id: &str,
+        agent: Option<&str>,
+        stored_message: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let key = self.keys.conversation(id);
+        let out = self.keys.outbound(outbound_id);
         let mut c = self.conn().await?;
         let r: Result<(), _> = redis::pipe()
             .atomic()
+            .hset(&out, "conversation", id)
+            .hset(&out, "agent", agent.unwrap_or(""))
+            .expire(&out, 30 * 24 * 3600)
             .rpush(self.keys.messages(id), stored_message)
             .hset(&key, "updated_at", now_ms)
             .hset_nx(&key, "first_reply_at", now_ms)
@@ -294,23 +310,134 @@ impl Store {
         self.check(r).await
     }
 
-    /// Records the final send state of an outbound message.
+    /// Records the final send state of an outbound message, with its
+    /// conversation and agent (status callbacks and failure events need them).
     pub async fn mark_outbound(
         &self,
-        id: &str,
+        out: &switchboard_core::OutboundMessage,
         state: &str,
         provider_id: Option<&str>,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = self.keys.outbound(id);
+        let key = self.keys.outbound(&out.id);
         let mut c = self.conn().await?;
         let mut pipe = redis::pipe();
-        pipe.atomic().hset(&key, "state", state);
+        pipe.atomic()
+            .hset(&key, "state", state)
+            .hset(&key, "conversation", &out.conversation_id)
+            .hset(&key, "agent", out.agent.as_deref().unwrap_or(""));
         if let Some(pid) = provider_id {
             pipe.hset(&key, "provider_id", pid);
         }
         pipe.expire(&key, ttl.as_secs() as i64);
         let r: Result<(), _> = pipe.query_async(&mut c).await;
+        self.check(r).await
+    }
+
+    /// Records a provider delivery status; `false` when it was stale (an
+    /// older state arriving after a newer one).
+    pub async fn update_delivery(
+        &self,
+        outbound_id: &str,
+        state: &str,
+        rank: u8,
+        error_code: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<i64, _> = self
+            .delivery
+            .key(self.keys.outbound(outbound_id))
+            .arg(state)
+            .arg(rank)
+            .arg(error_code.unwrap_or(""))
+            .arg(now_ms)
+            .invoke_async(&mut c)
+            .await;
+        Ok(self.check(r).await? == 1)
+    }
+
+    /// Everything recorded about an outbound message.
+    pub async fn outbound(&self, id: &str) -> Result<HashMap<String, String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r = c.hgetall(self.keys.outbound(id)).await;
+        self.check(r).await
+    }
+
+    /// Marks `number` opted out of (or back into) an SMS account.
+    pub async fn set_opt_out(&self, account: &str, number: &str, opted_out: bool) -> Result<(), StoreError> {
+        let key = self.keys.opt_out(account);
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = if opted_out { c.sadd(key, number).await } else { c.srem(key, number).await };
+        self.check(r).await
+    }
+
+    /// Whether `number` opted out of an SMS account.
+    pub async fn is_opted_out(&self, account: &str, number: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r = c.sismember(self.keys.opt_out(account), number).await;
+        self.check(r).await
+    }
+
+    /// Claims `key` for `ttl`; `true` the first time, `false` while it lives
+    /// (retries of a provider push).
+    pub async fn first_seen(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> =
+            redis::cmd("SET").arg(key).arg("1").arg("NX").arg("EX").arg(ttl.as_secs().max(1)).query_async(&mut c).await;
+        Ok(self.check(r).await?.is_some())
+    }
+
+    /// Forgets a [`first_seen`](Self::first_seen) claim, so a retry of a
+    /// step that failed after claiming is not dropped.
+    pub async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.del(key).await;
+        self.check(r).await
+    }
+
+    /// Sets profile fields of the customer behind an identity (creating the
+    /// customer if needed); returns the customer id.
+    pub async fn update_profile(
+        &self,
+        identity: (&str, &str),
+        fields: &[(&str, String)],
+        now_ms: i64,
+    ) -> Result<String, StoreError> {
+        let mut inv = self.profile.key(self.keys.identity(identity.0, identity.1));
+        inv.arg(self.keys.base()).arg(ulid::Ulid::new().to_string()).arg(now_ms);
+        for (k, v) in fields {
+            inv.arg(*k).arg(v);
+        }
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = inv.invoke_async(&mut c).await;
+        self.check(r).await
+    }
+
+    /// A customer's profile fields.
+    pub async fn customer_by_identity(&self, identity: (&str, &str)) -> Result<HashMap<String, String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> = c.get(self.keys.identity(identity.0, identity.1)).await;
+        let Some(cid) = self.check(r).await? else { return Ok(HashMap::new()) };
+        let r = c.hgetall(self.keys.customer(&cid)).await;
+        self.check(r).await
+    }
+
+    /// The cached WeChat access token of an account.
+    pub async fn wechat_token(&self, account: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r = c.get(self.keys.wechat_token(account)).await;
+        self.check(r).await
+    }
+
+    /// Caches a WeChat access token for `ttl`, or drops it (`None`).
+    pub async fn set_wechat_token(&self, account: &str, token: Option<(&str, Duration)>) -> Result<(), StoreError> {
+        let key = self.keys.wechat_token(account);
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = match token {
+            Some((t, ttl)) => c.set_ex(key, t, ttl.as_secs().max(1)).await,
+            None => c.del(key).await,
+        };
         self.check(r).await
     }
 

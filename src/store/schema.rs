@@ -16,9 +16,11 @@
 //! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`  |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
 //! | `{P}:queue:<name>:waiting`       | zset   | unassigned conversation id → enqueue time (ms)     |
-//! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`               |
+//! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
 //! | `{P}:deadletters`                | list   | JSON deliveries that exhausted their attempts      |
+//! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |
+//! | `{P}:wechat:token:<acct>`        | string | the account's access_token (EX before it expires)  |
 //!
 //! Invariants, kept by `route.lua` in one atomic step: an agent's `load:<ch>`
 //! equals the number of its open conversations on that channel and never
@@ -55,6 +57,11 @@ impl Keys {
         format!("{}:ident:{kind}:{value}", self.base)
     }
 
+    /// A customer profile.
+    pub fn customer(&self, id: &str) -> String {
+        format!("{}:customer:{id}", self.base)
+    }
+
     /// A conversation.
     pub fn conversation(&self, id: &str) -> String {
         format!("{}:conv:{id}", self.base)
@@ -88,6 +95,16 @@ impl Keys {
     /// Targets an event has reached.
     pub fn delivered(&self, event_id: &str) -> String {
         format!("{}:delivered:{event_id}", self.base)
+    }
+
+    /// Numbers opted out of an SMS account.
+    pub fn opt_out(&self, account: &str) -> String {
+        format!("{}:optout:sms:{account}", self.base)
+    }
+
+    /// A WeChat account's cached access token, shared by all replicas.
+    pub fn wechat_token(&self, account: &str) -> String {
+        format!("{}:wechat:token:{account}", self.base)
     }
 
     /// Dead-lettered deliveries.

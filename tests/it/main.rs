@@ -5,5 +5,7 @@
 
 mod cli;
 mod readiness;
+mod sms_more;
 mod sms_path;
+mod wechat;
 mod support;

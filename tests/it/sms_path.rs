@@ -163,6 +163,7 @@ async fn sms_to_agent_and_reply_back() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
+    let resp_json: Value = resp.json().await.unwrap();
     let sent = twilio.wait_for(1, WAIT).await;
     let req = &sent[0];
     assert_eq!(req.method, "POST");
@@ -173,7 +174,11 @@ async fn sms_to_agent_and_reply_back() {
     assert_eq!(req.form_value("To").as_deref(), Some("+14155550100"));
     assert_eq!(req.form_value("From").as_deref(), Some("+15005550006"));
     assert_eq!(req.form_value("Body").as_deref(), Some("It ships today."));
-    assert_eq!(req.form_value("StatusCallback"), Some(app.url("/webhooks/sms/shop/status")));
+    let reply_id: Value = resp_json.clone();
+    assert_eq!(
+        req.form_value("StatusCallback"),
+        Some(app.url(&format!("/webhooks/sms/shop/status?outbound={}", reply_id["id"].as_str().unwrap())))
+    );
     // Nothing is sent twice.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(twilio.seen().len(), 1);

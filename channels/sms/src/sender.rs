@@ -49,7 +49,7 @@ pub struct SenderOptions {
     /// The number (or sender id) messages are sent from.
     pub from: String,
     /// Full URL Twilio posts delivery status updates to; sent as
-    /// `StatusCallback` when set.
+    /// `StatusCallback` base URL when set; `?outbound=<message id>` is appended.
     pub status_callback: Option<String>,
     /// Limit on each HTTP request, connection included.
     pub request_timeout: Duration,
@@ -190,7 +190,10 @@ impl SmsSender {
             form.append_pair("Body", &msg.text);
         }
         if let Some(callback) = &self.options.status_callback {
-            form.append_pair("StatusCallback", callback);
+            // Our outbound id rides in the callback URL (which the provider
+            // signs), so a status update finds its message without a lookup.
+            let sep = if callback.contains('?') { '&' } else { '?' };
+            form.append_pair("StatusCallback", &format!("{callback}{sep}outbound={}", msg.id));
         }
         for url in &msg.media_urls {
             form.append_pair("MediaUrl", url);

@@ -1,0 +1,161 @@
+//! `GET/POST /webhooks/wechat/{account}`: URL verification and message
+//! pushes (plaintext, compatible and safe mode). Verification and
+//! decryption are pure, in `switchboard_wechat`. WeChat retries a push that
+//! gets no answer within 5 s, so the publish wait is bounded well under
+//! that (`nats.publish_timeout_ms` ≤ 4.5 s) and retries are absorbed: a
+//! message by its MsgId (`Nats-Msg-Id` and the router's Redis record), an
+//! event by FromUserName + CreateTime in Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use switchboard_core::{Channel, Masked};
+use switchboard_wechat::{AccountKeys, Push, PushQuery, Verified, WechatEvent};
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::telemetry::Outcome;
+
+/// How long a pushed event's key is remembered to absorb WeChat's retries.
+const EVENT_DEDUPE: Duration = Duration::from_secs(24 * 3600);
+
+fn keys(app: &App, account: &str) -> Result<AccountKeys, ApiError> {
+    let Some(a) = app.settings.channels.wechat.get(account) else {
+        return Err(ApiError::not_found("WeChat account"));
+    };
+    let token = a.token.clone().unwrap_or_else(|| secrecy::SecretString::from(""));
+    // Checked at start-up by the configuration; a failure here is ours.
+    AccountKeys::new(a.app_id.clone(), token, a.encoding_aes_key.clone())
+        .map_err(|e| ApiError::unavailable(&e))
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// `GET`: answers `echostr` when the signature checks out.
+pub async fn verify(State(app): State<Arc<App>>, Path(account): Path<String>, Query(q): Query<PushQuery>) -> Response {
+    let keys = match keys(&app, &account) {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    match switchboard_wechat::verify_echo(secrecy::ExposeSecret::expose_secret(&keys.token), &q) {
+        Ok(echo) => text(echo),
+        Err(e) => reject(&e),
+    }
+}
+
+fn reject(e: &switchboard_wechat::WechatError) -> Response {
+    let status = StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    ApiError::new(status, "rejected", e.to_string()).into_response()
+}
+
+/// `POST`: one pushed message or event; `success` once it is durable.
+pub async fn push(
+    State(app): State<Arc<App>>,
+    Path(account): Path<String>,
+    Query(q): Query<PushQuery>,
+    body: Bytes,
+) -> Response {
+    let keys = match keys(&app, &account) {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    let verified = match Verified::check(&keys, &q, &body) {
+        Ok(v) => v,
+        Err(e) => {
+            app.metrics.ingress("wechat", &account, Outcome::rejected);
+            return reject(&e);
+        }
+    };
+    let now = chrono::Utc::now();
+    let push = match switchboard_wechat::decode(&account, &verified, ulid::Ulid::new().to_string(), now) {
+        Ok(p) => p,
+        Err(e) => {
+            app.metrics.ingress("wechat", &account, Outcome::rejected);
+            return reject(&e);
+        }
+    };
+    let result = match push {
+        Push::Message(msg) => publish(&app, &account, &msg).await,
+        Push::Event(event) => handle_event(&app, &account, &event, now).await,
+    };
+    match result {
+        Ok(outcome) => {
+            app.metrics.ingress("wechat", &account, outcome);
+            text("success".into())
+        }
+        Err(e) => {
+            app.metrics.ingress("wechat", &account, Outcome::retry);
+            ApiError::unavailable(&e).into_response()
+        }
+    }
+}
+
+async fn publish(app: &App, account: &str, msg: &switchboard_core::InboundMessage) -> Result<Outcome, crate::outbound::BoxError> {
+    let payload = serde_json::to_vec(msg)?;
+    let msg_id = format!("wechat:{account}:{}", msg.provider_message_id);
+    app.bus.publish(app.bus.subjects().inbound(Channel::Wechat), &msg_id, payload.into()).await?;
+    tracing::info!(channel = "wechat", %account, from = %Masked(&msg.customer), message = %msg.id, "inbound accepted");
+    Ok(Outcome::ok)
+}
+
+/// Events update the customer's profile; a menu click is also a message
+/// to the team. Retries of the same event are absorbed.
+async fn handle_event(
+    app: &App,
+    account: &str,
+    event: &WechatEvent,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Outcome, crate::outbound::BoxError> {
+    let seen = app.store.keys().seen(Channel::Wechat, account, &format!("event:{}", event.dedupe_key));
+    if !app.store.first_seen(&seen, EVENT_DEDUPE).await? {
+        return Ok(Outcome::duplicate);
+    }
+    let mut fields = vec![("wechat_last_event", event.kind.as_str().to_owned())];
+    match event.kind {
+        switchboard_wechat::EventKind::Subscribe => fields.push(("wechat_subscribed", "1".into())),
+        switchboard_wechat::EventKind::Unsubscribe => fields.push(("wechat_subscribed", "0".into())),
+        _ => {}
+    }
+    if let Some(scene) = &event.scene {
+        fields.push(("wechat_scene", scene.clone()));
+    }
+    if let Some((lat, lon, precision)) = event.location {
+        fields.push(("wechat_location", format!("{lat},{lon},{precision}")));
+    }
+    if event.kind.opens_reply_window() {
+        fields.push(("wechat_last_interaction_ms", (event.create_time * 1000).to_string()));
+    }
+    let kind = format!("wechat-{account}");
+    if let Err(e) = app.store.update_profile((&kind, &event.open_id), &fields, now.timestamp_millis()).await {
+        // Let WeChat retry: release the claim so the retry is not dropped.
+        let _ = app.store.release(&seen).await;
+        return Err(e.into());
+    }
+    if event.kind.is_conversational() {
+        let msg = switchboard_core::InboundMessage {
+            id: ulid::Ulid::new().to_string(),
+            channel: Channel::Wechat,
+            account: account.to_owned(),
+            provider_message_id: format!("event:{}", event.dedupe_key),
+            customer: event.open_id.clone(),
+            to: Some(event.to.clone()),
+            display_name: None,
+            text: format!("[menu] {}", event.event_key.as_deref().unwrap_or("")),
+            attachments: vec![],
+            received_at: now,
+            metadata: Default::default(),
+        };
+        let published = publish(app, account, &msg).await;
+        if published.is_err() {
+            let _ = app.store.release(&seen).await;
+        }
+        return published;
+    }
+    Ok(Outcome::ok)
+}

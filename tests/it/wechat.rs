@@ -1,0 +1,209 @@
+//! WeChat end to end: URL verification, a safe-mode push (the official demo
+//! vector) routed once however often WeChat retries it, a profile-only
+//! event, and replies through the customer-service API with the access
+//! token cached in Redis and refreshed when WeChat says it expired.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::Json;
+use redis::AsyncCommands;
+use serde_json::Value;
+use sha1::Digest;
+
+use crate::support::{wait_until, FakePeer, TestApp};
+
+const WAIT: Duration = Duration::from_secs(15);
+// The official demo vector (../shared/VECTORS.md).
+const TOKEN: &str = "spamtest";
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const APP_ID: &str = "wx2c2769f8efd9abc2";
+const TIMESTAMP: &str = "1409735669";
+const NONCE: &str = "1320562132";
+const MSG_SIGNATURE: &str = "5d197aaffba7e9b25a30732f161a50dee96bd5fa";
+const ENCRYPT: &str = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE=";
+const OPENID: &str = "oyORnuP8q7ou2gfYjqLzSIWZf0rs";
+
+fn sign(parts: &[&str]) -> String {
+    let mut p = parts.to_vec();
+    p.sort();
+    let digest = sha1::Sha1::digest(p.concat().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Default)]
+struct Api {
+    tokens_issued: usize,
+    expire_next_send: bool,
+    sent: Vec<(String, Value)>,
+}
+
+async fn fake_api() -> (String, Arc<Mutex<Api>>) {
+    let state = Arc::new(Mutex::new(Api::default()));
+    let app = axum::Router::new()
+        .route(
+            "/cgi-bin/token",
+            get(|State(s): State<Arc<Mutex<Api>>>| async move {
+                let mut s = s.lock().unwrap();
+                s.tokens_issued += 1;
+                Json(serde_json::json!({"access_token": format!("T{}", s.tokens_issued), "expires_in": 7200}))
+            }),
+        )
+        .route(
+            "/cgi-bin/message/custom/send",
+            post(
+                |State(s): State<Arc<Mutex<Api>>>,
+                 Query(q): Query<std::collections::HashMap<String, String>>,
+                 Json(body): Json<Value>| async move {
+                    let mut s = s.lock().unwrap();
+                    let token = q.get("access_token").cloned().unwrap_or_default();
+                    if s.expire_next_send {
+                        s.expire_next_send = false;
+                        return Json(serde_json::json!({"errcode": 42001, "errmsg": "access_token expired"}));
+                    }
+                    s.sent.push((token, body));
+                    Json(serde_json::json!({"errcode": 0, "errmsg": "ok"}))
+                },
+            ),
+        )
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), state)
+}
+
+fn config(api: &str, hook: &FakePeer) -> String {
+    format!(
+        r#"
+        [server]
+        admin_token = "admin-secret"
+        [channels.wechat.shop]
+        app_id = "{APP_ID}"
+        app_secret = "app-secret"
+        token = "{TOKEN}"
+        encoding_aes_key = "{AES_KEY}"
+        api_base = "{api}"
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ wechat = 3 }}
+        deliver = [ {{ kind = "webhook", url = "{hook}/hook", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }} ]
+        "#,
+        hook = hook.base(),
+    )
+}
+
+fn safe_push_url(app: &TestApp, msg_signature: &str) -> String {
+    app.url(&format!(
+        "/webhooks/wechat/shop?signature={}&timestamp={TIMESTAMP}&nonce={NONCE}&openid={OPENID}&encrypt_type=aes&msg_signature={msg_signature}",
+        sign(&[TOKEN, TIMESTAMP, NONCE])
+    ))
+}
+
+fn safe_body() -> String {
+    format!("<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>")
+}
+
+#[tokio::test]
+async fn wechat_verification_push_events_and_replies() {
+    let (api, api_state) = fake_api().await;
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let app = TestApp::spawn_ready(&config(&api, &hook)).await;
+    let client = reqwest::Client::new();
+
+    // URL verification.
+    let sig = sign(&[TOKEN, "1400000000", "n1"]);
+    let url = app.url(&format!("/webhooks/wechat/shop?signature={sig}&timestamp=1400000000&nonce=n1&echostr=hello123"));
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "hello123");
+    let bad = app.url("/webhooks/wechat/shop?signature=00&timestamp=1400000000&nonce=n1&echostr=hello123");
+    assert_eq!(client.get(&bad).send().await.unwrap().status(), 403);
+
+    // The safe-mode push, then WeChat's retries of it: one message.
+    for _ in 0..3 {
+        let r = client.post(safe_push_url(&app, MSG_SIGNATURE)).body(safe_body()).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "success");
+    }
+    let seen = hook.wait_for(1, WAIT).await;
+    let event: Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(event["type"], "switchboard.conversation.assigned");
+    assert_eq!(event["data"]["channel"], "wechat");
+    assert_eq!(event["data"]["customer"]["address"], OPENID);
+    assert_eq!(event["data"]["message"]["text"], "abcdteT");
+    let conv = event["data"]["conversation_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hook.seen().len(), 1, "retries never become a second message");
+
+    // A tampered signature is refused before decryption.
+    let r = client.post(safe_push_url(&app, "5d197aaffba7e9b25a30732f161a50dee96bd5fb")).body(safe_body()).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+
+    // An unsubscribe (plaintext mode) updates the profile, opens nothing.
+    let ts = "1409736000";
+    let unsub = format!(
+        "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event></xml>"
+    );
+    let url = app.url(&format!("/webhooks/wechat/shop?signature={}&timestamp={ts}&nonce=n2", sign(&[TOKEN, ts, "n2"])));
+    for _ in 0..2 {
+        let r = client.post(&url).body(unsub.clone()).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "success");
+    }
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut c = redis.get_multiplexed_async_connection().await.unwrap();
+    let cid: String = c.get(format!("{{{}}}:ident:wechat-shop:{OPENID}", app.prefix)).await.unwrap();
+    let subscribed: Option<String> = c.hget(format!("{{{}}}:customer:{cid}", app.prefix), "wechat_subscribed").await.unwrap();
+    assert_eq!(subscribed.as_deref(), Some("0"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hook.seen().len(), 1, "an unsubscribe opens no conversation");
+
+    // Replies: the token is fetched once and shared; an expired token is
+    // refreshed and the send retried.
+    let reply = |text: &'static str| {
+        let req = client
+            .post(app.url(&format!("/api/v1/conversations/{conv}/reply")))
+            .bearer_auth("alice-token")
+            .json(&serde_json::json!({ "text": text }))
+            .send();
+        async move { req.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(reply("第一条回复").await, 202);
+    let sent = wait_until(WAIT, || {
+        let n = api_state.lock().unwrap().sent.len();
+        async move { (n >= 1).then_some(()) }
+    })
+    .await;
+    assert!(sent.is_some());
+    assert_eq!(reply("second").await, 202);
+    wait_until(WAIT, || {
+        let n = api_state.lock().unwrap().sent.len();
+        async move { (n >= 2).then_some(()) }
+    })
+    .await
+    .expect("second reply sent");
+    {
+        let s = api_state.lock().unwrap();
+        assert_eq!(s.tokens_issued, 1, "the cached token is reused");
+        assert_eq!(s.sent[0].0, "T1");
+        assert_eq!(s.sent[0].1["touser"], OPENID);
+        assert_eq!(s.sent[0].1["msgtype"], "text");
+        assert_eq!(s.sent[0].1["text"]["content"], "第一条回复");
+    }
+    api_state.lock().unwrap().expire_next_send = true;
+    assert_eq!(reply("third").await, 202);
+    wait_until(WAIT, || {
+        let n = api_state.lock().unwrap().sent.len();
+        async move { (n >= 3).then_some(()) }
+    })
+    .await
+    .expect("third reply sent after a token refresh");
+    {
+        let s = api_state.lock().unwrap();
+        assert_eq!(s.tokens_issued, 2);
+        assert_eq!(s.sent[2].0, "T2");
+    }
+    app.stop().await;
+}
