@@ -21,6 +21,7 @@
 //! | `{P}:deadletters`                | list   | JSON deliveries that exhausted their attempts      |
 //! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |
 //! | `{P}:wechat:token:<acct>`        | string | the account's access_token (EX before it expires)  |
+//! | `{P}:wechat:token:<acct>:lock`   | string | held (EX 10 s) by the one replica fetching a token |
 //!
 //! Invariants, kept by `route.lua` in one atomic step: an agent's `load:<ch>`
 //! equals the number of its open conversations on that channel and never
@@ -105,6 +106,11 @@ impl Keys {
     /// A WeChat account's cached access token, shared by all replicas.
     pub fn wechat_token(&self, account: &str) -> String {
         format!("{}:wechat:token:{account}", self.base)
+    }
+
+    /// Held by the one replica refreshing a WeChat access token.
+    pub fn wechat_token_lock(&self, account: &str) -> String {
+        format!("{}:wechat:token:{account}:lock", self.base)
     }
 
     /// Dead-lettered deliveries.

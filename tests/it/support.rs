@@ -51,9 +51,14 @@ impl TestApp {
     /// with a unique NATS and Redis prefix. `public_url` is set to the
     /// instance's own address unless `toml` sets it.
     pub async fn spawn(toml: &str) -> TestApp {
+        Self::spawn_with_prefix(toml, unique_prefix()).await
+    }
+
+    /// Like [`spawn`](Self::spawn) with a given prefix: instances sharing a
+    /// prefix are replicas of one deployment.
+    pub async fn spawn_with_prefix(toml: &str, prefix: String) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let prefix = unique_prefix();
         let base = format!(
             "[server]\npublic_url = \"http://{addr}\"\nlisten = \"{addr}\"\n[nats]\nprefix = \"{prefix}\"\n[redis]\nprefix = \"{prefix}\"\n"
         );
@@ -68,7 +73,11 @@ impl TestApp {
 
     /// Starts an instance and waits until `/readyz` says ready.
     pub async fn spawn_ready(toml: &str) -> TestApp {
-        let app = Self::spawn(toml).await;
+        Self::ready(Self::spawn(toml).await).await
+    }
+
+    /// Waits until `/readyz` of `app` says ready.
+    pub async fn ready(app: TestApp) -> TestApp {
         let client = reqwest::Client::new();
         let ready = wait_until(Duration::from_secs(15), || {
             let req = client.get(app.url("/readyz")).send();

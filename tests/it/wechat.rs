@@ -35,17 +35,20 @@ fn sign(parts: &[&str]) -> String {
 
 #[derive(Default)]
 struct Api {
+    token_delay: Duration,
     tokens_issued: usize,
     expire_next_send: bool,
     sent: Vec<(String, Value)>,
 }
 
-async fn fake_api() -> (String, Arc<Mutex<Api>>) {
-    let state = Arc::new(Mutex::new(Api::default()));
+async fn fake_api(token_delay: Duration) -> (String, Arc<Mutex<Api>>) {
+    let state = Arc::new(Mutex::new(Api { token_delay, ..Api::default() }));
     let app = axum::Router::new()
         .route(
             "/cgi-bin/token",
             get(|State(s): State<Arc<Mutex<Api>>>| async move {
+                let delay = s.lock().unwrap().token_delay;
+                tokio::time::sleep(delay).await;
                 let mut s = s.lock().unwrap();
                 s.tokens_issued += 1;
                 Json(serde_json::json!({"access_token": format!("T{}", s.tokens_issued), "expires_in": 7200}))
@@ -108,7 +111,7 @@ fn safe_body() -> String {
 
 #[tokio::test]
 async fn wechat_verification_push_events_and_replies() {
-    let (api, api_state) = fake_api().await;
+    let (api, api_state) = fake_api(Duration::ZERO).await;
     let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
     let app = TestApp::spawn_ready(&config(&api, &hook)).await;
     let client = reqwest::Client::new();
@@ -206,4 +209,71 @@ async fn wechat_verification_push_events_and_replies() {
         assert_eq!(s.sent[2].0, "T2");
     }
     app.stop().await;
+}
+
+async fn sent_count(state: &Arc<Mutex<Api>>, n: usize) -> bool {
+    wait_until(WAIT, || {
+        let have = state.lock().unwrap().sent.len();
+        async move { (have >= n).then_some(()) }
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_token_and_the_window_is_enforced() {
+    // A slow token endpoint widens the window in which both replicas want one.
+    let (api, api_state) = fake_api(Duration::from_millis(300)).await;
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let prefix = crate::support::unique_prefix();
+    let one = TestApp::ready(TestApp::spawn_with_prefix(&config(&api, &hook), prefix.clone()).await).await;
+    let two = TestApp::ready(TestApp::spawn_with_prefix(&config(&api, &hook), prefix.clone()).await).await;
+    let client = reqwest::Client::new();
+    let r = client.post(safe_push_url(&one, MSG_SIGNATURE)).body(safe_body()).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "success");
+    let seen = hook.wait_for(1, WAIT).await;
+    let event: Value = serde_json::from_slice(&seen[0].body).unwrap();
+    let conv = event["data"]["conversation_id"].as_str().unwrap().to_owned();
+
+    let replies = 20;
+    let mut pending = Vec::new();
+    for i in 0..replies {
+        let app = if i % 2 == 0 { &one } else { &two };
+        pending.push(
+            client
+                .post(app.url(&format!("/api/v1/conversations/{conv}/reply")))
+                .bearer_auth("alice-token")
+                .json(&serde_json::json!({ "text": format!("reply {i}") }))
+                .send(),
+        );
+    }
+    for r in futures::future::join_all(pending).await {
+        assert_eq!(r.unwrap().status(), 202);
+    }
+    assert!(sent_count(&api_state, replies).await, "every reply sent");
+    assert_eq!(api_state.lock().unwrap().tokens_issued, 1, "one token fetch for both replicas");
+
+    // The customer's last message is now 49 hours old: refused, with why.
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut c = redis.get_multiplexed_async_connection().await.unwrap();
+    let old = chrono::Utc::now().timestamp_millis() - 49 * 3600 * 1000;
+    let _: () = c.hset(format!("{{{prefix}}}:conv:{conv}"), "last_customer_at", old).await.unwrap();
+    let r = client
+        .post(one.url(&format!("/api/v1/conversations/{conv}/reply")))
+        .bearer_auth("alice-token")
+        .json(&serde_json::json!({ "text": "too late" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let failed = wait_until(WAIT, || {
+        let found = hook.seen().iter().map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()).find(|e| e["type"] == "switchboard.conversation.send_failed");
+        async move { found }
+    })
+    .await
+    .expect("a send_failed event");
+    assert!(failed["data"]["error"].as_str().unwrap().contains("48"), "{failed}");
+    assert_eq!(api_state.lock().unwrap().sent.len(), replies, "nothing sent outside the window");
+    one.stop().await;
+    two.stop().await;
 }

@@ -82,6 +82,21 @@ fn round_trips_every_padding_length() {
 }
 
 #[test]
+fn every_payload_length_from_0_to_64_bytes_round_trips() {
+    let keys = demo_keys();
+    for len in 0..=64 {
+        let xml: String = "<xml/>abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            .chars()
+            .take(len)
+            .collect();
+        assert_eq!(xml.len(), len);
+        let encrypted = encrypt(&keys, [len as u8; 16], &xml).unwrap();
+        assert_eq!(STANDARD.decode(&encrypted).unwrap().len() % 32, 0, "length {len}");
+        assert_eq!(decrypt(&keys, &encrypted).unwrap(), xml, "length {len}");
+    }
+}
+
+#[test]
 fn keys_are_validated() {
     let new = |key: &str| {
         AccountKeys::new(
