@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
-use switchboard_core::{Channel, OutboundMessage};
+use switchboard_core::{Channel, MediaRef, OutboundMessage};
 
 use super::auth::{authenticate, Principal};
 use super::error::ApiError;
@@ -103,13 +103,17 @@ pub async fn conversation(
     Ok(Json(serde_json::json!({ "conversation": conv, "messages": messages })))
 }
 
-/// `{"text": "…", "media_urls": ["https://…"]}`
+/// `{"text": "…", "media_urls": ["https://…"], "media": [{"kind": "image", "media_id": "…"}]}`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
+    #[serde(default)]
     text: String,
     #[serde(default)]
     media_urls: Vec<String>,
+    /// WeChat only: media already uploaded to WeChat, by id.
+    #[serde(default)]
+    media: Vec<MediaRef>,
 }
 
 /// `POST /api/v1/conversations/{id}/reply`: puts the reply on the outbound
@@ -123,8 +127,14 @@ pub async fn reply(
     let who = authenticate(&app.settings, &headers)?;
     let req = body(req)?;
     let text = req.text.trim();
-    if text.is_empty() && req.media_urls.is_empty() {
+    if text.is_empty() && req.media_urls.is_empty() && req.media.is_empty() {
         return Err(ApiError::invalid("text", "must not be empty"));
+    }
+    let kinds = ["image", "voice", "video"];
+    if req.media.len() > 10
+        || req.media.iter().any(|m| !kinds.contains(&m.kind.as_str()) || m.media_id.is_empty() || m.media_id.len() > 128)
+    {
+        return Err(ApiError::invalid("media", "must be at most 10 of {\"kind\": image|voice|video, \"media_id\"}"));
     }
     if text.chars().count() > MAX_REPLY_CHARS {
         return Err(ApiError::invalid("text", "is longer than 1600 characters"));
@@ -140,6 +150,9 @@ pub async fn reply(
     let channel: Channel = field("channel")
         .parse()
         .map_err(|e| ApiError::unavailable(&format_args!("conversation {id} has a bad channel: {e}")))?;
+    if !req.media.is_empty() && channel != Channel::Wechat {
+        return Err(ApiError::invalid("media", "media ids are only for WeChat conversations; use media_urls"));
+    }
     if channel == Channel::Sms {
         let opted_out = app.store.is_opted_out(&field("account"), &field("address")).await;
         if opted_out.map_err(|e| ApiError::unavailable(&e))? {
@@ -155,7 +168,7 @@ pub async fn reply(
         Principal::Admin => conv.get("agent").cloned(),
     };
     let now = chrono::Utc::now();
-    let out = OutboundMessage {
+    let base = OutboundMessage {
         id: ulid::Ulid::new().to_string(),
         conversation_id: id.clone(),
         channel,
@@ -163,15 +176,31 @@ pub async fn reply(
         to: field("address"),
         text: text.to_owned(),
         media_urls: req.media_urls,
+        media_ids: vec![],
         agent: agent.clone(),
         created_at: now,
     };
-    let payload = serde_json::to_vec(&out).map_err(|e| ApiError::unavailable(&e))?;
-    app.bus.publish(app.bus.subjects().outbound(channel), &out.id, payload.into()).await.map_err(|e| ApiError::unavailable(&e))?;
+    // Text and each provider media go out as separate messages, each with
+    // its own id, so every send is one provider call and idempotent.
+    let mut outs = Vec::new();
+    if !base.text.is_empty() || !base.media_urls.is_empty() {
+        outs.push(base.clone());
+    }
+    for media in &req.media {
+        let id = ulid::Ulid::new().to_string();
+        outs.push(OutboundMessage { id, text: String::new(), media_urls: vec![], media_ids: vec![media.clone()], ..base.clone() });
+    }
+    for o in &outs {
+        let payload = serde_json::to_vec(o).map_err(|e| ApiError::unavailable(&e))?;
+        app.bus.publish(app.bus.subjects().outbound(channel), &o.id, payload.into()).await.map_err(|e| ApiError::unavailable(&e))?;
+    }
+    let ids: Vec<&str> = outs.iter().map(|o| o.id.as_str()).collect();
+    let out = &outs[0];
 
     let stored = serde_json::json!({
         "id": out.id, "direction": "outbound", "channel": channel, "account": out.account,
-        "agent": agent, "text": out.text, "media_urls": out.media_urls, "at": now,
+        "agent": agent, "text": base.text, "media_urls": base.media_urls, "media": req.media,
+        "outbound_ids": ids, "at": now,
     });
     if let Err(e) = app.store.record_reply(&id, &out.id, out.agent.as_deref(), &stored.to_string(), now.timestamp_millis()).await {
         // The reply is durable on JetStream and will be sent; only the history lags.
@@ -194,5 +223,8 @@ pub async fn reply(
             tracing::warn!(error = %e, conversation = %id, "reply queued but its event was not published");
         }
     }
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": out.id, "conversation": id, "state": "queued" }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "id": out.id, "ids": ids, "conversation": id, "state": "queued" })),
+    ))
 }

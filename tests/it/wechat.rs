@@ -208,6 +208,30 @@ async fn wechat_verification_push_events_and_replies() {
         assert_eq!(s.tokens_issued, 2);
         assert_eq!(s.sent[2].0, "T2");
     }
+    // Text plus an image by media id: two customer-service messages.
+    let r = client
+        .post(app.url(&format!("/api/v1/conversations/{conv}/reply")))
+        .bearer_auth("alice-token")
+        .json(&serde_json::json!({ "text": "see the label", "media": [{"kind": "image", "media_id": "MEDIA_42"}] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(sent_count(&api_state, 5).await);
+    {
+        let s = api_state.lock().unwrap();
+        let image = s.sent.iter().find(|(_, b)| b["msgtype"] == "image").expect("an image message");
+        assert_eq!(image.1["image"]["media_id"], "MEDIA_42");
+        assert!(s.sent.iter().any(|(_, b)| b["text"]["content"] == "see the label"));
+    }
+    let r = client
+        .post(app.url(&format!("/api/v1/conversations/{conv}/reply")))
+        .bearer_auth("alice-token")
+        .json(&serde_json::json!({ "media": [{"kind": "sticker", "media_id": "X"}] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     app.stop().await;
 }
 

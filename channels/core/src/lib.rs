@@ -14,4 +14,4 @@ pub mod retry;
 pub use channel::{Channel, UnknownChannel};
 pub use error::{RejectKind, SendError};
 pub use mask::Masked;
-pub use message::{Attachment, InboundMessage, Metadata, OutboundMessage, SendReceipt};
+pub use message::{Attachment, InboundMessage, MediaRef, Metadata, OutboundMessage, SendReceipt};

@@ -128,11 +128,25 @@ pub struct OutboundMessage {
     /// Media to send, by URL.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media_urls: Vec<String>,
+    /// Media the provider already holds, by its id (WeChat image, voice
+    /// and video messages). The API puts each on its own outbound message,
+    /// so a send is one provider call and stays idempotent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_ids: Vec<MediaRef>,
     /// The agent who wrote it, if an agent did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     /// When it was accepted by the API.
     pub created_at: DateTime<Utc>,
+}
+
+/// A piece of media held by the provider, referred to by its id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// `image`, `voice` or `video`.
+    pub kind: String,
+    /// The provider's media id.
+    pub media_id: String,
 }
 
 /// What the provider answered to an accepted send.

@@ -33,6 +33,7 @@ fn local(addr: SocketAddr) -> SmtpOptions {
 
 fn message() -> OutboundMessage {
     OutboundMessage {
+        media_ids: vec![],
         id: OUT_ID.into(),
         conversation_id: "c1".into(),
         channel: Channel::Email,

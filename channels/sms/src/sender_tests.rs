@@ -31,6 +31,7 @@ fn options(addr: SocketAddr) -> SenderOptions {
 
 fn message() -> OutboundMessage {
     OutboundMessage {
+        media_ids: vec![],
         id: "01HX0000000000000000000001".into(),
         conversation_id: "c1".into(),
         channel: Channel::Sms,

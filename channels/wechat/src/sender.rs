@@ -145,9 +145,12 @@ impl WechatApi {
             .await
     }
 
-    /// Sends `msg` as a customer-service text message:
+    /// Sends `msg` as a customer-service message:
     /// `POST {api_base}/cgi-bin/message/custom/send?access_token=…` with
-    /// `{"touser": msg.to, "msgtype": "text", "text": {"content": …}}`.
+    /// `{"touser": msg.to, "msgtype": "text", "text": {"content": …}}`, or,
+    /// when `msg.media_ids` has an entry, `{"msgtype": kind, kind:
+    /// {"media_id": …}}` for that image, voice or video (the text is then not
+    /// sent; the daemon puts text and each media on separate messages).
     /// WeChat's text messages carry no media, so each of `media_urls` is
     /// appended to the text on a line of its own (WeChat shows it as a
     /// link).
@@ -162,18 +165,24 @@ impl WechatApi {
         access_token: &str,
         msg: &OutboundMessage,
     ) -> std::result::Result<SendReceipt, WechatSendError> {
-        let mut content = msg.text.clone();
-        for url in &msg.media_urls {
-            if !content.is_empty() {
-                content.push('\n');
+        let body = match msg.media_ids.first() {
+            // image, voice and video by media id: `{"msgtype": kind, kind: {"media_id": …}}`.
+            Some(media) => {
+                let mut body = serde_json::json!({ "touser": msg.to, "msgtype": media.kind });
+                body[media.kind.as_str()] = serde_json::json!({ "media_id": media.media_id });
+                body
             }
-            content.push_str(url);
-        }
-        let body = serde_json::json!({
-            "touser": msg.to,
-            "msgtype": "text",
-            "text": { "content": content },
-        });
+            None => {
+                let mut content = msg.text.clone();
+                for url in &msg.media_urls {
+                    if !content.is_empty() {
+                        content.push('\n');
+                    }
+                    content.push_str(url);
+                }
+                serde_json::json!({ "touser": msg.to, "msgtype": "text", "text": { "content": content } })
+            }
+        };
         tracing::debug!(id = %msg.id, to = %Masked(&msg.to), "sending WeChat customer-service message");
         let result = self
             .with_retries("customer-service message", || {

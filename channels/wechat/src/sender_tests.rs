@@ -32,6 +32,7 @@ fn options(addr: SocketAddr) -> ApiOptions {
 
 fn message() -> OutboundMessage {
     OutboundMessage {
+        media_ids: vec![],
         id: "01HX0000000000000000000001".into(),
         conversation_id: "c1".into(),
         channel: Channel::Wechat,
@@ -318,4 +319,18 @@ fn options_are_validated() {
     assert!(bad(|o| o.app_secret = SecretString::from("")));
     assert!(bad(|o| o.max_attempts = 0));
     assert!(bad(|o| o.request_timeout = Duration::ZERO));
+}
+
+#[tokio::test]
+async fn media_ids_are_sent_as_their_own_message_type() {
+    let (fake, addr) = start(vec![]).await;
+    let api = WechatApi::new(options(addr)).unwrap();
+    let mut msg = message();
+    msg.media_ids = vec![switchboard_core::MediaRef { kind: "voice".into(), media_id: "MEDIA_1".into() }];
+    api.send_text(TOKEN, &msg).await.unwrap();
+    let requests = fake.requests();
+    assert_eq!(
+        requests[0].json(),
+        serde_json::json!({"touser": OPENID, "msgtype": "voice", "voice": {"media_id": "MEDIA_1"}})
+    );
 }
