@@ -268,6 +268,20 @@ pub struct EmailAccount {
     pub mailgun_signing_key: Option<SecretString>,
     /// File holding the Mailgun signing key.
     pub mailgun_signing_key_file: Option<PathBuf>,
+    /// Attachments larger than this are listed but their content dropped.
+    #[serde(default = "default_attachment_cap")]
+    pub max_attachment_bytes: u64,
+}
+
+fn default_attachment_cap() -> u64 {
+    10 << 20
+}
+
+impl EmailAccount {
+    /// The domain of our address (Message-IDs, loop detection).
+    pub fn domain(&self) -> &str {
+        self.address.rsplit_once('@').map_or("", |(_, d)| d)
+    }
 }
 
 /// `[channels.webchat]`

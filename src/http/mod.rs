@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod email;
 mod error;
 mod probes;
 mod sms;
@@ -33,6 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(probes::metrics))
         .route("/webhooks/sms/{account}", post(sms::inbound))
         .route("/webhooks/sms/{account}/status", post(sms::status))
+        .route("/webhooks/email/{account}", post(email::inbound))
         .route("/webhooks/wechat/{account}", get(wechat::verify).post(wechat::push))
         .route("/api/v1/agents/{agent}/status", put(api::set_status))
         .route("/api/v1/agents/{agent}/conversations", get(api::agent_conversations))

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_nats::jetstream::{AckKind, Message};
 use switchboard_core::{Channel, Masked, OutboundMessage, SendError};
 use switchboard_sms::{SenderOptions, SmsSender};
+use switchboard_email::{ReplyHeaders, SmtpOptions, SmtpSender};
 use switchboard_wechat::{ApiOptions, WechatApi};
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +32,7 @@ const STATE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub struct Senders {
     sms: HashMap<String, SmsSender>,
     wechat: HashMap<String, WechatApi>,
+    email: HashMap<String, SmtpSender>,
 }
 
 impl Senders {
@@ -65,7 +67,21 @@ impl Senders {
             };
             wechat.insert(name.clone(), WechatApi::new(options).map_err(|e| e.to_string())?);
         }
-        Ok(Senders { sms, wechat })
+        let mut email = HashMap::new();
+        for (name, a) in &settings.channels.email {
+            let Some(smtp_url) = a.smtp_url.clone() else { continue };
+            let options = SmtpOptions {
+                smtp_url,
+                from: a.address.clone(),
+                domain: a.domain().to_owned(),
+                timeout: settings.outbound.request_timeout(),
+                max_attempts: settings.outbound.max_attempts,
+                base_delay: settings.outbound.base_delay(),
+                max_delay: settings.outbound.max_delay(),
+            };
+            email.insert(name.clone(), SmtpSender::new(options).map_err(|e| e.to_string())?);
+        }
+        Ok(Senders { sms, wechat, email })
     }
 }
 
@@ -89,7 +105,27 @@ async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::Send
             }
             wechat::send(app, api, msg).await
         }
-        _ => Err(unknown_account(msg)),
+        Channel::Email => {
+            let Some(sender) = app.senders.email.get(&msg.account) else { return Err(unknown_account(msg)) };
+            let conv = app.store.conversation(&msg.conversation_id).await.map_err(store_err)?.unwrap_or_default();
+            let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
+            let headers = ReplyHeaders {
+                in_reply_to: conv.get("email_last_message_id").cloned().filter(|m| !m.is_empty()),
+                references: field("email_references").split_whitespace().map(str::to_owned).collect(),
+                subject: field("email_subject"),
+                conversation_token: msg.conversation_id.clone(),
+            };
+            let receipt = sender.send(msg, &headers).await?;
+            // Replies to our message thread back into this conversation.
+            // Sent: a failure to remember it must not make a retry send again.
+            if let Some(id) = switchboard_email::normalize_message_id(&receipt.provider_message_id) {
+                if let Err(e) = app.store.remember_message_id(&id, &msg.conversation_id).await {
+                    tracing::warn!(error = %e, "sent, but replies to it may not thread");
+                }
+            }
+            Ok(receipt)
+        }
+        Channel::Webchat => Err(unknown_account(msg)),
     }
 }
 

@@ -78,6 +78,38 @@ enum RouteError {
     Bus(#[from] crate::bus::BusError),
 }
 
+/// The conversation an email belongs to: the one named by the reply token
+/// in our address, else the one of a Message-ID it replies to.
+async fn email_thread(app: &App, inbound: &InboundMessage) -> Result<Option<String>, RouteError> {
+    let meta = &inbound.metadata;
+    if let Some(token) = meta.get("conversation_token").filter(|t| !t.is_empty()) {
+        if app.store.conversation(token).await?.is_some() {
+            return Ok(Some(token.to_owned()));
+        }
+    }
+    let mut ids: Vec<String> = meta.get("in_reply_to").map(str::to_owned).into_iter().collect();
+    // The newest reference is the likeliest to be ours.
+    ids.extend(meta.get("references").unwrap_or("").split_whitespace().rev().map(str::to_owned));
+    Ok(app.store.conversation_of_message_ids(&ids).await?)
+}
+
+/// Keeps what a reply needs to land in the customer's thread: the subject,
+/// the Message-ID to answer and the references, and maps the Message-ID to
+/// the conversation for later replies.
+async fn remember_email_thread(app: &App, inbound: &InboundMessage, conversation: &str) -> Result<(), RouteError> {
+    let meta = &inbound.metadata;
+    let mut fields = vec![("email_subject", meta.get("subject").unwrap_or("").to_owned())];
+    if let Some(id) = meta.get("message_id").filter(|m| !m.is_empty()) {
+        app.store.remember_message_id(id, conversation).await?;
+        let mut references: Vec<&str> = meta.get("references").unwrap_or("").split_whitespace().collect();
+        references.push(id);
+        fields.push(("email_last_message_id", id.to_owned()));
+        fields.push(("email_references", references.join(" ")));
+    }
+    app.store.set_conversation_fields(conversation, &fields).await?;
+    Ok(())
+}
+
 /// SMS opt-out and opt-in keywords: the whole message, any case, with
 /// surrounding spaces, as carriers and Twilio treat them.
 fn sms_keyword(text: &str) -> Option<bool> {
@@ -118,6 +150,10 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
         "at": inbound.received_at,
     });
     let (kind, value) = identity(inbound);
+    let hint = match inbound.channel {
+        Channel::Email => email_thread(app, inbound).await?,
+        _ => None,
+    };
     let result = app
         .store
         .route(RouteRequest {
@@ -129,6 +165,7 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
             message_id: &inbound.id,
             stored_message: stored.to_string(),
             queue: &class.queue,
+            hint,
             candidates,
             new_customer_id: ulid::Ulid::new().to_string(),
             new_conversation_id: ulid::Ulid::new().to_string(),
@@ -136,6 +173,9 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
             dedupe_ttl_secs: app.settings.routing.dedupe_ttl_secs,
         })
         .await?;
+    if inbound.channel == Channel::Email {
+        remember_email_thread(app, inbound, &result.conversation).await?;
+    }
     for event in events_for(app, inbound, &result) {
         let payload = serde_json::to_vec(&event).unwrap_or_default();
         app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await?;

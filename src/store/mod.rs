@@ -75,6 +75,8 @@ pub struct RouteRequest<'a> {
     pub stored_message: String,
     /// Queue for a new conversation.
     pub queue: &'a str,
+    /// A conversation to join if it is open (email threading).
+    pub hint: Option<String>,
     /// Candidate agents: id, capacity on the channel, total capacity.
     pub candidates: Vec<(String, u32, u32)>,
     /// Customer id to use if the identity is new.
@@ -209,6 +211,7 @@ impl Store {
             .arg(req.account)
             .arg(req.address)
             .arg(req.message_id)
+            .arg(req.hint.as_deref().unwrap_or(""))
             .arg(req.candidates.len());
         for (id, cap, total) in &req.candidates {
             inv.arg(id).arg(*cap).arg(*total);
@@ -438,6 +441,36 @@ impl Store {
             Some((t, ttl)) => c.set_ex(key, t, ttl.as_secs().max(1)).await,
             None => c.del(key).await,
         };
+        self.check(r).await
+    }
+
+    /// Remembers the conversation of an email Message-ID (ours or the
+    /// customer's), for threading replies.
+    pub async fn remember_message_id(&self, message_id: &str, conversation: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.set_ex(self.keys.email_message(message_id), conversation, 90 * 24 * 3600).await;
+        self.check(r).await
+    }
+
+    /// The conversation of the first of `ids` that is known.
+    pub async fn conversation_of_message_ids(&self, ids: &[String]) -> Result<Option<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let keys: Vec<String> = ids.iter().map(|i| self.keys.email_message(i)).collect();
+        let mut c = self.conn().await?;
+        let r: Result<Vec<Option<String>>, _> = redis::cmd("MGET").arg(&keys).query_async(&mut c).await;
+        Ok(self.check(r).await?.into_iter().flatten().next())
+    }
+
+    /// Sets fields on a conversation (channel-specific context such as the
+    /// email subject and thread ids).
+    pub async fn set_conversation_fields(&self, id: &str, fields: &[(&str, String)]) -> Result<(), StoreError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.hset_multiple(self.keys.conversation(id), fields).await;
         self.check(r).await
     }
 

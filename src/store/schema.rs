@@ -19,6 +19,7 @@
 //! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
 //! | `{P}:deadletters`                | list   | JSON deliveries that exhausted their attempts      |
+//! | `{P}:email:msgid:<message-id>`  | string | conversation of an email we sent or received (EX 90 d) |
 //! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |
 //! | `{P}:wechat:token:<acct>`        | string | the account's access_token (EX before it expires)  |
 //! | `{P}:wechat:token:<acct>:lock`   | string | held (EX 10 s) by the one replica fetching a token |
@@ -106,6 +107,11 @@ impl Keys {
     /// A WeChat account's cached access token, shared by all replicas.
     pub fn wechat_token(&self, account: &str) -> String {
         format!("{}:wechat:token:{account}", self.base)
+    }
+
+    /// The conversation an email Message-ID belongs to.
+    pub fn email_message(&self, message_id: &str) -> String {
+        format!("{}:email:msgid:{message_id}", self.base)
     }
 
     /// Held by the one replica refreshing a WeChat access token.

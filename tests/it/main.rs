@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // tests: local peers, bounded by their own deadlines
 
 mod cli;
+mod email;
 mod readiness;
 mod sms_more;
 mod sms_path;

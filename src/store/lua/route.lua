@@ -5,8 +5,11 @@
 -- KEYS[1] seen key of the provider message   KEYS[2] identity key
 -- ARGV: 1 base `{P}`, 2 message JSON, 3 new customer id, 4 new conversation
 -- id, 5 now (ms), 6 dedupe TTL (s), 7 queue, 8 channel, 9 account,
--- 10 customer address, 11 message id, 12 number of candidate agents, then per
--- candidate: id, channel capacity, total capacity.
+-- 10 customer address, 11 message id, 12 hinted conversation ('' if none:
+-- an email reply threaded by Message-ID or reply token), 13 number of
+-- candidate agents, then per candidate: id, channel capacity, total capacity.
+-- A hinted conversation that exists and is not resolved is joined whatever
+-- the sender's address (a reply from another mailbox of the customer).
 --
 -- Returns the routing result as JSON; the same JSON is stored under KEYS[1]
 -- so a redelivered message gets the original result back (flag `duplicate`).
@@ -19,16 +22,29 @@ end
 local P, msg, now = ARGV[1], ARGV[2], tonumber(ARGV[5])
 local queue, channel, account, address = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 
+local hint = ARGV[12]
+local hinted = false
+if hint ~= '' then
+  local st = redis.call('HGET', P .. ':conv:' .. hint, 'state')
+  hinted = st and st ~= 'resolved'
+end
+
 local cid = redis.call('GET', KEYS[2])
 if not cid then
-  cid = ARGV[3]
+  if hinted then
+    cid = redis.call('HGET', P .. ':conv:' .. hint, 'customer')
+  else
+    cid = ARGV[3]
+    redis.call('HSET', P .. ':customer:' .. cid, 'id', cid, 'created_at', now)
+  end
   redis.call('SET', KEYS[2], cid)
-  redis.call('HSET', P .. ':customer:' .. cid, 'id', cid, 'created_at', now)
 end
 local ckey = P .. ':customer:' .. cid
 
 local conv = redis.call('HGET', ckey, 'open')
-if conv then
+if hinted then
+  conv = hint
+elseif conv then
   local st = redis.call('HGET', P .. ':conv:' .. conv, 'state')
   if (not st) or st == 'resolved' then
     conv = false
@@ -61,7 +77,7 @@ if (not agent) or agent == '' then
   agent = nil
   decision = {}
   local best, best_occ, best_total_occ, best_idle = nil, nil, nil, nil
-  local n, i = tonumber(ARGV[12]), 13
+  local n, i = tonumber(ARGV[13]), 14
   for _ = 1, n do
     local id, cap, cap_total = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     i = i + 3

@@ -1,0 +1,153 @@
+//! `POST /webhooks/email/{account}`: inbound email as raw MIME
+//! (`Content-Type: message/rfc822`) or as a Mailgun-style form post
+//! (`body-mime` with the timestamp/token HMAC). Parsing is pure, in
+//! `switchboard_email`; a message that cannot be parsed is refused whole.
+//! Bounces of our own replies mark the reply failed instead of reaching an
+//! agent as a message.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use secrecy::ExposeSecret;
+use switchboard_core::{Channel, Masked};
+use switchboard_email::{MailgunFields, ParseOptions};
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::telemetry::Outcome;
+
+fn reject(app: &App, account: &str, e: &switchboard_email::EmailError) -> Response {
+    app.metrics.ingress("email", account, Outcome::rejected);
+    let status = StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    ApiError::new(status, "rejected", e.to_string()).into_response()
+}
+
+/// Handles one inbound email.
+pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, req: Request) -> Response {
+    let Some(config) = app.settings.channels.email.get(&account) else {
+        return ApiError::not_found("email account").into_response();
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let raw = if content_type.starts_with("message/rfc822") {
+        match Bytes::from_request(req, &()).await {
+            Ok(b) => b.to_vec(),
+            Err(e) => return e.into_response(),
+        }
+    } else if content_type.starts_with("multipart/form-data") || content_type.starts_with("application/x-www-form-urlencoded") {
+        let Some(key) = config.mailgun_signing_key.as_ref() else {
+            return ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported", "this account takes raw MIME only")
+                .into_response();
+        };
+        let pairs = match form_pairs(req, content_type.starts_with("multipart/")).await {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+        let fields = match MailgunFields::from_pairs(&pairs) {
+            Ok(f) => f,
+            Err(e) => return reject(&app, &account, &e),
+        };
+        let raw = match switchboard_email::verify_mailgun(key.expose_secret(), &fields, chrono::Utc::now()) {
+            Ok(r) => r,
+            Err(e) => return reject(&app, &account, &e),
+        };
+        // A token seen before is a replay.
+        let seen = app.store.keys().seen(Channel::Email, &account, &format!("mailgun-token:{}", fields.token));
+        match app.store.first_seen(&seen, switchboard_email::MAILGUN_TOKEN_TTL).await {
+            Ok(true) => raw,
+            Ok(false) => {
+                app.metrics.ingress("email", &account, Outcome::rejected);
+                return ApiError::forbidden("this Mailgun token was used before (replay)").into_response();
+            }
+            Err(e) => return ApiError::unavailable(&e).into_response(),
+        }
+    } else {
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported",
+            "send message/rfc822, or a Mailgun form (multipart/form-data or urlencoded)",
+        )
+        .into_response();
+    };
+    let options = ParseOptions {
+        max_attachment_bytes: config.max_attachment_bytes,
+        own_domains: vec![config.domain().to_owned()],
+    };
+    let now = chrono::Utc::now();
+    let parsed = match switchboard_email::parse(&account, &raw, &options, ulid::Ulid::new().to_string(), now) {
+        Ok(p) => p,
+        Err(e) => return reject(&app, &account, &e),
+    };
+    if let Some(bounced) = &parsed.bounce_of {
+        return bounce(&app, &account, bounced).await;
+    }
+    let msg = parsed.message;
+    let payload = match serde_json::to_vec(&msg) {
+        Ok(p) => p,
+        Err(e) => return ApiError::unavailable(&e).into_response(),
+    };
+    let msg_id = format!("email:{account}:{}", msg.provider_message_id);
+    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Email), &msg_id, payload.into()).await {
+        app.metrics.ingress("email", &account, Outcome::retry);
+        return ApiError::unavailable(&e).into_response();
+    }
+    app.metrics.ingress("email", &account, Outcome::ok);
+    let flagged = parsed.auto.as_deref().unwrap_or("-");
+    tracing::info!(channel = "email", %account, from = %Masked(&msg.customer), message = %msg.id, auto = flagged, "inbound accepted");
+    Json(serde_json::json!({ "id": msg.id, "auto": parsed.auto })).into_response()
+}
+
+/// A bounce of one of our replies: the reply is marked failed (our
+/// Message-IDs are `<outbound id@domain>`) and the agent is told.
+async fn bounce(app: &App, account: &str, message_id: &str) -> Response {
+    let outbound = message_id.split('@').next().unwrap_or("");
+    let now = chrono::Utc::now().timestamp_millis();
+    let known = match app.store.outbound(outbound).await {
+        Ok(meta) => meta.contains_key("conversation"),
+        Err(e) => return ApiError::unavailable(&e).into_response(),
+    };
+    if known {
+        match app.store.update_delivery(outbound, "bounced", 4, None, now).await {
+            Ok(true) => {
+                let reason = "the recipient's mail server bounced the reply";
+                if let Err(e) = crate::outbound::announce_failure(app, outbound, "bounced", reason).await {
+                    return ApiError::unavailable(&e).into_response();
+                }
+            }
+            Ok(false) => {}
+            Err(e) => return ApiError::unavailable(&e).into_response(),
+        }
+    }
+    app.metrics.ingress("email", account, Outcome::ok);
+    tracing::info!(channel = "email", %account, known, "bounce recorded");
+    Json(serde_json::json!({ "bounce": true, "known": known })).into_response()
+}
+
+/// The fields of a form post, urlencoded or multipart (files included).
+async fn form_pairs(req: Request, multipart: bool) -> Result<Vec<(String, Vec<u8>)>, Response> {
+    if !multipart {
+        let body = Bytes::from_request(req, &()).await.map_err(IntoResponse::into_response)?;
+        return Ok(form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned().into_bytes())).collect());
+    }
+    let mut form = Multipart::from_request(req, &()).await.map_err(IntoResponse::into_response)?;
+    let mut pairs = Vec::new();
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_owned();
+                let value = field.bytes().await.map_err(IntoResponse::into_response)?;
+                pairs.push((name, value.to_vec()));
+            }
+            Ok(None) => return Ok(pairs),
+            Err(e) => return Err(e.into_response()),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Email end to end: raw MIME and Mailgun posts, threading of replies by
+//! Message-ID and by the reply token, the agent's reply over SMTP in the
+//! customer's thread, replays and garbage refused, bounces marking the
+//! reply failed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hmac::Mac;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::support::{wait_until, FakePeer, TestApp};
+
+const WAIT: Duration = Duration::from_secs(15);
+const KEY: &str = "mailgun-signing-key";
+
+/// A minimal SMTP relay that accepts everything and records each DATA.
+async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let store = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(buf) = data.as_mut() {
+                        if line == "." {
+                            store.lock().unwrap().push(data.take().unwrap());
+                            w.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            buf.push_str(&line);
+                            buf.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 fake\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    w.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+fn config(smtp: u16, hook: &FakePeer) -> String {
+    format!(
+        r#"
+        [server]
+        admin_token = "admin-secret"
+        [outbound]
+        base_delay_ms = 10
+        [channels.email.support]
+        address = "support@shop.example"
+        smtp_url = "smtp://127.0.0.1:{smtp}"
+        mailgun_signing_key = "{KEY}"
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ email = 8 }}
+        deliver = [ {{ kind = "webhook", url = "{hook}/hook", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }} ]
+        "#,
+        hook = hook.base(),
+    )
+}
+
+async fn post_raw(app: &TestApp, mime: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/webhooks/email/support"))
+        .header("content-type", "message/rfc822")
+        .body(mime.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn mailgun_form(mime: &str, timestamp: i64, token: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}{token}").as_bytes());
+    let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    crate::support::form(&[
+        ("timestamp", &timestamp.to_string()),
+        ("token", token),
+        ("signature", &signature),
+        ("body-mime", mime),
+    ])
+}
+
+fn events(hook: &FakePeer) -> Vec<Value> {
+    hook.seen().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
+}
+
+async fn conversation(app: &TestApp, id: &str) -> Value {
+    reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/conversations/{id}")))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+const FIRST: &str = "From: Li Wei <li.wei@customer.example>\r\nTo: support@shop.example\r\nSubject: =?UTF-8?B?6K6i5Y2V5Zyo5ZOq?=\r\nMessage-ID: <first-1@customer.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nWhere is order 1234?\r\n\r\nSent from my iPhone\r\n";
+
+#[tokio::test]
+async fn email_threads_replies_and_refuses_bad_posts() {
+    let (smtp, mails) = fake_smtp().await;
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let app = TestApp::spawn_ready(&config(smtp, &hook)).await;
+
+    // Raw MIME in; the agent sees the text without the signature.
+    assert_eq!(post_raw(&app, FIRST).await.status(), 200);
+    let seen = hook.wait_for(1, WAIT).await;
+    let event: Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(event["type"], "switchboard.conversation.assigned");
+    assert_eq!(event["data"]["customer"]["address"], "li.wei@customer.example");
+    assert_eq!(event["data"]["message"]["text"], "Where is order 1234?");
+    let conv = event["data"]["conversation_id"].as_str().unwrap().to_owned();
+
+    // The agent replies: SMTP gets it in the customer's thread.
+    let r = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/conversations/{conv}/reply")))
+        .bearer_auth("alice-token")
+        .json(&serde_json::json!({ "text": "It left the warehouse today." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let reply_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    wait_until(WAIT, || {
+        let n = mails.lock().unwrap().len();
+        async move { (n >= 1).then_some(()) }
+    })
+    .await
+    .expect("a mail at the relay");
+    let sent = mails.lock().unwrap()[0].clone();
+    assert!(sent.contains("In-Reply-To: <first-1@customer.example>"), "{sent}");
+    assert!(sent.contains("<first-1@customer.example>"), "{sent}");
+    assert!(sent.contains(&format!("Message-ID: <{reply_id}@shop.example>")), "{sent}");
+    assert!(sent.contains(&format!("support+{conv}@shop.example")), "{sent}");
+    assert!(sent.contains("It left the warehouse today."));
+
+    // The customer answers from another mailbox, quoting us: same conversation.
+    let answer = format!(
+        "From: li.wei.work@other.example\r\nTo: support@shop.example\r\nSubject: Re: order\r\nMessage-ID: <second-2@other.example>\r\nIn-Reply-To: <{reply_id}@shop.example>\r\nReferences: <first-1@customer.example> <{reply_id}@shop.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks!\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, Support <support@shop.example> wrote:\r\n> It left the warehouse today.\r\n"
+    );
+    // Through the Mailgun route this time.
+    let now = chrono::Utc::now().timestamp();
+    let form = mailgun_form(&answer, now, "token-1");
+    let client = reqwest::Client::new();
+    let post_form = |body: String| {
+        client
+            .post(app.url("/webhooks/email/support"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert_eq!(post_form(form.clone()).await.unwrap().status(), 200);
+    let thread = wait_until(WAIT, || async {
+        let c = conversation(&app, &conv).await;
+        let inbound = c["messages"].as_array()?.iter().filter(|m| m["direction"] == "inbound").count();
+        (inbound >= 2).then_some(c)
+    })
+    .await
+    .expect("the answer joins the conversation");
+    let last = thread["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["text"], "Thanks!");
+
+    // The same Mailgun post again is a replay; stale and forged ones are refused.
+    assert_eq!(post_form(form).await.unwrap().status(), 403);
+    assert_eq!(post_form(mailgun_form(&answer, now - 600, "token-2")).await.unwrap().status(), 403);
+    let forged = mailgun_form(&answer, now, "token-3").replace("token-3", "token-4");
+    assert_eq!(post_form(forged).await.unwrap().status(), 403);
+    // Garbage is refused with a reason.
+    let r = post_raw(&app, "\u{0}\u{1}not a mail").await;
+    assert_eq!(r.status(), 400);
+
+    // A bounce of our reply marks it failed and tells the agent.
+    let bounce = format!(
+        "From: MAILER-DAEMON@mx.customer.example\r\nTo: support@shop.example\r\nSubject: Undelivered Mail\r\nMessage-ID: <bounce-1@mx.customer.example>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\nFinal-Recipient: rfc822; li.wei@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{reply_id}@shop.example>\r\nFrom: support@shop.example\r\n--b--\r\n"
+    );
+    let r = post_raw(&app, &bounce).await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["bounce"], true, "{answer}");
+    assert_eq!(answer["known"], true, "{answer}");
+    let failed = wait_until(WAIT, || {
+        let found = events(&hook).into_iter().find(|e| e["type"] == "switchboard.conversation.send_failed");
+        async move { found }
+    })
+    .await
+    .expect("a send_failed event for the bounce");
+    assert_eq!(failed["data"]["message"]["id"], reply_id.as_str());
+    app.stop().await;
+}
