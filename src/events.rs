@@ -20,6 +20,8 @@ pub const MESSAGE: &str = "switchboard.conversation.message";
 pub const REPLIED: &str = "switchboard.conversation.replied";
 /// `switchboard.conversation.send_failed`: a reply the channel could not send.
 pub const SEND_FAILED: &str = "switchboard.conversation.send_failed";
+/// `switchboard.conversation.resolved`
+pub const RESOLVED: &str = "switchboard.conversation.resolved";
 
 /// A CloudEvents 1.0 envelope.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +102,22 @@ pub struct Decision {
     pub chosen: Option<String>,
     /// Every candidate considered.
     pub candidates: Vec<Candidate>,
+}
+
+impl EventData {
+    /// The common fields of a conversation, from its stored record.
+    pub fn from_record(conversation_id: &str, record: &crate::store::ConversationRecord) -> EventData {
+        let field = |k: &str| record.get(k).cloned().unwrap_or_default();
+        EventData {
+            conversation_id: conversation_id.to_owned(),
+            channel: field("channel"),
+            account: field("account"),
+            customer: Customer { id: field("customer"), address: field("address") },
+            queue: field("queue"),
+            agent: record.get("agent").filter(|a| !a.is_empty()).cloned(),
+            ..EventData::default()
+        }
+    }
 }
 
 impl Event {

@@ -50,6 +50,9 @@ pub async fn set_status(
     let req = body(req)?;
     app.store.set_agent_status(&agent, req.status.as_str()).await.map_err(|e| ApiError::unavailable(&e))?;
     tracing::info!(%agent, status = req.status.as_str(), "agent status changed");
+    if req.status == AgentStatus::Available {
+        drain(&app).await;
+    }
     Ok(Json(serde_json::json!({ "agent": agent, "status": req.status })))
 }
 
@@ -227,4 +230,38 @@ pub async fn reply(
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "id": out.id, "ids": ids, "conversation": id, "state": "queued" })),
     ))
+}
+
+/// Assigns what waits now that capacity freed; a failure only delays it
+/// until the next freeing event, so it is logged, not answered.
+async fn drain(app: &App) {
+    if let Err(e) = crate::routing::drain(app).await {
+        tracing::warn!(error = %e, "could not assign waiting conversations");
+    }
+}
+
+/// `POST /api/v1/conversations/{id}/resolve`: closes the conversation,
+/// frees the agent's capacity and hands it to whoever waits.
+pub async fn resolve(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let who = authenticate(&app.settings, &headers)?;
+    let conv = visible(&app, &who, &id).await?;
+    let now = chrono::Utc::now();
+    let freed = app.store.resolve(&id, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
+    let Some(freed) = freed else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the conversation is already resolved"));
+    };
+    let mut data = EventData::from_record(&id, &conv);
+    data.agent = (!freed.is_empty()).then_some(freed);
+    let event = Event::new(events::RESOLVED, format!("{id}:resolved:{}", now.timestamp_millis()), &app.event_source, now, data);
+    if let Ok(p) = serde_json::to_vec(&event) {
+        if let Err(e) = app.bus.publish(app.bus.subjects().event(events::RESOLVED), &event.id, p.into()).await {
+            tracing::warn!(error = %e, conversation = %id, "resolved, but the event was not published");
+        }
+    }
+    drain(&app).await;
+    Ok(Json(serde_json::json!({ "conversation": id, "state": "resolved" })))
 }

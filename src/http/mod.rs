@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/agents/{agent}/conversations", get(api::agent_conversations))
         .route("/api/v1/conversations/{id}", get(api::conversation))
         .route("/api/v1/conversations/{id}/reply", post(api::reply))
+        .route("/api/v1/conversations/{id}/resolve", post(api::resolve))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

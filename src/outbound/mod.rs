@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::config::Settings;
-use crate::events::{self, Customer, Event, EventData, EventMessage};
+use crate::events::{self, Event, EventData, EventMessage};
 use crate::telemetry::Outcome;
 
 mod wechat;
@@ -235,24 +235,17 @@ pub async fn announce_failure(app: &App, outbound_id: &str, cause: &str, reason:
     let meta = app.store.outbound(outbound_id).await?;
     let conversation_id = meta.get("conversation").cloned().unwrap_or_default();
     let conv = app.store.conversation(&conversation_id).await?.unwrap_or_default();
-    let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
-    let agent = meta.get("agent").filter(|a| !a.is_empty()).cloned().or_else(|| conv.get("agent").cloned());
-    let data = EventData {
-        conversation_id,
-        channel: field("channel"),
-        account: field("account"),
-        customer: Customer { id: field("customer"), address: field("address") },
-        queue: field("queue"),
-        agent,
-        message: Some(EventMessage {
-            id: outbound_id.to_owned(),
-            direction: "outbound".into(),
-            text: String::new(),
-            attachments: vec![],
-        }),
-        decision: None,
-        error: Some(reason.to_owned()),
-    };
+    let mut data = EventData::from_record(&conversation_id, &conv);
+    if let Some(agent) = meta.get("agent").filter(|a| !a.is_empty()) {
+        data.agent = Some(agent.clone());
+    }
+    data.message = Some(EventMessage {
+        id: outbound_id.to_owned(),
+        direction: "outbound".into(),
+        text: String::new(),
+        attachments: vec![],
+    });
+    data.error = Some(reason.to_owned());
     let id = format!("{outbound_id}:{cause}");
     let event = Event::new(events::SEND_FAILED, id, &app.event_source, chrono::Utc::now(), data);
     let payload = serde_json::to_vec(&event)?;

@@ -71,11 +71,65 @@ async fn handle(app: &App, msg: Message) {
 
 /// Why routing one message failed (it will be retried).
 #[derive(Debug, thiserror::Error)]
-enum RouteError {
+pub enum RouteError {
+    /// Redis.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// NATS.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
+}
+
+/// The agents that may take a conversation of `channel` in `queue`: some
+/// capacity on the channel and the queue's skills at the required
+/// proficiency. Status and free capacity are judged atomically in Redis.
+pub fn candidates(app: &App, channel: Channel, queue: &str) -> Vec<(String, u32, u32)> {
+    let skills = app.settings.queues.get(queue).map(|q| q.skills.clone()).unwrap_or_default();
+    app.settings
+        .agents
+        .iter()
+        .filter(|(_, a)| a.capacity.for_channel(channel) > 0)
+        .filter(|(_, a)| skills.iter().all(|(s, min)| a.skills.get(s).is_some_and(|l| l >= min)))
+        .map(|(id, a)| (id.clone(), a.capacity.for_channel(channel), a.capacity.total()))
+        .collect()
+}
+
+/// How many heads of each queue one drain looks at.
+const DRAIN_DEPTH: isize = 20;
+
+/// Assigns waiting conversations after capacity freed (a resolve, an agent
+/// turning available): queues by priority, each oldest first. Every
+/// assignment is atomic in Redis, so replicas draining at once are safe.
+pub async fn drain(app: &App) -> Result<usize, RouteError> {
+    let mut queues: Vec<(i32, String)> =
+        app.settings.queues.iter().map(|(name, q)| (q.priority, name.clone())).collect();
+    if !app.settings.queues.contains_key(&app.settings.routing.default_queue) {
+        queues.push((0, app.settings.routing.default_queue.clone()));
+    }
+    queues.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut assigned = 0;
+    for (_, queue) in queues {
+        for conv in app.store.waiting(&queue, DRAIN_DEPTH).await? {
+            let Some(record) = app.store.conversation(&conv).await? else { continue };
+            let Ok(channel) = record.get("channel").map_or("", String::as_str).parse::<Channel>() else { continue };
+            let now = Utc::now();
+            let Some((agent, decision)) =
+                app.store.assign_waiting(&conv, &candidates(app, channel, &queue), now.timestamp_millis()).await?
+            else {
+                continue;
+            };
+            let mut data = EventData::from_record(&conv, &record);
+            data.agent = Some(agent.clone());
+            data.decision = Some(Decision { chosen: Some(agent.clone()), candidates: decision });
+            let id = format!("{conv}:assigned:{agent}:{}", now.timestamp_millis());
+            let event = Event::new(events::ASSIGNED, id, &app.event_source, now, data);
+            let payload = serde_json::to_vec(&event).unwrap_or_default();
+            app.bus.publish(app.bus.subjects().event(events::ASSIGNED), &event.id, payload.into()).await?;
+            tracing::info!(conversation = %conv, %queue, %agent, "waiting conversation assigned");
+            assigned += 1;
+        }
+    }
+    Ok(assigned)
 }
 
 /// The conversation an email belongs to: the one named by the reply token
@@ -130,15 +184,7 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
         }
     }
     let class = app.classifier.classify(inbound);
-    let queue = app.settings.queues.get(&class.queue).cloned().unwrap_or_default();
-    let candidates = app
-        .settings
-        .agents
-        .iter()
-        .filter(|(_, a)| a.capacity.for_channel(inbound.channel) > 0)
-        .filter(|(_, a)| queue.skills.iter().all(|(s, min)| a.skills.get(s).is_some_and(|l| l >= min)))
-        .map(|(id, a)| (id.clone(), a.capacity.for_channel(inbound.channel), a.capacity.total()))
-        .collect();
+    let candidates = candidates(app, inbound.channel, &class.queue);
     let stored = serde_json::json!({
         "id": inbound.id,
         "direction": "inbound",

@@ -47,6 +47,15 @@ pub struct Store {
     route: Arc<Script>,
     delivery: Arc<Script>,
     profile: Arc<Script>,
+    assign: Arc<Script>,
+    resolve: Arc<Script>,
+}
+
+/// The shared Lua helpers, prepended to the scripts that assign.
+const PICK_LUA: &str = include_str!("lua/pick.lua");
+
+fn with_pick(body: &str) -> Script {
+    Script::new(&format!("{PICK_LUA}\n{body}"))
 }
 
 impl std::fmt::Debug for Store {
@@ -152,7 +161,9 @@ impl Store {
             conn: Arc::new(tokio::sync::Mutex::new(None)),
             keys: Keys::new(&settings.prefix),
             timeout: Duration::from_millis(settings.timeout_ms),
-            route: Arc::new(Script::new(include_str!("lua/route.lua"))),
+            route: Arc::new(with_pick(include_str!("lua/route.lua"))),
+            assign: Arc::new(with_pick(include_str!("lua/assign.lua"))),
+            resolve: Arc::new(Script::new(include_str!("lua/resolve.lua"))),
             delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
             profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
         })
@@ -223,6 +234,57 @@ impl Store {
             .map_err(|e| StoreError::Corrupt { key: seen, reason: e.to_string() })?;
         result.duplicate = duplicate == 1;
         Ok(result)
+    }
+
+    /// Assigns a waiting conversation if one of `candidates` can take it
+    /// (see `lua/assign.lua`); the chosen agent and the decision.
+    pub async fn assign_waiting(
+        &self,
+        conversation: &str,
+        candidates: &[(String, u32, u32)],
+        now_ms: i64,
+    ) -> Result<Option<(String, Vec<Candidate>)>, StoreError> {
+        let mut inv = self.assign.key(self.keys.conversation(conversation));
+        inv.arg(self.keys.base()).arg(now_ms).arg(candidates.len());
+        for (id, cap, total) in candidates {
+            inv.arg(id).arg(*cap).arg(*total);
+        }
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = inv.invoke_async(&mut c).await;
+        let json = self.check(r).await?;
+        if json.is_empty() {
+            return Ok(None);
+        }
+        #[derive(Deserialize)]
+        struct Assigned {
+            agent: String,
+            #[serde(default, deserialize_with = "lenient_list")]
+            decision: Vec<Candidate>,
+        }
+        let a: Assigned = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt { key: self.keys.conversation(conversation), reason: e.to_string() })?;
+        Ok(Some((a.agent, a.decision)))
+    }
+
+    /// Resolves a conversation (see `lua/resolve.lua`): `None` if it was
+    /// already resolved or does not exist, else the agent freed (`""` if none).
+    pub async fn resolve(&self, conversation: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> = self
+            .resolve
+            .key(self.keys.conversation(conversation))
+            .arg(self.keys.base())
+            .arg(now_ms)
+            .invoke_async(&mut c)
+            .await;
+        self.check(r).await
+    }
+
+    /// The longest-waiting conversations of a queue, oldest first.
+    pub async fn waiting(&self, queue: &str, count: isize) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r = c.zrange(self.keys.waiting(queue), 0, count - 1).await;
+        self.check(r).await
     }
 
     /// Sets each configured agent's status unless Redis already has one

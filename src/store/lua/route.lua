@@ -1,3 +1,4 @@
+-- (Prefixed at load with pick.lua, which defines pick() and assign().)
 -- Routes one inbound message atomically: de-duplicate, find or create the
 -- customer and their open conversation, append the message, and assign the
 -- conversation to the least occupied eligible agent if it has none.
@@ -75,47 +76,12 @@ end
 local decision = nil
 if (not agent) or agent == '' then
   agent = nil
-  decision = {}
-  local best, best_occ, best_total_occ, best_idle = nil, nil, nil, nil
-  local n, i = tonumber(ARGV[13]), 14
-  for _ = 1, n do
-    local id, cap, cap_total = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-    i = i + 3
-    local f = redis.call('HMGET', P .. ':agent:' .. id, 'status', 'load:' .. channel, 'load', 'last_assigned_ms')
-    local status = f[1] or 'offline'
-    local load, total, idle = tonumber(f[2] or '0'), tonumber(f[3] or '0'), tonumber(f[4] or '0')
-    local reason = 'eligible'
-    if status ~= 'available' then
-      reason = 'status ' .. status
-    elseif cap <= 0 then
-      reason = 'no ' .. channel .. ' capacity'
-    elseif load >= cap then
-      reason = channel .. ' capacity full'
-    elseif total >= cap_total then
-      reason = 'total capacity full'
-    else
-      local occ, tocc = load / cap, total / cap_total
-      if best == nil or occ < best_occ or (occ == best_occ and (tocc < best_total_occ
-          or (tocc == best_total_occ and idle < best_idle))) then
-        best, best_occ, best_total_occ, best_idle = id, occ, tocc, idle
-      end
-    end
-    table.insert(decision, {agent = id, status = status, load = load, capacity = cap, reason = reason})
-  end
+  local best
+  best, decision = pick(P, channel, ARGV, 13)
   if best then
     agent = best
-    local akey = P .. ':agent:' .. best
-    redis.call('HINCRBY', akey, 'load:' .. channel, 1)
-    redis.call('HINCRBY', akey, 'load', 1)
-    redis.call('HSET', akey, 'last_assigned_ms', now)
-    redis.call('SADD', akey .. ':conversations', conv)
     state = 'assigned'
-    redis.call('HSET', vkey, 'agent', best, 'state', state, 'assigned_at', now, 'load_channel', channel)
-    redis.call('HSET', ckey, 'last_agent', best)
-    redis.call('ZREM', P .. ':queue:' .. queue .. ':waiting', conv)
-    for _, d in ipairs(decision) do
-      if d.agent == best then d.reason = 'chosen: least occupied' end
-    end
+    assign(P, conv, best, channel, queue, now)
   else
     redis.call('ZADD', P .. ':queue:' .. queue .. ':waiting', 'NX',
       tonumber(redis.call('HGET', vkey, 'enqueued_at') or now), conv)
