@@ -9,6 +9,7 @@ mod channel;
 mod error;
 mod mask;
 mod message;
+pub mod provider;
 pub mod retry;
 
 pub use channel::{Channel, UnknownChannel};

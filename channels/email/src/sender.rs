@@ -44,8 +44,6 @@ use crate::error::{EmailError, Result};
 use crate::smtp_url::{parse_smtp_url, Endpoint, TlsMode};
 use crate::threading::{is_valid_token, normalize_message_id};
 
-/// Server answers kept in [`SendError`] reasons are cut to this many bytes.
-const MAX_REASON_LEN: usize = 300;
 
 /// At most this many `References` are sent: the thread root and the most
 /// recent ones.
@@ -391,27 +389,7 @@ fn reply_subject(subject: &str, is_reply: bool) -> String {
 /// A server answer made fit for logs: one line, the customer's address
 /// masked, the message text removed should it be echoed, length capped.
 fn scrub(reason: &str, msg: &OutboundMessage) -> String {
-    let mut out = reason
-        .split(['\r', '\n'])
-        .filter(|l| !l.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let to = msg.to.trim();
-    if !to.is_empty() {
-        out = out.replace(to, &Masked(to).to_string());
-    }
-    if msg.text.chars().count() >= 4 {
-        out = out.replace(&msg.text, "[message text]");
-    }
-    if out.len() > MAX_REASON_LEN {
-        let mut end = MAX_REASON_LEN;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
-    out
+    switchboard_core::provider::scrub_reason(reason, &msg.to, &[&msg.text])
 }
 
 #[cfg(test)]

@@ -32,9 +32,6 @@ use crate::error::{Result, SmsError};
 /// few kilobytes, anything longer is not an answer we can use.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// Provider error text kept in [`SendError`] reasons is cut to this many
-/// bytes, since it ends up in logs.
-const MAX_REASON_LEN: usize = 300;
 
 /// How to reach the provider and how hard to try.
 #[derive(Clone, Debug)]
@@ -217,14 +214,14 @@ impl SmsSender {
             Ok(response) => response,
             Err(e) => {
                 return Attempt::Retry {
-                    reason: describe_transport(e),
+                    reason: switchboard_core::provider::describe_transport(e, "provider"),
                     retry_after: None,
                 };
             }
         };
         let status = response.status();
         let retry_after = retry_after(response.headers(), SystemTime::now());
-        let body = read_capped(response, MAX_RESPONSE_BYTES).await;
+        let body = switchboard_core::provider::read_capped(response, MAX_RESPONSE_BYTES).await;
 
         if status.is_success() {
             return Attempt::Done(receipt(status, body));
@@ -238,7 +235,7 @@ impl SmsSender {
             .and_then(code_string);
         let message = provider
             .and_then(|p| p.message)
-            .map(|m| scrub(&m, msg))
+            .map(|m| switchboard_core::provider::scrub_reason(&m, &msg.to, &[&msg.text]))
             .filter(|m| !m.is_empty());
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             let mut reason = format!("provider answered HTTP {}", status.as_u16());
@@ -292,33 +289,7 @@ fn receipt(status: StatusCode, body: reqwest::Result<Vec<u8>>) -> Result<SendRec
     }
 }
 
-/// The body of a response, at most `limit` bytes of it.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> reqwest::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - buf.len();
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= limit {
-            break;
-        }
-    }
-    Ok(buf)
-}
 
-/// A transport error, described without the request URL.
-fn describe_transport(error: reqwest::Error) -> String {
-    if error.is_timeout() {
-        "request to provider timed out".into()
-    } else if error.is_connect() {
-        "could not connect to provider".into()
-    } else {
-        let error = error.without_url();
-        match std::error::Error::source(&error) {
-            Some(source) => format!("request to provider failed: {error}: {source}"),
-            None => format!("request to provider failed: {error}"),
-        }
-    }
-}
 
 /// Twilio's `code`, a number in practice, as a string.
 fn code_string(code: &serde_json::Value) -> Option<String> {
@@ -329,26 +300,6 @@ fn code_string(code: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// A provider message made fit for logs: the customer's number masked, the
-/// message text (should the provider echo it) removed, the length capped.
-fn scrub(message: &str, msg: &OutboundMessage) -> String {
-    let mut out = message.trim().to_owned();
-    if !msg.to.is_empty() {
-        out = out.replace(&msg.to, &Masked(&msg.to).to_string());
-    }
-    if msg.text.chars().count() >= 4 {
-        out = out.replace(&msg.text, "[message text]");
-    }
-    if out.len() > MAX_REASON_LEN {
-        let mut end = MAX_REASON_LEN;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
-    out
-}
 
 /// `Retry-After`, as delay-seconds or an HTTP-date relative to `now`.
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {

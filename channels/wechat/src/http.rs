@@ -18,9 +18,6 @@ use switchboard_core::{retry, SendError};
 /// WeChat's answers are a few hundred bytes; anything longer is not one.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// Provider error text kept in [`SendError`] reasons is cut to this many
-/// bytes, since it ends up in logs.
-pub(crate) const MAX_REASON_LEN: usize = 300;
 
 /// errcode for "system busy, try again later".
 const BUSY_ERRCODE: i64 = -1;
@@ -82,12 +79,12 @@ pub(crate) async fn exchange(
         .send()
         .await
         .map_err(|e| Failure::Retry {
-            reason: describe_transport(e),
+            reason: switchboard_core::provider::describe_transport(e, "WeChat"),
             retry_after: None,
         })?;
     let status = response.status();
     let retry_after = retry_after(response.headers());
-    let body = read_capped(response, MAX_RESPONSE_BYTES).await;
+    let body = switchboard_core::provider::read_capped(response, MAX_RESPONSE_BYTES).await;
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         return Err(Failure::Retry {
             reason: format!("WeChat answered HTTP {}", status.as_u16()),
@@ -134,34 +131,7 @@ pub(crate) fn errcode_outcome<T, E: From<SendError>>(
     .into()))
 }
 
-/// The body of a response, at most `limit` bytes of it.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> reqwest::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit.saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= limit {
-            break;
-        }
-    }
-    Ok(buf)
-}
 
-/// A transport error, described without the request URL (it holds the
-/// secret or the access token).
-fn describe_transport(error: reqwest::Error) -> String {
-    if error.is_timeout() {
-        "request to WeChat timed out".into()
-    } else if error.is_connect() {
-        "could not connect to WeChat".into()
-    } else {
-        let error = error.without_url();
-        match std::error::Error::source(&error) {
-            Some(source) => format!("request to WeChat failed: {error}: {source}"),
-            None => format!("request to WeChat failed: {error}"),
-        }
-    }
-}
 
 /// `Retry-After`, as delay-seconds or an HTTP-date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -172,19 +142,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// WeChat's `errmsg` made fit for logs: anything secret or personal it
 /// might echo (token, OpenID, text) removed, the length capped.
 pub(crate) fn scrub(message: &str, secrets: &[&str]) -> String {
-    let mut out = message.trim().to_owned();
-    for secret in secrets.iter().filter(|s| s.chars().count() >= 4) {
-        out = out.replace(secret, "[redacted]");
-    }
-    if out.len() > MAX_REASON_LEN {
-        let mut end = MAX_REASON_LEN;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
-    out
+    switchboard_core::provider::scrub_reason(message, "", secrets)
 }
 
 #[cfg(test)]
@@ -198,7 +156,7 @@ mod tests {
             "bad token [redacted] for [redacted]"
         );
         let long = scrub(&"错".repeat(200), &[]);
-        assert!(long.len() <= MAX_REASON_LEN + '…'.len_utf8());
+        assert!(long.len() <= switchboard_core::provider::MAX_REASON_LEN + '…'.len_utf8());
     }
 
     #[test]
