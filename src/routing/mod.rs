@@ -137,8 +137,12 @@ pub async fn drain(app: &App) -> Result<usize, RouteError> {
 async fn email_thread(app: &App, inbound: &InboundMessage) -> Result<Option<String>, RouteError> {
     let meta = &inbound.metadata;
     if let Some(token) = meta.get("conversation_token").filter(|t| !t.is_empty()) {
-        if app.store.conversation(token).await?.is_some() {
-            return Ok(Some(token.to_owned()));
+        // Conversation ids are upper-case ULIDs; some mail systems lower-case
+        // the local part of an address.
+        for candidate in [token.to_owned(), token.to_ascii_uppercase()] {
+            if app.store.conversation(&candidate).await?.is_some() {
+                return Ok(Some(candidate));
+            }
         }
     }
     let mut ids: Vec<String> = meta.get("in_reply_to").map(str::to_owned).into_iter().collect();

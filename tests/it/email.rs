@@ -185,6 +185,21 @@ async fn email_threads_replies_and_refuses_bad_posts() {
     let last = thread["messages"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["text"], "Thanks!");
 
+    // A third mail with only the reply token (lower-cased by the customer's
+    // mail system) in the address, no threading headers: same conversation.
+    let third = format!(
+        "From: liwei@third.example\r\nTo: support+{}@shop.example\r\nSubject: one more thing\r\nMessage-ID: <third-3@third.example>\r\n\r\nAlso a gift wrap please.\r\n",
+        conv.to_lowercase()
+    );
+    assert_eq!(post_raw(&app, &third).await.status(), 200);
+    wait_until(WAIT, || async {
+        let c = conversation(&app, &conv).await;
+        let inbound = c["messages"].as_array()?.iter().filter(|m| m["direction"] == "inbound").count();
+        (inbound >= 3).then_some(())
+    })
+    .await
+    .expect("the token joins the conversation");
+
     // The same Mailgun post again is a replay; stale and forged ones are refused.
     assert_eq!(post_form(form).await.unwrap().status(), 403);
     assert_eq!(post_form(mailgun_form(&answer, now - 600, "token-2")).await.unwrap().status(), 403);
