@@ -35,6 +35,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/webhooks/sms/{account}", post(sms::inbound))
         .route("/webhooks/sms/{account}/status", post(sms::status))
         .route("/webhooks/email/{account}", post(email::inbound))
+        .route("/webchat/widget.js", get(widget_js))
+        .route("/webchat/", get(widget_demo))
         .route("/webhooks/wechat/{account}", get(wechat::verify).post(wechat::push))
         .route("/api/v1/agents/{agent}/status", put(api::set_status))
         .route("/api/v1/agents/{agent}/conversations", get(api::agent_conversations))
@@ -49,6 +51,19 @@ pub fn router(app: Arc<App>) -> Router {
         ))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
+}
+
+/// `GET /webchat/widget.js`: the embeddable widget.
+async fn widget_js() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        switchboard_webchat::WIDGET_JS,
+    )
+}
+
+/// `GET /webchat/`: the widget's demo page.
+async fn widget_demo() -> axum::response::Html<&'static str> {
+    axum::response::Html(switchboard_webchat::DEMO_HTML)
 }
 
 /// Records each request's latency under its matched route (bounded labels).

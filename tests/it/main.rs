@@ -11,3 +11,4 @@ mod sms_more;
 mod sms_path;
 mod wechat;
 mod support;
+mod webchat;
