@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{form, twilio_signature, wait_until, FakePeer, TestApp};
+use crate::support::{form, twilio_signature, FakePeer, TestApp};
 
 const TOKEN: &str = "twilio-test-token";
-const WAIT: Duration = Duration::from_secs(15);
 
 async fn sms(app: &TestApp, sid: &str, from: &str) {
     let url = app.url("/webhooks/sms/shop");
@@ -22,15 +21,6 @@ async fn sms(app: &TestApp, sid: &str, from: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-}
-
-async fn wait_event(hook: &FakePeer, pred: impl Fn(&Value) -> bool) -> Value {
-    wait_until(WAIT, || {
-        let found = hook.seen().iter().map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()).find(|e| pred(e));
-        async move { found }
-    })
-    .await
-    .expect("event")
 }
 
 async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> u16 {
@@ -73,7 +63,7 @@ async fn freed_capacity_is_taken_at_once() {
     .await;
 
     sms(&app, "SM1", "+14155550001").await;
-    let first = wait_event(&hook, |e| e["type"] == "switchboard.conversation.assigned").await;
+    let first = hook.wait_event(|e| e["type"] == "switchboard.conversation.assigned").await;
     assert_eq!(first["data"]["agent"], "alice");
     let first_conv = first["data"]["conversation_id"].as_str().unwrap().to_owned();
     // Alice is full and Bob away: the second and third customers wait.
@@ -91,16 +81,16 @@ async fn freed_capacity_is_taken_at_once() {
     // Alice resolves: the oldest waiting conversation (the second) is hers.
     assert_eq!(post(&app, &format!("/api/v1/conversations/{first_conv}/resolve"), "alice-token", Value::Null).await, 200);
     assert_eq!(post(&app, &format!("/api/v1/conversations/{first_conv}/resolve"), "alice-token", Value::Null).await, 409);
-    let second = wait_event(&hook, |e| {
+    let second = hook.wait_event(|e| {
         e["type"] == "switchboard.conversation.assigned" && e["data"]["customer"]["address"] == "+14155550002"
     })
     .await;
     assert_eq!(second["data"]["agent"], "alice");
-    wait_event(&hook, |e| e["type"] == "switchboard.conversation.resolved").await;
+    hook.wait_event(|e| e["type"] == "switchboard.conversation.resolved").await;
 
     // Bob comes back: he takes the third.
     assert_eq!(post(&app, "/api/v1/agents/bob/status", "bob-token", serde_json::json!({"status": "available"})).await, 200);
-    let third = wait_event(&hook, |e| {
+    let third = hook.wait_event(|e| {
         e["type"] == "switchboard.conversation.assigned" && e["data"]["customer"]["address"] == "+14155550003"
     })
     .await;

@@ -103,10 +103,6 @@ fn mailgun_form(mime: &str, timestamp: i64, token: &str) -> String {
     ])
 }
 
-fn events(hook: &FakePeer) -> Vec<Value> {
-    hook.seen().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
-}
-
 async fn conversation(app: &TestApp, id: &str) -> Value {
     reqwest::Client::new()
         .get(app.url(&format!("/api/v1/conversations/{id}")))
@@ -219,7 +215,7 @@ async fn email_threads_replies_and_refuses_bad_posts() {
     assert_eq!(answer["bounce"], true, "{answer}");
     assert_eq!(answer["known"], true, "{answer}");
     let failed = wait_until(WAIT, || {
-        let found = events(&hook).into_iter().find(|e| e["type"] == "switchboard.conversation.send_failed");
+        let found = hook.events().into_iter().find(|e| e["type"] == "switchboard.conversation.send_failed");
         async move { found }
     })
     .await

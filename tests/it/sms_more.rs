@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use serde_json::Value;
 
-use crate::support::{form, twilio_signature, wait_until, FakePeer, Recorded, TestApp};
+use crate::support::{form, twilio_signature, wait_until, FakePeer, TestApp};
 
 const TOKEN: &str = "twilio-test-token";
 const WAIT: Duration = Duration::from_secs(15);
@@ -64,19 +64,6 @@ async fn reply(app: &TestApp, conv: &str, text: &str) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-fn events(hook: &FakePeer) -> Vec<Value> {
-    hook.seen().iter().map(|r: &Recorded| serde_json::from_slice(&r.body).unwrap()).collect()
-}
-
-async fn wait_event(hook: &FakePeer, pred: impl Fn(&Value) -> bool) -> Value {
-    wait_until(WAIT, || {
-        let found = events(hook).into_iter().find(|e| pred(e));
-        async move { found }
-    })
-    .await
-    .expect("event")
-}
-
 async fn delivery(app: &TestApp, outbound: &str) -> Option<String> {
     let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
@@ -89,7 +76,7 @@ async fn status_callbacks_never_move_backwards_and_failures_reach_the_agent() {
     let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
     let app = TestApp::spawn_ready(&config(&twilio, &hook)).await;
     inbound(&app, "SMin1", "hello").await;
-    let assigned = wait_event(&hook, |e| e["type"] == "switchboard.conversation.assigned").await;
+    let assigned = hook.wait_event(|e| e["type"] == "switchboard.conversation.assigned").await;
     let conv = assigned["data"]["conversation_id"].as_str().unwrap().to_owned();
 
     let (status, first) = reply(&app, &conv, "one").await;
@@ -118,13 +105,13 @@ async fn status_callbacks_never_move_backwards_and_failures_reach_the_agent() {
     let callback2 = sent[1].form_value("StatusCallback").unwrap();
     assert!(callback2.ends_with(&second));
     assert_eq!(signed_post(&callback2, &[("MessageSid", "SMo2"), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")]).await, 204);
-    let failed = wait_event(&hook, |e| e["type"] == "switchboard.conversation.send_failed").await;
+    let failed = hook.wait_event(|e| e["type"] == "switchboard.conversation.send_failed").await;
     assert_eq!(failed["data"]["conversation_id"], conv.as_str());
     assert_eq!(failed["data"]["agent"], "alice");
     assert_eq!(failed["data"]["message"]["id"], second.as_str());
     assert!(failed["data"]["error"].as_str().unwrap().contains("30003"));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let failures = events(&hook).iter().filter(|e| e["type"] == "switchboard.conversation.send_failed").count();
+    let failures = hook.events().iter().filter(|e| e["type"] == "switchboard.conversation.send_failed").count();
     assert_eq!(failures, 1, "the delivered first reply raised no failure");
     app.stop().await;
 }
@@ -135,7 +122,7 @@ async fn opted_out_numbers_are_never_sent_to() {
     let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
     let app = TestApp::spawn_ready(&config(&twilio, &hook)).await;
     inbound(&app, "SMa", "  Stop ").await;
-    let assigned = wait_event(&hook, |e| e["type"] == "switchboard.conversation.assigned").await;
+    let assigned = hook.wait_event(|e| e["type"] == "switchboard.conversation.assigned").await;
     let conv = assigned["data"]["conversation_id"].as_str().unwrap().to_owned();
     let (status, err) = reply(&app, &conv, "are you sure?").await;
     assert_eq!(status, 409);
@@ -150,7 +137,7 @@ async fn opted_out_numbers_are_never_sent_to() {
     let nats = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
     let js = async_nats::jetstream::new(nats);
     js.publish(format!("{}.outbound.sms", app.prefix), out.to_string().into()).await.unwrap().await.unwrap();
-    let failed = wait_event(&hook, |e| e["type"] == "switchboard.conversation.send_failed").await;
+    let failed = hook.wait_event(|e| e["type"] == "switchboard.conversation.send_failed").await;
     assert!(failed["data"]["error"].as_str().unwrap().contains("opted out"));
     assert!(twilio.seen().is_empty());
 
@@ -170,10 +157,10 @@ async fn a_permanent_refusal_becomes_a_failure_event_without_retries() {
     let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
     let app = TestApp::spawn_ready(&config(&twilio, &hook)).await;
     inbound(&app, "SMp", "hi").await;
-    let assigned = wait_event(&hook, |e| e["type"] == "switchboard.conversation.assigned").await;
+    let assigned = hook.wait_event(|e| e["type"] == "switchboard.conversation.assigned").await;
     let conv = assigned["data"]["conversation_id"].as_str().unwrap().to_owned();
     assert_eq!(reply(&app, &conv, "hello").await.0, 202);
-    let failed = wait_event(&hook, |e| e["type"] == "switchboard.conversation.send_failed").await;
+    let failed = hook.wait_event(|e| e["type"] == "switchboard.conversation.send_failed").await;
     assert!(failed["data"]["error"].as_str().unwrap().contains("21211"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(twilio.seen().len(), 1, "a permanent refusal is not retried");

@@ -164,6 +164,21 @@ impl FakePeer {
         self.state.lock().unwrap().seen.clone()
     }
 
+    /// The JSON bodies received (agent events, for a webhook receiver).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.seen().iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect()
+    }
+
+    /// Waits for a received JSON body matching `pred`.
+    pub async fn wait_event(&self, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let found = wait_until(Duration::from_secs(15), || {
+            let found = self.events().into_iter().find(|e| pred(e));
+            async move { found }
+        })
+        .await;
+        found.expect("a matching event within 15 s")
+    }
+
     /// Waits until at least `n` requests arrived.
     pub async fn wait_for(&self, n: usize, deadline: Duration) -> Vec<Recorded> {
         let seen = wait_until(deadline, || {
