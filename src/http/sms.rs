@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use switchboard_core::{Channel, Masked};
 use switchboard_sms::Verified;
@@ -17,6 +17,23 @@ use crate::telemetry::Outcome;
 
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 
+/// Checks a request to `account`'s webhooks: a configured account (404)
+/// and `X-Twilio-Signature` over the public URL of the request (403, or
+/// 400 for a malformed body).
+fn verify(app: &App, account: &str, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Verified, ApiError> {
+    let config = app.settings.channels.sms.get(account).ok_or_else(|| ApiError::not_found("SMS account"))?;
+    let url = format!("{}{}", app.settings.server.public_base(), uri.path_and_query().map_or("", |p| p.as_str()));
+    let token = config.auth_token.as_ref().map(secrecy::ExposeSecret::expose_secret).unwrap_or_default();
+    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
+    Verified::check(token, &url, body, signature).map_err(|e| rejected(&e))
+}
+
+/// The 4xx for a refused SMS request.
+fn rejected(e: &switchboard_sms::SmsError) -> ApiError {
+    let status = StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    ApiError::new(status, "rejected", e.to_string())
+}
+
 /// Handles one inbound message webhook.
 pub async fn inbound(
     State(app): State<Arc<App>>,
@@ -25,25 +42,21 @@ pub async fn inbound(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(config) = app.settings.channels.sms.get(&account) else {
-        return ApiError::not_found("SMS account").into_response();
+    let reject = |e: ApiError| {
+        // Only configured accounts become metric labels (bounded).
+        if app.settings.channels.sms.contains_key(&account) {
+            app.metrics.ingress("sms", &account, Outcome::rejected);
+        }
+        e.into_response()
     };
-    let reject = |kind: switchboard_core::RejectKind, msg: String| {
-        app.metrics.ingress("sms", &account, Outcome::rejected);
-        let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        ApiError::new(status, "rejected", msg).into_response()
-    };
-    let url = format!("{}{}", app.settings.server.public_base(), uri.path_and_query().map_or("", |p| p.as_str()));
-    let token = config.auth_token.as_ref().map(secrecy::ExposeSecret::expose_secret).unwrap_or_default();
-    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
-    let verified = match Verified::check(token, &url, &body, signature) {
+    let verified = match verify(&app, &account, &uri, &headers, &body) {
         Ok(v) => v,
-        Err(e) => return reject(e.kind(), e.to_string()),
+        Err(e) => return reject(e),
     };
     let id = ulid::Ulid::new().to_string();
     let msg = match switchboard_sms::normalize(&account, &verified, id, chrono::Utc::now()) {
         Ok(m) => m,
-        Err(e) => return reject(e.kind(), e.to_string()),
+        Err(e) => return reject(rejected(&e)),
     };
     let payload = match serde_json::to_vec(&msg) {
         Ok(p) => p,
@@ -91,18 +104,9 @@ pub async fn status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(config) = app.settings.channels.sms.get(&account) else {
-        return ApiError::not_found("SMS account").into_response();
-    };
-    let url = format!("{}{}", app.settings.server.public_base(), uri.path_and_query().map_or("", |p| p.as_str()));
-    let token = config.auth_token.as_ref().map(secrecy::ExposeSecret::expose_secret).unwrap_or_default();
-    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
-    let verified = match Verified::check(token, &url, &body, signature) {
+    let verified = match verify(&app, &account, &uri, &headers, &body) {
         Ok(v) => v,
-        Err(e) => {
-            let status = StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return ApiError::new(status, "rejected", e.to_string()).into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     let state = verified.get("MessageStatus").or_else(|| verified.get("SmsStatus")).unwrap_or("");
     let Some(rank) = status_rank(state) else {
