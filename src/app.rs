@@ -39,6 +39,11 @@ pub struct App {
     pub targets: Targets,
     /// CloudEvents `source` of this instance's events.
     pub event_source: String,
+    /// The web chat channel, when configured.
+    pub chat: Option<crate::http::Chat>,
+    /// Fires when the instance starts shutting down: long-lived
+    /// connections (web chat sockets) close so the drain can finish.
+    pub closing: CancellationToken,
 }
 
 impl App {
@@ -65,6 +70,9 @@ pub enum StartError {
     /// A provider sender could not be built.
     #[error("cannot set up a provider sender: {0}")]
     Sender(String),
+    /// The web chat channel could not be set up.
+    #[error("cannot set up the web chat: {0}")]
+    Webchat(String),
     /// The delivery HTTP client could not be built.
     #[error("cannot set up delivery: {0}")]
     Delivery(#[from] reqwest::Error),
@@ -82,6 +90,8 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
         classifier: Classifier::new(&settings),
         senders: Senders::new(&settings).map_err(StartError::Sender)?,
         targets: Targets::new(&settings.delivery)?,
+        chat: crate::http::Chat::new(&settings).map_err(StartError::Webchat)?,
+        closing: shutdown.clone(),
         metrics: Metrics::new(),
         readiness: Readiness::new(),
         bus,

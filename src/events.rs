@@ -22,6 +22,9 @@ pub const REPLIED: &str = "switchboard.conversation.replied";
 pub const SEND_FAILED: &str = "switchboard.conversation.send_failed";
 /// `switchboard.conversation.resolved`
 pub const RESOLVED: &str = "switchboard.conversation.resolved";
+/// The customer started or stopped typing (web chat). Sent on the agent's
+/// subject only, never on the event log.
+pub const TYPING: &str = "switchboard.conversation.typing";
 
 /// A CloudEvents 1.0 envelope.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +73,9 @@ pub struct EventData {
     /// For failures: what went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For typing notices: whether the customer is typing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing: Option<bool>,
 }
 
 /// The customer as an agent needs to see them.

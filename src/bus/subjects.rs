@@ -56,6 +56,14 @@ impl Subjects {
         format!("{}.queue.{queue}", self.prefix)
     }
 
+    /// `P.webchat.<visitor id>`: core NATS frames (agent messages, typing,
+    /// the visitor's own messages) for whichever replica holds the
+    /// visitor's sockets. Not durable: a visitor who is not connected gets
+    /// them through `history` on the next connect.
+    pub fn webchat(&self, visitor: &str) -> String {
+        format!("{}.webchat.{visitor}", self.prefix)
+    }
+
     /// Stream of inbound messages.
     pub fn inbound_stream(&self) -> String {
         format!("{}_inbound", self.prefix)

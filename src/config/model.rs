@@ -291,6 +291,61 @@ pub struct WebchatSettings {
     pub session_secret: Option<SecretString>,
     /// File holding the session secret.
     pub session_secret_file: Option<PathBuf>,
+    /// Verifies the shop's signed customer identity; absent: identities are
+    /// refused and visitors chat unlinked.
+    pub identity_secret: Option<SecretString>,
+    /// File holding the identity secret.
+    pub identity_secret_file: Option<PathBuf>,
+    /// Lifetime of a visitor session token.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_secs: u64,
+    /// Page origins (`https://shop.example`) allowed to open sessions and
+    /// sockets besides `server.public_url`'s own; `"*"` allows any.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// New messages one visitor may send per minute (all replicas).
+    #[serde(default = "default_webchat_rate")]
+    pub messages_per_minute: u32,
+    /// A socket with no frame from the widget for this long is closed.
+    #[serde(default = "default_webchat_idle")]
+    pub idle_timeout_secs: u64,
+    /// Messages kept per visitor for `history`.
+    #[serde(default = "default_webchat_history")]
+    pub history_limit: u32,
+}
+
+fn default_session_ttl() -> u64 {
+    3600
+}
+
+fn default_webchat_rate() -> u32 {
+    30
+}
+
+fn default_webchat_idle() -> u64 {
+    90
+}
+
+fn default_webchat_history() -> u32 {
+    1000
+}
+
+impl WebchatSettings {
+    /// Whether a page of `origin` may use the web chat; `public_url` is
+    /// switchboard's own (the demo page).
+    pub fn origin_allowed(&self, origin: &str, public_url: &str) -> bool {
+        let own = origin_of(public_url);
+        let origin = origin.trim_end_matches('/');
+        own.is_some_and(|o| o.eq_ignore_ascii_case(origin))
+            || self.allowed_origins.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+}
+
+/// `scheme://host[:port]` of a URL, as browsers send it in `Origin`.
+pub fn origin_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let origin = parsed.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// `[queues.<name>]`

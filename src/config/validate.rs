@@ -37,6 +37,7 @@ impl Settings {
         }
         if let Some(w) = &mut self.channels.webchat {
             secret(&mut w.session_secret, &w.session_secret_file, "channels.webchat.session_secret", p);
+            secret(&mut w.identity_secret, &w.identity_secret_file, "channels.webchat.identity_secret", p);
         }
         for (name, a) in &mut self.agents {
             secret(&mut a.token, &a.token_file, &format!("agents.{name}.token"), p);
@@ -81,6 +82,9 @@ impl Settings {
             if !a.address.contains('@') {
                 p.push(format!("channels.email.{name}.address"), "must be an email address");
             }
+        }
+        if let Some(w) = &self.channels.webchat {
+            validate_webchat(w, p);
         }
         self.validate_routing(p);
     }
@@ -275,6 +279,43 @@ fn secret(value: &mut Option<SecretString>, file: &Option<PathBuf>, key: &str, p
     match std::fs::read_to_string(path) {
         Ok(s) => *value = Some(SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned())),
         Err(e) => p.push(format!("{key}_file"), format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// `[channels.webchat]`: a usable session secret, sane limits, and origins
+/// written as browsers send them.
+fn validate_webchat(w: &super::model::WebchatSettings, p: &mut Problems) {
+    let at = "channels.webchat";
+    required_secret(&w.session_secret, &format!("{at}.session_secret"), p);
+    let short = |s: &Option<SecretString>| s.as_ref().is_some_and(|s| {
+        !s.expose_secret().is_empty() && s.expose_secret().len() < switchboard_webchat::MIN_SECRET_BYTES
+    });
+    if short(&w.session_secret) {
+        p.push(format!("{at}.session_secret"), format!("must be at least {} bytes", switchboard_webchat::MIN_SECRET_BYTES));
+    }
+    if short(&w.identity_secret) {
+        p.push(format!("{at}.identity_secret"), format!("must be at least {} bytes", switchboard_webchat::MIN_SECRET_BYTES));
+    }
+    if w.session_ttl_secs < 60 || w.session_ttl_secs > switchboard_webchat::MAX_TTL.as_secs() {
+        p.push(format!("{at}.session_ttl_secs"), "must be between 60 and 31622400 (366 days)");
+    }
+    for (i, origin) in w.allowed_origins.iter().enumerate() {
+        let canonical = super::model::origin_of(origin);
+        if origin != "*" && canonical.as_deref() != Some(origin.trim_end_matches('/')) {
+            p.push(
+                format!("{at}.allowed_origins[{i}]"),
+                "must be `*` or an origin such as `https://shop.example` (scheme, host, port if not the default; no path)",
+            );
+        }
+    }
+    if w.messages_per_minute == 0 {
+        p.push(format!("{at}.messages_per_minute"), "must be at least 1");
+    }
+    if !(10..=3600).contains(&w.idle_timeout_secs) {
+        p.push(format!("{at}.idle_timeout_secs"), "must be between 10 and 3600");
+    }
+    if !(10..=100_000).contains(&w.history_limit) {
+        p.push(format!("{at}.history_limit"), "must be between 10 and 100000");
     }
 }
 

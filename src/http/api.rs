@@ -218,7 +218,7 @@ pub async fn reply(
         agent,
         message: Some(EventMessage { id: out.id.clone(), direction: "outbound".into(), text: out.text.clone(), attachments: vec![] }),
         decision: None,
-        error: None,
+        ..EventData::default()
     };
     let event = Event::new(events::REPLIED, format!("{}:replied", out.id), &app.event_source, now, data);
     if let Ok(p) = serde_json::to_vec(&event) {
@@ -264,4 +264,31 @@ pub async fn resolve(
     }
     drain(&app).await;
     Ok(Json(serde_json::json!({ "conversation": id, "state": "resolved" })))
+}
+
+/// `{"on": true}`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypingBody {
+    on: bool,
+}
+
+/// `POST /api/v1/conversations/{id}/typing`: shows or hides "agent is
+/// typing" in the visitor's web chat (live only, not stored); 204.
+pub async fn typing(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    req: Result<Json<TypingBody>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let who = authenticate(&app.settings, &headers)?;
+    let req = body(req)?;
+    let conv = visible(&app, &who, &id).await?;
+    if conv.get("channel").map(String::as_str) != Some(Channel::Webchat.as_str()) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "unsupported", "typing indicators exist only in web chat"));
+    }
+    let visitor = conv.get("address").cloned().unwrap_or_default();
+    let frame = switchboard_webchat::ServerFrame::Typing { from: switchboard_webchat::Sender::Agent, on: req.on };
+    crate::outbound::webchat::push(&app, &visitor, &frame, None).await;
+    Ok(StatusCode::NO_CONTENT)
 }

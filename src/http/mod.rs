@@ -8,6 +8,7 @@ mod email;
 mod error;
 mod probes;
 mod sms;
+mod webchat;
 mod wechat;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use webchat::Chat;
 
 use crate::app::App;
 
@@ -37,12 +39,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/webhooks/email/{account}", post(email::inbound))
         .route("/webchat/widget.js", get(widget_js))
         .route("/webchat/", get(widget_demo))
+        .route("/webchat/sessions", post(webchat::sessions).options(webchat::preflight))
+        .route("/webchat/ws", get(webchat::socket))
         .route("/webhooks/wechat/{account}", get(wechat::verify).post(wechat::push))
         .route("/api/v1/agents/{agent}/status", put(api::set_status))
         .route("/api/v1/agents/{agent}/conversations", get(api::agent_conversations))
         .route("/api/v1/conversations/{id}", get(api::conversation))
         .route("/api/v1/conversations/{id}/reply", post(api::reply))
         .route("/api/v1/conversations/{id}/resolve", post(api::resolve))
+        .route("/api/v1/conversations/{id}/typing", post(api::typing))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

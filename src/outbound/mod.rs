@@ -23,6 +23,7 @@ use crate::events::{self, Event, EventData, EventMessage};
 use crate::telemetry::Outcome;
 
 mod wechat;
+pub mod webchat;
 
 /// How long the sent/failed state of a reply is remembered.
 const STATE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -125,7 +126,7 @@ async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::Send
             }
             Ok(receipt)
         }
-        Channel::Webchat => Err(unknown_account(msg)),
+        Channel::Webchat => webchat::send(app, msg).await,
     }
 }
 

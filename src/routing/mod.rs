@@ -271,7 +271,7 @@ fn events_for(app: &App, inbound: &InboundMessage, r: &RouteResult) -> Vec<Event
         }),
         decision: (!r.decision.is_empty())
             .then(|| Decision { chosen: r.agent.clone(), candidates: r.decision.clone() }),
-        error: None,
+        ..EventData::default()
     };
     let id = format!(
         "{}:{}:{}:{}",

@@ -2,6 +2,7 @@
 //! The key schema and its invariants are in [`schema`].
 
 pub mod schema;
+mod webchat;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::Channel;
 
 pub use schema::Keys;
+pub use webchat::{ChatSlot, CHAT_TTL};
 
 use crate::config::RedisSettings;
 
@@ -49,6 +51,8 @@ pub struct Store {
     profile: Arc<Script>,
     assign: Arc<Script>,
     resolve: Arc<Script>,
+    chat_reserve: Arc<Script>,
+    chat_commit: Arc<Script>,
 }
 
 /// The shared Lua helpers, prepended to the scripts that assign.
@@ -166,6 +170,8 @@ impl Store {
             resolve: Arc::new(Script::new(include_str!("lua/resolve.lua"))),
             delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
             profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
+            chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),
+            chat_commit: Arc::new(Script::new(include_str!("lua/chat_commit.lua"))),
         })
     }
 

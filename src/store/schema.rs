@@ -21,6 +21,10 @@
 //! | `{P}:deadletters`                | list   | JSON deliveries that exhausted their attempts      |
 //! | `{P}:email:msgid:<message-id>`  | string | conversation of an email we sent or received (EX 90 d) |
 //! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |
+//! | `{P}:webchat:<v>:seq`            | string | last `seq` given in visitor `v`'s chat (EX 30 d)   |
+//! | `{P}:webchat:<v>:log`            | zset   | `seq` → message JSON, the last `history_limit` (EX 30 d) |
+//! | `{P}:webchat:<v>:slot:<slot>`    | hash   | `id`, `seq`, `state` (pending/stored) of one message: slot = widget `client_id` or `out:<outbound id>` (EX 30 d) |
+//! | `{P}:webchat:<v>:rate:<minute>`  | string | new messages of the visitor in that minute (EX 60 s) |
 //! | `{P}:wechat:token:<acct>`        | string | the account's access_token (EX before it expires)  |
 //! | `{P}:wechat:token:<acct>:lock`   | string | held (EX 10 s) by the one replica fetching a token |
 //!
@@ -117,6 +121,26 @@ impl Keys {
     /// Held by the one replica refreshing a WeChat access token.
     pub fn wechat_token_lock(&self, account: &str) -> String {
         format!("{}:wechat:token:{account}:lock", self.base)
+    }
+
+    /// A visitor's chat seq counter.
+    pub fn chat_seq(&self, visitor: &str) -> String {
+        format!("{}:webchat:{visitor}:seq", self.base)
+    }
+
+    /// A visitor's chat log.
+    pub fn chat_log(&self, visitor: &str) -> String {
+        format!("{}:webchat:{visitor}:log", self.base)
+    }
+
+    /// The place of one message in a visitor's chat.
+    pub fn chat_slot(&self, visitor: &str, slot: &str) -> String {
+        format!("{}:webchat:{visitor}:slot:{slot}", self.base)
+    }
+
+    /// A visitor's message counter for one minute.
+    pub fn chat_rate(&self, visitor: &str, minute: i64) -> String {
+        format!("{}:webchat:{visitor}:rate:{minute}", self.base)
     }
 
     /// Dead-lettered deliveries.
