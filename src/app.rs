@@ -5,6 +5,7 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,8 +32,9 @@ pub struct App {
     pub metrics: Metrics,
     /// Readiness state.
     pub readiness: Readiness,
-    /// Compiled routing rules.
-    pub classifier: Classifier,
+    /// The reloadable routing configuration (queues, agents, rules, SLA,
+    /// calendars, tokens) and its compiled rules; see [`App::live`].
+    pub live: ArcSwap<Live>,
     /// Provider senders.
     pub senders: Senders,
     /// Agent delivery targets.
@@ -46,7 +48,31 @@ pub struct App {
     pub closing: CancellationToken,
 }
 
+/// The configuration routing works with, replaced as a whole by a reload.
+#[derive(Debug)]
+pub struct Live {
+    /// The settings of the last successful load. Only the routing sections
+    /// (queues, agents, rules, routing, SLA, calendars) and the agents'
+    /// tokens take effect on reload; the rest needs a restart.
+    pub settings: Settings,
+    /// The compiled rules.
+    pub classifier: Classifier,
+}
+
+impl Live {
+    /// Compiles `settings`.
+    pub fn new(settings: Settings) -> Live {
+        Live { classifier: Classifier::new(&settings), settings }
+    }
+}
+
 impl App {
+    /// The routing configuration in force now. Hold it for one decision,
+    /// not across a long wait, so a reload takes effect promptly.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
     /// Base of the redelivery backoff for failed bus messages.
     pub fn retry_base(&self) -> Duration {
         Duration::from_millis(500)
@@ -87,7 +113,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     let store = Store::new(&settings.redis)?;
     let app = Arc::new(App {
         event_source: format!("/switchboard/{}", settings.nats.prefix),
-        classifier: Classifier::new(&settings),
+        live: ArcSwap::from_pointee(Live::new(settings.clone())),
         senders: Senders::new(&settings).map_err(StartError::Sender)?,
         targets: Targets::new(&settings.delivery)?,
         chat: crate::http::Chat::new(&settings).map_err(StartError::Webchat)?,
@@ -157,9 +183,7 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     loop {
         let result = async {
             app.bus.ensure_streams().await.map_err(|e| e.to_string())?;
-            for (id, agent) in &app.settings.agents {
-                app.store.seed_agent(id, agent.status.as_str()).await.map_err(|e| e.to_string())?;
-            }
+            crate::routing::sync_agents(&app, None).await.map_err(|e| e.to_string())?;
             Ok::<(), String>(())
         };
         let result = tokio::select! {
@@ -181,5 +205,6 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     app.readiness.streams_ready();
     tracker.spawn(crate::routing::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));
+    tracker.spawn(crate::routing::sweep(app.clone(), cancel.clone()));
     tracker.spawn(crate::delivery::run(app, cancel));
 }

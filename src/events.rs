@@ -22,6 +22,15 @@ pub const REPLIED: &str = "switchboard.conversation.replied";
 pub const SEND_FAILED: &str = "switchboard.conversation.send_failed";
 /// `switchboard.conversation.resolved`
 pub const RESOLVED: &str = "switchboard.conversation.resolved";
+/// `switchboard.conversation.offered`: offered to an agent (offer mode).
+pub const OFFERED: &str = "switchboard.conversation.offered";
+/// `switchboard.conversation.transferred`: to another agent or queue.
+pub const TRANSFERRED: &str = "switchboard.conversation.transferred";
+/// `switchboard.conversation.reopened`: a resolved conversation the
+/// customer wrote to again within the reopen window.
+pub const REOPENED: &str = "switchboard.conversation.reopened";
+/// `switchboard.agent.away`: an agent set away by routing (missed offers).
+pub const AGENT_AWAY: &str = "switchboard.agent.away";
 /// The customer started or stopped typing (web chat). Sent on the agent's
 /// subject only, never on the event log.
 pub const TYPING: &str = "switchboard.conversation.typing";
@@ -73,6 +82,12 @@ pub struct EventData {
     /// For failures: what went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For transfers and withdrawn offers: the agent the conversation left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_agent: Option<String>,
+    /// Why it happened (`declined`, `offer timed out`, `missed 3 offers`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// For typing notices: whether the customer is typing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing: Option<bool>,
@@ -108,6 +123,9 @@ pub struct Decision {
     pub chosen: Option<String>,
     /// Every candidate considered.
     pub candidates: Vec<Candidate>,
+    /// The rule that classified the conversation (`None`: the default queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl EventData {

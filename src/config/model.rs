@@ -157,6 +157,19 @@ pub struct RoutingSettings {
     pub workers: usize,
     /// Memory of provider message ids.
     pub dedupe_ttl_secs: u64,
+    /// An open conversation idle longer than this is closed on the next
+    /// message (0: always join).
+    pub join_window_secs: u64,
+    /// A conversation resolved this recently reopens (0: never).
+    pub reopen_window_secs: u64,
+    /// Sticky routing window (0: none).
+    pub sticky_window_secs: u64,
+    /// Missed offers in a row that set an agent away (0: never).
+    pub offer_misses_away: u32,
+    /// Period of the offer/wrap-up sweep.
+    pub sweep_interval_ms: u64,
+    /// Waiting conversations looked at per queue when capacity frees.
+    pub drain_depth: u32,
 }
 
 
@@ -421,6 +434,9 @@ pub struct AgentSettings {
     /// Delivery targets.
     #[serde(default)]
     pub deliver: Vec<DeliverTarget>,
+    /// After a resolve, the capacity returns this much later.
+    #[serde(default)]
+    pub wrapup_secs: u64,
 }
 
 /// Agent presence.

@@ -134,6 +134,12 @@ impl Settings {
         if self.routing.workers == 0 {
             p.push("routing.workers", "must be at least 1");
         }
+        if !(10..=60_000).contains(&self.routing.sweep_interval_ms) {
+            p.push("routing.sweep_interval_ms", "must be between 10 and 60000");
+        }
+        if !(1..=1000).contains(&self.routing.drain_depth) {
+            p.push("routing.drain_depth", "must be between 1 and 1000");
+        }
         for (key, r) in [("outbound", &self.outbound), ("delivery", &self.delivery)] {
             if r.max_attempts == 0 {
                 p.push(format!("{key}.max_attempts"), "must be at least 1");
@@ -166,6 +172,7 @@ impl Settings {
                     p.push(format!("{at}.sla"), format!("unknown SLA policy `{s}`"));
                 }
             }
+            priority(q.priority, &format!("{at}.priority"), p);
             if q.mode == QueueMode::Offer && q.offer_timeout_secs == 0 {
                 p.push(format!("{at}.offer_timeout_secs"), "must be at least 1");
             }
@@ -174,6 +181,12 @@ impl Settings {
             let at = format!("agents.{name}");
             required_secret(&a.token, &format!("{at}.token"), p);
             proficiencies(&a.skills, &format!("{at}.skills"), p);
+            for (i, l) in a.languages.iter().enumerate() {
+                language(l, &format!("{at}.languages[{i}]"), p);
+            }
+            if a.wrapup_secs > 3600 {
+                p.push(format!("{at}.wrapup_secs"), "must be at most 3600");
+            }
             let c = &a.capacity;
             if Channel::ALL.iter().any(|ch| c.for_channel(*ch) > 1000) || c.total() > 1000 {
                 p.push(format!("{at}.capacity"), "capacities are at most 1000");
@@ -219,6 +232,12 @@ impl Settings {
                 }
             }
             proficiencies(&r.then.skills, &format!("{at}.then.skills"), p);
+            if let Some(prio) = r.then.priority {
+                priority(prio, &format!("{at}.then.priority"), p);
+            }
+            if let Some(l) = &r.when.language {
+                language(l, &format!("{at}.when.language"), p);
+            }
         }
         for (name, s) in &self.sla.policies {
             let at = format!("sla.policies.{name}");
@@ -316,6 +335,21 @@ fn validate_webchat(w: &super::model::WebchatSettings, p: &mut Problems) {
     }
     if !(10..=100_000).contains(&w.history_limit) {
         p.push(format!("{at}.history_limit"), "must be between 10 and 100000");
+    }
+}
+
+fn priority(value: i32, key: &str, p: &mut Problems) {
+    if !(-500..=500).contains(&value) {
+        p.push(key, "must be between -500 and 500");
+    }
+}
+
+/// A language code as routing compares them: lower-case ISO 639-1 or a
+/// short tag such as `zh-hk`.
+fn language(value: &str, key: &str, p: &mut Problems) {
+    let ok = (2..=8).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+    if !ok {
+        p.push(key, "must be a lower-case language code such as `zh` or `en`");
     }
 }
 

@@ -44,8 +44,11 @@ async fn handle(app: &App, msg: Message) {
     let body = msg.payload.clone();
     // Fan-out subjects for agents' own tools: at least once, like the log.
     let subjects = app.bus.subjects();
-    let mut fanout = vec![subjects.queue(&event.data.queue)];
-    if let Some(agent) = &event.data.agent {
+    let mut fanout = Vec::new();
+    if !event.data.queue.is_empty() {
+        fanout.push(subjects.queue(&event.data.queue));
+    }
+    for agent in event.data.agent.iter().chain(event.data.from_agent.iter()) {
         fanout.push(subjects.agent(agent));
     }
     for subject in fanout {
@@ -55,11 +58,12 @@ async fn handle(app: &App, msg: Message) {
             return;
         }
     }
+    let live = app.live();
     let targets: Vec<(usize, &DeliverTarget)> = event
         .data
         .agent
         .as_ref()
-        .and_then(|a| app.settings.agents.get(a))
+        .and_then(|a| live.settings.agents.get(a))
         .map(|a| a.deliver.iter().enumerate().collect())
         .unwrap_or_default();
     let attempt = delivered(&msg);

@@ -16,6 +16,7 @@ use super::auth::{authenticate, Principal};
 use super::error::ApiError;
 use crate::app::App;
 use crate::config::AgentStatus;
+use crate::store::TransferTarget;
 use crate::events::{self, Customer, Event, EventData, EventMessage};
 
 /// The longest reply accepted (Twilio's limit for one message body).
@@ -40,8 +41,8 @@ pub async fn set_status(
     headers: HeaderMap,
     req: Result<Json<StatusBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.settings, &headers)?;
-    if !app.settings.agents.contains_key(&agent) {
+    let who = authenticate(&app.live().settings, &headers)?;
+    if !app.live().settings.agents.contains_key(&agent) {
         return Err(ApiError::not_found("agent"));
     }
     if !who.may_act_for(&agent) {
@@ -62,8 +63,8 @@ pub async fn agent_conversations(
     Path(agent): Path<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.settings, &headers)?;
-    if !app.settings.agents.contains_key(&agent) {
+    let who = authenticate(&app.live().settings, &headers)?;
+    if !app.live().settings.agents.contains_key(&agent) {
         return Err(ApiError::not_found("agent"));
     }
     if !who.may_act_for(&agent) {
@@ -100,7 +101,7 @@ pub async fn conversation(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.settings, &headers)?;
+    let who = authenticate(&app.live().settings, &headers)?;
     let conv = visible(&app, &who, &id).await?;
     let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(serde_json::json!({ "conversation": conv, "messages": messages })))
@@ -127,7 +128,7 @@ pub async fn reply(
     headers: HeaderMap,
     req: Result<Json<ReplyBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.settings, &headers)?;
+    let who = authenticate(&app.live().settings, &headers)?;
     let req = body(req)?;
     let text = req.text.trim();
     if text.is_empty() && req.media_urls.is_empty() && req.media.is_empty() {
@@ -247,23 +248,175 @@ pub async fn resolve(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.settings, &headers)?;
+    let who = authenticate(&app.live().settings, &headers)?;
     let conv = visible(&app, &who, &id).await?;
     let now = chrono::Utc::now();
-    let freed = app.store.resolve(&id, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
-    let Some(freed) = freed else {
+    let wrapup_ms = conv
+        .get("agent")
+        .and_then(|a| app.live().settings.agents.get(a).map(|s| s.wrapup_secs.saturating_mul(1000)))
+        .unwrap_or(0);
+    let by = match &who {
+        Principal::Admin => "admin".to_owned(),
+        Principal::Agent(a) => a.clone(),
+    };
+    let outcome = app
+        .store
+        .resolve(&id, now.timestamp_millis(), wrapup_ms, &by)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let Some(outcome) = outcome else {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the conversation is already resolved"));
     };
     let mut data = EventData::from_record(&id, &conv);
-    data.agent = (!freed.is_empty()).then_some(freed);
+    data.agent = (!outcome.agent.is_empty()).then(|| outcome.agent.clone());
     let event = Event::new(events::RESOLVED, format!("{id}:resolved:{}", now.timestamp_millis()), &app.event_source, now, data);
-    if let Ok(p) = serde_json::to_vec(&event) {
-        if let Err(e) = app.bus.publish(app.bus.subjects().event(events::RESOLVED), &event.id, p.into()).await {
-            tracing::warn!(error = %e, conversation = %id, "resolved, but the event was not published");
+    if let Err(e) = crate::routing::publish(&app, event).await {
+        tracing::warn!(error = %e, conversation = %id, "resolved, but the event was not published");
+    }
+    if !outcome.wrapup {
+        drain(&app).await;
+    }
+    Ok(Json(serde_json::json!({ "conversation": id, "state": "resolved", "wrapup": outcome.wrapup })))
+}
+
+/// `POST /api/v1/conversations/{id}/accept`: the agent takes the
+/// conversation offered to it; 409 when it is not offered to this agent.
+pub async fn accept(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    answer(&app, &id, &headers, true).await
+}
+
+/// `POST /api/v1/conversations/{id}/decline`: the agent turns the offer
+/// down; the conversation is offered to the next eligible agent (never
+/// again to this one) or goes back to its queue.
+pub async fn decline(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    answer(&app, &id, &headers, false).await
+}
+
+async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = authenticate(&app.live().settings, headers)?;
+    let conv = app.store.conversation(id).await.map_err(|e| ApiError::unavailable(&e))?;
+    let conv = conv.ok_or_else(|| ApiError::not_found("conversation"))?;
+    let agent = match &who {
+        Principal::Agent(a) => a.clone(),
+        // The admin answers for the agent the conversation is offered to.
+        Principal::Admin => conv.get("agent").cloned().unwrap_or_default(),
+    };
+    if conv.get("agent").map(String::as_str) != Some(agent.as_str()) {
+        return Err(ApiError::forbidden("this conversation is not offered to you"));
+    }
+    let now = chrono::Utc::now();
+    let outcome =
+        app.store.answer_offer(id, &agent, accept, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
+    if !outcome.ok {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("the conversation is not offered to you (it is {})", outcome.state),
+        ));
+    }
+    if accept {
+        let mut data = EventData::from_record(id, &conv);
+        data.agent = Some(agent.clone());
+        data.reason = Some("offer accepted".into());
+        let event = Event::new(events::ASSIGNED, format!("{id}:accepted:{agent}:{}", now.timestamp_millis()), &app.event_source, now, data);
+        if let Err(e) = crate::routing::publish(app, event).await {
+            tracing::warn!(error = %e, conversation = %id, "accepted, but the event was not published");
+        }
+        tracing::info!(conversation = %id, %agent, "offer accepted");
+    } else {
+        tracing::info!(conversation = %id, %agent, "offer declined");
+        if let Err(e) = crate::routing::withdrawn(app, &outcome, "declined", now).await {
+            tracing::warn!(error = %e, conversation = %id, "declined, but the next event was not published");
+        }
+        drain(app).await;
+    }
+    Ok(Json(serde_json::json!({ "conversation": id, "state": outcome.state, "agent": (!outcome.agent.is_empty()).then_some(&outcome.agent) })))
+}
+
+/// `{"agent": "bob"}` or `{"queue": "returns"}`, with an optional note.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/transfer`: to another agent (who must
+/// be available with free capacity on the channel; 409 otherwise) or to a
+/// queue (placed like a new conversation, keeping its waiting time). The
+/// previous agent's capacity frees at once.
+pub async fn transfer(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    req: Result<Json<TransferBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let live = app.live();
+    let who = authenticate(&live.settings, &headers)?;
+    let req = body(req)?;
+    let target = match (&req.agent, &req.queue) {
+        (Some(agent), None) if live.settings.agents.contains_key(agent) => TransferTarget::Agent(agent.clone()),
+        (Some(_), None) => return Err(ApiError::invalid("agent", "is not a configured agent")),
+        (None, Some(queue)) if live.settings.has_queue(queue) => TransferTarget::Queue(live.classifier.queue(queue).to_json()),
+        (None, Some(_)) => return Err(ApiError::invalid("queue", "is not a configured queue")),
+        _ => return Err(ApiError::invalid("agent", "or `queue` is required, not both")),
+    };
+    if req.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        return Err(ApiError::invalid("note", "is longer than 2000 characters"));
+    }
+    let conv = visible(&app, &who, &id).await?;
+    let now = chrono::Utc::now();
+    let outcome = app.store.transfer(&id, &target, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
+    if !outcome.ok {
+        let message = match outcome.error.as_str() {
+            "resolved" => "the conversation is resolved",
+            "same_agent" => "the conversation is already with this agent",
+            "agent_unavailable" => "the agent is not available or has no free capacity on this channel",
+            _ => "the conversation cannot be transferred",
+        };
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", message));
+    }
+    let mut data = EventData::from_record(&id, &conv);
+    data.queue = outcome.queue.clone();
+    data.agent = (!outcome.agent.is_empty()).then(|| outcome.agent.clone());
+    data.from_agent = (!outcome.from.is_empty()).then(|| outcome.from.clone());
+    data.reason = req.note.clone();
+    if !outcome.decision.is_empty() {
+        data.decision = Some(crate::events::Decision { chosen: data.agent.clone(), candidates: outcome.decision.clone(), rule: None });
+    }
+    let event = Event::new(events::TRANSFERRED, format!("{id}:transferred:{}", now.timestamp_millis()), &app.event_source, now, data);
+    if let Err(e) = crate::routing::publish(&app, event).await {
+        tracing::warn!(error = %e, conversation = %id, "transferred, but the event was not published");
+    }
+    if outcome.state == "offered" || outcome.state == "assigned" && matches!(target, TransferTarget::Queue(_)) {
+        let placement = crate::store::Placement {
+            conversation: id.clone(),
+            agent: outcome.agent.clone(),
+            state: outcome.state.clone(),
+            decision: outcome.decision.clone(),
+        };
+        if let Err(e) = crate::routing::publish_placement(&app, &placement, None, now).await {
+            tracing::warn!(error = %e, conversation = %id, "transferred, but the placement event was not published");
         }
     }
+    tracing::info!(conversation = %id, from = %outcome.from, to = %outcome.agent, queue = %outcome.queue, "transferred");
     drain(&app).await;
-    Ok(Json(serde_json::json!({ "conversation": id, "state": "resolved" })))
+    Ok(Json(serde_json::json!({
+        "conversation": id, "state": outcome.state, "queue": outcome.queue,
+        "agent": (!outcome.agent.is_empty()).then_some(&outcome.agent),
+    })))
 }
 
 /// `{"on": true}`
@@ -281,7 +434,7 @@ pub async fn typing(
     headers: HeaderMap,
     req: Result<Json<TypingBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let who = authenticate(&app.settings, &headers)?;
+    let who = authenticate(&app.live().settings, &headers)?;
     let req = body(req)?;
     let conv = visible(&app, &who, &id).await?;
     if conv.get("channel").map(String::as_str) != Some(Channel::Webchat.as_str()) {

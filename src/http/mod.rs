@@ -48,6 +48,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/conversations/{id}/reply", post(api::reply))
         .route("/api/v1/conversations/{id}/resolve", post(api::resolve))
         .route("/api/v1/conversations/{id}/typing", post(api::typing))
+        .route("/api/v1/conversations/{id}/accept", post(api::accept))
+        .route("/api/v1/conversations/{id}/decline", post(api::decline))
+        .route("/api/v1/conversations/{id}/transfer", post(api::transfer))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -7,20 +7,22 @@
 
 mod classify;
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{AckKind, Message};
 use chrono::Utc;
 use switchboard_core::{Channel, InboundMessage, Masked};
 use tokio_util::sync::CancellationToken;
 
-pub use classify::{Classification, Classifier};
+pub use classify::{detect_language, Attributes, Classification, Classifier};
 
 use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::events::{self, Customer, Decision, Event, EventData, EventMessage};
-use crate::store::{RouteRequest, RouteResult};
+use crate::config::Settings;
+use crate::store::{AgentSync, OfferOutcome, Placement, RouteRequest, RouteResult};
 
 /// Runs the router until `cancel` fires.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
@@ -80,56 +82,138 @@ pub enum RouteError {
     Bus(#[from] crate::bus::BusError),
 }
 
-/// The agents that may take a conversation of `channel` in `queue`: some
-/// capacity on the channel and the queue's skills at the required
-/// proficiency. Status and free capacity are judged atomically in Redis.
-pub fn candidates(app: &App, channel: Channel, queue: &str) -> Vec<(String, u32, u32)> {
-    let skills = app.settings.queues.get(queue).map(|q| q.skills.clone()).unwrap_or_default();
-    app.settings
-        .agents
-        .iter()
-        .filter(|(_, a)| a.capacity.for_channel(channel) > 0)
-        .filter(|(_, a)| skills.iter().all(|(s, min)| a.skills.get(s).is_some_and(|l| l >= min)))
-        .map(|(id, a)| (id.clone(), a.capacity.for_channel(channel), a.capacity.total()))
-        .collect()
+/// Writes every agent of the configuration to Redis for routing (see
+/// `lua/agent.lua`) and the routing settings the scripts read. `previous`
+/// is the configuration being replaced: its agents that are gone are set
+/// offline with no capacity, so they take nothing new.
+pub async fn sync_agents(app: &App, previous: Option<&Settings>) -> Result<(), RouteError> {
+    let live = app.live();
+    let settings = &live.settings;
+    let routing = &settings.routing;
+    let sticky_ms = i64::try_from(routing.sticky_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    app.store.set_routing_config(sticky_ms, routing.offer_misses_away).await?;
+    for (id, agent) in &settings.agents {
+        let c = &agent.capacity;
+        let capacity = Channel::ALL.map(|ch| (ch, c.for_channel(ch)));
+        app.store
+            .sync_agent(&AgentSync {
+                id,
+                status: agent.status.as_str(),
+                force: false,
+                total: c.total(),
+                capacity,
+                skills: &agent.skills,
+                languages: &agent.languages,
+            })
+            .await?;
+    }
+    let empty = Default::default();
+    for id in previous.iter().flat_map(|p| p.agents.keys()).filter(|id| !settings.agents.contains_key(*id)) {
+        let capacity = Channel::ALL.map(|ch| (ch, 0));
+        let gone = AgentSync { id, status: "offline", force: true, total: 0, capacity, skills: &empty, languages: &[] };
+        app.store.sync_agent(&gone).await?;
+    }
+    Ok(())
 }
 
-/// How many heads of each queue one drain looks at.
-const DRAIN_DEPTH: isize = 20;
-
-/// Assigns waiting conversations after capacity freed (a resolve, an agent
-/// turning available): queues by priority, each oldest first. Every
-/// assignment is atomic in Redis, so replicas draining at once are safe.
+/// Assigns waiting conversations after capacity freed (a resolve, a
+/// transfer, an agent turning available, a wrap-up ending), highest
+/// priority and longest waiting first across queues, and publishes their
+/// events. Every placement is atomic in Redis, so replicas draining at once
+/// are safe.
 pub async fn drain(app: &App) -> Result<usize, RouteError> {
-    let mut queues: Vec<(i32, String)> =
-        app.settings.queues.iter().map(|(name, q)| (q.priority, name.clone())).collect();
-    if !app.settings.queues.contains_key(&app.settings.routing.default_queue) {
-        queues.push((0, app.settings.routing.default_queue.clone()));
+    let now = Utc::now();
+    let depth = app.live().settings.routing.drain_depth;
+    let placed = app.store.drain(now.timestamp_millis(), depth).await?;
+    for p in &placed {
+        publish_placement(app, p, None, now).await?;
+        tracing::info!(conversation = %p.conversation, agent = %p.agent, state = %p.state, "waiting conversation placed");
     }
-    queues.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let mut assigned = 0;
-    for (_, queue) in queues {
-        for conv in app.store.waiting(&queue, DRAIN_DEPTH).await? {
-            let Some(record) = app.store.conversation(&conv).await? else { continue };
-            let Ok(channel) = record.get("channel").map_or("", String::as_str).parse::<Channel>() else { continue };
-            let now = Utc::now();
-            let Some((agent, decision)) =
-                app.store.assign_waiting(&conv, &candidates(app, channel, &queue), now.timestamp_millis()).await?
-            else {
-                continue;
-            };
-            let mut data = EventData::from_record(&conv, &record);
-            data.agent = Some(agent.clone());
-            data.decision = Some(Decision { chosen: Some(agent.clone()), candidates: decision });
-            let id = format!("{conv}:assigned:{agent}:{}", now.timestamp_millis());
-            let event = Event::new(events::ASSIGNED, id, &app.event_source, now, data);
-            let payload = serde_json::to_vec(&event).unwrap_or_default();
-            app.bus.publish(app.bus.subjects().event(events::ASSIGNED), &event.id, payload.into()).await?;
-            tracing::info!(conversation = %conv, %queue, %agent, "waiting conversation assigned");
-            assigned += 1;
+    Ok(placed.len())
+}
+
+/// Publishes the `assigned` or `offered` event of a placement.
+pub async fn publish_placement(
+    app: &App,
+    p: &Placement,
+    cause: Option<(&str, &str)>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), RouteError> {
+    let record = app.store.conversation(&p.conversation).await?.unwrap_or_default();
+    let mut data = EventData::from_record(&p.conversation, &record);
+    data.agent = (!p.agent.is_empty()).then(|| p.agent.clone());
+    data.decision = Some(Decision { chosen: data.agent.clone(), candidates: p.decision.clone(), rule: field(&record, "rule") });
+    if let Some((from, reason)) = cause {
+        data.from_agent = Some(from.to_owned());
+        data.reason = Some(reason.to_owned());
+    }
+    let kind = if p.state == "offered" { events::OFFERED } else if p.agent.is_empty() { events::QUEUED } else { events::ASSIGNED };
+    let id = format!("{}:{}:{}:{}", p.conversation, kind.rsplit('.').next().unwrap_or(kind), p.agent, now.timestamp_millis());
+    publish(app, Event::new(kind, id, &app.event_source, now, data)).await
+}
+
+/// Publishes an event on the log (and so to every delivery target).
+pub async fn publish(app: &App, event: Event) -> Result<(), RouteError> {
+    let payload = serde_json::to_vec(&event).unwrap_or_default();
+    app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await?;
+    Ok(())
+}
+
+fn field(record: &crate::store::ConversationRecord, key: &str) -> Option<String> {
+    record.get(key).filter(|v| !v.is_empty()).cloned()
+}
+
+/// Runs the timed side of routing on this replica until `cancel` fires:
+/// offers not accepted in time go to the next agent (and an agent who
+/// misses `routing.offer_misses_away` in a row is set away), wrap-ups that
+/// ended free capacity. The work is claimed atomically in Redis, so every
+/// replica may sweep.
+pub async fn sweep(app: Arc<App>, cancel: CancellationToken) {
+    loop {
+        let period = Duration::from_millis(app.live().settings.routing.sweep_interval_ms);
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        if let Err(e) = sweep_once(&app).await {
+            tracing::warn!(error = %e, "routing sweep failed; trying again");
         }
     }
-    Ok(assigned)
+}
+
+async fn sweep_once(app: &App) -> Result<(), RouteError> {
+    let now = Utc::now();
+    let outcome = app.store.sweep(now.timestamp_millis(), 100).await?;
+    for o in &outcome.offers {
+        tracing::info!(conversation = %o.conversation, from = %o.from, "offer timed out");
+        withdrawn(app, o, "offer timed out", now).await?;
+    }
+    if !outcome.freed.is_empty() || !outcome.offers.is_empty() {
+        drain(app).await?;
+    }
+    Ok(())
+}
+
+/// Publishes what follows a withdrawn offer: the agent set away, and the
+/// next offer (or the conversation back in its queue).
+pub async fn withdrawn(app: &App, o: &OfferOutcome, reason: &str, now: chrono::DateTime<Utc>) -> Result<(), RouteError> {
+    if o.away {
+        let data = EventData {
+            agent: Some(o.from.clone()),
+            reason: Some(format!("missed {} offers in a row", app.live().settings.routing.offer_misses_away)),
+            ..EventData::default()
+        };
+        let id = format!("{}:away:{}", o.from, now.timestamp_millis());
+        publish(app, Event::new(events::AGENT_AWAY, id, &app.event_source, now, data)).await?;
+        tracing::info!(agent = %o.from, "agent set away after missed offers");
+    }
+    let placement = Placement {
+        conversation: o.conversation.clone(),
+        agent: o.agent.clone(),
+        state: o.state.clone(),
+        decision: o.decision.clone(),
+    };
+    publish_placement(app, &placement, Some((&o.from, reason)), now).await
 }
 
 /// The conversation an email belongs to: the one named by the reply token
@@ -187,8 +271,20 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
             tracing::info!(customer = %Masked(&inbound.customer), opted_out, "SMS opt-out keyword");
         }
     }
-    let class = app.classifier.classify(inbound);
-    let candidates = candidates(app, inbound.channel, &class.queue);
+    let (kind, value) = identity(inbound);
+    let shop = inbound.metadata.get("customer_id").filter(|c| inbound.channel == Channel::Webchat && !c.is_empty());
+    let profile = match shop {
+        Some(id) => app.store.customer_by_identity(("shop", id)).await?,
+        None => HashMap::new(),
+    };
+    let profile = if profile.is_empty() { app.store.customer_by_identity((&kind, &value)).await? } else { profile };
+    let tier = inbound.metadata.get("tier").filter(|_| shop.is_some()).map(str::to_owned);
+    let attributes = Attributes {
+        tier: tier.clone().or_else(|| profile.get("tier").cloned()),
+        language: profile.get("language").filter(|l| !l.is_empty()).cloned(),
+    };
+    let live = app.live();
+    let class = live.classifier.classify(inbound, &attributes);
     let stored = serde_json::json!({
         "id": inbound.id,
         "direction": "inbound",
@@ -199,11 +295,22 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
         "attachments": inbound.attachments,
         "at": inbound.received_at,
     });
-    let (kind, value) = identity(inbound);
     let hint = match inbound.channel {
         Channel::Email => email_thread(app, inbound).await?,
         _ => None,
     };
+    let mut profile_fields = Vec::new();
+    if let Some(id) = shop {
+        profile_fields.push(("shop_id", id.to_owned()));
+    }
+    if let Some(tier) = tier {
+        profile_fields.push(("tier", tier));
+    }
+    if let Some(name) = inbound.display_name.as_ref().filter(|n| !n.is_empty()) {
+        profile_fields.push(("name", name.clone()));
+    }
+    let routing = &live.settings.routing;
+    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let result = app
         .store
         .route(RouteRequest {
@@ -211,16 +318,19 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
             account: &inbound.account,
             provider_message_id: &inbound.provider_message_id,
             identity: (&kind, &value),
+            shop_customer: shop,
+            profile: profile_fields,
             address: &inbound.customer,
             message_id: &inbound.id,
             stored_message: stored.to_string(),
-            queue: &class.queue,
+            class: class.to_json(),
             hint,
-            candidates,
             new_customer_id: ulid::Ulid::new().to_string(),
             new_conversation_id: ulid::Ulid::new().to_string(),
             now_ms: Utc::now().timestamp_millis(),
-            dedupe_ttl_secs: app.settings.routing.dedupe_ttl_secs,
+            dedupe_ttl_secs: routing.dedupe_ttl_secs,
+            join_window_ms: ms(routing.join_window_secs),
+            reopen_window_ms: ms(routing.reopen_window_secs),
         })
         .await?;
     if inbound.channel == Channel::Email {
@@ -245,42 +355,58 @@ pub(crate) fn identity(m: &InboundMessage) -> (String, String) {
     }
 }
 
-/// The events one routing produced. Ids derive from the provider message
-/// id, so the same routing always yields the same event ids.
+/// The events one routing produced: `reopened` when it reopened a
+/// conversation, then `assigned` or `offered` when it placed the
+/// conversation, `queued` when it opened one nobody could take, else
+/// `message`. Ids derive from the provider message id, so the same routing
+/// always yields the same event ids.
 fn events_for(app: &App, inbound: &InboundMessage, r: &RouteResult) -> Vec<Event> {
-    let assigned_now = r.agent.is_some() && !r.decision.is_empty();
-    let event_type = if assigned_now {
+    let mut kinds = Vec::new();
+    if r.reopened {
+        kinds.push(events::REOPENED);
+    }
+    kinds.push(if r.placed && r.state == "offered" {
+        events::OFFERED
+    } else if r.placed {
         events::ASSIGNED
-    } else if r.agent.is_none() && r.created {
+    } else if r.agent.is_none() && (r.created || r.reopened) {
         events::QUEUED
     } else {
         events::MESSAGE
-    };
-    let data = EventData {
-        conversation_id: r.conversation.clone(),
-        channel: inbound.channel.to_string(),
-        account: inbound.account.clone(),
-        customer: Customer { id: r.customer.clone(), address: inbound.customer.clone() },
-        queue: r.queue.clone(),
-        agent: r.agent.clone(),
-        message: Some(EventMessage {
-            id: r.message_id.clone(),
-            direction: "inbound".into(),
-            text: inbound.text.clone(),
-            attachments: inbound.attachments.clone(),
-        }),
-        decision: (!r.decision.is_empty())
-            .then(|| Decision { chosen: r.agent.clone(), candidates: r.decision.clone() }),
-        ..EventData::default()
-    };
-    let id = format!(
-        "{}:{}:{}:{}",
-        inbound.channel,
-        inbound.account,
-        inbound.provider_message_id,
-        event_type.rsplit('.').next().unwrap_or(event_type)
-    );
-    vec![Event::new(event_type, id, &app.event_source, inbound.received_at, data)]
+    });
+    kinds
+        .into_iter()
+        .map(|event_type| {
+            let data = EventData {
+                conversation_id: r.conversation.clone(),
+                channel: inbound.channel.to_string(),
+                account: inbound.account.clone(),
+                customer: Customer { id: r.customer.clone(), address: inbound.customer.clone() },
+                queue: r.queue.clone(),
+                agent: r.agent.clone(),
+                message: Some(EventMessage {
+                    id: r.message_id.clone(),
+                    direction: "inbound".into(),
+                    text: inbound.text.clone(),
+                    attachments: inbound.attachments.clone(),
+                }),
+                decision: (!r.decision.is_empty()).then(|| Decision {
+                    chosen: r.agent.clone().filter(|_| r.placed),
+                    candidates: r.decision.clone(),
+                    rule: (!r.rule.is_empty()).then(|| r.rule.clone()),
+                }),
+                ..EventData::default()
+            };
+            let id = format!(
+                "{}:{}:{}:{}",
+                inbound.channel,
+                inbound.account,
+                inbound.provider_message_id,
+                event_type.rsplit('.').next().unwrap_or(event_type)
+            );
+            Event::new(event_type, id, &app.event_source, inbound.received_at, data)
+        })
+        .collect()
 }
 
 #[cfg(test)]

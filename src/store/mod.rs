@@ -2,6 +2,7 @@
 //! The key schema and its invariants are in [`schema`].
 
 pub mod schema;
+mod routing;
 mod webchat;
 
 use std::collections::HashMap;
@@ -11,10 +12,12 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, AsyncConnectionConfig, Script};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
-use switchboard_core::Channel;
 
 pub use schema::Keys;
+pub use routing::{
+    AgentSync, Candidate, ClassJson, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
+    TransferOutcome, TransferTarget,
+};
 pub use webchat::{ChatSlot, CHAT_TTL};
 
 use crate::config::RedisSettings;
@@ -49,107 +52,27 @@ pub struct Store {
     route: Arc<Script>,
     delivery: Arc<Script>,
     profile: Arc<Script>,
-    assign: Arc<Script>,
+    drain: Arc<Script>,
     resolve: Arc<Script>,
+    offer: Arc<Script>,
+    transfer: Arc<Script>,
+    agent_script: Arc<Script>,
+    sweep: Arc<Script>,
     chat_reserve: Arc<Script>,
     chat_commit: Arc<Script>,
 }
 
-/// The shared Lua helpers, prepended to the scripts that assign.
-const PICK_LUA: &str = include_str!("lua/pick.lua");
+/// The routing library, prepended to the scripts that change assignments.
+const LIB_LUA: &str = include_str!("lua/lib.lua");
 
-fn with_pick(body: &str) -> Script {
-    Script::new(&format!("{PICK_LUA}\n{body}"))
+fn with_lib(body: &str) -> Script {
+    Script::new(&format!("{LIB_LUA}\n{body}"))
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password: show only the prefix.
         f.debug_struct("Store").field("keys", &self.keys).finish_non_exhaustive()
-    }
-}
-
-/// One inbound message to route (see `lua/route.lua`).
-#[derive(Debug)]
-pub struct RouteRequest<'a> {
-    /// Channel of the message.
-    pub channel: Channel,
-    /// Channel account.
-    pub account: &'a str,
-    /// Provider message id (idempotency key).
-    pub provider_message_id: &'a str,
-    /// Identity kind (`phone`, `email`, …) and value of the customer.
-    pub identity: (&'a str, &'a str),
-    /// The customer's address on the channel.
-    pub address: &'a str,
-    /// Our id of the message.
-    pub message_id: &'a str,
-    /// The message as stored in the conversation.
-    pub stored_message: String,
-    /// Queue for a new conversation.
-    pub queue: &'a str,
-    /// A conversation to join if it is open (email threading).
-    pub hint: Option<String>,
-    /// Candidate agents: id, capacity on the channel, total capacity.
-    pub candidates: Vec<(String, u32, u32)>,
-    /// Customer id to use if the identity is new.
-    pub new_customer_id: String,
-    /// Conversation id to use if a new conversation opens.
-    pub new_conversation_id: String,
-    /// Now, in ms since the epoch.
-    pub now_ms: i64,
-    /// How long the provider message id is remembered.
-    pub dedupe_ttl_secs: u64,
-}
-
-/// What routing did with a message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RouteResult {
-    /// The conversation the message joined.
-    pub conversation: String,
-    /// The customer.
-    pub customer: String,
-    /// Whether the conversation was opened by this message.
-    pub created: bool,
-    /// Conversation state after routing.
-    pub state: String,
-    /// Its queue.
-    pub queue: String,
-    /// Its agent, if assigned.
-    #[serde(default)]
-    pub agent: Option<String>,
-    /// Our id of the message first routed under this provider id.
-    pub message_id: String,
-    /// The assignment decision, when one was made.
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub decision: Vec<Candidate>,
-    /// Whether this was a redelivery of a message already routed.
-    #[serde(skip)]
-    pub duplicate: bool,
-}
-
-/// How one candidate agent fared in an assignment decision.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    /// Agent id.
-    pub agent: String,
-    /// Status at decision time.
-    pub status: String,
-    /// Load on the channel at decision time.
-    pub load: u32,
-    /// Capacity on the channel.
-    pub capacity: u32,
-    /// Why it was or was not chosen.
-    pub reason: String,
-}
-
-/// Lua's cjson writes an empty table as `{}`; accept it as an empty list.
-fn lenient_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Candidate>, D::Error> {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Array(items) => {
-            items.into_iter().map(|v| serde_json::from_value(v).map_err(serde::de::Error::custom)).collect()
-        }
-        _ => Ok(Vec::new()),
     }
 }
 
@@ -165,9 +88,13 @@ impl Store {
             conn: Arc::new(tokio::sync::Mutex::new(None)),
             keys: Keys::new(&settings.prefix),
             timeout: Duration::from_millis(settings.timeout_ms),
-            route: Arc::new(with_pick(include_str!("lua/route.lua"))),
-            assign: Arc::new(with_pick(include_str!("lua/assign.lua"))),
-            resolve: Arc::new(Script::new(include_str!("lua/resolve.lua"))),
+            route: Arc::new(with_lib(include_str!("lua/route.lua"))),
+            drain: Arc::new(with_lib(include_str!("lua/drain.lua"))),
+            resolve: Arc::new(with_lib(include_str!("lua/resolve.lua"))),
+            offer: Arc::new(with_lib(include_str!("lua/offer.lua"))),
+            transfer: Arc::new(with_lib(include_str!("lua/transfer.lua"))),
+            agent_script: Arc::new(with_lib(include_str!("lua/agent.lua"))),
+            sweep: Arc::new(with_lib(include_str!("lua/sweep.lua"))),
             delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
             profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
             chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),
@@ -210,102 +137,6 @@ impl Store {
         let mut c = self.conn().await?;
         let r: Result<String, _> = redis::cmd("PING").query_async(&mut c).await;
         self.check(r).await.map(|_| ())
-    }
-
-    /// Routes one inbound message atomically; see `lua/route.lua`.
-    pub async fn route(&self, req: RouteRequest<'_>) -> Result<RouteResult, StoreError> {
-        let seen = self.keys.seen(req.channel, req.account, req.provider_message_id);
-        let mut inv = self.route.key(&seen);
-        inv.key(self.keys.identity(req.identity.0, req.identity.1))
-            .arg(self.keys.base())
-            .arg(&req.stored_message)
-            .arg(&req.new_customer_id)
-            .arg(&req.new_conversation_id)
-            .arg(req.now_ms)
-            .arg(req.dedupe_ttl_secs)
-            .arg(req.queue)
-            .arg(req.channel.as_str())
-            .arg(req.account)
-            .arg(req.address)
-            .arg(req.message_id)
-            .arg(req.hint.as_deref().unwrap_or(""))
-            .arg(req.candidates.len());
-        for (id, cap, total) in &req.candidates {
-            inv.arg(id).arg(*cap).arg(*total);
-        }
-        let mut c = self.conn().await?;
-        let r: Result<(i64, String), _> = inv.invoke_async(&mut c).await;
-        let (duplicate, json) = self.check(r).await?;
-        let mut result: RouteResult = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt { key: seen, reason: e.to_string() })?;
-        result.duplicate = duplicate == 1;
-        Ok(result)
-    }
-
-    /// Assigns a waiting conversation if one of `candidates` can take it
-    /// (see `lua/assign.lua`); the chosen agent and the decision.
-    pub async fn assign_waiting(
-        &self,
-        conversation: &str,
-        candidates: &[(String, u32, u32)],
-        now_ms: i64,
-    ) -> Result<Option<(String, Vec<Candidate>)>, StoreError> {
-        let mut inv = self.assign.key(self.keys.conversation(conversation));
-        inv.arg(self.keys.base()).arg(now_ms).arg(candidates.len());
-        for (id, cap, total) in candidates {
-            inv.arg(id).arg(*cap).arg(*total);
-        }
-        let mut c = self.conn().await?;
-        let r: Result<String, _> = inv.invoke_async(&mut c).await;
-        let json = self.check(r).await?;
-        if json.is_empty() {
-            return Ok(None);
-        }
-        #[derive(Deserialize)]
-        struct Assigned {
-            agent: String,
-            #[serde(default, deserialize_with = "lenient_list")]
-            decision: Vec<Candidate>,
-        }
-        let a: Assigned = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt { key: self.keys.conversation(conversation), reason: e.to_string() })?;
-        Ok(Some((a.agent, a.decision)))
-    }
-
-    /// Resolves a conversation (see `lua/resolve.lua`): `None` if it was
-    /// already resolved or does not exist, else the agent freed (`""` if none).
-    pub async fn resolve(&self, conversation: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
-        let mut c = self.conn().await?;
-        let r: Result<Option<String>, _> = self
-            .resolve
-            .key(self.keys.conversation(conversation))
-            .arg(self.keys.base())
-            .arg(now_ms)
-            .invoke_async(&mut c)
-            .await;
-        self.check(r).await
-    }
-
-    /// The longest-waiting conversations of a queue, oldest first.
-    pub async fn waiting(&self, queue: &str, count: isize) -> Result<Vec<String>, StoreError> {
-        let mut c = self.conn().await?;
-        let r = c.zrange(self.keys.waiting(queue), 0, count - 1).await;
-        self.check(r).await
-    }
-
-    /// Sets each configured agent's status unless Redis already has one
-    /// (run-time changes survive a restart).
-    pub async fn seed_agent(&self, agent: &str, status: &str) -> Result<(), StoreError> {
-        let mut c = self.conn().await?;
-        let r: Result<bool, _> = c.hset_nx(self.keys.agent(agent), "status", status).await;
-        self.check(r).await.map(|_| ())
-    }
-
-    /// Sets an agent's status.
-    pub async fn set_agent_status(&self, agent: &str, status: &str) -> Result<(), StoreError> {
-        let mut c = self.conn().await?;
-        let r: Result<(), _> = c.hset(self.keys.agent(agent), "status", status).await;
-        self.check(r).await
     }
 
     /// An agent's run-time fields (status, loads).

@@ -10,10 +10,17 @@
 //! |----------------------------------|--------|----------------------------------------------------|
 //! | `{P}:seen:<ch>:<acct>:<pid>`     | string | routing result of a provider message (EX dedupe)   |
 //! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …)       |
-//! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`, `created_at`    |
-//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times |
+//! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`(`_at`), `last_resolved`, `resolved_at`, attributes (`tier`, `language`, `name`, `tags`, `shop_id`) |
+//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags` |
 //! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first                        |
-//! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`  |
+//! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`, `missed`; from configuration: `cap:<ch>`, `cap_total`, `skill:<s>`, `lang:<l>`, `langs` (`*`: any) |
+//! | `{P}:agents`, `{P}:agents:<ch>`  | set    | every agent; the agents with a capacity on ch      |
+//! | `{P}:avail:<ch>`                 | zset   | agents available with free capacity on ch → occupancy ‰ × 1e10 + last assignment (s) |
+//! | `{P}:queues`                     | set    | queues that ever had a waiting conversation         |
+//! | `{P}:offers`                     | zset   | offered conversation → offer deadline (ms)          |
+//! | `{P}:wrapups`                    | zset   | resolved conversation in wrap-up → its end (ms)     |
+//! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`: routing settings the scripts read |
+//! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
 //! | `{P}:queue:<name>:waiting`       | zset   | unassigned conversation id → enqueue time (ms)     |
 //! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
@@ -28,11 +35,14 @@
 //! | `{P}:wechat:token:<acct>`        | string | the account's access_token (EX before it expires)  |
 //! | `{P}:wechat:token:<acct>:lock`   | string | held (EX 10 s) by the one replica fetching a token |
 //!
-//! Invariants, kept by `route.lua` in one atomic step: an agent's `load:<ch>`
-//! equals the number of its open conversations on that channel and never
-//! exceeds the capacity passed in; a conversation has at most one agent; a
-//! customer has at most one open (not resolved) conversation; a provider
-//! message id is routed at most once while its `seen` key lives.
+//! Invariants, kept by the routing scripts (`lua/lib.lua` and the scripts
+//! prefixed with it), each one atomic step: an agent's `load:<ch>` equals
+//! the number of conversations it holds on that channel (assigned, offered
+//! or in wrap-up) and never exceeds its capacity through an assignment;
+//! `avail:<ch>` holds exactly the agents that can take one more; a
+//! conversation has at most one agent; a customer has at most one open (not
+//! resolved) conversation; a provider message id is routed at most once
+//! while its `seen` key lives.
 
 use switchboard_core::Channel;
 
@@ -141,6 +151,16 @@ impl Keys {
     /// A visitor's message counter for one minute.
     pub fn chat_rate(&self, visitor: &str, minute: i64) -> String {
         format!("{}:webchat:{visitor}:rate:{minute}", self.base)
+    }
+
+    /// Routing settings the scripts read.
+    pub fn routing_config(&self) -> String {
+        format!("{}:config", self.base)
+    }
+
+    /// Agents available with free capacity on a channel.
+    pub fn available(&self, channel: Channel) -> String {
+        format!("{}:avail:{channel}", self.base)
     }
 
     /// Dead-lettered deliveries.

@@ -43,6 +43,8 @@ async fn freed_capacity_is_taken_at_once() {
         r#"
         [server]
         admin_token = "admin-secret"
+        [routing]
+        reopen_window_secs = 0
         [channels.sms.shop]
         account_sid = "AC0123456789abcdef0123456789abcdef"
         auth_token = "{TOKEN}"
@@ -108,7 +110,8 @@ async fn freed_capacity_is_taken_at_once() {
         .unwrap();
     assert_eq!(alice["state"]["load:sms"], "1");
     assert_eq!(alice["conversations"].as_array().unwrap().len(), 1);
-    // The first customer writes again: a new conversation (the old one is resolved).
+    // The first customer writes again: with no reopen window, a new
+    // conversation (the old one stays resolved).
     sms(&app, "SM4", "+14155550001").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let c: Value = reqwest::Client::new()

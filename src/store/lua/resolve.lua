@@ -1,32 +1,42 @@
--- Resolves a conversation: frees the agent's capacity, closes the
--- customer's open conversation and takes it off any waiting queue.
+-- (Prefixed at load with lib.lua.)
+-- Resolves a conversation: closes the customer's open conversation
+-- (remembering it for the reopen window), takes it off any queue or offer,
+-- and frees the agent's capacity, at once or after the agent's wrap-up
+-- time (`{P}:wrapups`, released by sweep.lua).
 --
--- KEYS[1] conversation key. ARGV: 1 base `{P}`, 2 now (ms).
--- Returns the agent that was freed ('' if none), or false if the
--- conversation was already resolved or does not exist.
-local P, now = ARGV[1], ARGV[2]
-local f = redis.call('HMGET', KEYS[1], 'id', 'state', 'agent', 'load_channel', 'customer', 'queue')
-local conv, state, agent, channel, cid, queue = f[1], f[2], f[3], f[4], f[5], f[6]
+-- KEYS[1] conversation key. ARGV: 1 base `{P}`, 2 now (ms), 3 wrap-up (ms)
+-- of the conversation's agent, 4 who resolved it.
+-- Returns JSON {agent, wrapup}, or false if the conversation was already
+-- resolved or does not exist.
+local P, now, wrapup = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local f = redis.call('HMGET', KEYS[1], 'id', 'state', 'agent', 'customer', 'queue')
+local conv, state, agent, cid, queue = f[1], f[2], f[3], f[4], f[5]
 if (not conv) or state == 'resolved' then
   return false
 end
-redis.call('HSET', KEYS[1], 'state', 'resolved', 'resolved_at', now)
+redis.call('HSET', KEYS[1], 'state', 'resolved', 'resolved_at', now, 'resolved_by', ARGV[4])
+redis.call('ZREM', P .. ':offers', conv)
+if queue then
+  redis.call('ZREM', waiting_key(P, queue), conv)
+end
+if cid then
+  local ckey = P .. ':customer:' .. cid
+  if redis.call('HGET', ckey, 'open') == conv then
+    redis.call('HDEL', ckey, 'open')
+  end
+  redis.call('HSET', ckey, 'last_resolved', conv, 'resolved_at', now)
+end
+local held = false
 if agent and agent ~= '' then
-  local akey = P .. ':agent:' .. agent
-  if channel and tonumber(redis.call('HGET', akey, 'load:' .. channel) or '0') > 0 then
-    redis.call('HINCRBY', akey, 'load:' .. channel, -1)
+  if wrapup > 0 and state ~= 'offered' then
+    -- The capacity stays taken until the wrap-up ends.
+    redis.call('ZADD', P .. ':wrapups', fmt(now + wrapup), conv)
+    redis.call('HSET', KEYS[1], 'wrapup_until', now + wrapup)
+    held = true
+  else
+    release(P, conv, KEYS[1], false)
   end
-  if tonumber(redis.call('HGET', akey, 'load') or '0') > 0 then
-    redis.call('HINCRBY', akey, 'load', -1)
-  end
-  redis.call('SREM', akey .. ':conversations', conv)
 else
   agent = ''
 end
-if cid and redis.call('HGET', P .. ':customer:' .. cid, 'open') == conv then
-  redis.call('HDEL', P .. ':customer:' .. cid, 'open')
-end
-if queue then
-  redis.call('ZREM', P .. ':queue:' .. queue .. ':waiting', conv)
-end
-return agent
+return cjson.encode({agent = agent, wrapup = held})

@@ -1,19 +1,22 @@
--- (Prefixed at load with pick.lua, which defines pick() and assign().)
--- Routes one inbound message atomically: de-duplicate, find or create the
--- customer and their open conversation, append the message, and assign the
--- conversation to the least occupied eligible agent if it has none.
+-- (Prefixed at load with lib.lua.)
+-- Routes one inbound message atomically: de-duplicate, find the customer
+-- (linking the shop's customer id when the message carries one), join the
+-- customer's open conversation, reopen one resolved within the reopen
+-- window, or open a new one; append the message; and find an agent for a
+-- conversation that has none (see place()).
 --
 -- KEYS[1] seen key of the provider message   KEYS[2] identity key
+-- KEYS[3] identity key of the shop customer id ('' key name when none)
 -- ARGV: 1 base `{P}`, 2 message JSON, 3 new customer id, 4 new conversation
--- id, 5 now (ms), 6 dedupe TTL (s), 7 queue, 8 channel, 9 account,
--- 10 customer address, 11 message id, 12 hinted conversation ('' if none:
--- an email reply threaded by Message-ID or reply token), 13 number of
--- candidate agents, then per candidate: id, channel capacity, total capacity.
--- A hinted conversation that exists and is not resolved is joined whatever
--- the sender's address (a reply from another mailbox of the customer).
+-- id, 5 now (ms), 6 dedupe TTL (s), 7 channel, 8 account, 9 customer
+-- address, 10 message id, 11 hinted conversation ('' if none: an email
+-- reply threaded by Message-ID or reply token), 12 classification JSON
+-- {queue, priority, skills, tags, rule, mode, offer_timeout_ms, language},
+-- 13 join window (ms, 0 = always join the open conversation), 14 reopen
+-- window (ms), 15.. profile field/value pairs to set on the customer.
 --
 -- Returns the routing result as JSON; the same JSON is stored under KEYS[1]
--- so a redelivered message gets the original result back (flag `duplicate`).
+-- so a redelivered message gets the original result back.
 
 local seen = redis.call('GET', KEYS[1])
 if seen then
@@ -21,76 +24,118 @@ if seen then
 end
 
 local P, msg, now = ARGV[1], ARGV[2], tonumber(ARGV[5])
-local queue, channel, account, address = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local channel, account, address = ARGV[7], ARGV[8], ARGV[9]
+local class = cjson.decode(ARGV[12])
+local join_window, reopen_window = tonumber(ARGV[13]), tonumber(ARGV[14])
 
-local hint = ARGV[12]
+local hint = ARGV[11]
 local hinted = false
 if hint ~= '' then
   local st = redis.call('HGET', P .. ':conv:' .. hint, 'state')
   hinted = st and st ~= 'resolved'
 end
 
-local cid = redis.call('GET', KEYS[2])
+-- The customer: the shop's id wins, then the channel identity, then the
+-- hinted conversation's customer, else a new one.
+local cid = nil
+if KEYS[3] ~= '' then
+  cid = redis.call('GET', KEYS[3])
+end
+cid = cid or redis.call('GET', KEYS[2])
+if (not cid) and hinted then
+  cid = redis.call('HGET', P .. ':conv:' .. hint, 'customer')
+end
 if not cid then
-  if hinted then
-    cid = redis.call('HGET', P .. ':conv:' .. hint, 'customer')
-  else
-    cid = ARGV[3]
-    redis.call('HSET', P .. ':customer:' .. cid, 'id', cid, 'created_at', now)
-  end
-  redis.call('SET', KEYS[2], cid)
+  cid = ARGV[3]
+  redis.call('HSET', P .. ':customer:' .. cid, 'id', cid, 'created_at', now)
+end
+redis.call('SET', KEYS[2], cid)
+if KEYS[3] ~= '' then
+  redis.call('SET', KEYS[3], cid)
 end
 local ckey = P .. ':customer:' .. cid
+for i = 15, #ARGV, 2 do
+  redis.call('HSET', ckey, ARGV[i], ARGV[i + 1])
+end
 
-local conv = redis.call('HGET', ckey, 'open')
+local conv, created, reopened, closed_stale = nil, false, false, nil
 if hinted then
   conv = hint
-elseif conv then
-  local st = redis.call('HGET', P .. ':conv:' .. conv, 'state')
-  if (not st) or st == 'resolved' then
-    conv = false
+else
+  conv = redis.call('HGET', ckey, 'open')
+  if conv then
+    local f = redis.call('HMGET', P .. ':conv:' .. conv, 'state', 'updated_at')
+    if (not f[1]) or f[1] == 'resolved' then
+      conv = nil
+    elseif join_window > 0 and now - num(f[2]) > join_window then
+      -- Stale: resolve it (freeing its agent) and start afresh.
+      local skey = P .. ':conv:' .. conv
+      closed_stale = release(P, conv, skey, false)
+      redis.call('HSET', skey, 'state', 'resolved', 'resolved_at', now, 'resolved_by', 'stale')
+      redis.call('ZREM', waiting_key(P, redis.call('HGET', skey, 'queue')), conv)
+      conv = nil
+    end
   end
 end
-local created = false
+if not conv then
+  local last = redis.call('HMGET', ckey, 'last_resolved', 'resolved_at')
+  if last[1] and reopen_window > 0 and now - num(last[2]) <= reopen_window
+      and redis.call('HGET', P .. ':conv:' .. last[1], 'state') == 'resolved' then
+    conv = last[1]
+    reopened = true
+    redis.call('HSET', P .. ':conv:' .. conv, 'reopened_at', now, 'enqueued_at', now)
+    redis.call('HINCRBY', P .. ':conv:' .. conv, 'reopen_count', 1)
+    redis.call('DEL', P .. ':conv:' .. conv .. ':declined')
+  end
+end
 if not conv then
   conv = ARGV[4]
   created = true
-  redis.call('HSET', P .. ':conv:' .. conv, 'id', conv, 'customer', cid, 'state', 'queued',
-    'queue', queue, 'created_at', now, 'enqueued_at', now)
+  redis.call('HSET', P .. ':conv:' .. conv, 'id', conv, 'customer', cid, 'created_at', now, 'enqueued_at', now)
+end
+local vkey = P .. ':conv:' .. conv
+if created or reopened then
+  redis.call('HSET', vkey, 'state', 'queued', 'queue', class.queue, 'priority', class.priority,
+    'req_skills', cjson.encode(class.skills), 'tags', cjson.encode(class.tags), 'rule', class.rule,
+    'mode', class.mode, 'offer_timeout_ms', class.offer_timeout_ms, 'language', class.language,
+    'relax', 0)
   redis.call('HSET', ckey, 'open', conv)
+  if reopened then
+    if redis.call('ZREM', P .. ':wrapups', conv) == 1 then
+      -- Reopened during its agent's wrap-up: the agent still holds the
+      -- capacity and simply carries on.
+      redis.call('HDEL', vkey, 'wrapup_until')
+      redis.call('HSET', vkey, 'state', 'assigned')
+    else
+      -- Placed afresh (sticky: to the same agent if eligible).
+      redis.call('HDEL', vkey, 'agent', 'load_channel')
+    end
+  end
 end
 
-local vkey = P .. ':conv:' .. conv
 redis.call('HSET', vkey, 'channel', channel, 'account', account, 'address', address,
   'updated_at', now, 'last_customer_at', now)
 redis.call('RPUSH', vkey .. ':messages', msg)
 
 local state = redis.call('HGET', vkey, 'state')
 local agent = redis.call('HGET', vkey, 'agent')
-queue = redis.call('HGET', vkey, 'queue')
 if state == 'waiting' then
   state = 'assigned'
   redis.call('HSET', vkey, 'state', state)
 end
 
 local decision = nil
+local placed = false
 if (not agent) or agent == '' then
-  agent = nil
-  local best
-  best, decision = pick(P, channel, ARGV, 13)
-  if best then
-    agent = best
-    state = 'assigned'
-    assign(P, conv, best, channel, queue, now)
-  else
-    redis.call('ZADD', P .. ':queue:' .. queue .. ':waiting', 'NX',
-      tonumber(redis.call('HGET', vkey, 'enqueued_at') or now), conv)
-  end
+  agent, decision, state = place(P, conv, vkey, now)
+  placed = agent ~= nil
 end
 
 local result = {
-  conversation = conv, customer = cid, created = created, state = state, queue = queue,
-  agent = agent, message_id = ARGV[11], decision = decision,
+  conversation = conv, customer = cid, created = created, reopened = reopened, state = state,
+  queue = redis.call('HGET', vkey, 'queue'), agent = agent, message_id = ARGV[10],
+  decision = decision, placed = placed, closed_stale = closed_stale,
+  rule = redis.call('HGET', vkey, 'rule') or '',
 }
 local encoded = cjson.encode(result)
 redis.call('SET', KEYS[1], encoded, 'EX', tonumber(ARGV[6]))

@@ -1,0 +1,276 @@
+-- The routing library, prepended at load time to every script that
+-- changes assignments (route, drain, resolve, offer, transfer, agent,
+-- sweep), so that all of them keep the same invariants:
+--
+-- * `{P}:agent:<a>` `load:<ch>` counts the open (assigned, offered or in
+--   wrap-up) conversations the agent holds on channel ch, `load` their sum;
+--   neither ever exceeds `cap:<ch>` / `cap_total` through an assignment.
+-- * `{P}:avail:<ch>` (zset) holds exactly the agents that are available
+--   with free capacity on ch and in total, scored by occupancy on ch (per
+--   mille) * 1e10 + the second of their last assignment: the first entry
+--   is the least occupied, ties to the longest idle. Every change of an
+--   agent's status, capacity or load calls reindex().
+-- * A conversation has at most one agent; a conversation without one is
+--   in its queue's `waiting` zset, scored enqueue time (ms) - priority *
+--   1e13, so lower is served first: priority, then longest waiting.
+--
+-- Scores are written with '%.0f' (Lua's default number format would round
+-- them to 14 digits).
+
+local CHANNELS = {'sms', 'wechat', 'email', 'webchat'}
+local DECISION_DETAIL = 25
+local SMALL_TEAM = 30
+
+local function num(v)
+  return tonumber(v or '0') or 0
+end
+
+local function fmt(x)
+  return string.format('%.0f', x)
+end
+
+local function reindex(P, agent)
+  local akey = P .. ':agent:' .. agent
+  local f = redis.call('HMGET', akey, 'status', 'load', 'cap_total', 'last_assigned_ms',
+    'load:sms', 'cap:sms', 'load:wechat', 'cap:wechat', 'load:email', 'cap:email',
+    'load:webchat', 'cap:webchat')
+  local open = f[1] == 'available' and num(f[2]) < num(f[3])
+  local idle_s = math.floor(num(f[4]) / 1000)
+  for i, ch in ipairs(CHANNELS) do
+    local load, cap = num(f[3 + 2 * i]), num(f[4 + 2 * i])
+    local z = P .. ':avail:' .. ch
+    if open and load < cap then
+      redis.call('ZADD', z, fmt(math.floor(load * 1000 / cap) * 1e10 + idle_s), agent)
+    else
+      redis.call('ZREM', z, agent)
+    end
+  end
+end
+
+-- What a conversation requires of its agent.
+local function requirements(P, vkey)
+  local f = redis.call('HMGET', vkey, 'req_skills', 'language', 'relax')
+  local ok, skills = pcall(cjson.decode, f[1] or '{}')
+  if not ok or type(skills) ~= 'table' then skills = {} end
+  return {skills = skills, lang = f[2] or '', relax = num(f[3]), declined = vkey .. ':declined'}
+end
+
+-- Whether an agent meets the requirements other than status and capacity.
+local function eligible(P, agent, req)
+  if redis.call('SISMEMBER', req.declined, agent) == 1 then
+    return false, 'declined or missed this offer'
+  end
+  local akey = P .. ':agent:' .. agent
+  for skill, min in pairs(req.skills) do
+    local need = math.max(1, num(min) - req.relax)
+    local have = num(redis.call('HGET', akey, 'skill:' .. skill))
+    if have == 0 then
+      return false, 'lacks skill ' .. skill
+    elseif have < need then
+      return false, 'skill ' .. skill .. ' ' .. have .. ' below ' .. need
+    end
+  end
+  if req.lang ~= '' then
+    local f = redis.call('HMGET', akey, 'langs', 'lang:' .. req.lang)
+    if f[1] ~= '*' and not f[2] then
+      return false, 'does not speak ' .. req.lang
+    end
+  end
+  return true, nil
+end
+
+local function candidate(P, agent, channel, reason)
+  local f = redis.call('HMGET', P .. ':agent:' .. agent, 'status', 'load:' .. channel, 'cap:' .. channel)
+  return {agent = agent, status = f[1] or 'offline', load = num(f[2]), capacity = num(f[3]), reason = reason}
+end
+
+-- Chooses an agent for a conversation on `channel` with requirements
+-- `req`: the sticky agent when eligible, else the first eligible agent of
+-- the availability index. Returns the agent (or nil) and the decision:
+-- the agents examined with the reason each was passed over, and for small
+-- teams every other agent with a capacity on the channel and why it was
+-- not a candidate (status, capacity).
+local function pick(P, channel, req, sticky)
+  local decision, seen = {}, {}
+  local z = P .. ':avail:' .. channel
+  local best, best_reason = nil, nil
+  if sticky and sticky ~= '' and redis.call('ZSCORE', z, sticky) then
+    seen[sticky] = true
+    local ok, why = eligible(P, sticky, req)
+    if ok then
+      best, best_reason = sticky, 'chosen: sticky, served this customer last'
+    else
+      table.insert(decision, candidate(P, sticky, channel, 'served this customer last, but ' .. why))
+    end
+  end
+  local offset, batch, passed = 0, 64, 0
+  while not best do
+    local ids = redis.call('ZRANGE', z, offset, offset + batch - 1)
+    if #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      if not seen[id] then
+        seen[id] = true
+        local ok, why = eligible(P, id, req)
+        if ok then
+          best, best_reason = id, 'chosen: least occupied, then longest idle'
+          break
+        end
+        passed = passed + 1
+        if #decision < DECISION_DETAIL then
+          table.insert(decision, candidate(P, id, channel, why))
+        end
+      end
+    end
+    offset = offset + batch
+  end
+  if best then
+    table.insert(decision, 1, candidate(P, best, channel, best_reason))
+  end
+  local all = P .. ':agents:' .. channel
+  if redis.call('SCARD', all) <= SMALL_TEAM then
+    for _, id in ipairs(redis.call('SMEMBERS', all)) do
+      if not seen[id] then
+        local f = redis.call('HMGET', P .. ':agent:' .. id, 'status', 'load:' .. channel, 'cap:' .. channel,
+          'load', 'cap_total')
+        local why
+        if f[1] ~= 'available' then
+          why = 'status ' .. (f[1] or 'offline')
+        elseif num(f[2]) >= num(f[3]) then
+          why = channel .. ' capacity full'
+        elseif num(f[4]) >= num(f[5]) then
+          why = 'total capacity full'
+        else
+          why = 'not reached'
+        end
+        table.insert(decision, candidate(P, id, channel, why))
+      end
+    end
+  elseif passed > DECISION_DETAIL then
+    table.insert(decision, {agent = '', status = '', load = 0, capacity = 0,
+      reason = (passed - DECISION_DETAIL) .. ' more agents passed over'})
+  end
+  return best, decision
+end
+
+local function waiting_key(P, queue)
+  return P .. ':queue:' .. queue .. ':waiting'
+end
+
+-- Puts a conversation without agent in its queue's waiting line.
+local function enqueue(P, conv, vkey)
+  local f = redis.call('HMGET', vkey, 'queue', 'enqueued_at', 'priority')
+  local prio = math.max(-500, math.min(500, num(f[3])))
+  redis.call('ZADD', waiting_key(P, f[1]), fmt(num(f[2]) - prio * 1e13), conv)
+  redis.call('SADD', P .. ':queues', f[1])
+  redis.call('HSET', vkey, 'state', 'queued')
+end
+
+-- Gives a conversation to an agent, as `assigned` or `offered`.
+local function take(P, conv, vkey, agent, channel, now, state)
+  local akey = P .. ':agent:' .. agent
+  redis.call('HINCRBY', akey, 'load:' .. channel, 1)
+  redis.call('HINCRBY', akey, 'load', 1)
+  redis.call('HSET', akey, 'last_assigned_ms', now)
+  redis.call('SADD', akey .. ':conversations', conv)
+  redis.call('HSET', vkey, 'agent', agent, 'state', state, 'load_channel', channel)
+  if state == 'assigned' then
+    redis.call('HSET', vkey, 'assigned_at', now)
+    local cid = redis.call('HGET', vkey, 'customer')
+    if cid then
+      redis.call('HSET', P .. ':customer:' .. cid, 'last_agent', agent, 'last_agent_at', now)
+    end
+  end
+  redis.call('ZREM', waiting_key(P, redis.call('HGET', vkey, 'queue')), conv)
+  reindex(P, agent)
+end
+
+-- Frees the capacity a conversation holds; `detach` also removes its
+-- agent (a transfer, a withdrawn offer), otherwise the agent stays on
+-- record as the one who handled it (a resolve). Returns the agent ('' if
+-- none). Freeing twice is harmless: the agent's conversation set says
+-- whether the capacity is still held.
+local function release(P, conv, vkey, detach)
+  local f = redis.call('HMGET', vkey, 'agent', 'load_channel')
+  local agent, channel = f[1], f[2]
+  if (not agent) or agent == '' then
+    return ''
+  end
+  local akey = P .. ':agent:' .. agent
+  if redis.call('SREM', akey .. ':conversations', conv) == 1 then
+    if channel and num(redis.call('HGET', akey, 'load:' .. channel)) > 0 then
+      redis.call('HINCRBY', akey, 'load:' .. channel, -1)
+    end
+    if num(redis.call('HGET', akey, 'load')) > 0 then
+      redis.call('HINCRBY', akey, 'load', -1)
+    end
+  end
+  if detach then
+    redis.call('HDEL', vkey, 'agent', 'load_channel')
+  end
+  redis.call('HDEL', vkey, 'offer_expires_ms')
+  redis.call('ZREM', P .. ':offers', conv)
+  reindex(P, agent)
+  return agent
+end
+
+-- Finds an agent for a conversation that has none: assigned (auto mode)
+-- or offered (offer mode, with a timeout in `{P}:offers`), else queued.
+-- Returns agent or nil, the decision, and the new state.
+local function place(P, conv, vkey, now)
+  local f = redis.call('HMGET', vkey, 'channel', 'mode', 'offer_timeout_ms', 'customer')
+  local channel, mode = f[1], f[2]
+  local sticky = nil
+  if f[4] then
+    local c = redis.call('HMGET', P .. ':customer:' .. f[4], 'last_agent', 'last_agent_at')
+    local window = num(redis.call('HGET', P .. ':config', 'sticky_ms'))
+    if c[1] and now - num(c[2]) <= window then
+      sticky = c[1]
+    end
+  end
+  local best, decision = pick(P, channel, requirements(P, vkey), sticky)
+  if not best then
+    enqueue(P, conv, vkey)
+    return nil, decision, 'queued'
+  end
+  if mode == 'offer' then
+    local expires = now + num(f[3])
+    take(P, conv, vkey, best, channel, now, 'offered')
+    redis.call('HSET', vkey, 'offered_at', now, 'offer_expires_ms', expires)
+    redis.call('ZADD', P .. ':offers', fmt(expires), conv)
+    return best, decision, 'offered'
+  end
+  take(P, conv, vkey, best, channel, now, 'assigned')
+  return best, decision, 'assigned'
+end
+
+-- Takes an offer back from the agent it was made to (a decline, or a
+-- timeout that counts as a miss and may set the agent away after
+-- `offer_misses` in a row), and offers the conversation to the next agent
+-- or queues it. Returns a result table, or nil when the conversation is
+-- not offered to `agent`.
+local function withdraw(P, conv, now, agent, missed)
+  local vkey = P .. ':conv:' .. conv
+  local f = redis.call('HMGET', vkey, 'state', 'agent')
+  if f[1] ~= 'offered' or f[2] ~= agent then
+    return nil
+  end
+  release(P, conv, vkey, true)
+  redis.call('SADD', vkey .. ':declined', agent)
+  redis.call('EXPIRE', vkey .. ':declined', 7 * 24 * 3600)
+  local akey = P .. ':agent:' .. agent
+  local away = false
+  if missed then
+    local misses = redis.call('HINCRBY', akey, 'missed', 1)
+    local limit = num(redis.call('HGET', P .. ':config', 'offer_misses'))
+    if limit > 0 and misses >= limit then
+      redis.call('HSET', akey, 'status', 'away')
+      reindex(P, agent)
+      away = true
+    end
+  else
+    redis.call('HSET', akey, 'missed', 0)
+  end
+  local next_agent, decision, state = place(P, conv, vkey, now)
+  return {conversation = conv, from = agent, agent = next_agent or '', state = state,
+    decision = decision, away = away}
+end

@@ -1,0 +1,44 @@
+-- (Prefixed at load with lib.lua.)
+-- Transfers a conversation to an agent or a queue, freeing the current
+-- agent's capacity. To an agent: the agent must be available with free
+-- capacity on the conversation's channel (skills are the transferring
+-- agent's judgement); the conversation is assigned at once. To a queue: it
+-- takes the queue's requirements, keeps its original enqueue time, and is
+-- placed like a new conversation.
+--
+-- KEYS[1] conversation key. ARGV: 1 base `{P}`, 2 conversation id, 3 now
+-- (ms), 4 `agent` or `queue`, 5 target, 6 queue requirements JSON
+-- {skills, priority, mode, offer_timeout_ms} (for a queue).
+-- Returns JSON {ok, error?, from, agent, state, decision}.
+local P, conv, now, kind, target = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local vkey = KEYS[1]
+local f = redis.call('HMGET', vkey, 'state', 'agent', 'channel', 'queue')
+if not f[1] then
+  return cjson.encode({ok = false, error = 'not_found'})
+end
+if f[1] == 'resolved' then
+  return cjson.encode({ok = false, error = 'resolved'})
+end
+if kind == 'agent' then
+  if f[2] == target then
+    return cjson.encode({ok = false, error = 'same_agent'})
+  end
+  if not redis.call('ZSCORE', P .. ':avail:' .. f[3], target) then
+    return cjson.encode({ok = false, error = 'agent_unavailable'})
+  end
+  local from = release(P, conv, vkey, true)
+  take(P, conv, vkey, target, f[3], now, 'assigned')
+  redis.call('HSET', vkey, 'transferred_at', now)
+  return cjson.encode({ok = true, from = from, agent = target, state = 'assigned', queue = f[4]})
+end
+local req = cjson.decode(ARGV[6])
+local from = release(P, conv, vkey, true)
+if f[4] then
+  redis.call('ZREM', waiting_key(P, f[4]), conv)
+end
+redis.call('HSET', vkey, 'queue', target, 'req_skills', cjson.encode(req.skills), 'priority', req.priority,
+  'mode', req.mode, 'offer_timeout_ms', req.offer_timeout_ms, 'relax', 0, 'transferred_at', now)
+redis.call('DEL', vkey .. ':declined')
+local agent, decision, state = place(P, conv, vkey, now)
+return cjson.encode({ok = true, from = from, agent = agent or '', state = state, queue = target,
+  decision = decision})

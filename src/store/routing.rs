@@ -1,0 +1,436 @@
+//! The routing state in Redis, changed only through the scripts that
+//! share `lua/lib.lua` (the invariants are written there): routing an
+//! inbound message, draining queues when capacity frees, resolving,
+//! offers, transfers, agent state and the timed sweep.
+
+use std::collections::BTreeMap;
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use switchboard_core::Channel;
+
+use super::{Store, StoreError};
+
+/// One inbound message to route (see `lua/route.lua`).
+#[derive(Debug)]
+pub struct RouteRequest<'a> {
+    /// Channel of the message.
+    pub channel: Channel,
+    /// Channel account.
+    pub account: &'a str,
+    /// Provider message id (idempotency key).
+    pub provider_message_id: &'a str,
+    /// Identity kind (`phone`, `email`, …) and value of the customer.
+    pub identity: (&'a str, &'a str),
+    /// The shop's customer id, when the message carries a verified one.
+    pub shop_customer: Option<&'a str>,
+    /// Profile fields to record on the customer (e.g. the shop's tier).
+    pub profile: Vec<(&'static str, String)>,
+    /// The customer's address on the channel.
+    pub address: &'a str,
+    /// Our id of the message.
+    pub message_id: &'a str,
+    /// The message as stored in the conversation.
+    pub stored_message: String,
+    /// Where and how a new (or reopened) conversation is routed.
+    pub class: ClassJson,
+    /// A conversation to join if it is open (email threading).
+    pub hint: Option<String>,
+    /// Customer id to use if the identity is new.
+    pub new_customer_id: String,
+    /// Conversation id to use if a new conversation opens.
+    pub new_conversation_id: String,
+    /// Now, in ms since the epoch.
+    pub now_ms: i64,
+    /// How long the provider message id is remembered.
+    pub dedupe_ttl_secs: u64,
+    /// An open conversation idle longer than this is closed and a new one
+    /// opens (0: always join).
+    pub join_window_ms: i64,
+    /// A conversation resolved this recently reopens (0: never).
+    pub reopen_window_ms: i64,
+}
+
+/// The classification of a conversation as the scripts store it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassJson {
+    /// Queue.
+    pub queue: String,
+    /// Priority (higher first).
+    pub priority: i32,
+    /// Required skills with minimum proficiency.
+    pub skills: BTreeMap<String, u8>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// The rule that matched (`""`: the default queue).
+    pub rule: String,
+    /// `auto` or `offer`.
+    pub mode: String,
+    /// Offer mode: time to accept.
+    pub offer_timeout_ms: u64,
+    /// Language the agent must speak (`""`: any).
+    pub language: String,
+}
+
+/// What routing did with a message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteResult {
+    /// The conversation the message joined.
+    pub conversation: String,
+    /// The customer.
+    pub customer: String,
+    /// Whether the conversation was opened by this message.
+    pub created: bool,
+    /// Whether a resolved conversation was reopened by this message.
+    #[serde(default)]
+    pub reopened: bool,
+    /// Conversation state after routing.
+    pub state: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its agent, if assigned or offered.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Our id of the message first routed under this provider id.
+    pub message_id: String,
+    /// The rule that classified the conversation (`""`: default queue).
+    #[serde(default)]
+    pub rule: String,
+    /// Whether this message placed the conversation with an agent now.
+    #[serde(default)]
+    pub placed: bool,
+    /// The assignment decision, when one was made.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub decision: Vec<Candidate>,
+    /// Whether this was a redelivery of a message already routed.
+    #[serde(skip)]
+    pub duplicate: bool,
+}
+
+/// How one candidate agent fared in an assignment decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Agent id (`""` for a summary line).
+    pub agent: String,
+    /// Status at decision time.
+    pub status: String,
+    /// Load on the channel at decision time.
+    pub load: u32,
+    /// Capacity on the channel.
+    pub capacity: u32,
+    /// Why it was or was not chosen.
+    pub reason: String,
+}
+
+/// Lua's cjson writes an empty table as `{}`; accept it as an empty list.
+fn lenient_list<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => {
+            items.into_iter().map(|v| serde_json::from_value(v).map_err(serde::de::Error::custom)).collect()
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A waiting conversation given to an agent by a drain or a withdrawn offer.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Placement {
+    /// The conversation.
+    pub conversation: String,
+    /// The agent.
+    pub agent: String,
+    /// `assigned` or `offered`.
+    pub state: String,
+    /// The decision.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub decision: Vec<Candidate>,
+}
+
+/// The outcome of resolving a conversation.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ResolveOutcome {
+    /// The agent that held it (`""`: none).
+    pub agent: String,
+    /// Whether the agent's capacity stays taken for the wrap-up time.
+    pub wrapup: bool,
+}
+
+/// The outcome of an answer to an offer, or of an offer timing out.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct OfferOutcome {
+    /// Whether the conversation was offered to the agent.
+    #[serde(default = "yes")]
+    pub ok: bool,
+    /// The conversation.
+    #[serde(default)]
+    pub conversation: String,
+    /// The agent the offer was taken back from (decline, timeout).
+    #[serde(default)]
+    pub from: String,
+    /// The agent holding it now (`""`: queued).
+    #[serde(default)]
+    pub agent: String,
+    /// The conversation's state now.
+    #[serde(default)]
+    pub state: String,
+    /// The decision of the next offer.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub decision: Vec<Candidate>,
+    /// Whether the agent was set away for missing offers.
+    #[serde(default)]
+    pub away: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the timed sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct SweepOutcome {
+    /// Offers that timed out, each offered on or queued.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub offers: Vec<OfferOutcome>,
+    /// Agents whose wrap-up ended.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub freed: Vec<String>,
+}
+
+/// Where a transfer goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TransferTarget {
+    /// Another agent.
+    Agent(String),
+    /// A queue, with its requirements.
+    Queue(ClassJson),
+}
+
+/// The outcome of a transfer.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct TransferOutcome {
+    /// Whether it happened.
+    pub ok: bool,
+    /// Why not: `not_found`, `resolved`, `same_agent`, `agent_unavailable`.
+    #[serde(default)]
+    pub error: String,
+    /// The agent freed (`""`: none).
+    #[serde(default)]
+    pub from: String,
+    /// The agent holding it now (`""`: queued).
+    #[serde(default)]
+    pub agent: String,
+    /// The conversation's state now.
+    #[serde(default)]
+    pub state: String,
+    /// Its queue now.
+    #[serde(default)]
+    pub queue: String,
+    /// The decision, for a transfer to a queue.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub decision: Vec<Candidate>,
+}
+
+/// An agent's configuration as routing reads it in Redis.
+#[derive(Clone, Debug)]
+pub struct AgentSync<'a> {
+    /// Agent id.
+    pub id: &'a str,
+    /// Status for an agent Redis does not know yet (or always, if `force`).
+    pub status: &'a str,
+    /// Set the status even if Redis has one (removed agents: offline).
+    pub force: bool,
+    /// Total capacity.
+    pub total: u32,
+    /// Capacity per channel.
+    pub capacity: [(Channel, u32); 4],
+    /// Skills with proficiency.
+    pub skills: &'a BTreeMap<String, u8>,
+    /// Languages (empty: any).
+    pub languages: &'a [String],
+}
+
+fn corrupt(key: String) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |e| StoreError::Corrupt { key, reason: e.to_string() }
+}
+
+impl Store {
+    /// Routes one inbound message atomically; see `lua/route.lua`.
+    pub async fn route(&self, req: RouteRequest<'_>) -> Result<RouteResult, StoreError> {
+        let seen = self.keys.seen(req.channel, req.account, req.provider_message_id);
+        let class = serde_json::to_string(&req.class).map_err(corrupt(seen.clone()))?;
+        let mut inv = self.route.key(&seen);
+        inv.key(self.keys.identity(req.identity.0, req.identity.1))
+            .key(req.shop_customer.map(|id| self.keys.identity("shop", id)).unwrap_or_default())
+            .arg(self.keys.base())
+            .arg(&req.stored_message)
+            .arg(&req.new_customer_id)
+            .arg(&req.new_conversation_id)
+            .arg(req.now_ms)
+            .arg(req.dedupe_ttl_secs)
+            .arg(req.channel.as_str())
+            .arg(req.account)
+            .arg(req.address)
+            .arg(req.message_id)
+            .arg(req.hint.as_deref().unwrap_or(""))
+            .arg(class)
+            .arg(req.join_window_ms)
+            .arg(req.reopen_window_ms);
+        for (field, value) in &req.profile {
+            inv.arg(*field).arg(value);
+        }
+        let mut c = self.conn().await?;
+        let r: Result<(i64, String), _> = inv.invoke_async(&mut c).await;
+        let (duplicate, json) = self.check(r).await?;
+        let mut result: RouteResult = serde_json::from_str(&json).map_err(corrupt(seen))?;
+        result.duplicate = duplicate == 1;
+        Ok(result)
+    }
+
+    /// Places waiting conversations where capacity is free (see
+    /// `lua/drain.lua`), looking at `depth` heads per queue.
+    pub async fn drain(&self, now_ms: i64, depth: u32) -> Result<Vec<Placement>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<String, _> =
+            self.drain.arg(self.keys.base()).arg(now_ms).arg(depth).invoke_async(&mut c).await;
+        let json = self.check(r).await?;
+        lenient(&json).map_err(corrupt(self.keys.base().to_owned()))
+    }
+
+    /// Resolves a conversation (see `lua/resolve.lua`): `None` if it was
+    /// already resolved or does not exist.
+    pub async fn resolve(
+        &self,
+        conversation: &str,
+        now_ms: i64,
+        wrapup_ms: u64,
+        by: &str,
+    ) -> Result<Option<ResolveOutcome>, StoreError> {
+        let key = self.keys.conversation(conversation);
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> =
+            self.resolve.key(&key).arg(self.keys.base()).arg(now_ms).arg(wrapup_ms).arg(by).invoke_async(&mut c).await;
+        match self.check(r).await? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json).map(Some).map_err(corrupt(key)),
+        }
+    }
+
+    /// An agent's answer to an offer (see `lua/offer.lua`).
+    pub async fn answer_offer(
+        &self,
+        conversation: &str,
+        agent: &str,
+        accept: bool,
+        now_ms: i64,
+    ) -> Result<OfferOutcome, StoreError> {
+        let key = self.keys.conversation(conversation);
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = self
+            .offer
+            .key(&key)
+            .arg(self.keys.base())
+            .arg(conversation)
+            .arg(agent)
+            .arg(now_ms)
+            .arg(if accept { "accept" } else { "decline" })
+            .invoke_async(&mut c)
+            .await;
+        let json = self.check(r).await?;
+        let mut outcome: OfferOutcome = serde_json::from_str(&json).map_err(corrupt(key))?;
+        outcome.conversation = conversation.to_owned();
+        Ok(outcome)
+    }
+
+    /// Transfers a conversation (see `lua/transfer.lua`).
+    pub async fn transfer(
+        &self,
+        conversation: &str,
+        target: &TransferTarget,
+        now_ms: i64,
+    ) -> Result<TransferOutcome, StoreError> {
+        let key = self.keys.conversation(conversation);
+        let (kind, name, req) = match target {
+            TransferTarget::Agent(a) => ("agent", a.clone(), "{}".to_owned()),
+            TransferTarget::Queue(class) => {
+                ("queue", class.queue.clone(), serde_json::to_string(class).map_err(corrupt(key.clone()))?)
+            }
+        };
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = self
+            .transfer
+            .key(&key)
+            .arg(self.keys.base())
+            .arg(conversation)
+            .arg(now_ms)
+            .arg(kind)
+            .arg(name)
+            .arg(req)
+            .invoke_async(&mut c)
+            .await;
+        let json = self.check(r).await?;
+        serde_json::from_str(&json).map_err(corrupt(key))
+    }
+
+    /// Withdraws offers that timed out and ends wrap-ups that are over
+    /// (see `lua/sweep.lua`), up to `batch` of each.
+    pub async fn sweep(&self, now_ms: i64, batch: u32) -> Result<SweepOutcome, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<String, _> =
+            self.sweep.arg(self.keys.base()).arg(now_ms).arg(batch).invoke_async(&mut c).await;
+        let json = self.check(r).await?;
+        serde_json::from_str(&json).map_err(corrupt(self.keys.base().to_owned()))
+    }
+
+    /// Writes an agent's configuration for routing (see `lua/agent.lua`).
+    pub async fn sync_agent(&self, agent: &AgentSync<'_>) -> Result<String, StoreError> {
+        let skills = serde_json::to_string(agent.skills).map_err(corrupt(self.keys.agent(agent.id)))?;
+        let languages = serde_json::to_string(agent.languages).map_err(corrupt(self.keys.agent(agent.id)))?;
+        let mut inv = self.agent_script.key(self.keys.agent(agent.id));
+        inv.arg(self.keys.base())
+            .arg(agent.id)
+            .arg("sync")
+            .arg(agent.status)
+            .arg(if agent.force { "force" } else { "" })
+            .arg(agent.total);
+        for channel in [Channel::Sms, Channel::Wechat, Channel::Email, Channel::Webchat] {
+            let cap = agent.capacity.iter().find(|(c, _)| *c == channel).map_or(0, |(_, cap)| *cap);
+            inv.arg(cap);
+        }
+        inv.arg(skills).arg(languages);
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = inv.invoke_async(&mut c).await;
+        self.check(r).await
+    }
+
+    /// Sets an agent's status and re-indexes it.
+    pub async fn set_agent_status(&self, agent: &str, status: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = self
+            .agent_script
+            .key(self.keys.agent(agent))
+            .arg(self.keys.base())
+            .arg(agent)
+            .arg("status")
+            .arg(status)
+            .invoke_async(&mut c)
+            .await;
+        self.check(r).await.map(|_| ())
+    }
+
+    /// Writes the routing settings the scripts read (`{P}:config`).
+    pub async fn set_routing_config(&self, sticky_ms: i64, offer_misses: u32) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c
+            .hset_multiple(self.keys.routing_config(), &[("sticky_ms", sticky_ms), ("offer_misses", i64::from(offer_misses))])
+            .await;
+        self.check(r).await
+    }
+}
+
+/// A JSON list that Lua may have written as `{}` when empty.
+fn lenient<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, serde_json::Error> {
+    match serde_json::from_str::<serde_json::Value>(json)? {
+        serde_json::Value::Array(items) => items.into_iter().map(serde_json::from_value).collect(),
+        _ => Ok(Vec::new()),
+    }
+}
