@@ -137,6 +137,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
         work.clone(),
     ));
     tracker.spawn(start_workers(app.clone(), tracker.clone(), work.clone()));
+    tracker.spawn(reload_on_hangup(app.clone(), work.clone()));
 
     let addr = listener.local_addr().ok();
     tracing::info!(listen = ?addr, "switchboard serving");
@@ -207,4 +208,26 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::routing::sweep(app.clone(), cancel.clone()));
     tracker.spawn(crate::delivery::run(app, cancel));
+}
+
+/// Reloads the routing configuration on SIGHUP until `cancel` fires.
+async fn reload_on_hangup(app: Arc<App>, cancel: CancellationToken) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload through the admin API");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            got = hangups.recv() => if got.is_none() { return },
+        }
+        match crate::routing::reload(&app).await {
+            Ok(report) if !report.restart_needed.is_empty() => tracing::warn!(
+                sections = ?report.restart_needed,
+                "reloaded; changes to these sections take effect after a restart"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "reload refused; the previous configuration stays in force"),
+        }
+    }
 }

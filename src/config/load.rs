@@ -54,12 +54,24 @@ impl fmt::Display for Problems {
 
 impl std::error::Error for Problems {}
 
-/// Builds [`Settings`] from the layered sources.
-#[derive(Clone, Debug)]
+/// Builds [`Settings`] from the layered sources. Kept in the settings it
+/// built, so a reload reads the same sources again.
+#[derive(Clone)]
 pub struct Loader {
     file: Option<PathBuf>,
     overlay: Vec<String>,
     env: bool,
+}
+
+/// Shows the file, not the overlays (which may hold secrets).
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("file", &self.file)
+            .field("overlays", &self.overlay.len())
+            .field("env", &self.env)
+            .finish()
+    }
 }
 
 impl Default for Loader {
@@ -119,6 +131,7 @@ impl Loader {
         let mut settings = build(root, &mut problems);
         settings.resolve_secrets(&mut problems);
         settings.validate(&mut problems);
+        settings.source = Some(self.clone());
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -168,6 +181,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         rules,
         sla,
         calendars,
+        source: None,
     }
 }
 

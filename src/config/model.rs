@@ -41,6 +41,8 @@ pub struct Settings {
     pub sla: SlaSettings,
     /// `[calendars.<name>]`
     pub calendars: BTreeMap<String, CalendarSettings>,
+    /// The sources these settings were loaded from, read again by a reload.
+    pub source: Option<super::Loader>,
 }
 
 /// `[server]`

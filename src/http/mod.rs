@@ -2,6 +2,7 @@
 //! only decode and answer; the shared layers cap the body, bound the
 //! request time and record latency by matched route.
 
+mod admin;
 mod api;
 mod auth;
 mod email;
@@ -51,6 +52,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/conversations/{id}/accept", post(api::accept))
         .route("/api/v1/conversations/{id}/decline", post(api::decline))
         .route("/api/v1/conversations/{id}/transfer", post(api::transfer))
+        .route("/api/v1/customers/{id}", put(admin::put_customer).get(admin::get_customer))
+        .route("/api/v1/admin/reload", post(admin::reload))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -216,6 +216,74 @@ pub async fn withdrawn(app: &App, o: &OfferOutcome, reason: &str, now: chrono::D
     publish_placement(app, &placement, Some((&o.from, reason)), now).await
 }
 
+/// What a reload changed.
+#[derive(Debug, serde::Serialize)]
+pub struct ReloadReport {
+    /// Agents, queues and rules now in force.
+    pub agents: usize,
+    /// Queues.
+    pub queues: usize,
+    /// Rules.
+    pub rules: usize,
+    /// Sections that differ but only take effect after a restart.
+    pub restart_needed: Vec<&'static str>,
+}
+
+/// Why a reload was refused; the previous configuration stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new configuration has problems (all of them listed).
+    #[error("the new configuration is invalid:\n{0}")]
+    Invalid(crate::config::Problems),
+    /// The instance was not started from reloadable sources.
+    #[error("this instance has no configuration source to reload")]
+    NoSource,
+    /// Redis refused the new agents; the configuration is in force but the
+    /// next reload (or restart) must repeat the sync.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+/// Reads the configuration again (SIGHUP, `POST /api/v1/admin/reload`) and
+/// puts its routing sections (queues, agents and their tokens, rules,
+/// routing, SLA, calendars) in force. A configuration with problems is
+/// refused with every problem and the old one stays.
+pub async fn reload(app: &App) -> Result<ReloadReport, ReloadError> {
+    let old = app.live();
+    let source = old.settings.source.clone().ok_or(ReloadError::NoSource)?;
+    let new = tokio::task::spawn_blocking(move || source.load())
+        .await
+        .map_err(|_| ReloadError::NoSource)?
+        .map_err(ReloadError::Invalid)?;
+    let s = &app.settings;
+    let mut restart_needed = Vec::new();
+    let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+    for (name, a, b) in [
+        ("server", &s.server as &dyn std::fmt::Debug, &new.server as &dyn std::fmt::Debug),
+        ("nats", &s.nats, &new.nats),
+        ("redis", &s.redis, &new.redis),
+        ("channels", &s.channels, &new.channels),
+        ("outbound", &s.outbound, &new.outbound),
+        ("delivery", &s.delivery, &new.delivery),
+        ("log", &s.log, &new.log),
+    ] {
+        if differs(a, b) {
+            restart_needed.push(name);
+        }
+    }
+    let report = ReloadReport {
+        agents: new.agents.len(),
+        queues: new.queues.len(),
+        rules: new.rules.len(),
+        restart_needed,
+    };
+    app.live.store(Arc::new(crate::app::Live::new(new)));
+    sync_agents(app, Some(&old.settings)).await?;
+    drain(app).await?;
+    tracing::info!(agents = report.agents, queues = report.queues, rules = report.rules, "configuration reloaded");
+    Ok(report)
+}
+
 /// The conversation an email belongs to: the one named by the reply token
 /// in our address, else the one of a Message-ID it replies to.
 async fn email_thread(app: &App, inbound: &InboundMessage) -> Result<Option<String>, RouteError> {

@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 
 pub use schema::Keys;
 pub use routing::{
-    AgentSync, Candidate, ClassJson, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
+    AgentSync, Candidate, ClassJson, CustomerUpdate, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
     TransferOutcome, TransferTarget,
 };
 pub use webchat::{ChatSlot, CHAT_TTL};
@@ -58,6 +58,7 @@ pub struct Store {
     transfer: Arc<Script>,
     agent_script: Arc<Script>,
     sweep: Arc<Script>,
+    customer: Arc<Script>,
     chat_reserve: Arc<Script>,
     chat_commit: Arc<Script>,
 }
@@ -95,6 +96,7 @@ impl Store {
             transfer: Arc::new(with_lib(include_str!("lua/transfer.lua"))),
             agent_script: Arc::new(with_lib(include_str!("lua/agent.lua"))),
             sweep: Arc::new(with_lib(include_str!("lua/sweep.lua"))),
+            customer: Arc::new(Script::new(include_str!("lua/customer.lua"))),
             delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
             profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
             chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),

@@ -427,6 +427,56 @@ impl Store {
     }
 }
 
+/// A customer profile as the admin API sets it.
+#[derive(Clone, Debug, Default)]
+pub struct CustomerUpdate {
+    /// The shop's customer id (also an identity, kind `shop`).
+    pub shop_id: String,
+    /// Identities to link: kind (`phone`, `email`, `wechat-<account>`,
+    /// `visitor`) and value, normalized.
+    pub identities: Vec<(String, String)>,
+    /// Attributes to set (`""` removes one).
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Store {
+    /// Creates or updates a customer (see `lua/customer.lua`); the
+    /// customer id and whether it was created.
+    pub async fn put_customer(&self, update: &CustomerUpdate, new_id: &str, now_ms: i64) -> Result<(String, bool), StoreError> {
+        let mut inv = self.customer.key(self.keys.identity("shop", &update.shop_id));
+        for (kind, value) in &update.identities {
+            inv.key(self.keys.identity(kind, value));
+        }
+        inv.arg(self.keys.base()).arg(new_id).arg(now_ms).arg(&update.shop_id).arg(update.identities.len());
+        for (kind, value) in &update.identities {
+            inv.arg(format!("{kind}:{value}"));
+        }
+        for (field, value) in &update.attributes {
+            inv.arg(field).arg(value);
+        }
+        let mut c = self.conn().await?;
+        let r: Result<(String, i64), _> = inv.invoke_async(&mut c).await;
+        let (id, created) = self.check(r).await?;
+        Ok((id, created == 1))
+    }
+
+    /// A customer's profile and identities, by an identity.
+    pub async fn customer_profile(
+        &self,
+        identity: (&str, &str),
+    ) -> Result<Option<(std::collections::HashMap<String, String>, Vec<String>)>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> = c.get(self.keys.identity(identity.0, identity.1)).await;
+        let Some(cid) = self.check(r).await? else { return Ok(None) };
+        let key = self.keys.customer(&cid);
+        let r: Result<(std::collections::HashMap<String, String>, Vec<String>), _> =
+            redis::pipe().hgetall(&key).smembers(format!("{key}:identities")).query_async(&mut c).await;
+        let (profile, mut identities) = self.check(r).await?;
+        identities.sort();
+        Ok(Some((profile, identities)))
+    }
+}
+
 /// A JSON list that Lua may have written as `{}` when empty.
 fn lenient<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, serde_json::Error> {
     match serde_json::from_str::<serde_json::Value>(json)? {

@@ -20,6 +20,7 @@
 //! | `{P}:offers`                     | zset   | offered conversation → offer deadline (ms)          |
 //! | `{P}:wrapups`                    | zset   | resolved conversation in wrap-up → its end (ms)     |
 //! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`: routing settings the scripts read |
+//! | `{P}:customer:<cid>:identities`  | set    | the customer's identities as `kind:value` (`phone:+1…`, `email:…`, `shop:…`) |
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
 //! | `{P}:queue:<name>:waiting`       | zset   | unassigned conversation id → enqueue time (ms)     |

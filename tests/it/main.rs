@@ -8,6 +8,7 @@ mod capacity;
 mod cli;
 mod email;
 mod readiness;
+mod routing;
 mod sms_more;
 mod sms_path;
 mod wechat;

@@ -57,12 +57,18 @@ impl TestApp {
     /// Like [`spawn`](Self::spawn) with a given prefix: instances sharing a
     /// prefix are replicas of one deployment.
     pub async fn spawn_with_prefix(toml: &str, prefix: String) -> TestApp {
+        Self::spawn_loader(Loader::new().without_env(), toml, prefix).await
+    }
+
+    /// Starts an instance from `loader` (a configuration file, say) with
+    /// `toml` over it, on a free port with `prefix`.
+    pub async fn spawn_loader(loader: Loader, toml: &str, prefix: String) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!(
             "[server]\npublic_url = \"http://{addr}\"\nlisten = \"{addr}\"\n[nats]\nprefix = \"{prefix}\"\n[redis]\nprefix = \"{prefix}\"\n"
         );
-        let settings = Loader::new().without_env().overlay(base).overlay(toml).load().unwrap_or_else(|p| panic!("{p}"));
+        let settings = loader.overlay(base).overlay(toml).load().unwrap_or_else(|p| panic!("{p}"));
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn({
             let (settings, shutdown) = (settings.clone(), shutdown.clone());

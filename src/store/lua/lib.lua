@@ -89,7 +89,7 @@ end
 -- the availability index. Returns the agent (or nil) and the decision:
 -- the agents examined with the reason each was passed over, and for small
 -- teams every other agent with a capacity on the channel and why it was
--- not a candidate (status, capacity).
+-- not chosen (status, capacity, skills, language, or a worse score).
 local function pick(P, channel, req, sticky)
   local decision, seen = {}, {}
   local z = P .. ':avail:' .. channel
@@ -140,7 +140,8 @@ local function pick(P, channel, req, sticky)
         elseif num(f[4]) >= num(f[5]) then
           why = 'total capacity full'
         else
-          why = 'not reached'
+          local ok, w = eligible(P, id, req)
+          why = ok and 'eligible, but more occupied or idle for less time' or w
         end
         table.insert(decision, candidate(P, id, channel, why))
       end

@@ -54,6 +54,12 @@ if KEYS[3] ~= '' then
   redis.call('SET', KEYS[3], cid)
 end
 local ckey = P .. ':customer:' .. cid
+-- The profile lists its identities as `kind:value` (the identity key's tail).
+local tail = string.len(P .. ':ident:') + 1
+redis.call('SADD', ckey .. ':identities', string.sub(KEYS[2], tail))
+if KEYS[3] ~= '' then
+  redis.call('SADD', ckey .. ':identities', string.sub(KEYS[3], tail))
+end
 for i = 15, #ARGV, 2 do
   redis.call('HSET', ckey, ARGV[i], ARGV[i + 1])
 end

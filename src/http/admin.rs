@@ -1,0 +1,192 @@
+//! Admin routes (`server.admin_token` only): customer profiles and their
+//! linked identities, and the configuration reload.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::auth::{authenticate, Principal};
+use super::error::ApiError;
+use crate::app::App;
+use crate::routing::ReloadError;
+use crate::store::CustomerUpdate;
+
+fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    match authenticate(&app.live().settings, headers)? {
+        Principal::Admin => Ok(()),
+        Principal::Agent(_) => Err(ApiError::forbidden("this route needs the admin token")),
+    }
+}
+
+/// One identity to link.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityBody {
+    /// `phone`, `email`, `visitor`, or `wechat:<account>`.
+    kind: String,
+    value: String,
+}
+
+/// `{"identities": [{"kind": "phone", "value": "+8613800138000"}],
+///   "attributes": {"tier": "vip", "language": "zh", "name": "…", "tags": ["…"]}}`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBody {
+    #[serde(default)]
+    identities: Vec<IdentityBody>,
+    #[serde(default)]
+    attributes: AttributesBody,
+}
+
+/// The attributes routing and agents use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributesBody {
+    tier: Option<String>,
+    language: Option<String>,
+    name: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+fn plain(value: &str, max: usize) -> bool {
+    !value.is_empty() && value.chars().count() <= max && !value.chars().any(char::is_control)
+}
+
+/// Checks and normalizes one identity; the stored kind and value.
+fn identity(app: &App, i: &IdentityBody) -> Result<(String, String), ApiError> {
+    let bad = |why: &str| ApiError::invalid("identities", why);
+    match i.kind.as_str() {
+        "phone" => switchboard_sms::normalize_e164(&i.value)
+            .map(|p| ("phone".to_owned(), p))
+            .ok_or_else(|| bad("phone values are E.164 numbers such as +8613800138000")),
+        "email" if i.value.contains('@') && plain(&i.value, 254) => Ok(("email".into(), i.value.trim().to_lowercase())),
+        "email" => Err(bad("email values are addresses")),
+        "visitor" if switchboard_webchat::is_visitor_id(&i.value) => Ok(("visitor".into(), i.value.clone())),
+        "visitor" => Err(bad("visitor values are web chat visitor ids (v_…)")),
+        kind => match kind.strip_prefix("wechat:") {
+            Some(account) if app.settings.channels.wechat.contains_key(account) && plain(&i.value, 128) => {
+                Ok((format!("wechat-{account}"), i.value.clone()))
+            }
+            Some(_) => Err(bad("wechat identities name a configured WeChat account: `wechat:<account>` and an OpenID")),
+            None => Err(bad("kinds are phone, email, visitor and wechat:<account>")),
+        },
+    }
+}
+
+/// `PUT /api/v1/customers/{id}`: creates or updates the customer whose
+/// shop customer id is `id`, links the identities to it (a web chat
+/// visitor whose shop identity names `id` joins the same profile), and sets
+/// the attributes (`tier` and `language` feed routing rules).
+pub async fn put_customer(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    req: Result<Json<CustomerBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    admin(&app, &headers)?;
+    if !plain(&id, 128) || id.contains('|') {
+        return Err(ApiError::invalid("id", "must be 1 to 128 characters without `|` or control characters"));
+    }
+    let req = req.map(|Json(v)| v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    if req.identities.len() > 20 {
+        return Err(ApiError::invalid("identities", "at most 20 per request"));
+    }
+    let identities = req.identities.iter().map(|i| identity(&app, i)).collect::<Result<Vec<_>, _>>()?;
+    let a = req.attributes;
+    let mut attributes = Vec::new();
+    if let Some(tier) = a.tier {
+        if !tier.is_empty() && !plain(&tier, 32) {
+            return Err(ApiError::invalid("attributes.tier", "must be at most 32 characters"));
+        }
+        attributes.push(("tier".to_owned(), tier));
+    }
+    if let Some(language) = a.language {
+        let ok = language.is_empty()
+            || ((2..=8).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+        if !ok {
+            return Err(ApiError::invalid("attributes.language", "must be a lower-case language code such as `zh`"));
+        }
+        attributes.push(("language".to_owned(), language));
+    }
+    if let Some(name) = a.name {
+        if !name.is_empty() && !plain(&name, 100) {
+            return Err(ApiError::invalid("attributes.name", "must be at most 100 characters"));
+        }
+        attributes.push(("name".to_owned(), name));
+    }
+    if let Some(tags) = a.tags {
+        if tags.len() > 20 || tags.iter().any(|t| !plain(t, 32) || t.contains(',')) {
+            return Err(ApiError::invalid("attributes.tags", "at most 20 tags of 1 to 32 characters without `,`"));
+        }
+        attributes.push(("tags".to_owned(), tags.join(",")));
+    }
+    let update = CustomerUpdate { shop_id: id.clone(), identities, attributes };
+    let new_id = ulid::Ulid::new().to_string();
+    let now = chrono::Utc::now().timestamp_millis();
+    let (customer, created) = app.store.put_customer(&update, &new_id, now).await.map_err(|e| ApiError::unavailable(&e))?;
+    tracing::info!(%customer, created, identities = update.identities.len(), "customer profile updated");
+    let body = profile(&app, &id).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(body)).into_response())
+}
+
+/// `GET /api/v1/customers/{id}`: the profile of the shop customer `id`.
+pub async fn get_customer(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    admin(&app, &headers)?;
+    Ok(Json(profile(&app, &id).await?))
+}
+
+async fn profile(app: &App, shop_id: &str) -> Result<serde_json::Value, ApiError> {
+    let found = app.store.customer_profile(("shop", shop_id)).await.map_err(|e| ApiError::unavailable(&e))?;
+    let (profile, identities) = found.ok_or_else(|| ApiError::not_found("customer"))?;
+    let field = |k: &str| profile.get(k).filter(|v| !v.is_empty()).cloned();
+    let attributes: BTreeMap<&str, serde_json::Value> = [
+        ("tier", field("tier").map(serde_json::Value::from)),
+        ("language", field("language").map(serde_json::Value::from)),
+        ("name", field("name").map(serde_json::Value::from)),
+        ("tags", field("tags").map(|t| t.split(',').map(str::to_owned).collect::<Vec<_>>().into())),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    Ok(serde_json::json!({
+        "id": shop_id,
+        "customer": field("id"),
+        "identities": identities,
+        "attributes": attributes,
+        "open_conversation": field("open"),
+        "last_agent": field("last_agent"),
+    }))
+}
+
+/// `POST /api/v1/admin/reload`: reads the configuration again and puts its
+/// routing sections in force; 422 with every problem when it is invalid
+/// (the previous configuration stays).
+pub async fn reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    admin(&app, &headers)?;
+    match crate::routing::reload(&app).await {
+        Ok(report) => Ok(Json(report).into_response()),
+        Err(ReloadError::Invalid(problems)) => {
+            let list: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+            let body = serde_json::json!({ "error": {
+                "code": "invalid_config",
+                "message": "the new configuration is invalid; the previous one stays in force",
+                "problems": list,
+            }});
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+        Err(ReloadError::NoSource) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "no_source", "this instance has no configuration source to reload"))
+        }
+        Err(ReloadError::Route(e)) => Err(ApiError::unavailable(&e)),
+    }
+}
