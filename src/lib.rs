@@ -16,6 +16,7 @@ pub mod http;
 pub mod outbound;
 pub mod routing;
 pub mod shutdown;
+pub mod sla;
 pub mod store;
 pub mod telemetry;
 
