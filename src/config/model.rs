@@ -382,6 +382,23 @@ pub struct QueueSettings {
     pub overflow: Option<String>,
     /// SLA policy.
     pub sla: Option<String>,
+    /// Steps that widen the search as a conversation waits.
+    #[serde(default)]
+    pub bullseye: Vec<BullseyeStep>,
+}
+
+/// One bullseye step of a queue.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BullseyeStep {
+    /// Seconds of waiting (since the conversation was queued) before the step.
+    pub after_secs: u64,
+    /// Proficiency levels below the requirement that are accepted from now.
+    #[serde(default)]
+    pub relax: u8,
+    /// Move the conversation to the queue's overflow queue.
+    #[serde(default)]
+    pub overflow: bool,
 }
 
 impl Default for QueueSettings {
@@ -393,6 +410,7 @@ impl Default for QueueSettings {
             offer_timeout_secs: default_offer_timeout(),
             overflow: None,
             sla: None,
+            bullseye: Vec::new(),
         }
     }
 }

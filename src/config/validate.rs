@@ -173,6 +173,23 @@ impl Settings {
                 }
             }
             priority(q.priority, &format!("{at}.priority"), p);
+            let mut last = 0;
+            for (i, step) in q.bullseye.iter().enumerate() {
+                let key = format!("{at}.bullseye[{i}]");
+                if step.after_secs == 0 || step.after_secs <= last {
+                    p.push(format!("{key}.after_secs"), "must be above 0 and above the previous step's");
+                }
+                last = step.after_secs;
+                if step.relax > 4 {
+                    p.push(format!("{key}.relax"), "must be between 0 and 4");
+                }
+                if step.overflow && q.overflow.is_none() {
+                    p.push(format!("{key}.overflow"), "needs the queue's `overflow`");
+                }
+                if !step.overflow && step.relax == 0 {
+                    p.push(key, "does nothing: set `relax` or `overflow = true`");
+                }
+            }
             if q.mode == QueueMode::Offer && q.offer_timeout_secs == 0 {
                 p.push(format!("{at}.offer_timeout_secs"), "must be at least 1");
             }

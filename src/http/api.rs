@@ -104,7 +104,55 @@ pub async fn conversation(
     let who = authenticate(&app.live().settings, &headers)?;
     let conv = visible(&app, &who, &id).await?;
     let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({ "conversation": conv, "messages": messages })))
+    Ok(Json(serde_json::json!({ "conversation": present(conv), "messages": messages })))
+}
+
+/// A conversation record as the API shows it: the fields the scripts keep
+/// as JSON (the routing decision, required skills, tags) as JSON.
+fn present(record: crate::store::ConversationRecord) -> serde_json::Map<String, serde_json::Value> {
+    record
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match k.as_str() {
+                "decision" | "req_skills" | "tags" => serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v)),
+                _ => serde_json::Value::String(v),
+            };
+            (k, value)
+        })
+        .collect()
+}
+
+/// `{"text": "…"}`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    text: String,
+}
+
+/// `POST /api/v1/conversations/{id}/notes`: an internal note, kept with
+/// the messages (`direction: note`), never sent to the customer; 201.
+pub async fn note(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    req: Result<Json<NoteBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let who = authenticate(&app.live().settings, &headers)?;
+    let req = body(req)?;
+    let text = req.text.trim();
+    if text.is_empty() || text.chars().count() > 4000 {
+        return Err(ApiError::invalid("text", "must be 1 to 4000 characters"));
+    }
+    visible(&app, &who, &id).await?;
+    let author = match &who {
+        Principal::Admin => "admin".to_owned(),
+        Principal::Agent(a) => a.clone(),
+    };
+    let note = serde_json::json!({
+        "id": ulid::Ulid::new().to_string(), "direction": "note", "agent": author, "text": text, "at": chrono::Utc::now(),
+    });
+    app.store.append_message(&id, &note.to_string()).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok((StatusCode::CREATED, Json(note)))
 }
 
 /// `{"text": "…", "media_urls": ["https://…"], "media": [{"kind": "image", "media_id": "…"}]}`

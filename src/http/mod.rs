@@ -52,6 +52,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/conversations/{id}/accept", post(api::accept))
         .route("/api/v1/conversations/{id}/decline", post(api::decline))
         .route("/api/v1/conversations/{id}/transfer", post(api::transfer))
+        .route("/api/v1/conversations/{id}/notes", post(api::note))
         .route("/api/v1/customers/{id}", put(admin::put_customer).get(admin::get_customer))
         .route("/api/v1/admin/reload", post(admin::reload))
         .fallback(|| async { ApiError::not_found("route") })

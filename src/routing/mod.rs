@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::events::{self, Customer, Decision, Event, EventData, EventMessage};
 use crate::config::Settings;
-use crate::store::{AgentSync, OfferOutcome, Placement, RouteRequest, RouteResult};
+use crate::store::{AgentSync, BullseyeJson, OfferOutcome, Placement, QueueJson, RouteRequest, RouteResult, Widened};
 
 /// Runs the router until `cancel` fires.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
@@ -91,7 +91,29 @@ pub async fn sync_agents(app: &App, previous: Option<&Settings>) -> Result<(), R
     let settings = &live.settings;
     let routing = &settings.routing;
     let sticky_ms = i64::try_from(routing.sticky_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    app.store.set_routing_config(sticky_ms, routing.offer_misses_away).await?;
+    let mut names: Vec<&String> = settings.queues.keys().collect();
+    names.push(&routing.default_queue);
+    let queues = names
+        .into_iter()
+        .map(|name| {
+            let class = live.classifier.queue(name);
+            let q = settings.queues.get(name).cloned().unwrap_or_default();
+            let json = QueueJson {
+                skills: class.skills,
+                priority: class.priority,
+                mode: if class.offer { "offer" } else { "auto" }.to_owned(),
+                offer_timeout_ms: class.offer_timeout_ms,
+                overflow: q.overflow.unwrap_or_default(),
+                bullseye: q
+                    .bullseye
+                    .iter()
+                    .map(|b| BullseyeJson { after_ms: b.after_secs.saturating_mul(1000), relax: b.relax, overflow: b.overflow })
+                    .collect(),
+            };
+            (name.clone(), json)
+        })
+        .collect();
+    app.store.set_routing_config(sticky_ms, routing.offer_misses_away, &queues).await?;
     for (id, agent) in &settings.agents {
         let c = &agent.capacity;
         let capacity = Channel::ALL.map(|ch| (ch, c.for_channel(ch)));
@@ -188,10 +210,34 @@ async fn sweep_once(app: &App) -> Result<(), RouteError> {
         tracing::info!(conversation = %o.conversation, from = %o.from, "offer timed out");
         withdrawn(app, o, "offer timed out", now).await?;
     }
+    for w in &outcome.widened {
+        widened(app, w, now).await?;
+    }
     if !outcome.freed.is_empty() || !outcome.offers.is_empty() {
         drain(app).await?;
     }
     Ok(())
+}
+
+/// Publishes a bullseye step: a `transferred` event when it moved the
+/// conversation to the overflow queue, and its placement when an agent
+/// took it.
+async fn widened(app: &App, w: &Widened, now: chrono::DateTime<Utc>) -> Result<(), RouteError> {
+    tracing::info!(conversation = %w.conversation, step = w.step, from = %w.from_queue, to = %w.queue, relax = w.relax, "bullseye step");
+    if !w.queue.is_empty() {
+        let record = app.store.conversation(&w.conversation).await?.unwrap_or_default();
+        let mut data = EventData::from_record(&w.conversation, &record);
+        data.reason = Some(format!("overflow from {} (bullseye step {})", w.from_queue, w.step));
+        data.agent = None;
+        let id = format!("{}:overflow:{}:{}", w.conversation, w.step, w.queue);
+        publish(app, Event::new(events::TRANSFERRED, id, &app.event_source, now, data)).await?;
+    }
+    if w.agent.is_empty() {
+        return Ok(());
+    }
+    let placement =
+        Placement { conversation: w.conversation.clone(), agent: w.agent.clone(), state: w.state.clone(), decision: w.decision.clone() };
+    publish_placement(app, &placement, None, now).await
 }
 
 /// Publishes what follows a withdrawn offer: the agent set away, and the

@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 
 pub use schema::Keys;
 pub use routing::{
-    AgentSync, Candidate, ClassJson, CustomerUpdate, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
+    AgentSync, BullseyeJson, Candidate, ClassJson, CustomerUpdate, QueueJson, Widened, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
     TransferOutcome, TransferTarget,
 };
 pub use webchat::{ChatSlot, CHAT_TTL};
@@ -171,6 +171,13 @@ impl Store {
         let r: Result<Vec<String>, _> = c.lrange(self.keys.messages(id), 0, -1).await;
         let raw = self.check(r).await?;
         Ok(raw.iter().filter_map(|m| serde_json::from_str(m).ok()).collect())
+    }
+
+    /// Appends a message (a note) to a conversation's history.
+    pub async fn append_message(&self, id: &str, stored_message: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.rpush(self.keys.messages(id), stored_message).await;
+        self.check(r).await
     }
 
     /// Records an agent's reply: appends it, remembers which conversation

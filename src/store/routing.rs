@@ -194,6 +194,63 @@ pub struct SweepOutcome {
     /// Agents whose wrap-up ended.
     #[serde(default, deserialize_with = "lenient_list")]
     pub freed: Vec<String>,
+    /// Conversations that took a bullseye step.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub widened: Vec<Widened>,
+}
+
+/// A bullseye step taken by a waiting conversation.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Widened {
+    /// The conversation.
+    pub conversation: String,
+    /// The step (1-based).
+    pub step: u32,
+    /// The queue it waited in.
+    pub from_queue: String,
+    /// The overflow queue it moved to (`""`: it stayed).
+    #[serde(default)]
+    pub queue: String,
+    /// Levels below the required proficiency now accepted.
+    #[serde(default)]
+    pub relax: u32,
+    /// The agent it was placed with (`""`: still waiting).
+    #[serde(default)]
+    pub agent: String,
+    /// Its state now.
+    #[serde(default)]
+    pub state: String,
+    /// The decision.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub decision: Vec<Candidate>,
+}
+
+/// A queue as the routing scripts read it from `{P}:config`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QueueJson {
+    /// Required skills.
+    pub skills: BTreeMap<String, u8>,
+    /// Priority.
+    pub priority: i32,
+    /// `auto` or `offer`.
+    pub mode: String,
+    /// Offer timeout (ms).
+    pub offer_timeout_ms: u64,
+    /// Overflow queue (`""`: none).
+    pub overflow: String,
+    /// Bullseye steps.
+    pub bullseye: Vec<BullseyeJson>,
+}
+
+/// One bullseye step as the scripts read it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BullseyeJson {
+    /// Waiting time before the step (ms).
+    pub after_ms: u64,
+    /// Levels of proficiency relaxed.
+    pub relax: u8,
+    /// Move to the overflow queue.
+    pub overflow: bool,
 }
 
 /// Where a transfer goes.
@@ -418,11 +475,19 @@ impl Store {
     }
 
     /// Writes the routing settings the scripts read (`{P}:config`).
-    pub async fn set_routing_config(&self, sticky_ms: i64, offer_misses: u32) -> Result<(), StoreError> {
+    pub async fn set_routing_config(
+        &self,
+        sticky_ms: i64,
+        offer_misses: u32,
+        queues: &BTreeMap<String, QueueJson>,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.routing_config();
+        let mut fields = vec![("sticky_ms".to_owned(), sticky_ms.to_string()), ("offer_misses".to_owned(), offer_misses.to_string())];
+        for (name, q) in queues {
+            fields.push((format!("queue:{name}"), serde_json::to_string(q).map_err(corrupt(key.clone()))?));
+        }
         let mut c = self.conn().await?;
-        let r: Result<(), _> = c
-            .hset_multiple(self.keys.routing_config(), &[("sticky_ms", sticky_ms), ("offer_misses", i64::from(offer_misses))])
-            .await;
+        let r: Result<(), _> = c.hset_multiple(&key, &fields).await;
         self.check(r).await
     }
 }

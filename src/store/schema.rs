@@ -19,7 +19,8 @@
 //! | `{P}:queues`                     | set    | queues that ever had a waiting conversation         |
 //! | `{P}:offers`                     | zset   | offered conversation → offer deadline (ms)          |
 //! | `{P}:wrapups`                    | zset   | resolved conversation in wrap-up → its end (ms)     |
-//! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`: routing settings the scripts read |
+//! | `{P}:bullseye`                   | zset   | waiting conversation → time of its queue's next bullseye step (ms) |
+//! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`, `queue:<name>` (JSON requirements, overflow, bullseye steps): the configuration the scripts read |
 //! | `{P}:customer:<cid>:identities`  | set    | the customer's identities as `kind:value` (`phone:+1…`, `email:…`, `shop:…`) |
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |

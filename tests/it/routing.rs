@@ -602,3 +602,62 @@ async fn replicas_route_at_once_without_double_assignment_or_overrun() {
         r.stop().await;
     }
 }
+
+#[tokio::test]
+async fn bullseye_relaxes_the_skill_then_overflows_keeping_the_wait() {
+    let config = format!(
+        r#"{}
+        [routing]
+        sweep_interval_ms = 50
+        [queues.returns]
+        skills = {{ returns = 4 }}
+        overflow = "general"
+        bullseye = [ {{ after_secs = 1, relax = 1 }}, {{ after_secs = 2, overflow = true }} ]
+        [[rules]]
+        name = "refunds"
+        when = {{ text = "refund" }}
+        then = {{ queue = "returns" }}
+        [agents.rita]
+        token = "rita-token"
+        skills = {{ returns = 3 }}
+        capacity = {{ sms = 1 }}
+        [agents.gus]
+        token = "gus-token"
+        capacity = {{ sms = 1 }}
+        "#,
+        sms_channel()
+    );
+    let app = TestApp::spawn_ready(&config).await;
+    let mut events = Events::new(&app.prefix).await;
+    let started = tokio::time::Instant::now();
+    sms(&app, "SM1", "+14155550001", "refund please").await;
+    events.of("conversation.queued", "+14155550001").await;
+    sms(&app, "SM2", "+14155550002", "another refund").await;
+    events.of("conversation.queued", "+14155550002").await;
+    // Step 1 (1 s): proficiency 3 is enough now, rita takes the older one.
+    let relaxed = events.of("conversation.assigned", "+14155550001").await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(relaxed["data"]["agent"], "rita");
+    let conv = relaxed["data"]["conversation_id"].as_str().unwrap().to_owned();
+    // Step 2 (2 s): the other overflows to general, where gus takes it.
+    let moved = events.of("conversation.transferred", "+14155550002").await;
+    assert_eq!(moved["data"]["queue"], "general");
+    assert!(moved["data"]["reason"].as_str().unwrap().starts_with("overflow from returns"));
+    let overflowed = events.of("conversation.assigned", "+14155550002").await;
+    assert_eq!(overflowed["data"]["agent"], "gus");
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+
+    // The decision is kept on the conversation; notes stay internal.
+    let path = format!("/api/v1/conversations/{conv}");
+    let (status, note) = post(&app, &format!("{path}/notes"), "rita-token", json!({"text": "customer is nice"})).await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(post(&app, &format!("{path}/notes"), "gus-token", json!({"text": "x"})).await.0, 403);
+    assert_eq!(post(&app, &format!("{path}/notes"), "rita-token", json!({"text": " "})).await.0, 400);
+    let (_, detail) = call(&app, reqwest::Method::GET, &path, "rita-token", None).await;
+    assert_eq!(detail["conversation"]["decision"]["chosen"], "rita");
+    assert_eq!(detail["conversation"]["relax"], "1");
+    assert_eq!(detail["conversation"]["req_skills"]["returns"], 4);
+    let directions: Vec<&str> = detail["messages"].as_array().unwrap().iter().map(|m| m["direction"].as_str().unwrap()).collect();
+    assert_eq!(directions, ["inbound", "note"]);
+    app.stop().await;
+}

@@ -12,7 +12,8 @@
 --   agent's status, capacity or load calls reindex().
 -- * A conversation has at most one agent; a conversation without one is
 --   in its queue's `waiting` zset, scored enqueue time (ms) - priority *
---   1e13, so lower is served first: priority, then longest waiting.
+--   1e13, so lower is served first: priority, then longest waiting; and in
+--   `{P}:bullseye` at the time of its queue's next bullseye step, if any.
 --
 -- Scores are written with '%.0f' (Lua's default number format would round
 -- them to 14 digits).
@@ -157,13 +158,32 @@ local function waiting_key(P, queue)
   return P .. ':queue:' .. queue .. ':waiting'
 end
 
--- Puts a conversation without agent in its queue's waiting line.
+-- A queue's settings as the configuration wrote them to `{P}:config`:
+-- {skills, priority, mode, offer_timeout_ms, overflow, bullseye = [{after_ms,
+-- relax, overflow}]}; {} for a queue the configuration does not name.
+local function queue_config(P, queue)
+  local raw = redis.call('HGET', P .. ':config', 'queue:' .. (queue or ''))
+  if not raw then return {} end
+  local ok, qc = pcall(cjson.decode, raw)
+  if not ok or type(qc) ~= 'table' then return {} end
+  return qc
+end
+
+-- Puts a conversation without agent in its queue's waiting line, and
+-- schedules its next bullseye step (counted from when it was queued).
 local function enqueue(P, conv, vkey)
-  local f = redis.call('HMGET', vkey, 'queue', 'enqueued_at', 'priority')
+  local f = redis.call('HMGET', vkey, 'queue', 'enqueued_at', 'priority', 'bullseye_step')
   local prio = math.max(-500, math.min(500, num(f[3])))
   redis.call('ZADD', waiting_key(P, f[1]), fmt(num(f[2]) - prio * 1e13), conv)
   redis.call('SADD', P .. ':queues', f[1])
   redis.call('HSET', vkey, 'state', 'queued')
+  local steps = queue_config(P, f[1]).bullseye
+  local step = type(steps) == 'table' and steps[num(f[4]) + 1]
+  if step then
+    redis.call('ZADD', P .. ':bullseye', fmt(num(f[2]) + num(step.after_ms)), conv)
+  else
+    redis.call('ZREM', P .. ':bullseye', conv)
+  end
 end
 
 -- Gives a conversation to an agent, as `assigned` or `offered`.
@@ -182,6 +202,7 @@ local function take(P, conv, vkey, agent, channel, now, state)
     end
   end
   redis.call('ZREM', waiting_key(P, redis.call('HGET', vkey, 'queue')), conv)
+  redis.call('ZREM', P .. ':bullseye', conv)
   reindex(P, agent)
 end
 
@@ -229,6 +250,7 @@ local function place(P, conv, vkey, now)
     end
   end
   local best, decision = pick(P, channel, requirements(P, vkey), sticky)
+  redis.call('HSET', vkey, 'decision', cjson.encode({chosen = best or '', at = now, candidates = decision}))
   if not best then
     enqueue(P, conv, vkey)
     return nil, decision, 'queued'

@@ -1,11 +1,15 @@
 -- (Prefixed at load with lib.lua.)
 -- The timed side of routing, run by every replica's sweeper: offers not
 -- accepted in time are withdrawn as misses (and offered on), wrap-ups that
--- ended free their capacity. Each entry is removed from its zset in the
+-- ended free their capacity, and conversations that waited long enough take
+-- their queue's next bullseye step (a lower proficiency accepted, or the
+-- move to the overflow queue keeping their wait) and are placed again. Each entry is removed from its zset in the
 -- same step, so exactly one replica handles it.
 --
 -- ARGV: 1 base `{P}`, 2 now (ms), 3 batch size.
--- Returns JSON {offers = [withdraw results], freed = [agents]}.
+-- Returns JSON {offers = [withdraw results], freed = [agents], widened =
+-- [{conversation, step, from_queue, queue ('' unless moved), relax, agent,
+-- state, decision}]}.
 local P, now, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local offers, freed = {}, {}
 for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':offers', '-inf', fmt(now), 'LIMIT', 0, batch)) do
@@ -27,7 +31,35 @@ for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':wrapups', '-inf', fmt(n
     end
   end
 end
-if #offers == 0 and #freed == 0 then
+local widened = {}
+for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':bullseye', '-inf', fmt(now), 'LIMIT', 0, batch)) do
+  redis.call('ZREM', P .. ':bullseye', conv)
+  local vkey = P .. ':conv:' .. conv
+  local f = redis.call('HMGET', vkey, 'state', 'queue', 'bullseye_step', 'agent')
+  if f[1] == 'queued' and ((not f[4]) or f[4] == '') then
+    local qc = queue_config(P, f[2])
+    local index = num(f[3]) + 1
+    local step = type(qc.bullseye) == 'table' and qc.bullseye[index]
+    if step then
+      local moved_to = ''
+      redis.call('HSET', vkey, 'bullseye_step', index)
+      if step.overflow and qc.overflow and qc.overflow ~= '' then
+        moved_to = qc.overflow
+        local oc = queue_config(P, moved_to)
+        redis.call('ZREM', waiting_key(P, f[2]), conv)
+        redis.call('HSET', vkey, 'queue', moved_to, 'req_skills', cjson.encode(oc.skills or {}),
+          'priority', oc.priority or 0, 'mode', oc.mode or 'auto', 'offer_timeout_ms', oc.offer_timeout_ms or 0,
+          'relax', 0, 'bullseye_step', 0, 'overflowed_from', f[2])
+      else
+        redis.call('HSET', vkey, 'relax', num(step.relax))
+      end
+      local agent, decision, state = place(P, conv, vkey, now)
+      table.insert(widened, {conversation = conv, step = index, from_queue = f[2], queue = moved_to,
+        relax = num(step.relax), agent = agent or '', state = state, decision = decision})
+    end
+  end
+end
+if #offers == 0 and #freed == 0 and #widened == 0 then
   return '{}'
 end
-return cjson.encode({offers = offers, freed = freed})
+return cjson.encode({offers = offers, freed = freed, widened = widened})

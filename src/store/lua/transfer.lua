@@ -37,7 +37,8 @@ if f[4] then
   redis.call('ZREM', waiting_key(P, f[4]), conv)
 end
 redis.call('HSET', vkey, 'queue', target, 'req_skills', cjson.encode(req.skills), 'priority', req.priority,
-  'mode', req.mode, 'offer_timeout_ms', req.offer_timeout_ms, 'relax', 0, 'transferred_at', now)
+  'mode', req.mode, 'offer_timeout_ms', req.offer_timeout_ms, 'relax', 0, 'bullseye_step', 0,
+  'transferred_at', now)
 redis.call('DEL', vkey .. ':declined')
 local agent, decision, state = place(P, conv, vkey, now)
 return cjson.encode({ok = true, from = from, agent = agent or '', state = state, queue = target,
