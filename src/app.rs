@@ -43,6 +43,8 @@ pub struct App {
     pub event_source: String,
     /// The web chat channel, when configured.
     pub chat: Option<crate::http::Chat>,
+    /// The SLA timers.
+    pub sla: Option<crate::sla::Sla>,
     /// Fires when the instance starts shutting down: long-lived
     /// connections (web chat sockets) close so the drain can finish.
     pub closing: CancellationToken,
@@ -57,12 +59,18 @@ pub struct Live {
     pub settings: Settings,
     /// The compiled rules.
     pub classifier: Classifier,
+    /// The compiled business calendars.
+    pub calendars: std::collections::BTreeMap<String, crate::sla::calendar::Calendar>,
 }
 
 impl Live {
     /// Compiles `settings`.
     pub fn new(settings: Settings) -> Live {
-        Live { classifier: Classifier::new(&settings), settings }
+        Live {
+            classifier: Classifier::new(&settings),
+            calendars: crate::sla::compile_calendars(&settings),
+            settings,
+        }
     }
 }
 
@@ -117,6 +125,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
         senders: Senders::new(&settings).map_err(StartError::Sender)?,
         targets: Targets::new(&settings.delivery)?,
         chat: crate::http::Chat::new(&settings).map_err(StartError::Webchat)?,
+        sla: Some(crate::sla::Sla::new(&settings).map_err(|_| StoreError::Url)?),
         closing: shutdown.clone(),
         metrics: Metrics::new(),
         readiness: Readiness::new(),
@@ -207,6 +216,7 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     tracker.spawn(crate::routing::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::routing::sweep(app.clone(), cancel.clone()));
+    tracker.spawn(crate::sla::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::delivery::run(app, cancel));
 }
 

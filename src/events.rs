@@ -29,6 +29,10 @@ pub const TRANSFERRED: &str = "switchboard.conversation.transferred";
 /// `switchboard.conversation.reopened`: a resolved conversation the
 /// customer wrote to again within the reopen window.
 pub const REOPENED: &str = "switchboard.conversation.reopened";
+/// `switchboard.sla.warning`: a clock reached its policy's `warn_at`.
+pub const SLA_WARNING: &str = "switchboard.sla.warning";
+/// `switchboard.sla.breached`: a clock reached its target.
+pub const SLA_BREACHED: &str = "switchboard.sla.breached";
 /// `switchboard.agent.away`: an agent set away by routing (missed offers).
 pub const AGENT_AWAY: &str = "switchboard.agent.away";
 /// The customer started or stopped typing (web chat). Sent on the agent's
@@ -88,6 +92,13 @@ pub struct EventData {
     /// Why it happened (`declined`, `offer timed out`, `missed 3 offers`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For SLA events: the clock, its policy, target, due time, elapsed
+    /// business time and the escalations run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<serde_json::Value>,
+    /// Whether the event also goes to the `[sla] supervisors` targets.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supervisors: bool,
     /// For typing notices: whether the customer is typing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing: Option<bool>,

@@ -264,25 +264,70 @@ impl Settings {
             if s.calendar != "always" && !self.calendars.contains_key(&s.calendar) {
                 p.push(format!("{at}.calendar"), format!("unknown calendar `{}`", s.calendar));
             }
-        }
-        for (name, c) in &self.calendars {
-            let at = format!("calendars.{name}");
-            if c.timezone.parse::<chrono_tz::Tz>().is_err() {
-                p.push(format!("{at}.timezone"), format!("unknown IANA time zone `{}`", c.timezone));
-            }
-            for (day, intervals) in &c.hours {
-                if !["mon", "tue", "wed", "thu", "fri", "sat", "sun"].contains(&day.as_str()) {
-                    p.push(format!("{at}.hours.{day}"), "days are mon, tue, wed, thu, fri, sat, sun");
+            for (key, target) in [
+                ("first_response_secs", s.first_response_secs),
+                ("next_response_secs", s.next_response_secs),
+                ("resolution_secs", s.resolution_secs),
+            ] {
+                if target == Some(0) || target.is_some_and(|t| t > 366 * 24 * 3600) {
+                    p.push(format!("{at}.{key}"), "must be between 1 s and 366 days");
                 }
-                for iv in intervals {
-                    if parse_interval(iv).is_none() {
-                        p.push(format!("{at}.hours.{day}"), format!("`{iv}` is not HH:MM-HH:MM"));
+            }
+            for (stage, actions) in [("on_warning", &s.on_warning), ("on_breach", &s.on_breach)] {
+                for (i, action) in actions.iter().enumerate() {
+                    let key = format!("{at}.{stage}[{i}]");
+                    match action {
+                        Escalation::Reroute { queue: Some(q) } if !self.has_queue(q) => {
+                            p.push(format!("{key}.queue"), format!("unknown queue `{q}`"));
+                        }
+                        Escalation::RaisePriority { by } if !(1..=500).contains(by) => {
+                            p.push(format!("{key}.by"), "must be between 1 and 500");
+                        }
+                        Escalation::Notify if self.sla.supervisors.is_empty() => {
+                            p.push(key, "`notify` needs `[sla] supervisors` targets");
+                        }
+                        _ => {}
                     }
                 }
             }
-            for h in &c.holidays {
-                if chrono::NaiveDate::parse_from_str(h, "%Y-%m-%d").is_err() {
-                    p.push(format!("{at}.holidays"), format!("`{h}` is not YYYY-MM-DD"));
+        }
+        for (i, o) in self.sla.overrides.iter().enumerate() {
+            let at = format!("sla.overrides[{i}]");
+            if !self.sla.policies.contains_key(&o.policy) {
+                p.push(format!("{at}.policy"), format!("unknown SLA policy `{}`", o.policy));
+            }
+            if let Some(q) = &o.queue {
+                if !self.has_queue(q) {
+                    p.push(format!("{at}.queue"), format!("unknown queue `{q}`"));
+                }
+            }
+            if let Some(c) = &o.channel {
+                if let Err(e) = c.parse::<Channel>() {
+                    p.push(format!("{at}.channel"), e.to_string());
+                }
+            }
+        }
+        for (i, target) in self.sla.supervisors.iter().enumerate() {
+            let t = format!("sla.supervisors[{i}]");
+            match target {
+                DeliverTarget::Webhook { url, secret, .. } => {
+                    http_url(url, &format!("{t}.url"), p);
+                    if secret.as_ref().is_none_or(|s| crate::delivery::signing::decode_secret(s.expose_secret()).is_none()) {
+                        p.push(format!("{t}.secret"), "must be `whsec_` followed by base64");
+                    }
+                }
+                DeliverTarget::Slack { url } => http_url(url.expose_secret(), &format!("{t}.url"), p),
+                _ => p.push(t, "supervisor targets are `webhook` or `slack`"),
+            }
+        }
+        if !(60..=47 * 3600).contains(&self.sla.wechat_window_warn_secs) {
+            p.push("sla.wechat_window_warn_secs", "must be between 60 and 169200 (47 h)");
+        }
+        for (name, c) in &self.calendars {
+            let at = format!("calendars.{name}");
+            if let Err(problems) = crate::sla::calendar::Calendar::parse(&c.timezone, &c.hours, &c.holidays, &c.overrides) {
+                for problem in problems {
+                    p.push(format!("{at}.{}", problem.path), problem.message);
                 }
             }
         }
@@ -292,18 +337,6 @@ impl Settings {
     pub fn has_queue(&self, name: &str) -> bool {
         self.queues.contains_key(name) || name == self.routing.default_queue
     }
-}
-
-/// Parses `HH:MM-HH:MM` into minutes of the day (the end may be 24:00).
-pub fn parse_interval(s: &str) -> Option<(u32, u32)> {
-    let (a, b) = s.split_once('-')?;
-    let minutes = |t: &str| -> Option<u32> {
-        let (h, m) = t.trim().split_once(':')?;
-        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
-    };
-    let (start, end) = (minutes(a)?, minutes(b)?);
-    (start != end).then_some((start, end))
 }
 
 fn secret(value: &mut Option<SecretString>, file: &Option<PathBuf>, key: &str, p: &mut Problems) {

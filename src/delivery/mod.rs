@@ -59,18 +59,21 @@ async fn handle(app: &App, msg: Message) {
         }
     }
     let live = app.live();
-    let targets: Vec<(usize, &DeliverTarget)> = event
+    let agent = event.data.agent.as_deref().unwrap_or("-");
+    let mut targets: Vec<(String, usize, &DeliverTarget)> = event
         .data
         .agent
         .as_ref()
         .and_then(|a| live.settings.agents.get(a))
-        .map(|a| a.deliver.iter().enumerate().collect())
+        .map(|a| a.deliver.iter().enumerate().map(|(i, t)| (format!("{agent}#{i}"), i, t)).collect())
         .unwrap_or_default();
+    if event.data.supervisors {
+        targets.extend(live.settings.sla.supervisors.iter().enumerate().map(|(i, t)| (format!("supervisor#{i}"), i, t)));
+    }
     let attempt = delivered(&msg);
     let last_delivery = attempt >= app.settings.nats.max_deliver;
     let mut retry_later = false;
-    for (index, target) in targets {
-        let key = format!("{}#{index}", event.data.agent.as_deref().unwrap_or("-"));
+    for (key, index, target) in targets {
         match app.store.was_delivered(&event.id, &key).await {
             Ok(true) => continue,
             Ok(false) => {}

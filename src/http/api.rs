@@ -104,7 +104,8 @@ pub async fn conversation(
     let who = authenticate(&app.live().settings, &headers)?;
     let conv = visible(&app, &who, &id).await?;
     let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({ "conversation": present(conv), "messages": messages })))
+    let sla = crate::sla::clocks_view(&app, &id).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "conversation": present(conv), "messages": messages, "sla": sla })))
 }
 
 /// A conversation record as the API shows it: the fields the scripts keep
@@ -258,6 +259,9 @@ pub async fn reply(
         // The reply is durable on JetStream and will be sent; only the history lags.
         tracing::warn!(error = %e, conversation = %id, "reply queued but not recorded in the history");
     }
+    if let Err(e) = crate::sla::observe(&app, &id, crate::sla::clock::Trigger::AgentReply, &out.id, now).await {
+        tracing::warn!(error = %e, conversation = %id, "reply queued but the SLA clocks did not move");
+    }
     let data = EventData {
         conversation_id: id.clone(),
         channel: channel.to_string(),
@@ -315,6 +319,10 @@ pub async fn resolve(
     let Some(outcome) = outcome else {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the conversation is already resolved"));
     };
+    let trigger_id = format!("resolved:{}", now.timestamp_millis());
+    if let Err(e) = crate::sla::observe(&app, &id, crate::sla::clock::Trigger::Resolved, &trigger_id, now).await {
+        tracing::warn!(error = %e, conversation = %id, "resolved, but the SLA clocks did not stop");
+    }
     let mut data = EventData::from_record(&id, &conv);
     data.agent = (!outcome.agent.is_empty()).then(|| outcome.agent.clone());
     let event = Event::new(events::RESOLVED, format!("{id}:resolved:{}", now.timestamp_millis()), &app.event_source, now, data);

@@ -87,6 +87,8 @@ impl Classification {
             mode: if self.offer { "offer" } else { "auto" }.into(),
             offer_timeout_ms: self.offer_timeout_ms,
             language: self.language.clone().unwrap_or_default(),
+            deadline_ms: 0,
+            sla: String::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::events::{self, Customer, Decision, Event, EventData, EventMessage};
 use crate::config::Settings;
+use crate::sla::clock::Trigger;
 use crate::store::{AgentSync, BullseyeJson, OfferOutcome, Placement, QueueJson, RouteRequest, RouteResult, Widened};
 
 /// Runs the router until `cancel` fires.
@@ -80,6 +81,9 @@ pub enum RouteError {
     /// NATS.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
+    /// The SLA clocks could not be moved.
+    #[error("SLA: {0}")]
+    Sla(String),
 }
 
 /// Writes every agent of the configuration to Redis for routing (see
@@ -425,6 +429,9 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     }
     let routing = &live.settings.routing;
     let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let now = Utc::now();
+    let mut class_json = class.to_json();
+    (class_json.deadline_ms, class_json.sla) = crate::sla::first_deadline(app, &class.queue, inbound.channel, class.priority, now);
     let result = app
         .store
         .route(RouteRequest {
@@ -437,11 +444,11 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
             address: &inbound.customer,
             message_id: &inbound.id,
             stored_message: stored.to_string(),
-            class: class.to_json(),
+            class: class_json,
             hint,
             new_customer_id: ulid::Ulid::new().to_string(),
             new_conversation_id: ulid::Ulid::new().to_string(),
-            now_ms: Utc::now().timestamp_millis(),
+            now_ms: now.timestamp_millis(),
             dedupe_ttl_secs: routing.dedupe_ttl_secs,
             join_window_ms: ms(routing.join_window_secs),
             reopen_window_ms: ms(routing.reopen_window_secs),
@@ -450,6 +457,10 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     if inbound.channel == Channel::Email {
         remember_email_thread(app, inbound, &result.conversation).await?;
     }
+    let trigger = if result.reopened { Trigger::Reopened } else { Trigger::CustomerMessage };
+    crate::sla::observe(app, &result.conversation, trigger, &result.message_id, now)
+        .await
+        .map_err(|e| RouteError::Sla(e.to_string()))?;
     for event in events_for(app, inbound, &result) {
         let payload = serde_json::to_vec(&event).unwrap_or_default();
         app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await?;

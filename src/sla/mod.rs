@@ -1,5 +1,399 @@
-//! The SLA engine: business calendars ([`calendar`]) and durable timers in
+//! The SLA engine: business calendars ([`calendar`]), the clocks of a
+//! conversation and how events move them ([`clock`]), and durable timers in
 //! Redis that fire once across replicas ([`timers`]).
+//!
+//! The router (a customer message), the reply route (an agent reply) and
+//! the resolve route call [`observe`]: it moves the conversation's clocks
+//! (stored as JSON, replaced by compare-and-set so concurrent moves are not
+//! lost), and schedules or cancels the warn and breach timers of each
+//! clock. Each trigger carries an id (the message id, the outbound id), so
+//! a redelivered message moves nothing twice but re-schedules its timers.
+//!
+//! Every replica runs [`run`]: a timer that fires publishes
+//! `switchboard.sla.warning` or `.breached` with the firing id as event id
+//! (so it is on the bus once, whichever replica fired it and however often),
+//! runs the policy's escalations (each at most once per firing), then marks
+//! the clock warned or breached.
 
 pub mod calendar;
+pub mod clock;
 pub mod timers;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use switchboard_core::Channel;
+use tokio_util::sync::CancellationToken;
+
+use self::calendar::Calendar;
+use self::clock::{parse_timer_id, ClockKind, ClockState, Clocks, Stage, Target, Targets, Trigger};
+use self::timers::{Fired, TimerOptions, Timers};
+use crate::app::App;
+use crate::config::{Escalation, Settings, SlaPolicy};
+use crate::events::{self, Event, EventData};
+use crate::store::{ConversationRecord, Placement, TransferTarget};
+
+/// WeChat's customer-service window.
+const WECHAT_WINDOW: Duration = Duration::from_secs(48 * 3600);
+
+/// Why an SLA step failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum SlaError {
+    /// Redis.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The timers.
+    #[error(transparent)]
+    Timers(#[from] timers::TimerError),
+    /// NATS.
+    #[error(transparent)]
+    Route(#[from] crate::routing::RouteError),
+    /// Stored clocks that are not what this version writes.
+    #[error("unreadable SLA clocks: {0}")]
+    Corrupt(String),
+    /// Too many concurrent changes.
+    #[error("the clocks kept changing; try again")]
+    Contended,
+}
+
+/// The timers of one instance.
+#[derive(Clone)]
+pub struct Sla {
+    timers: Timers,
+}
+
+impl std::fmt::Debug for Sla {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sla").finish_non_exhaustive()
+    }
+}
+
+impl Sla {
+    /// The SLA timers under `{P}:timers:sla`.
+    pub fn new(settings: &Settings) -> Result<Sla, redis::RedisError> {
+        let client = redis::Client::open(secrecy::ExposeSecret::expose_secret(&settings.redis.url))?;
+        let keys = crate::store::Keys::new(&settings.redis.prefix);
+        let opts = TimerOptions { lease: Duration::from_secs(30), ..TimerOptions::default() };
+        Ok(Sla { timers: Timers::new(client, &keys.sla_timers(), opts) })
+    }
+}
+
+/// The compiled calendars of a configuration.
+pub fn compile_calendars(settings: &Settings) -> BTreeMap<String, Calendar> {
+    settings
+        .calendars
+        .iter()
+        .filter_map(|(name, c)| {
+            // Validation refused calendars that do not parse.
+            Calendar::parse(&c.timezone, &c.hours, &c.holidays, &c.overrides).ok().map(|cal| (name.clone(), cal))
+        })
+        .collect()
+}
+
+/// The policy for a conversation: the first `[[sla.overrides]]` entry that
+/// matches, else the queue's `sla`.
+pub fn policy_for<'a>(settings: &'a Settings, queue: &str, channel: &str, priority: i32) -> Option<(&'a str, &'a SlaPolicy)> {
+    let name = settings
+        .sla
+        .overrides
+        .iter()
+        .find(|o| {
+            o.queue.as_deref().is_none_or(|q| q == queue)
+                && o.channel.as_deref().is_none_or(|c| c == channel)
+                && o.min_priority.is_none_or(|p| priority >= p)
+        })
+        .map(|o| o.policy.as_str())
+        .or_else(|| settings.queues.get(queue).and_then(|q| q.sla.as_deref()))?;
+    settings.sla.policies.get_key_value(name).map(|(n, p)| (n.as_str(), p))
+}
+
+/// The targets of a conversation.
+pub fn targets_for(settings: &Settings, queue: &str, channel: &str, priority: i32) -> Targets {
+    let policy = policy_for(settings, queue, channel, priority);
+    let target = |secs: Option<u64>| {
+        let (name, p) = policy?;
+        Some(Target { policy: name.to_owned(), calendar: p.calendar.clone(), target_ms: secs? * 1000, warn_at: p.warn_at })
+    };
+    let reply_window = (channel == Channel::Wechat.as_str()).then(|| {
+        let total = WECHAT_WINDOW.as_millis() as u64;
+        let warn = settings.sla.wechat_window_warn_secs * 1000;
+        Target {
+            policy: String::new(),
+            calendar: "always".into(),
+            target_ms: total,
+            warn_at: total.saturating_sub(warn) as f64 / total as f64,
+        }
+    });
+    Targets {
+        first_response: target(policy.and_then(|(_, p)| p.first_response_secs)),
+        next_response: target(policy.and_then(|(_, p)| p.next_response_secs)),
+        resolution: target(policy.and_then(|(_, p)| p.resolution_secs)),
+        pause_when_waiting: policy.is_none_or(|(_, p)| p.pause_when_waiting),
+        reply_window,
+    }
+}
+
+/// The first-response deadline of a new conversation (for the queue's
+/// earliest-deadline-first order), and its policy name.
+pub fn first_deadline(app: &App, queue: &str, channel: Channel, priority: i32, now: DateTime<Utc>) -> (i64, String) {
+    let live = app.live();
+    let targets = targets_for(&live.settings, queue, channel.as_str(), priority);
+    let Some(first) = targets.first_response else { return (0, String::new()) };
+    let cal = calendar(&live.calendars, &first.calendar);
+    let due = cal.due(now, Duration::from_millis(first.target_ms));
+    (due.map_or(0, |d| d.timestamp_millis()), first.policy)
+}
+
+fn calendar(calendars: &BTreeMap<String, Calendar>, name: &str) -> Calendar {
+    calendars.get(name).cloned().unwrap_or_else(Calendar::always)
+}
+
+fn priority_of(record: &ConversationRecord) -> i32 {
+    record.get("priority").and_then(|p| p.parse().ok()).unwrap_or(0)
+}
+
+fn read(raw: &str) -> Result<Clocks, SlaError> {
+    if raw.is_empty() {
+        return Ok(Clocks::default());
+    }
+    serde_json::from_str(raw).map_err(|e| SlaError::Corrupt(e.to_string()))
+}
+
+/// Moves a conversation's clocks for `trigger` (idempotent per
+/// `trigger_id`) and schedules their timers.
+pub async fn observe(app: &App, conversation: &str, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>) -> Result<(), SlaError> {
+    let Some(sla) = app.sla.as_ref() else { return Ok(()) };
+    let record = app.store.conversation(conversation).await?.unwrap_or_default();
+    let field = |k: &str| record.get(k).cloned().unwrap_or_default();
+    let (queue, channel, priority) = (field("queue"), field("channel"), priority_of(&record));
+    let live = app.live();
+    let targets = targets_for(&live.settings, &queue, &channel, priority);
+    let cal = |name: &str| calendar(&live.calendars, name);
+    let mut clocks = None;
+    for _ in 0..8 {
+        let raw = app.store.sla_clocks(conversation).await?;
+        let mut state = read(&raw)?;
+        if state.last_trigger == trigger_id {
+            clocks = Some(state);
+            break;
+        }
+        let before = state.clone();
+        state.apply(trigger, now, &targets, &cal);
+        state.last_trigger = trigger_id.to_owned();
+        let json = serde_json::to_string(&state).map_err(|e| SlaError::Corrupt(e.to_string()))?;
+        if app.store.sla_replace(conversation, &raw, &json).await? {
+            record_outcomes(app, &before, &state, &queue, &channel, priority);
+            clocks = Some(state);
+            break;
+        }
+    }
+    let clocks = clocks.ok_or(SlaError::Contended)?;
+    let wanted = clocks.timers(conversation);
+    let stale: Vec<String> =
+        clocks.all_timer_ids(conversation).into_iter().filter(|id| !wanted.iter().any(|(w, _)| w == id)).collect();
+    if !stale.is_empty() {
+        sla.timers.cancel_many(stale).await?;
+    }
+    if !wanted.is_empty() {
+        let batch: Vec<(String, i64, String)> =
+            wanted.into_iter().map(|(id, at)| (id, at.timestamp_millis(), conversation.to_owned())).collect();
+        sla.timers.schedule_many(batch).await?;
+    }
+    Ok(())
+}
+
+/// Counts the clocks that stopped in this step (attainment).
+fn record_outcomes(app: &App, before: &Clocks, after: &Clocks, queue: &str, channel: &str, priority: i32) {
+    for c in &after.clocks {
+        let was_running = before.get(c.kind).is_some_and(|b| b.run == c.run && b.state != ClockState::Stopped);
+        if c.state == ClockState::Stopped && was_running && c.kind != ClockKind::ReplyWindow {
+            app.metrics.sla_clock(queue, channel, &priority.to_string(), c.kind.as_str(), c.outcome());
+            if c.kind == ClockKind::FirstResponse {
+                app.metrics.first_response(queue, channel, c.used_ms as f64 / 1000.0);
+            }
+        }
+    }
+}
+
+/// The clocks of a conversation as the API shows them.
+pub async fn clocks_view(app: &App, conversation: &str) -> Result<serde_json::Value, SlaError> {
+    let clocks = read(&app.store.sla_clocks(conversation).await?)?;
+    let live = app.live();
+    let now = Utc::now();
+    let list: Vec<serde_json::Value> = clocks
+        .clocks
+        .iter()
+        .map(|c| {
+            let used = c.used(now, &calendar(&live.calendars, &c.calendar));
+            serde_json::json!({
+                "clock": c.kind.as_str(),
+                "policy": c.policy,
+                "calendar": c.calendar,
+                "target_secs": c.target_ms as f64 / 1000.0,
+                "state": c.state,
+                "outcome": c.outcome(),
+                "due": c.breach_due,
+                "warn_at": c.warn_due,
+                "elapsed_business_secs": used as f64 / 1000.0,
+                "warned": c.warned,
+                "breached": c.breached,
+                "stopped_at": c.stopped_at,
+            })
+        })
+        .collect();
+    Ok(serde_json::Value::Array(list))
+}
+
+/// Fires this replica's share of SLA timers until `cancel` fires.
+pub async fn run(app: Arc<App>, cancel: CancellationToken) {
+    let Some(sla) = app.sla.clone() else { return };
+    let handler = move |fired: Fired| {
+        let app = app.clone();
+        async move {
+            fire(&app, &fired).await.map_err(|e| {
+                tracing::warn!(error = %e, timer = %fired.id, "SLA timer failed; it will fire again");
+                e.to_string()
+            })
+        }
+    };
+    sla.timers.run(handler, cancel).await;
+}
+
+/// One warn or breach timer.
+async fn fire(app: &App, fired: &Fired) -> Result<(), SlaError> {
+    let Some((conversation, kind, run, stage)) = parse_timer_id(&fired.id) else { return Ok(()) };
+    let raw = app.store.sla_clocks(&conversation).await?;
+    let state = read(&raw)?;
+    let Some(clock) = state.get(kind).filter(|c| c.run == run && c.state == ClockState::Running).cloned() else {
+        return Ok(()); // Stopped or restarted since: nothing to say.
+    };
+    if (stage == Stage::Warning && clock.warned) || (stage == Stage::Breach && clock.breached) {
+        return Ok(());
+    }
+    let record = app.store.conversation(&conversation).await?.unwrap_or_default();
+    let live = app.live();
+    let policy = live.settings.sla.policies.get(&clock.policy);
+    let actions: Vec<Escalation> = match (kind, stage, policy) {
+        // The reply window closing: the conversation goes up its queue.
+        (ClockKind::ReplyWindow, Stage::Warning, _) => vec![Escalation::RaisePriority { by: 10 }],
+        (ClockKind::ReplyWindow, Stage::Breach, _) => vec![],
+        (_, Stage::Warning, Some(p)) => p.on_warning.clone(),
+        (_, Stage::Breach, Some(p)) => p.on_breach.clone(),
+        (_, _, None) => vec![],
+    };
+    let now = Utc::now();
+    let event_type = if stage == Stage::Warning { events::SLA_WARNING } else { events::SLA_BREACHED };
+    let mut data = EventData::from_record(&conversation, &record);
+    let used = clock.used(now, &calendar(&live.calendars, &clock.calendar));
+    data.sla = Some(serde_json::json!({
+        "clock": kind.as_str(),
+        "policy": clock.policy,
+        "target_secs": clock.target_ms as f64 / 1000.0,
+        "due": clock.breach_due,
+        "elapsed_business_secs": used as f64 / 1000.0,
+        "escalations": actions.iter().map(describe).collect::<Vec<_>>(),
+    }));
+    data.supervisors = actions.contains(&Escalation::Notify);
+    let event = Event::new(event_type, fired.firing_id.clone(), &app.event_source, now, data);
+    crate::routing::publish(app, event).await?;
+    app.metrics.sla_event(record.get("queue").map_or("", String::as_str), kind.as_str(), if stage == Stage::Warning { "warning" } else { "breach" });
+    tracing::info!(conversation = %conversation, clock = kind.as_str(), stage = ?stage, "SLA {}", if stage == Stage::Warning { "warning" } else { "breach" });
+    for (i, action) in actions.iter().enumerate() {
+        let once = format!("{}:sla:done:{}:{i}", app.store.keys().base(), fired.firing_id);
+        if app.store.first_seen(&once, Duration::from_secs(24 * 3600)).await? {
+            if let Err(e) = escalate(app, &conversation, &record, action, now).await {
+                app.store.release(&once).await?;
+                return Err(e);
+            }
+        }
+    }
+    // Mark the clock; a concurrent move of the clocks makes us read again.
+    for _ in 0..8 {
+        let raw = app.store.sla_clocks(&conversation).await?;
+        let mut state = read(&raw)?;
+        let Some(c) = state.clocks.iter_mut().find(|c| c.kind == kind && c.run == run) else { return Ok(()) };
+        match stage {
+            Stage::Warning => c.warned = true,
+            Stage::Breach => c.breached = true,
+        }
+        state.version += 1;
+        let json = serde_json::to_string(&state).map_err(|e| SlaError::Corrupt(e.to_string()))?;
+        if app.store.sla_replace(&conversation, &raw, &json).await? {
+            return Ok(());
+        }
+    }
+    Err(SlaError::Contended)
+}
+
+fn describe(action: &Escalation) -> String {
+    match action {
+        Escalation::RaisePriority { by } => format!("raise_priority +{by}"),
+        Escalation::Reroute { queue } => format!("reroute {}", queue.as_deref().unwrap_or("overflow")),
+        Escalation::Notify => "notify supervisors".into(),
+        Escalation::Reoffer => "reoffer".into(),
+    }
+}
+
+/// Runs one escalation action.
+async fn escalate(
+    app: &App,
+    conversation: &str,
+    record: &ConversationRecord,
+    action: &Escalation,
+    now: DateTime<Utc>,
+) -> Result<(), SlaError> {
+    let now_ms = now.timestamp_millis();
+    match action {
+        Escalation::Notify => Ok(()), // The event itself goes to the supervisors.
+        Escalation::RaisePriority { by } => {
+            app.store.raise_priority(conversation, *by, now_ms).await?;
+            Ok(())
+        }
+        Escalation::Reroute { queue } => {
+            let live = app.live();
+            let from = record.get("queue").cloned().unwrap_or_default();
+            let target = queue.clone().or_else(|| live.settings.queues.get(&from).and_then(|q| q.overflow.clone()));
+            let Some(target) = target.filter(|t| *t != from && live.settings.has_queue(t)) else { return Ok(()) };
+            if record.get("state").map(String::as_str) != Some("queued") {
+                // It is with an agent already; re-routing would take it away.
+                return Ok(());
+            }
+            let outcome =
+                app.store.reroute(conversation, &TransferTarget::Queue(live.classifier.queue(&target).to_json()), now_ms).await?;
+            if outcome.ok {
+                let fresh = app.store.conversation(conversation).await?.unwrap_or_default();
+                let mut data = EventData::from_record(conversation, &fresh);
+                data.reason = Some(format!("SLA escalation: re-routed from {from}"));
+                let id = format!("{conversation}:sla-reroute:{target}:{now_ms}");
+                crate::routing::publish(app, Event::new(events::TRANSFERRED, id, &app.event_source, now, data)).await?;
+                if !outcome.agent.is_empty() {
+                    let p = Placement {
+                        conversation: conversation.to_owned(),
+                        agent: outcome.agent,
+                        state: outcome.state,
+                        decision: outcome.decision,
+                    };
+                    crate::routing::publish_placement(app, &p, None, now).await?;
+                }
+            }
+            Ok(())
+        }
+        Escalation::Reoffer => {
+            let outcome = app.store.reoffer(conversation, now_ms).await?;
+            if outcome.from.is_empty() {
+                return Ok(());
+            }
+            let p = Placement {
+                conversation: conversation.to_owned(),
+                agent: outcome.agent,
+                state: outcome.state,
+                decision: outcome.decision,
+            };
+            crate::routing::publish_placement(app, &p, Some((&outcome.from, "SLA escalation: re-offered")), now).await?;
+            crate::routing::drain(app).await?;
+            Ok(())
+        }
+    }
+}

@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 
 pub use schema::Keys;
 pub use routing::{
-    AgentSync, BullseyeJson, Candidate, ClassJson, CustomerUpdate, QueueJson, Widened, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
+    AgentSync, BullseyeJson, Candidate, ClassJson, CustomerUpdate, EscalationOutcome, QueueJson, Widened, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
     TransferOutcome, TransferTarget,
 };
 pub use webchat::{ChatSlot, CHAT_TTL};
@@ -59,6 +59,8 @@ pub struct Store {
     agent_script: Arc<Script>,
     sweep: Arc<Script>,
     customer: Arc<Script>,
+    escalate: Arc<Script>,
+    sla_cas: Arc<Script>,
     chat_reserve: Arc<Script>,
     chat_commit: Arc<Script>,
 }
@@ -97,6 +99,8 @@ impl Store {
             agent_script: Arc::new(with_lib(include_str!("lua/agent.lua"))),
             sweep: Arc::new(with_lib(include_str!("lua/sweep.lua"))),
             customer: Arc::new(Script::new(include_str!("lua/customer.lua"))),
+            escalate: Arc::new(with_lib(include_str!("lua/escalate.lua"))),
+            sla_cas: Arc::new(Script::new(include_str!("lua/sla_cas.lua"))),
             delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
             profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
             chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),

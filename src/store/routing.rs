@@ -70,6 +70,13 @@ pub struct ClassJson {
     pub offer_timeout_ms: u64,
     /// Language the agent must speak (`""`: any).
     pub language: String,
+    /// The first-response SLA deadline (ms; 0: none), which orders the
+    /// queue within a priority band.
+    #[serde(default)]
+    pub deadline_ms: i64,
+    /// The SLA policy (`""`: none).
+    #[serde(default)]
+    pub sla: String,
 }
 
 /// What routing did with a message.
@@ -405,6 +412,21 @@ impl Store {
         target: &TransferTarget,
         now_ms: i64,
     ) -> Result<TransferOutcome, StoreError> {
+        self.transfer_with(conversation, target, now_ms, false).await
+    }
+
+    /// A transfer to a queue by an escalation, keeping a higher priority.
+    pub async fn reroute(&self, conversation: &str, target: &TransferTarget, now_ms: i64) -> Result<TransferOutcome, StoreError> {
+        self.transfer_with(conversation, target, now_ms, true).await
+    }
+
+    async fn transfer_with(
+        &self,
+        conversation: &str,
+        target: &TransferTarget,
+        now_ms: i64,
+        keep_priority: bool,
+    ) -> Result<TransferOutcome, StoreError> {
         let key = self.keys.conversation(conversation);
         let (kind, name, req) = match target {
             TransferTarget::Agent(a) => ("agent", a.clone(), "{}".to_owned()),
@@ -422,6 +444,7 @@ impl Store {
             .arg(kind)
             .arg(name)
             .arg(req)
+            .arg(if keep_priority { "keep_priority" } else { "" })
             .invoke_async(&mut c)
             .await;
         let json = self.check(r).await?;
@@ -547,5 +570,76 @@ fn lenient<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, serde_j
     match serde_json::from_str::<serde_json::Value>(json)? {
         serde_json::Value::Array(items) => items.into_iter().map(serde_json::from_value).collect(),
         _ => Ok(Vec::new()),
+    }
+}
+
+/// What an escalation did to the routing state.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct EscalationOutcome {
+    /// `raise`: the priority now.
+    #[serde(default)]
+    pub priority: i64,
+    /// `reoffer`: the agent it was taken from (`""`: it had none).
+    #[serde(default)]
+    pub from: String,
+    /// `reoffer`: the agent holding it now (`""`: queued).
+    #[serde(default)]
+    pub agent: String,
+    /// The state now.
+    #[serde(default)]
+    pub state: String,
+    /// `reoffer`: the decision.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub decision: Vec<Candidate>,
+}
+
+impl Store {
+    /// Raises a conversation's priority (see `lua/escalate.lua`).
+    pub async fn raise_priority(&self, conversation: &str, by: i32, now_ms: i64) -> Result<EscalationOutcome, StoreError> {
+        self.escalate(conversation, "raise", by, now_ms).await
+    }
+
+    /// Takes a conversation from its agent and places it with another.
+    pub async fn reoffer(&self, conversation: &str, now_ms: i64) -> Result<EscalationOutcome, StoreError> {
+        self.escalate(conversation, "reoffer", 0, now_ms).await
+    }
+
+    async fn escalate(&self, conversation: &str, op: &str, by: i32, now_ms: i64) -> Result<EscalationOutcome, StoreError> {
+        let key = self.keys.conversation(conversation);
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = self
+            .escalate
+            .key(&key)
+            .arg(self.keys.base())
+            .arg(conversation)
+            .arg(now_ms)
+            .arg(op)
+            .arg(by)
+            .invoke_async(&mut c)
+            .await;
+        let json = self.check(r).await?;
+        serde_json::from_str(&json).map_err(corrupt(key))
+    }
+
+    /// A conversation's SLA clocks as stored (`""` when none yet).
+    pub async fn sla_clocks(&self, conversation: &str) -> Result<String, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> = c.get(self.keys.sla(conversation)).await;
+        Ok(self.check(r).await?.unwrap_or_default())
+    }
+
+    /// Replaces the SLA clocks if they are still `read`; `false` when
+    /// someone changed them meanwhile (read again and retry).
+    pub async fn sla_replace(&self, conversation: &str, read: &str, new: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<i64, _> = self
+            .sla_cas
+            .key(self.keys.sla(conversation))
+            .arg(read)
+            .arg(new)
+            .arg(90 * 24 * 3600)
+            .invoke_async(&mut c)
+            .await;
+        Ok(self.check(r).await? == 1)
     }
 }

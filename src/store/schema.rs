@@ -22,6 +22,8 @@
 //! | `{P}:bullseye`                   | zset   | waiting conversation → time of its queue's next bullseye step (ms) |
 //! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`, `queue:<name>` (JSON requirements, overflow, bullseye steps): the configuration the scripts read |
 //! | `{P}:customer:<cid>:identities`  | set    | the customer's identities as `kind:value` (`phone:+1…`, `email:…`, `shop:…`) |
+//! | `{P}:sla:<id>`                   | string | the conversation's SLA clocks, JSON (`sla::clock::Clocks`), replaced by compare-and-set (EX 90 d) |
+//! | `{P}:timers:sla:*`               | …      | SLA warn/breach timers (see `sla::timers`)          |
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
 //! | `{P}:queue:<name>:waiting`       | zset   | unassigned conversation id → enqueue time (ms)     |
@@ -163,6 +165,16 @@ impl Keys {
     /// Agents available with free capacity on a channel.
     pub fn available(&self, channel: Channel) -> String {
         format!("{}:avail:{channel}", self.base)
+    }
+
+    /// A conversation's SLA clocks (JSON).
+    pub fn sla(&self, conversation: &str) -> String {
+        format!("{}:sla:{conversation}", self.base)
+    }
+
+    /// Prefix of the SLA timers (see `sla::timers`).
+    pub fn sla_timers(&self) -> String {
+        format!("{}:timers:sla", self.base)
     }
 
     /// Dead-lettered deliveries.

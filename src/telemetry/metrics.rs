@@ -56,6 +56,28 @@ struct RouteLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SlaLabels {
+    queue: String,
+    channel: String,
+    priority: String,
+    clock: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SlaEventLabels {
+    queue: String,
+    clock: String,
+    stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResponseLabels {
+    queue: String,
+    channel: String,
+}
+
 /// Every metric of one instance.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -68,6 +90,9 @@ pub struct Metrics {
     http: Family<RouteLabels, Histogram>,
     routing_seconds: Histogram,
     ready: Gauge,
+    sla_clocks: Family<SlaLabels, Counter>,
+    sla_events: Family<SlaEventLabels, Counter>,
+    first_response: Family<ResponseLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -102,7 +127,36 @@ impl Metrics {
         );
         let ready = Gauge::default();
         registry.register("ready", "1 when NATS and Redis answer and the streams exist", ready.clone());
-        Metrics { registry: Arc::new(registry), ingress, egress, routed, deliveries, poison, http, routing_seconds, ready }
+        let sla_clocks = Family::<SlaLabels, Counter>::default();
+        registry.register(
+            "sla_clocks",
+            "SLA clocks stopped, by queue, channel, priority, clock and outcome (met, breached): attainment = met / all",
+            sla_clocks.clone(),
+        );
+        let sla_events = Family::<SlaEventLabels, Counter>::default();
+        registry.register("sla_events", "SLA warnings and breaches fired, by queue, clock and stage", sla_events.clone());
+        let first_response = Family::<ResponseLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1.0, 2.0, 18))
+        });
+        registry.register(
+            "first_response_seconds",
+            "Business time from the first customer message to the first agent reply",
+            first_response.clone(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            ingress,
+            egress,
+            routed,
+            deliveries,
+            poison,
+            http,
+            routing_seconds,
+            ready,
+            sla_clocks,
+            sla_events,
+            first_response,
+        }
     }
 
     /// The Prometheus text exposition.
@@ -144,6 +198,29 @@ impl Metrics {
     /// One HTTP request ended.
     pub fn http(&self, route: &str, status: u16, seconds: f64) {
         self.http.get_or_create(&RouteLabels { route: route.into(), status }).observe(seconds);
+    }
+
+    /// An SLA clock stopped with `outcome` (met, breached).
+    pub fn sla_clock(&self, queue: &str, channel: &str, priority: &str, clock: &str, outcome: &str) {
+        let l = SlaLabels {
+            queue: queue.into(),
+            channel: channel.into(),
+            priority: priority.into(),
+            clock: clock.into(),
+            outcome: outcome.into(),
+        };
+        self.sla_clocks.get_or_create(&l).inc();
+    }
+
+    /// An SLA warning or breach fired.
+    pub fn sla_event(&self, queue: &str, clock: &str, stage: &str) {
+        let l = SlaEventLabels { queue: queue.into(), clock: clock.into(), stage: stage.into() };
+        self.sla_events.get_or_create(&l).inc();
+    }
+
+    /// A first response happened after `seconds` of business time.
+    pub fn first_response(&self, queue: &str, channel: &str, seconds: f64) {
+        self.first_response.get_or_create(&ResponseLabels { queue: queue.into(), channel: channel.into() }).observe(seconds);
     }
 
     /// Readiness changed.

@@ -9,6 +9,7 @@ mod cli;
 mod email;
 mod readiness;
 mod routing;
+mod sla;
 mod sms_more;
 mod sms_path;
 mod wechat;

@@ -11,8 +11,9 @@
 --   is the least occupied, ties to the longest idle. Every change of an
 --   agent's status, capacity or load calls reindex().
 -- * A conversation has at most one agent; a conversation without one is
---   in its queue's `waiting` zset, scored enqueue time (ms) - priority *
---   1e13, so lower is served first: priority, then longest waiting; and in
+--   in its queue's `waiting` zset, scored (its first-response SLA deadline,
+--   else its enqueue time, in ms) - priority * 1e13, so lower is served
+--   first: priority, then earliest deadline / longest waiting; and in
 --   `{P}:bullseye` at the time of its queue's next bullseye step, if any.
 --
 -- Scores are written with '%.0f' (Lua's default number format would round
@@ -172,9 +173,11 @@ end
 -- Puts a conversation without agent in its queue's waiting line, and
 -- schedules its next bullseye step (counted from when it was queued).
 local function enqueue(P, conv, vkey)
-  local f = redis.call('HMGET', vkey, 'queue', 'enqueued_at', 'priority', 'bullseye_step')
+  local f = redis.call('HMGET', vkey, 'queue', 'enqueued_at', 'priority', 'bullseye_step', 'deadline_ms')
   local prio = math.max(-500, math.min(500, num(f[3])))
-  redis.call('ZADD', waiting_key(P, f[1]), fmt(num(f[2]) - prio * 1e13), conv)
+  -- Within a priority band: earliest SLA deadline first, else arrival.
+  local at = num(f[5]) > 0 and num(f[5]) or num(f[2])
+  redis.call('ZADD', waiting_key(P, f[1]), fmt(at - prio * 1e13), conv)
   redis.call('SADD', P .. ':queues', f[1])
   redis.call('HSET', vkey, 'state', 'queued')
   local steps = queue_config(P, f[1]).bullseye

@@ -104,7 +104,7 @@ if created or reopened then
   redis.call('HSET', vkey, 'state', 'queued', 'queue', class.queue, 'priority', class.priority,
     'req_skills', cjson.encode(class.skills), 'tags', cjson.encode(class.tags), 'rule', class.rule,
     'mode', class.mode, 'offer_timeout_ms', class.offer_timeout_ms, 'language', class.language,
-    'relax', 0, 'bullseye_step', 0)
+    'relax', 0, 'bullseye_step', 0, 'deadline_ms', class.deadline_ms or 0, 'sla', class.sla or '')
   redis.call('HSET', ckey, 'open', conv)
   if reopened then
     if redis.call('ZREM', P .. ':wrapups', conv) == 1 then

@@ -8,7 +8,8 @@
 --
 -- KEYS[1] conversation key. ARGV: 1 base `{P}`, 2 conversation id, 3 now
 -- (ms), 4 `agent` or `queue`, 5 target, 6 queue requirements JSON
--- {skills, priority, mode, offer_timeout_ms} (for a queue).
+-- {skills, priority, mode, offer_timeout_ms} (for a queue), 7
+-- `keep_priority` to keep a higher priority the conversation has.
 -- Returns JSON {ok, error?, from, agent, state, decision}.
 local P, conv, now, kind, target = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local vkey = KEYS[1]
@@ -32,6 +33,10 @@ if kind == 'agent' then
   return cjson.encode({ok = true, from = from, agent = target, state = 'assigned', queue = f[4]})
 end
 local req = cjson.decode(ARGV[6])
+if ARGV[7] == 'keep_priority' then
+  -- An escalation: never lower what an earlier escalation raised.
+  req.priority = math.max(num(redis.call('HGET', vkey, 'priority')), num(req.priority))
+end
 local from = release(P, conv, vkey, true)
 if f[4] then
   redis.call('ZREM', waiting_key(P, f[4]), conv)

@@ -1,0 +1,167 @@
+//! SLA end to end with short targets: warning and breach fire once each
+//! across two replicas at the right times, the breach escalation re-routes
+//! the waiting conversation to the overflow queue where an agent takes it;
+//! a reply before the warning stops the clock and nothing fires.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::support::{form, twilio_signature, unique_prefix, TestApp};
+
+const TOKEN: &str = "twilio-test-token";
+
+fn config() -> String {
+    r#"
+    [server]
+    admin_token = "admin-secret"
+    [channels.sms.shop]
+    account_sid = "AC0123456789abcdef0123456789abcdef"
+    auth_token = "twilio-test-token"
+    from = "+15005550006"
+    api_base = "http://127.0.0.1:9"
+    [sla.policies.fast]
+    first_response_secs = 2
+    resolution_secs = 3600
+    warn_at = 0.5
+    on_warning = [ { action = "raise_priority", by = 5 } ]
+    on_breach = [ { action = "reroute" } ]
+    [queues.chat]
+    skills = { chat = 1 }
+    overflow = "backup"
+    sla = "fast"
+    [queues.backup]
+    [[rules]]
+    name = "chat"
+    when = { text = "help" }
+    then = { queue = "chat" }
+    [[rules]]
+    name = "quick"
+    when = { text = "quick" }
+    then = { queue = "backup" }
+    [[sla.overrides]]
+    queue = "backup"
+    policy = "fast"
+    [agents.alice]
+    token = "alice-token"
+    capacity = { sms = 5 }
+    "#
+    .to_owned()
+}
+
+async fn sms(app: &TestApp, sid: &str, from: &str, body: &str) {
+    let url = app.url("/webhooks/sms/shop");
+    let params = [("MessageSid", sid), ("From", from), ("To", "+15005550006"), ("Body", body)];
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", twilio_signature(TOKEN, &url, &params))
+        .body(form(&params))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn collect(sub: &mut async_nats::Subscriber, until: Duration) -> Vec<(Duration, Value)> {
+    let start = tokio::time::Instant::now();
+    let mut seen = Vec::new();
+    while let Ok(Some(msg)) = tokio::time::timeout_at(start + until, sub.next()).await {
+        seen.push((start.elapsed(), serde_json::from_slice(&msg.payload).unwrap()));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn warning_and_breach_fire_once_across_replicas_and_the_breach_reroutes() {
+    let prefix = unique_prefix();
+    let a = TestApp::ready(TestApp::spawn_with_prefix(&config(), prefix.clone()).await).await;
+    let b = TestApp::ready(TestApp::spawn_with_prefix(&config(), prefix.clone()).await).await;
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut sub = nats.subscribe(format!("{prefix}.events.>")).await.unwrap();
+    nats.flush().await.unwrap();
+    sms(&a, "SM1", "+14155550001", "help me").await;
+    let seen = collect(&mut sub, Duration::from_secs(4)).await;
+    let of = |t: &str| seen.iter().filter(|(_, e)| e["type"] == t).collect::<Vec<_>>();
+    let warnings = of("switchboard.sla.warning");
+    let breaches = of("switchboard.sla.breached");
+    assert_eq!((warnings.len(), breaches.len()), (1, 1), "{:#?}", seen.iter().map(|(t, e)| (t, &e["type"])).collect::<Vec<_>>());
+    let (warned_at, warning) = warnings[0];
+    let (breached_at, breach) = breaches[0];
+    assert!(*warned_at >= Duration::from_millis(900) && *breached_at >= Duration::from_millis(1900), "{warned_at:?} {breached_at:?}");
+    assert!(warned_at < breached_at);
+    assert_eq!(warning["data"]["sla"]["clock"], "first_response");
+    assert_eq!(warning["data"]["sla"]["policy"], "fast");
+    assert_eq!(breach["data"]["sla"]["escalations"], json!(["reroute overflow"]));
+    // The breach moved it to the overflow queue, where alice takes it.
+    let moved = of("switchboard.conversation.transferred");
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].1["data"]["queue"], "backup");
+    let assigned = of("switchboard.conversation.assigned");
+    assert_eq!(assigned.len(), 1);
+    assert_eq!(assigned[0].1["data"]["agent"], "alice");
+    let conv = assigned[0].1["data"]["conversation_id"].as_str().unwrap().to_owned();
+    // The warning raised its priority; the clock shows the breach.
+    let detail: Value = reqwest::Client::new()
+        .get(b.url(&format!("/api/v1/conversations/{conv}")))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["conversation"]["priority"], "5");
+    let first = detail["sla"].as_array().unwrap().iter().find(|c| c["clock"] == "first_response").unwrap().clone();
+    assert_eq!((first["outcome"].as_str(), first["target_secs"].as_f64()), (Some("breached"), Some(2.0)));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_reply_before_the_warning_stops_the_clock() {
+    let app = TestApp::spawn_ready(&config()).await;
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut sub = nats.subscribe(format!("{}.events.>", app.prefix)).await.unwrap();
+    nats.flush().await.unwrap();
+    sms(&app, "SM1", "+14155550002", "quick question").await;
+    let assigned = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(15), sub.next()).await.unwrap().unwrap();
+        let e: Value = serde_json::from_slice(&msg.payload).unwrap();
+        if e["type"] == "switchboard.conversation.assigned" {
+            break e;
+        }
+    };
+    let conv = assigned["data"]["conversation_id"].as_str().unwrap().to_owned();
+    let reply = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/conversations/{conv}/reply")))
+        .bearer_auth("alice-token")
+        .json(&json!({ "text": "on it" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 202);
+    let seen = collect(&mut sub, Duration::from_millis(2600)).await;
+    assert!(!seen.iter().any(|(_, e)| e["type"].as_str().unwrap_or("").starts_with("switchboard.sla.")), "{seen:?}");
+    let detail: Value = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/conversations/{conv}")))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let clocks = detail["sla"].as_array().unwrap();
+    let first = clocks.iter().find(|c| c["clock"] == "first_response").unwrap();
+    assert_eq!(first["outcome"], "met");
+    let resolution = clocks.iter().find(|c| c["clock"] == "resolution").unwrap();
+    assert_eq!(resolution["state"], "paused", "waiting on the customer");
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("switchboard_sla_clocks_total{") && l.contains("clock=\"first_response\"") && l.contains("outcome=\"met\"")),
+        "{metrics}"
+    );
+    let _ = unique_prefix();
+    app.stop().await;
+}
