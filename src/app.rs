@@ -123,7 +123,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
         event_source: format!("/switchboard/{}", settings.nats.prefix),
         live: ArcSwap::from_pointee(Live::new(settings.clone())),
         senders: Senders::new(&settings).map_err(StartError::Sender)?,
-        targets: Targets::new(&settings.delivery)?,
+        targets: Targets::new(&settings.delivery, settings.server.public_base())?,
         chat: crate::http::Chat::new(&settings).map_err(StartError::Webchat)?,
         sla: Some(crate::sla::Sla::new(&settings).map_err(|_| StoreError::Url)?),
         closing: shutdown.clone(),

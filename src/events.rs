@@ -33,6 +33,9 @@ pub const REOPENED: &str = "switchboard.conversation.reopened";
 pub const SLA_WARNING: &str = "switchboard.sla.warning";
 /// `switchboard.sla.breached`: a clock reached its target.
 pub const SLA_BREACHED: &str = "switchboard.sla.breached";
+/// `switchboard.delivery.disabled`: a delivery target answered 410 Gone
+/// and gets nothing more until the configuration is reloaded.
+pub const DELIVERY_DISABLED: &str = "switchboard.delivery.disabled";
 /// `switchboard.agent.away`: an agent set away by routing (missed offers).
 pub const AGENT_AWAY: &str = "switchboard.agent.away";
 /// The customer started or stopped typing (web chat). Sent on the agent's

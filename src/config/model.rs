@@ -531,6 +531,10 @@ pub enum DeliverTarget {
         secret: Option<SecretString>,
         /// File holding the secret.
         secret_file: Option<PathBuf>,
+        /// Secrets being rotated out: every delivery is signed with each of
+        /// them too, so the receiver may switch at its own pace.
+        #[serde(default)]
+        previous_secrets: Vec<SecretString>,
     },
     /// A Slack incoming webhook.
     Slack {

@@ -211,7 +211,7 @@ impl Settings {
             for (i, target) in a.deliver.iter().enumerate() {
                 let t = format!("{at}.deliver[{i}]");
                 match target {
-                    DeliverTarget::Webhook { url, secret, .. } => {
+                    DeliverTarget::Webhook { url, secret, previous_secrets, .. } => {
                         http_url(url, &format!("{t}.url"), p);
                         match secret {
                             None => p.push(format!("{t}.secret"), "is required (or secret_file)"),
@@ -219,6 +219,11 @@ impl Settings {
                                 p.push(format!("{t}.secret"), "must be `whsec_` followed by base64")
                             }
                             Some(_) => {}
+                        }
+                        for (j, s) in previous_secrets.iter().enumerate() {
+                            if crate::delivery::signing::decode_secret(s.expose_secret()).is_none() {
+                                p.push(format!("{t}.previous_secrets[{j}]"), "must be `whsec_` followed by base64");
+                            }
                         }
                     }
                     DeliverTarget::Slack { url } => http_url(url.expose_secret(), &format!("{t}.url"), p),

@@ -11,7 +11,8 @@
 pub mod signing;
 mod targets;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message};
@@ -20,23 +21,62 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::config::DeliverTarget;
-use crate::events::Event;
+use crate::events::{self, Event, EventData};
 use crate::telemetry::Outcome;
 pub use targets::{Attempt, Targets};
 
 /// How long a per-event record of reached targets is kept.
 const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Runs the delivery worker until `cancel` fires.
+/// Runs the delivery worker until `cancel` fires. The events of one
+/// conversation are handled one at a time, in the order this replica
+/// receives them (the log's order), so each target sees them in order.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
     let (stream, filter) = (subjects.events_stream(), subjects.events_all());
     let workers = app.settings.delivery.workers;
+    let lanes = Lanes::default();
     run_durable(&app.bus, "delivery", stream, filter, workers, cancel, |msg| {
-        let app = app.clone();
-        async move { handle(&app, msg).await }
+        let (app, lanes) = (app.clone(), lanes.clone());
+        async move {
+            let (lane, key) = lanes.lane(&msg);
+            {
+                let _turn = lane.lock().await;
+                handle(&app, msg).await;
+            }
+            drop(lane);
+            lanes.release(&key);
+        }
     })
     .await;
+}
+
+/// One FIFO lock per conversation with events in flight: tokio's mutex
+/// grants the lock in the order it was asked for, and the consume loop asks
+/// in the order messages arrive.
+#[derive(Clone, Default)]
+struct Lanes(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl Lanes {
+    fn lane(&self, msg: &Message) -> (Arc<tokio::sync::Mutex<()>>, String) {
+        // The conversation id is the CloudEvents `subject`; peek at it
+        // without decoding the whole event.
+        #[derive(serde::Deserialize)]
+        struct Subject {
+            #[serde(default)]
+            subject: String,
+        }
+        let key = serde_json::from_slice::<Subject>(&msg.payload).map(|s| s.subject).unwrap_or_default();
+        let mut lanes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (lanes.entry(key.clone()).or_default().clone(), key)
+    }
+
+    fn release(&self, key: &str) {
+        let mut lanes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lanes.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            lanes.remove(key);
+        }
+    }
 }
 
 async fn handle(app: &App, msg: Message) {
@@ -60,60 +100,25 @@ async fn handle(app: &App, msg: Message) {
     }
     let live = app.live();
     let agent = event.data.agent.as_deref().unwrap_or("-");
-    let mut targets: Vec<(String, usize, &DeliverTarget)> = event
+    let mut targets: Vec<(String, &DeliverTarget)> = event
         .data
         .agent
         .as_ref()
         .and_then(|a| live.settings.agents.get(a))
-        .map(|a| a.deliver.iter().enumerate().map(|(i, t)| (format!("{agent}#{i}"), i, t)).collect())
+        .map(|a| a.deliver.iter().enumerate().map(|(i, t)| (format!("{agent}#{i}"), t)).collect())
         .unwrap_or_default();
     if event.data.supervisors {
-        targets.extend(live.settings.sla.supervisors.iter().enumerate().map(|(i, t)| (format!("supervisor#{i}"), i, t)));
+        targets.extend(live.settings.sla.supervisors.iter().enumerate().map(|(i, t)| (format!("supervisor#{i}"), t)));
     }
     let attempt = delivered(&msg);
     let last_delivery = attempt >= app.settings.nats.max_deliver;
     let mut retry_later = false;
-    for (key, index, target) in targets {
-        match app.store.was_delivered(&event.id, &key).await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read delivery state; retrying the event");
+    for (key, target) in targets {
+        match deliver_once(app, &event, &body, &key, target, last_delivery).await {
+            Ok(()) => {}
+            Err(reason) => {
+                tracing::warn!(event = %event.id, target = %key, %reason, attempt, "delivery failed; will retry");
                 retry_later = true;
-                break;
-            }
-        }
-        let kind = targets::kind(target);
-        match app.targets.deliver(target, &event, &body).await {
-            Attempt::Done => {
-                app.metrics.delivery(kind, Outcome::ok);
-                if let Err(e) = app.store.mark_delivered(&event.id, &key, DELIVERED_TTL).await {
-                    tracing::warn!(error = %e, "delivered, but cannot record it; a retry may repeat it");
-                }
-            }
-            Attempt::Skipped => {}
-            Attempt::Retry(reason) if !last_delivery => {
-                app.metrics.delivery(kind, Outcome::retry);
-                tracing::warn!(event = %event.id, target = kind, %reason, attempt, "delivery failed; will retry");
-                retry_later = true;
-            }
-            Attempt::Retry(reason) | Attempt::Failed(reason) => {
-                app.metrics.delivery(kind, Outcome::failed);
-                tracing::warn!(event = %event.id, target = kind, %reason, "delivery dead-lettered");
-                let entry = serde_json::json!({
-                    "event": event,
-                    "agent": event.data.agent,
-                    "target": index,
-                    "kind": kind,
-                    "reason": reason,
-                    "at": chrono::Utc::now(),
-                });
-                if let Err(e) = app.store.dead_letter(&entry).await {
-                    tracing::warn!(error = %e, "cannot dead-letter; retrying the event");
-                    retry_later = true;
-                } else if let Err(e) = app.store.mark_delivered(&event.id, &key, DELIVERED_TTL).await {
-                    tracing::warn!(error = %e, "dead-lettered, but cannot record it");
-                }
             }
         }
     }
@@ -123,4 +128,127 @@ async fn handle(app: &App, msg: Message) {
     } else {
         ack(&msg, AckKind::Ack).await;
     }
+}
+
+/// Delivers one event to one target unless it reached it before or the
+/// target is disabled. `Err` asks for the whole event to be retried later.
+async fn deliver_once(
+    app: &App,
+    event: &Event,
+    body: &bytes::Bytes,
+    key: &str,
+    target: &DeliverTarget,
+    last_delivery: bool,
+) -> Result<(), String> {
+    let kind = targets::kind(target);
+    if app.store.was_delivered(&event.id, key).await.map_err(|e| e.to_string())? {
+        return Ok(());
+    }
+    if app.store.is_target_disabled(key).await.map_err(|e| e.to_string())? {
+        app.metrics.delivery(kind, Outcome::rejected);
+        return Ok(());
+    }
+    match app.targets.deliver(target, event, body).await {
+        Attempt::Done => {
+            app.metrics.delivery(kind, Outcome::ok);
+            if let Err(e) = app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await {
+                tracing::warn!(error = %e, "delivered, but cannot record it; a retry may repeat it");
+            }
+            Ok(())
+        }
+        Attempt::Skipped => Ok(()),
+        Attempt::Gone => {
+            app.metrics.delivery(kind, Outcome::failed);
+            disable(app, event, key, kind).await
+        }
+        Attempt::Retry(reason) if !last_delivery => {
+            app.metrics.delivery(kind, Outcome::retry);
+            Err(reason)
+        }
+        Attempt::Retry(reason) | Attempt::Failed(reason) => {
+            app.metrics.delivery(kind, Outcome::failed);
+            tracing::warn!(event = %event.id, target = %key, %reason, "delivery dead-lettered");
+            let id = format!("{}~{key}", event.id);
+            let entry = serde_json::json!({
+                "id": id,
+                "event": event,
+                "target": key,
+                "kind": kind,
+                "reason": reason,
+                "at": chrono::Utc::now(),
+            });
+            app.store.dead_letter(&id, &entry, chrono::Utc::now().timestamp_millis()).await.map_err(|e| e.to_string())?;
+            if let Err(e) = app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await {
+                tracing::warn!(error = %e, "dead-lettered, but cannot record it");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A target that answered 410 Gone is disabled (until a reload) and a
+/// `switchboard.delivery.disabled` event says so.
+async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), String> {
+    let first = app.store.disable_target(key, "the target answered 410 Gone").await.map_err(|e| e.to_string())?;
+    if first {
+        tracing::warn!(target = %key, kind, "delivery target answered 410 Gone; disabled until a reload");
+        let data = EventData {
+            agent: event.data.agent.clone(),
+            reason: Some(format!("{kind} target {key} answered 410 Gone and is disabled until the configuration is reloaded")),
+            ..EventData::default()
+        };
+        let id = format!("{key}:disabled:{}", event.id);
+        let notice = Event::new(events::DELIVERY_DISABLED, id, &app.event_source, chrono::Utc::now(), data);
+        let payload = serde_json::to_vec(&notice).map_err(|e| e.to_string())?;
+        app.bus
+            .publish(app.bus.subjects().event(events::DELIVERY_DISABLED), &notice.id, payload.into())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await.map_err(|e| e.to_string())
+}
+
+/// Delivers a dead letter again to its target (admin replay). `Ok(true)`
+/// when the target took it (the dead letter is dropped), `Ok(false)` when
+/// it failed again (it stays), `Err` for a dead letter that is not there or
+/// whose target is no longer configured.
+pub async fn replay(app: &App, id: &str) -> Result<Result<(), String>, ReplayError> {
+    let entry = app.store.dead_letter_entry(id).await.map_err(|e| ReplayError::Store(e.to_string()))?;
+    let entry = entry.ok_or(ReplayError::NotFound)?;
+    let event: Event = serde_json::from_value(entry["event"].clone()).map_err(|_| ReplayError::NotFound)?;
+    let key = entry["target"].as_str().unwrap_or_default();
+    let live = app.live();
+    let (owner, index) = key.rsplit_once('#').ok_or(ReplayError::NotFound)?;
+    let index: usize = index.parse().map_err(|_| ReplayError::NotFound)?;
+    let target = if owner == "supervisor" {
+        live.settings.sla.supervisors.get(index)
+    } else {
+        live.settings.agents.get(owner).and_then(|a| a.deliver.get(index))
+    };
+    let target = target.ok_or(ReplayError::TargetGone)?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|e| ReplayError::Store(e.to_string()))?);
+    let outcome = match app.targets.deliver(target, &event, &body).await {
+        Attempt::Done | Attempt::Skipped => Ok(()),
+        Attempt::Gone => Err("the target answered 410 Gone".to_owned()),
+        Attempt::Retry(reason) | Attempt::Failed(reason) => Err(reason),
+    };
+    if outcome.is_ok() {
+        app.store.drop_dead_letter(id).await.map_err(|e| ReplayError::Store(e.to_string()))?;
+        tracing::info!(dead_letter = %id, "dead letter replayed");
+    }
+    Ok(outcome)
+}
+
+/// Why a dead letter cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// No such dead letter.
+    #[error("no such dead letter")]
+    NotFound,
+    /// Its target is not configured any more.
+    #[error("the dead letter's target is no longer configured")]
+    TargetGone,
+    /// Redis.
+    #[error("{0}")]
+    Store(String),
 }

@@ -19,8 +19,10 @@ pub enum Attempt {
     Skipped,
     /// Failed in a way a later attempt may fix.
     Retry(String),
-    /// Refused for good (a 4xx other than 408/429).
+    /// Refused for good (a 4xx other than 408/410/429).
     Failed(String),
+    /// The target answered 410 Gone: it is disabled until a reload.
+    Gone,
 }
 
 /// The shared HTTP client and retry policy of delivery.
@@ -28,6 +30,7 @@ pub enum Attempt {
 pub struct Targets {
     client: reqwest::Client,
     settings: DeliverySettings,
+    public_base: String,
 }
 
 /// The label of a target kind, for metrics and logs.
@@ -42,13 +45,13 @@ pub fn kind(target: &DeliverTarget) -> &'static str {
 
 impl Targets {
     /// A client with the configured timeout.
-    pub fn new(settings: &DeliverySettings) -> Result<Targets, reqwest::Error> {
+    pub fn new(settings: &DeliverySettings, public_base: &str) -> Result<Targets, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(settings.request_timeout())
             .connect_timeout(settings.request_timeout())
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Targets { client, settings: settings.clone() })
+        Ok(Targets { client, settings: settings.clone(), public_base: public_base.trim_end_matches('/').to_owned() })
     }
 
     /// Delivers `event` (serialized as `body`) to one target, retrying
@@ -57,7 +60,9 @@ impl Targets {
         let mut attempt = 1;
         loop {
             let (outcome, hint) = match target {
-                DeliverTarget::Webhook { url, secret, .. } => self.webhook(url, secret.as_ref(), event, body).await,
+                DeliverTarget::Webhook { url, secret, previous_secrets, .. } => {
+                    self.webhook(url, secret.as_ref(), previous_secrets, event, body).await
+                }
                 DeliverTarget::Slack { url } => self.slack(url.expose_secret(), event).await,
                 // The mailbox target arrives with the email channel; the NATS
                 // target is the fan-out subject, already published.
@@ -79,6 +84,7 @@ impl Targets {
         &self,
         url: &str,
         secret: Option<&secrecy::SecretString>,
+        previous: &[secrecy::SecretString],
         event: &Event,
         body: &Bytes,
     ) -> (Attempt, Option<Duration>) {
@@ -86,7 +92,13 @@ impl Targets {
             return (Attempt::Failed("webhook secret is not a whsec_ secret".into()), None);
         };
         let timestamp = chrono::Utc::now().timestamp();
-        let signature = signing::sign(&key, &event.id, timestamp, body);
+        // Standard Webhooks: several signatures, space-separated, one per
+        // active secret; a receiver accepts the message if any matches.
+        let mut signature = signing::sign(&key, &event.id, timestamp, body);
+        for old in previous.iter().filter_map(|s| signing::decode_secret(s.expose_secret())) {
+            signature.push(' ');
+            signature.push_str(&signing::sign(&old, &event.id, timestamp, body));
+        }
         let request = self
             .client
             .post(url)
@@ -99,7 +111,7 @@ impl Targets {
     }
 
     async fn slack(&self, url: &str, event: &Event) -> (Attempt, Option<Duration>) {
-        classify(self.client.post(url).json(&slack_message(event)).send().await)
+        classify(self.client.post(url).json(&slack_message(event, &self.public_base)).send().await)
     }
 }
 
@@ -116,6 +128,8 @@ fn classify(result: Result<reqwest::Response, reqwest::Error>) -> (Attempt, Opti
                 .and_then(|v| retry::retry_after(v, SystemTime::now()));
             if status.is_success() {
                 (Attempt::Done, None)
+            } else if status.as_u16() == 410 {
+                (Attempt::Gone, None)
             } else if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
                 (Attempt::Retry(format!("target answered {status}")), hint)
             } else {
@@ -134,21 +148,35 @@ fn without_url(e: &reqwest::Error) -> String {
     s
 }
 
-/// A Slack incoming-webhook message: a text fallback plus Block Kit blocks.
-fn slack_message(event: &Event) -> serde_json::Value {
+/// A Slack incoming-webhook message: a text fallback plus Block Kit blocks
+/// with the customer, channel, queue, agent, the message and the API links
+/// to act on the conversation (`base` is `server.public_url`).
+pub fn slack_message(event: &Event, base: &str) -> serde_json::Value {
     let d = &event.data;
-    let what = event.event_type.rsplit('.').next().unwrap_or("event");
+    let what = event.event_type.rsplit('.').next().unwrap_or("event").replace('_', " ");
     let text = d.message.as_ref().map(|m| m.text.as_str()).unwrap_or("");
-    let headline = format!("Conversation {} {what} ({} · queue {})", d.conversation_id, d.channel, d.queue);
-    serde_json::json!({
-        "text": format!("{headline}: {text}"),
-        "blocks": [
-            { "type": "section", "text": { "type": "mrkdwn", "text": format!("*{headline}*") } },
-            { "type": "section", "fields": [
-                { "type": "mrkdwn", "text": format!("*Customer*\n{}", d.customer.address) },
-                { "type": "mrkdwn", "text": format!("*Agent*\n{}", d.agent.as_deref().unwrap_or("-")) },
-            ]},
-            { "type": "section", "text": { "type": "plain_text", "text": if text.is_empty() { " " } else { text } } },
-        ]
-    })
+    let headline = format!("Conversation {what} · {} · queue {}", d.channel, if d.queue.is_empty() { "-" } else { &d.queue });
+    let api = format!("{base}/api/v1/conversations/{}", d.conversation_id);
+    let mut blocks = vec![
+        serde_json::json!({ "type": "header", "text": { "type": "plain_text", "text": headline } }),
+        serde_json::json!({ "type": "section", "fields": [
+            { "type": "mrkdwn", "text": format!("*Customer*\n{}", if d.customer.address.is_empty() { "-" } else { &d.customer.address }) },
+            { "type": "mrkdwn", "text": format!("*Agent*\n{}", d.agent.as_deref().unwrap_or("-")) },
+            { "type": "mrkdwn", "text": format!("*Channel*\n{}", d.channel) },
+            { "type": "mrkdwn", "text": format!("*Conversation*\n`{}`", d.conversation_id) },
+        ]}),
+    ];
+    if !text.is_empty() {
+        blocks.push(serde_json::json!({ "type": "section", "text": { "type": "plain_text", "text": text } }));
+    }
+    if let Some(reason) = d.reason.as_deref().or(d.error.as_deref()) {
+        blocks.push(serde_json::json!({ "type": "context", "elements": [ { "type": "plain_text", "text": reason } ] }));
+    }
+    if !d.conversation_id.is_empty() {
+        blocks.push(serde_json::json!({ "type": "context", "elements": [ { "type": "mrkdwn", "text": format!(
+            "<{api}|Open> · accept: `POST {api}/accept` · reply: `POST {api}/reply`"
+        ) } ] }));
+    }
+    let fallback = if text.is_empty() { headline.clone() } else { format!("{headline}: {text}") };
+    serde_json::json!({ "text": fallback, "blocks": blocks })
 }

@@ -329,6 +329,8 @@ pub async fn reload(app: &App) -> Result<ReloadReport, ReloadError> {
     };
     app.live.store(Arc::new(crate::app::Live::new(new)));
     sync_agents(app, Some(&old.settings)).await?;
+    // Targets disabled by a 410 get another chance: the operator may have fixed them.
+    app.store.enable_targets().await.map_err(RouteError::from)?;
     drain(app).await?;
     tracing::info!(agents = report.agents, queues = report.queues, rules = report.rules, "configuration reloaded");
     Ok(report)

@@ -402,18 +402,68 @@ impl Store {
         self.check(r).await
     }
 
-    /// Keeps a delivery that exhausted its attempts, for inspection and replay.
-    pub async fn dead_letter(&self, entry: &serde_json::Value) -> Result<(), StoreError> {
+    /// Dead-letters a delivery under `id` (the entry carries it too).
+    pub async fn dead_letter(&self, id: &str, entry: &serde_json::Value, at_ms: i64) -> Result<(), StoreError> {
+        let key = self.keys.dead_letters();
         let mut c = self.conn().await?;
-        let r: Result<(), _> = c.rpush(self.keys.dead_letters(), entry.to_string()).await;
+        let r: Result<(), _> = redis::pipe()
+            .atomic()
+            .zadd(&key, id, at_ms)
+            .hset(format!("{key}:data"), id, entry.to_string())
+            .query_async(&mut c)
+            .await;
         self.check(r).await
     }
 
-    /// The dead letters, oldest first.
-    pub async fn dead_letters(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+    /// Up to `limit` dead letters, oldest first, and how many there are.
+    pub async fn dead_letters(&self, limit: isize) -> Result<(Vec<serde_json::Value>, u64), StoreError> {
+        let key = self.keys.dead_letters();
         let mut c = self.conn().await?;
-        let r: Result<Vec<String>, _> = c.lrange(self.keys.dead_letters(), 0, -1).await;
+        let r: Result<(Vec<String>, u64), _> =
+            redis::pipe().zrange(&key, 0, limit - 1).zcard(&key).query_async(&mut c).await;
+        let (ids, total) = self.check(r).await?;
+        if ids.is_empty() {
+            return Ok((Vec::new(), total));
+        }
+        let r: Result<Vec<Option<String>>, _> = redis::cmd("HMGET").arg(format!("{key}:data")).arg(&ids).query_async(&mut c).await;
         let raw = self.check(r).await?;
-        Ok(raw.iter().filter_map(|m| serde_json::from_str(m).ok()).collect())
+        Ok((raw.into_iter().flatten().filter_map(|m| serde_json::from_str(&m).ok()).collect(), total))
+    }
+
+    /// One dead letter.
+    pub async fn dead_letter_entry(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> = c.hget(format!("{}:data", self.keys.dead_letters()), id).await;
+        Ok(self.check(r).await?.and_then(|m| serde_json::from_str(&m).ok()))
+    }
+
+    /// Drops a dead letter; `false` if there was none.
+    pub async fn drop_dead_letter(&self, id: &str) -> Result<bool, StoreError> {
+        let key = self.keys.dead_letters();
+        let mut c = self.conn().await?;
+        let r: Result<(i64, i64), _> =
+            redis::pipe().atomic().zrem(&key, id).hdel(format!("{key}:data"), id).query_async(&mut c).await;
+        Ok(self.check(r).await?.0 == 1)
+    }
+
+    /// Marks a delivery target disabled (it answered 410 Gone).
+    pub async fn disable_target(&self, target: &str, reason: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<bool, _> = c.hset_nx(self.keys.disabled_targets(), target, reason).await;
+        self.check(r).await
+    }
+
+    /// Whether a delivery target is disabled.
+    pub async fn is_target_disabled(&self, target: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<bool, _> = c.hexists(self.keys.disabled_targets(), target).await;
+        self.check(r).await
+    }
+
+    /// Enables every disabled target again (a reload: the operator fixed them).
+    pub async fn enable_targets(&self) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.del(self.keys.disabled_targets()).await;
+        self.check(r).await
     }
 }

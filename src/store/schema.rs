@@ -29,7 +29,9 @@
 //! | `{P}:queue:<name>:waiting`       | zset   | unassigned conversation id → enqueue time (ms)     |
 //! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
-//! | `{P}:deadletters`                | list   | JSON deliveries that exhausted their attempts      |
+//! | `{P}:deadletters`                | zset   | dead letter id → time (ms): deliveries that exhausted their attempts |
+//! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (event, target, reason)      |
+//! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `supervisor#<i>`) → why it is disabled (410) |
 //! | `{P}:email:msgid:<message-id>`  | string | conversation of an email we sent or received (EX 90 d) |
 //! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |
 //! | `{P}:webchat:<v>:seq`            | string | last `seq` given in visitor `v`'s chat (EX 30 d)   |
@@ -175,6 +177,11 @@ impl Keys {
     /// Prefix of the SLA timers (see `sla::timers`).
     pub fn sla_timers(&self) -> String {
         format!("{}:timers:sla", self.base)
+    }
+
+    /// Delivery targets disabled by a 410.
+    pub fn disabled_targets(&self) -> String {
+        format!("{}:disabled", self.base)
     }
 
     /// Dead-lettered deliveries.

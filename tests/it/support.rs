@@ -120,6 +120,8 @@ pub struct Recorded {
     pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -204,7 +206,7 @@ async fn record(
     body: Bytes,
 ) -> Response {
     let mut s = state.lock().unwrap();
-    s.seen.push(Recorded { method, uri, headers, body });
+    s.seen.push(Recorded { method, uri, headers, body, at: std::time::Instant::now() });
     let i = (s.seen.len() - 1).min(s.script.len() - 1);
     let (status, extra, body) = s.script[i].clone();
     let mut resp = (StatusCode::from_u16(status).unwrap(), body).into_response();

