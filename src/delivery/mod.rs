@@ -8,6 +8,7 @@
 //! JetStream with a delay; after `nats.max_deliver` deliveries, or at once on
 //! a permanent refusal, the delivery is dead-lettered.
 
+pub mod mailbox;
 pub mod signing;
 mod targets;
 
@@ -148,7 +149,11 @@ async fn deliver_once(
         app.metrics.delivery(kind, Outcome::rejected);
         return Ok(());
     }
-    match app.targets.deliver(target, event, body).await {
+    let attempt = match target {
+        DeliverTarget::Email { address } => mailbox::deliver(app, address, event).await,
+        _ => app.targets.deliver(target, event, body).await,
+    };
+    match attempt {
         Attempt::Done => {
             app.metrics.delivery(kind, Outcome::ok);
             if let Err(e) = app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await {
@@ -227,7 +232,11 @@ pub async fn replay(app: &App, id: &str) -> Result<Result<(), String>, ReplayErr
     };
     let target = target.ok_or(ReplayError::TargetGone)?;
     let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|e| ReplayError::Store(e.to_string()))?);
-    let outcome = match app.targets.deliver(target, &event, &body).await {
+    let attempt = match target {
+        DeliverTarget::Email { address } => mailbox::deliver(app, address, &event).await,
+        _ => app.targets.deliver(target, &event, &body).await,
+    };
+    let outcome = match attempt {
         Attempt::Done | Attempt::Skipped => Ok(()),
         Attempt::Gone => Err("the target answered 410 Gone".to_owned()),
         Attempt::Retry(reason) | Attempt::Failed(reason) => Err(reason),

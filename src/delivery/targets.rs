@@ -64,8 +64,8 @@ impl Targets {
                     self.webhook(url, secret.as_ref(), previous_secrets, event, body).await
                 }
                 DeliverTarget::Slack { url } => self.slack(url.expose_secret(), event).await,
-                // The mailbox target arrives with the email channel; the NATS
-                // target is the fan-out subject, already published.
+                // The mailbox target is `mailbox::deliver`; the NATS target is
+                // the fan-out subject, already published.
                 DeliverTarget::Email { .. } | DeliverTarget::Nats {} => return Attempt::Skipped,
             };
             match outcome {

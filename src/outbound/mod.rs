@@ -22,6 +22,7 @@ use crate::config::Settings;
 use crate::events::{self, Event, EventData, EventMessage};
 use crate::telemetry::Outcome;
 
+pub mod reply;
 mod wechat;
 pub mod webchat;
 
@@ -83,6 +84,17 @@ impl Senders {
             email.insert(name.clone(), SmtpSender::new(options).map_err(|e| e.to_string())?);
         }
         Ok(Senders { sms, wechat, email })
+    }
+}
+
+impl Senders {
+    /// The SMTP sender of email account `preferred` if it has one, else of
+    /// the first email account that has one (agent mailbox delivery).
+    pub fn email_for(&self, preferred: Option<&str>) -> Option<(&str, &SmtpSender)> {
+        preferred
+            .and_then(|p| self.email.get_key_value(p))
+            .or_else(|| self.email.iter().next())
+            .map(|(name, sender)| (name.as_str(), sender))
     }
 }
 

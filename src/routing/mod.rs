@@ -40,6 +40,18 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 async fn handle(app: &App, msg: Message) {
     let started = Instant::now();
     let Some(inbound) = decode_or_term::<InboundMessage>(&msg, &app.metrics, "router").await else { return };
+    if inbound.channel == Channel::Email && crate::delivery::mailbox::is_agent_mail(&inbound) {
+        // An agent answering a conversation mail: a reply, not a customer message.
+        match crate::delivery::mailbox::agent_reply(app, &inbound).await {
+            Ok(()) => ack(&msg, AckKind::Ack).await,
+            Err(e) => {
+                let wait = switchboard_core::retry::backoff(delivered(&msg) as u32, app.retry_base(), app.retry_cap());
+                tracing::warn!(error = %e, "agent reply mail failed; it will be redelivered");
+                ack(&msg, AckKind::Nak(Some(wait))).await;
+            }
+        }
+        return;
+    }
     match route(app, &inbound).await {
         Ok(result) => {
             ack(&msg, AckKind::Ack).await;

@@ -223,3 +223,82 @@ async fn email_threads_replies_and_refuses_bad_posts() {
     assert_eq!(failed["data"]["message"]["id"], reply_id.as_str());
     app.stop().await;
 }
+
+/// The `email` delivery target and the agent's answer by email: the
+/// assigned SMS conversation is mailed to alice with a signed reply
+/// address; her emailed reply (quote stripped) goes to the customer by SMS;
+/// the same token from another sender, or a forged token, sends nothing.
+#[tokio::test]
+async fn an_agent_answers_by_email_and_the_customer_gets_an_sms() {
+    let (smtp, mails) = fake_smtp().await;
+    let twilio = FakePeer::start(vec![(201, vec![], r#"{"sid": "SM-out-1", "status": "queued"}"#.into())]).await;
+    let app = TestApp::spawn_ready(&format!(
+        r#"
+        [server]
+        admin_token = "admin-secret"
+        [channels.email.support]
+        address = "support@shop.example"
+        smtp_url = "smtp://127.0.0.1:{smtp}"
+        [channels.sms.shop]
+        account_sid = "AC0123456789abcdef0123456789abcdef"
+        auth_token = "twilio-test-token"
+        from = "+15005550006"
+        api_base = "{twilio}"
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ sms = 2 }}
+        deliver = [ {{ kind = "email", address = "alice@shop.example" }} ]
+        [agents.bob]
+        token = "bob-token"
+        capacity = {{ sms = 0 }}
+        deliver = [ {{ kind = "email", address = "bob@shop.example" }} ]
+        "#,
+        twilio = twilio.base()
+    ))
+    .await;
+    let url = app.url("/webhooks/sms/shop");
+    let params = [("MessageSid", "SM1"), ("From", "+14155550001"), ("To", "+15005550006"), ("Body", "Where is order 77?")];
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", crate::support::twilio_signature("twilio-test-token", &url, &params))
+        .body(crate::support::form(&params))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mail = wait_until(WAIT, || {
+        let m = mails.lock().unwrap().iter().find(|m| m.contains("Where is order 77?")).cloned();
+        async move { m }
+    })
+    .await
+    .expect("alice is mailed the conversation");
+    assert!(mail.contains("To: alice@shop.example"), "{mail}");
+    let reply_to = mail
+        .lines()
+        .find_map(|l| l.strip_prefix("Reply-To: "))
+        .expect("a Reply-To")
+        .trim()
+        .trim_matches(|c| c == '<' || c == '>')
+        .to_owned();
+    assert!(reply_to.starts_with("support+a."), "{reply_to}");
+
+    let answer = |from: &str, to: &str, text: &str| {
+        format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: Re: [switchboard]\r\nMessage-ID: <{}@shop.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, support@shop.example wrote:\r\n> Where is order 77?\r\n",
+            ulid::Ulid::new()
+        )
+    };
+    // Another sender with alice's token, and alice with a forged token: nothing goes out.
+    assert_eq!(post_raw(&app, &answer("mallory@evil.example", &reply_to, "Refund granted!")).await.status(), 200);
+    let forged = format!("{}0000000000000000@shop.example", &reply_to[..reply_to.find('@').unwrap() - 16]);
+    assert_eq!(post_raw(&app, &answer("alice@shop.example", &forged, "Refund granted!")).await.status(), 200);
+    assert_eq!(post_raw(&app, &answer("bob@shop.example", &reply_to, "Refund granted!")).await.status(), 200);
+    // Alice's own answer goes to the customer by SMS, without the quote.
+    assert_eq!(post_raw(&app, &answer("Alice <alice@shop.example>", &reply_to, "It ships today.")).await.status(), 200);
+    let sent = twilio.wait_for(1, WAIT).await;
+    assert_eq!(sent[0].form_value("Body").as_deref(), Some("It ships today."));
+    assert_eq!(sent[0].form_value("To").as_deref(), Some("+14155550001"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(twilio.seen().len(), 1, "the refused mails sent nothing");
+    app.stop().await;
+}
