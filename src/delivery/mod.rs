@@ -173,7 +173,11 @@ async fn deliver_once(
         Attempt::Retry(reason) | Attempt::Failed(reason) => {
             app.metrics.delivery(kind, Outcome::failed);
             tracing::warn!(event = %event.id, target = %key, %reason, "delivery dead-lettered");
-            let id = format!("{}~{key}", event.id);
+            // An id that is one URL path segment as it is (no `#`, `/`, `?`).
+            let id: String = format!("{}~{key}", event.id)
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "-_.~:".contains(c) { c } else { '-' })
+                .collect();
             let entry = serde_json::json!({
                 "id": id,
                 "event": event,

@@ -6,6 +6,7 @@ mod admin;
 mod api;
 mod auth;
 mod email;
+mod ops;
 mod error;
 mod probes;
 mod sms;
@@ -55,6 +56,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/conversations/{id}/notes", post(api::note))
         .route("/api/v1/customers/{id}", put(admin::put_customer).get(admin::get_customer))
         .route("/api/v1/admin/reload", post(admin::reload))
+        .route("/api/v1/admin/dead-letters", get(ops::dead_letters))
+        .route("/api/v1/admin/dead-letters/{id}", axum::routing::delete(ops::drop_dead_letter))
+        .route("/api/v1/admin/dead-letters/{id}/replay", post(ops::replay_dead_letter))
+        .route("/api/v1/admin/stats", get(ops::stats))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 
 pub use schema::Keys;
 pub use routing::{
-    AgentSync, BullseyeJson, Candidate, ClassJson, CustomerUpdate, EscalationOutcome, QueueJson, Widened, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
+    AgentSync, BullseyeJson, Candidate, ClassJson, CustomerUpdate, EscalationOutcome, QueueStats, QueueJson, Widened, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
     TransferOutcome, TransferTarget,
 };
 pub use webchat::{ChatSlot, CHAT_TTL};

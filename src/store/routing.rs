@@ -643,3 +643,46 @@ impl Store {
         Ok(self.check(r).await? == 1)
     }
 }
+
+/// One queue in the stats snapshot.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QueueStats {
+    /// Conversations waiting.
+    pub waiting: u64,
+    /// When the longest-waiting one was queued (ms), if any.
+    pub oldest_enqueued_ms: Option<i64>,
+}
+
+impl Store {
+    /// How many conversations wait in each of `queues`, and since when the
+    /// oldest waits (one pipeline).
+    pub async fn queue_stats(&self, queues: &[String]) -> Result<Vec<QueueStats>, StoreError> {
+        let mut pipe = redis::pipe();
+        for q in queues {
+            pipe.zcard(self.keys.waiting(q));
+            pipe.cmd("HGET").arg(self.keys.routing_config()).arg(format!("queue:{q}"));
+        }
+        let mut c = self.conn().await?;
+        let r: Result<Vec<redis::Value>, _> = pipe.query_async(&mut c).await;
+        let values = self.check(r).await?;
+        let mut out = Vec::new();
+        for (i, q) in queues.iter().enumerate() {
+            let waiting: u64 = redis::from_redis_value(&values[i * 2]).unwrap_or(0);
+            let mut stats = QueueStats { waiting, oldest_enqueued_ms: None };
+            if waiting > 0 {
+                // The head by score is the next served, not always the oldest:
+                // look at the enqueue times of the first few.
+                let r: Result<Vec<String>, _> = c.zrange(self.keys.waiting(q), 0, 49).await;
+                let ids = self.check(r).await?;
+                let mut pipe = redis::pipe();
+                for id in &ids {
+                    pipe.hget(self.keys.conversation(id), "enqueued_at");
+                }
+                let r: Result<Vec<Option<i64>>, _> = pipe.query_async(&mut c).await;
+                stats.oldest_enqueued_ms = self.check(r).await?.into_iter().flatten().min();
+            }
+            out.push(stats);
+        }
+        Ok(out)
+    }
+}

@@ -129,3 +129,48 @@ async fn a_410_disables_the_target_with_an_event_and_slack_gets_blocks() {
     assert_eq!(gone.seen().len(), 1, "a disabled target gets nothing more");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn dead_letters_are_listed_replayed_and_dropped_and_stats_show_the_floor() {
+    let hook = FakePeer::start(vec![(500, vec![], String::new()), (500, vec![], String::new()), (200, vec![], String::new())]).await;
+    let deliver = format!(r#"{{ kind = "webhook", url = "{}/hook", secret = "{CURRENT}" }}"#, hook.base());
+    let app = TestApp::spawn_ready(&config(&deliver).replace("max_attempts = 3", "max_attempts = 1")).await;
+    sms(&app, "SM1", "+14155550001", "hello").await;
+    let client = reqwest::Client::new();
+    let list = || client.get(app.url("/api/v1/admin/dead-letters")).bearer_auth("admin-secret").send();
+    let listed = crate::support::wait_until(Duration::from_secs(15), || {
+        let req = list();
+        async move {
+            let v: Value = req.await.ok()?.json().await.ok()?;
+            (v["total"] == 1).then_some(v)
+        }
+    })
+    .await
+    .expect("the delivery is dead-lettered after nats.max_deliver");
+    let letter = &listed["dead_letters"][0];
+    assert_eq!(letter["target"], "alice#0");
+    assert_eq!(letter["event"]["type"], "switchboard.conversation.assigned");
+    assert!(letter["reason"].as_str().unwrap().contains("500"));
+    let id = letter["id"].as_str().unwrap().to_owned();
+    assert_eq!(client.get(app.url("/api/v1/admin/dead-letters")).bearer_auth("alice-token").send().await.unwrap().status(), 403);
+
+    let replay = client.post(app.url(&format!("/api/v1/admin/dead-letters/{id}/replay"))).bearer_auth("admin-secret").send().await.unwrap();
+    assert_eq!(replay.status(), 200);
+    let seen = hook.seen();
+    assert_eq!(seen.len(), 3);
+    assert!(verify(CURRENT, &seen[2]));
+    assert_eq!(seen[2].header("webhook-id"), seen[0].header("webhook-id"), "the replay is the same message");
+    let after: Value = list().await.unwrap().json().await.unwrap();
+    assert_eq!(after["total"], 0);
+    let again = client.post(app.url(&format!("/api/v1/admin/dead-letters/{id}/replay"))).bearer_auth("admin-secret").send().await.unwrap();
+    assert_eq!(again.status(), 404);
+    let drop = client.delete(app.url(&format!("/api/v1/admin/dead-letters/{id}"))).bearer_auth("admin-secret").send().await.unwrap();
+    assert_eq!(drop.status(), 404);
+
+    let stats: Value = client.get(app.url("/api/v1/admin/stats")).bearer_auth("admin-secret").send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["agents"]["alice"]["load_by_channel"]["sms"], 1, "{stats}");
+    assert_eq!(stats["agents"]["alice"]["status"], "available");
+    assert_eq!(stats["queues"]["general"]["waiting"], 0);
+    assert_eq!(stats["dead_letters"], 0);
+    app.stop().await;
+}
