@@ -212,6 +212,18 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
             }
         }
     }
+    // Agents and queues changed through the admin API live in Redis: pick
+    // them up now, and whenever a replica announces a change.
+    match app.store.runtime_entries().await {
+        Ok(entries) if !entries.is_empty() => {
+            if let Err(e) = crate::routing::reload_with(&app, entries).await {
+                tracing::error!(error = %e, "the run-time agents and queues could not be applied");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the run-time agents and queues"),
+    }
+    tracker.spawn(crate::routing::follow_runtime_changes(app.clone(), cancel.clone()));
     app.readiness.streams_ready();
     tracker.spawn(crate::routing::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));

@@ -64,6 +64,12 @@ impl Subjects {
         format!("{}.webchat.{visitor}", self.prefix)
     }
 
+    /// `P.config.changed`: an admin changed agents or queues at run time;
+    /// every replica reloads (core NATS).
+    pub fn config_changed(&self) -> String {
+        format!("{}.config.changed", self.prefix)
+    }
+
     /// Stream of inbound messages.
     pub fn inbound_stream(&self) -> String {
         format!("{}_inbound", self.prefix)

@@ -318,7 +318,7 @@ fn table(value: Option<Value>, path: &str, p: &mut Problems) -> BTreeMap<String,
 }
 
 /// Checks the `[a-z0-9_-]` rule for account, queue and agent names.
-pub(super) fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')

@@ -10,5 +10,5 @@ mod load;
 mod model;
 mod validate;
 
-pub use load::{Loader, Problem, Problems};
+pub use load::{valid_name as is_valid_name, Loader, Problem, Problems};
 pub use model::*;

@@ -24,7 +24,7 @@ use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::config::DeliverTarget;
 use crate::events::{self, Event, EventData};
 use crate::telemetry::Outcome;
-pub use targets::{Attempt, Targets};
+pub use targets::{kind as target_kind, Attempt, Targets};
 
 /// How long a per-event record of reached targets is kept.
 const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -60,6 +60,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/admin/dead-letters/{id}", axum::routing::delete(ops::drop_dead_letter))
         .route("/api/v1/admin/dead-letters/{id}/replay", post(ops::replay_dead_letter))
         .route("/api/v1/admin/stats", get(ops::stats))
+        .route("/api/v1/admin/agents", get(ops::list_agents))
+        .route("/api/v1/admin/queues", get(ops::list_queues))
+        .route("/api/v1/admin/{kind}/{name}", put(ops::put_entry).delete(ops::delete_entry))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

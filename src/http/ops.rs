@@ -123,3 +123,150 @@ pub async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<im
         "dead_letters": dead,
     })))
 }
+
+/// `agents` or `queues`: the sections changeable at run time.
+fn section(kind: &str) -> Result<&'static str, ApiError> {
+    match kind {
+        "agents" => Ok("agents"),
+        "queues" => Ok("queues"),
+        _ => Err(ApiError::not_found("route")),
+    }
+}
+
+/// `GET /api/v1/admin/agents`: every agent in force (tokens never shown).
+pub async fn list_agents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    admin(&app, &headers)?;
+    let live = app.live();
+    let agents: BTreeMap<&String, serde_json::Value> = live
+        .settings
+        .agents
+        .iter()
+        .map(|(id, a)| {
+            let c = &a.capacity;
+            let deliver: Vec<&str> = a.deliver.iter().map(crate::delivery::target_kind).collect();
+            (
+                id,
+                serde_json::json!({
+                    "name": a.name, "skills": a.skills, "languages": a.languages,
+                    "capacity": { "chat": c.chat, "wechat": c.wechat, "sms": c.sms, "email": c.email, "total": c.total() },
+                    "wrapup_secs": a.wrapup_secs, "deliver": deliver,
+                }),
+            )
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "agents": agents })))
+}
+
+/// `GET /api/v1/admin/queues`: every queue in force.
+pub async fn list_queues(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    admin(&app, &headers)?;
+    let live = app.live();
+    let queues: BTreeMap<&String, serde_json::Value> = live
+        .settings
+        .queues
+        .iter()
+        .map(|(name, q)| {
+            (
+                name,
+                serde_json::json!({
+                    "skills": q.skills, "priority": q.priority, "mode": if q.mode == crate::config::QueueMode::Offer { "offer" } else { "auto" }, "offer_timeout_secs": q.offer_timeout_secs,
+                    "overflow": q.overflow, "sla": q.sla, "bullseye_steps": q.bullseye.len(),
+                }),
+            )
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "queues": queues, "default_queue": live.settings.routing.default_queue })))
+}
+
+/// `PUT /api/v1/admin/agents/{id}` and `PUT /api/v1/admin/queues/{name}`:
+/// the body is the entry as in the configuration file, in JSON (`{"token":
+/// "…", "skills": {"returns": 4}, "capacity": {"sms": 4}}`), layered over
+/// the file's entry of that name if there is one. The whole configuration
+/// is validated with it (422 with every problem otherwise), then it is in
+/// force on every replica at once and kept in Redis across restarts.
+pub async fn put_entry(
+    State(app): State<Arc<App>>,
+    Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    admin(&app, &headers)?;
+    let section = section(&kind)?;
+    if !crate::config::is_valid_name(&name) {
+        return Err(ApiError::invalid("name", "names are lower-case letters, digits, `_` and `-`"));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::invalid("body", "must be a JSON object"))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    let document = serde_json::json!({ section: { &name: value } });
+    let toml = toml::to_string(&document).map_err(|_| ApiError::invalid("body", "must not contain null values"))?;
+    let key = format!("{section}.{name}");
+    let mut entries = app.store.runtime_entries().await.map_err(|e| ApiError::unavailable(&e))?;
+    let created = !app.live().settings.agents.contains_key(&name) && section == "agents"
+        || !app.live().settings.queues.contains_key(&name) && section == "queues";
+    entries.insert(key.clone(), toml.clone());
+    apply(&app, entries, &key, &toml).await?;
+    tracing::info!(%key, created, "configuration entry set at run time");
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(serde_json::json!({ "updated": key }))))
+}
+
+/// `DELETE /api/v1/admin/agents/{id}` and `DELETE /api/v1/admin/queues/{name}`:
+/// removes the entry on every replica (an agent goes offline and takes
+/// nothing new; a queue anything still refers to is refused with 409).
+pub async fn delete_entry(
+    State(app): State<Arc<App>>,
+    Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    admin(&app, &headers)?;
+    let section = section(&kind)?;
+    let live = app.live();
+    let exists = match section {
+        "queues" => live.settings.queues.contains_key(&name),
+        _ => live.settings.agents.contains_key(&name),
+    };
+    if !exists {
+        return Err(ApiError::not_found(if section == "queues" { "queue" } else { "agent" }));
+    }
+    if section == "queues" {
+        let refs = crate::routing::queue_references(&live.settings, &name);
+        if !refs.is_empty() {
+            return Err(ApiError::new(StatusCode::CONFLICT, "in_use", format!("the queue is referred to by {}", refs.join(", "))));
+        }
+    }
+    let key = format!("{section}.{name}");
+    let mut entries = app.store.runtime_entries().await.map_err(|e| ApiError::unavailable(&e))?;
+    entries.insert(key.clone(), crate::routing::DELETED.to_owned());
+    apply(&app, entries, &key, crate::routing::DELETED).await?;
+    tracing::info!(%key, "configuration entry deleted at run time");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Validates the configuration with `entries`, stores `key`, puts it in
+/// force here and tells the other replicas.
+async fn apply(app: &App, entries: std::collections::HashMap<String, String>, key: &str, value: &str) -> Result<(), ApiError> {
+    let source = app.live().settings.source.clone().ok_or_else(|| {
+        ApiError::new(StatusCode::CONFLICT, "no_source", "this instance has no configuration source to extend")
+    })?;
+    let trial = entries.clone();
+    let checked = tokio::task::spawn_blocking(move || crate::routing::load_with_runtime(&source, &trial))
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    if let Err(problems) = checked {
+        let list: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+        return Err(ApiError::with_details(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            "the change makes the configuration invalid",
+            serde_json::json!({ "problems": list }),
+        ));
+    }
+    app.store.set_runtime_entry(key, value).await.map_err(|e| ApiError::unavailable(&e))?;
+    crate::routing::reload_with(app, entries).await.map_err(|e| ApiError::unavailable(&e))?;
+    if let Err(e) = app.bus.publish_core(app.bus.subjects().config_changed(), key.to_owned().into()).await {
+        tracing::warn!(error = %e, "changed here, but the other replicas were not told; they pick it up on their next reload");
+    }
+    Ok(())
+}

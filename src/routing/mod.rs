@@ -311,9 +311,75 @@ pub enum ReloadError {
 /// routing, SLA, calendars) in force. A configuration with problems is
 /// refused with every problem and the old one stays.
 pub async fn reload(app: &App) -> Result<ReloadReport, ReloadError> {
+    let entries = app.store.runtime_entries().await.map_err(RouteError::from)?;
+    reload_with(app, entries).await
+}
+
+/// The value of a run-time entry deleted through the admin API.
+pub const DELETED: &str = "!deleted";
+
+/// Loads the configuration from `source` with the run-time agents and
+/// queues (`agents.<id>` / `queues.<name>` → a TOML document holding that
+/// one entry, or [`DELETED`]) layered over it, and validates the whole.
+pub fn load_with_runtime(
+    source: &crate::config::Loader,
+    entries: &HashMap<String, String>,
+) -> Result<Settings, crate::config::Problems> {
+    let mut loader = source.clone();
+    let mut keys: Vec<&String> = entries.keys().collect();
+    keys.sort();
+    let mut deleted = Vec::new();
+    for key in keys {
+        let Some((section, name)) = key.split_once('.') else { continue };
+        if entries[key] == DELETED {
+            deleted.push((section, name));
+        } else {
+            loader = loader.overlay(entries[key].clone());
+        }
+    }
+    let mut settings = loader.load()?;
+    for (section, name) in deleted {
+        match section {
+            "agents" => drop(settings.agents.remove(name)),
+            "queues" => drop(settings.queues.remove(name)),
+            _ => {}
+        }
+    }
+    // A reload starts again from the same sources.
+    settings.source = Some(source.clone());
+    Ok(settings)
+}
+
+/// What refers to queue `name` (rules, overflows, SLA overrides, the
+/// default queue): it cannot be deleted while anything does.
+pub fn queue_references(settings: &Settings, name: &str) -> Vec<String> {
+    let mut refs = Vec::new();
+    if settings.routing.default_queue == name {
+        refs.push("routing.default_queue".to_owned());
+    }
+    for (i, r) in settings.rules.iter().enumerate() {
+        if r.then.queue.as_deref() == Some(name) {
+            refs.push(format!("rules[{i}] ({})", r.name));
+        }
+    }
+    for (q, s) in &settings.queues {
+        if s.overflow.as_deref() == Some(name) {
+            refs.push(format!("queues.{q}.overflow"));
+        }
+    }
+    for (i, o) in settings.sla.overrides.iter().enumerate() {
+        if o.queue.as_deref() == Some(name) {
+            refs.push(format!("sla.overrides[{i}]"));
+        }
+    }
+    refs
+}
+
+/// [`reload`] with the run-time entries given.
+pub async fn reload_with(app: &App, entries: HashMap<String, String>) -> Result<ReloadReport, ReloadError> {
     let old = app.live();
     let source = old.settings.source.clone().ok_or(ReloadError::NoSource)?;
-    let new = tokio::task::spawn_blocking(move || source.load())
+    let new = tokio::task::spawn_blocking(move || load_with_runtime(&source, &entries))
         .await
         .map_err(|_| ReloadError::NoSource)?
         .map_err(ReloadError::Invalid)?;
@@ -546,6 +612,27 @@ fn events_for(app: &App, inbound: &InboundMessage, r: &RouteResult) -> Vec<Event
             Event::new(event_type, id, &app.event_source, inbound.received_at, data)
         })
         .collect()
+}
+
+/// Reloads when another replica (or this one) changed agents or queues at
+/// run time, until `cancel` fires.
+pub async fn follow_runtime_changes(app: Arc<App>, cancel: CancellationToken) {
+    let mut changes = match app.bus.client().subscribe(app.bus.subjects().config_changed()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot follow run-time configuration changes");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            change = futures::StreamExt::next(&mut changes) => if change.is_none() { return },
+        }
+        if let Err(e) = reload(&app).await {
+            tracing::error!(error = %e, "a run-time configuration change could not be applied here");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -446,6 +446,21 @@ impl Store {
         Ok(self.check(r).await?.0 == 1)
     }
 
+    /// The agents and queues changed at run time (`agents.<id>` → TOML or
+    /// `!deleted`).
+    pub async fn runtime_entries(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r = c.hgetall(self.keys.runtime()).await;
+        self.check(r).await
+    }
+
+    /// Records a run-time change of `key` (`agents.<id>`, `queues.<name>`).
+    pub async fn set_runtime_entry(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.hset(self.keys.runtime(), key, value).await;
+        self.check(r).await
+    }
+
     /// Marks a delivery target disabled (it answered 410 Gone).
     pub async fn disable_target(&self, target: &str, reason: &str) -> Result<bool, StoreError> {
         let mut c = self.conn().await?;

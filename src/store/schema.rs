@@ -19,6 +19,7 @@
 //! | `{P}:queues`                     | set    | queues that ever had a waiting conversation         |
 //! | `{P}:offers`                     | zset   | offered conversation → offer deadline (ms)          |
 //! | `{P}:wrapups`                    | zset   | resolved conversation in wrap-up → its end (ms)     |
+//! | `{P}:runtime`                    | hash   | `agents.<id>` / `queues.<name>` → TOML of an entry set through the admin API, or `!deleted`; layered over the configuration file by every replica |
 //! | `{P}:bullseye`                   | zset   | waiting conversation → time of its queue's next bullseye step (ms) |
 //! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`, `queue:<name>` (JSON requirements, overflow, bullseye steps): the configuration the scripts read |
 //! | `{P}:customer:<cid>:identities`  | set    | the customer's identities as `kind:value` (`phone:+1…`, `email:…`, `shop:…`) |
@@ -157,6 +158,11 @@ impl Keys {
     /// A visitor's message counter for one minute.
     pub fn chat_rate(&self, visitor: &str, minute: i64) -> String {
         format!("{}:webchat:{visitor}:rate:{minute}", self.base)
+    }
+
+    /// Agents and queues changed at run time.
+    pub fn runtime(&self) -> String {
+        format!("{}:runtime", self.base)
     }
 
     /// Routing settings the scripts read.

@@ -661,3 +661,86 @@ async fn bullseye_relaxes_the_skill_then_overflows_keeping_the_wait() {
     assert_eq!(directions, ["inbound", "note"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn agents_and_queues_change_at_run_time_on_every_replica() {
+    let config = format!(
+        r#"{}
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ sms = 0, email = 1 }}
+        "#,
+        sms_channel()
+    );
+    let prefix = unique_prefix();
+    let a = TestApp::ready(TestApp::spawn_with_prefix(&config, prefix.clone()).await).await;
+    let b = TestApp::ready(TestApp::spawn_with_prefix(&config, prefix.clone()).await).await;
+    let mut events = Events::new(&prefix).await;
+    sms(&a, "SM1", "+14155550001", "hello").await;
+    events.of("conversation.queued", "+14155550001").await;
+
+    // Bad bodies: every problem listed, nothing changes.
+    let (status, body) =
+        call(&a, reqwest::Method::PUT, "/api/v1/admin/agents/bob", "admin-secret", Some(json!({"capacity": {"sms": "many"}}))).await;
+    assert_eq!(status, 422, "{body}");
+    let problems = body["error"]["problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p.as_str().unwrap().starts_with("agents.bob.capacity")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.as_str().unwrap().starts_with("agents.bob.token")), "{problems:?}");
+    assert_eq!(call(&a, reqwest::Method::PUT, "/api/v1/admin/agents/Bob!", "admin-secret", Some(json!({}))).await.0, 400);
+    assert_eq!(call(&a, reqwest::Method::PUT, "/api/v1/admin/agents/bob", "alice-token", Some(json!({}))).await.0, 403);
+
+    // Bob is added through replica A: he takes the waiting conversation.
+    let bob = json!({"name": "Bob", "token": "bob-token", "skills": {"returns": 3}, "capacity": {"sms": 2}});
+    let (status, body) = call(&a, reqwest::Method::PUT, "/api/v1/admin/agents/bob", "admin-secret", Some(bob)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(events.of("conversation.assigned", "+14155550001").await["data"]["agent"], "bob");
+    // Replica B knows him too.
+    let known = crate::support::wait_until(WAIT, || {
+        let b = &b;
+        async move {
+            let (s, _) = call(b, reqwest::Method::GET, "/api/v1/agents/bob/conversations", "bob-token", None).await;
+            (s == 200).then_some(())
+        }
+    })
+    .await;
+    assert!(known.is_some(), "replica B accepts bob's token");
+    let (_, listed) = call(&b, reqwest::Method::GET, "/api/v1/admin/agents", "admin-secret", None).await;
+    assert_eq!(listed["agents"]["bob"]["skills"]["returns"], 3);
+    assert!(listed["agents"]["bob"].get("token").is_none(), "tokens are never listed");
+
+    // Queues: added, refused deletion while referred to, deleted.
+    let (status, _) = call(&a, reqwest::Method::PUT, "/api/v1/admin/queues/vip", "admin-secret", Some(json!({"priority": 50}))).await;
+    assert_eq!(status, 201);
+    let (status, body) = call(&a, reqwest::Method::DELETE, "/api/v1/admin/queues/general", "admin-secret", None).await;
+    assert_eq!(status, 404, "the implicit default queue is not a configured one: {body}");
+    let seen = crate::support::wait_until(WAIT, || {
+        let b = &b;
+        async move {
+            let (_, queues) = call(b, reqwest::Method::GET, "/api/v1/admin/queues", "admin-secret", None).await;
+            (queues["queues"]["vip"]["priority"] == 50).then_some(())
+        }
+    })
+    .await;
+    assert!(seen.is_some(), "replica B has the new queue");
+
+    // A replica started later picks the run-time entries up from Redis.
+    let c = TestApp::ready(TestApp::spawn_with_prefix(&config, prefix.clone()).await).await;
+    let (_, listed) = call(&c, reqwest::Method::GET, "/api/v1/admin/agents", "admin-secret", None).await;
+    assert_eq!(listed["agents"]["bob"]["name"], "Bob");
+
+    // Bob is deleted: offline everywhere, his token refused.
+    assert_eq!(call(&b, reqwest::Method::DELETE, "/api/v1/admin/agents/bob", "admin-secret", None).await.0, 204);
+    let gone = crate::support::wait_until(WAIT, || {
+        let a = &a;
+        async move {
+            let (s, _) = call(a, reqwest::Method::GET, "/api/v1/agents/bob/conversations", "bob-token", None).await;
+            (s == 401).then_some(())
+        }
+    })
+    .await;
+    assert!(gone.is_some(), "replica A forgot bob");
+    assert_eq!(call(&a, reqwest::Method::DELETE, "/api/v1/admin/queues/vip", "admin-secret", None).await.0, 204);
+    for r in [a, b, c] {
+        r.stop().await;
+    }
+}
