@@ -329,8 +329,13 @@ pub async fn resolve(
     if let Err(e) = crate::routing::publish(&app, event).await {
         tracing::warn!(error = %e, conversation = %id, "resolved, but the event was not published");
     }
-    if !outcome.wrapup {
-        drain(&app).await;
+    if !outcome.wrapup && !outcome.agent.is_empty() {
+        // Only now, after the event: the log never shows the capacity reused
+        // before the resolve. (If this fails, the sweep frees it shortly.)
+        match app.store.release_resolved(&id, chrono::Utc::now().timestamp_millis()).await {
+            Ok(_) => drain(&app).await,
+            Err(e) => tracing::warn!(error = %e, conversation = %id, "the sweep will free the agent's capacity"),
+        }
     }
     Ok(Json(serde_json::json!({ "conversation": id, "state": "resolved", "wrapup": outcome.wrapup })))
 }

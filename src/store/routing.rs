@@ -454,9 +454,19 @@ impl Store {
     /// Withdraws offers that timed out and ends wrap-ups that are over
     /// (see `lua/sweep.lua`), up to `batch` of each.
     pub async fn sweep(&self, now_ms: i64, batch: u32) -> Result<SweepOutcome, StoreError> {
+        self.sweep_with(now_ms, batch, "").await
+    }
+
+    /// Frees the capacity a resolved conversation still holds (a resolve
+    /// without wrap-up, once its event is published).
+    pub async fn release_resolved(&self, conversation: &str, now_ms: i64) -> Result<SweepOutcome, StoreError> {
+        self.sweep_with(now_ms, 0, conversation).await
+    }
+
+    async fn sweep_with(&self, now_ms: i64, batch: u32, only: &str) -> Result<SweepOutcome, StoreError> {
         let mut c = self.conn().await?;
         let r: Result<String, _> =
-            self.sweep.arg(self.keys.base()).arg(now_ms).arg(batch).invoke_async(&mut c).await;
+            self.sweep.arg(self.keys.base()).arg(now_ms).arg(batch).arg(only).invoke_async(&mut c).await;
         let json = self.check(r).await?;
         serde_json::from_str(&json).map_err(corrupt(self.keys.base().to_owned()))
     }
@@ -654,28 +664,28 @@ pub struct QueueStats {
 }
 
 impl Store {
-    /// How many conversations wait in each of `queues`, and since when the
-    /// oldest waits (one pipeline).
+    /// How many conversations wait in each of `queues` (all channels), and
+    /// since when the oldest of each line's first 50 waits.
     pub async fn queue_stats(&self, queues: &[String]) -> Result<Vec<QueueStats>, StoreError> {
-        let mut pipe = redis::pipe();
-        for q in queues {
-            pipe.zcard(self.keys.waiting(q));
-            pipe.cmd("HGET").arg(self.keys.routing_config()).arg(format!("queue:{q}"));
-        }
         let mut c = self.conn().await?;
-        let r: Result<Vec<redis::Value>, _> = pipe.query_async(&mut c).await;
-        let values = self.check(r).await?;
         let mut out = Vec::new();
-        for (i, q) in queues.iter().enumerate() {
-            let waiting: u64 = redis::from_redis_value(&values[i * 2]).unwrap_or(0);
-            let mut stats = QueueStats { waiting, oldest_enqueued_ms: None };
-            if waiting > 0 {
-                // The head by score is the next served, not always the oldest:
-                // look at the enqueue times of the first few.
-                let r: Result<Vec<String>, _> = c.zrange(self.keys.waiting(q), 0, 49).await;
-                let ids = self.check(r).await?;
+        for q in queues {
+            let mut pipe = redis::pipe();
+            for ch in Channel::ALL {
+                pipe.zcard(self.keys.waiting(q, ch));
+                pipe.zrange(self.keys.waiting(q, ch), 0, 49);
+            }
+            let r: Result<Vec<redis::Value>, _> = pipe.query_async(&mut c).await;
+            let values = self.check(r).await?;
+            let mut stats = QueueStats::default();
+            let mut heads: Vec<String> = Vec::new();
+            for pair in values.chunks(2) {
+                stats.waiting += redis::from_redis_value::<u64>(&pair[0]).unwrap_or(0);
+                heads.extend(redis::from_redis_value::<Vec<String>>(&pair[1]).unwrap_or_default());
+            }
+            if !heads.is_empty() {
                 let mut pipe = redis::pipe();
-                for id in &ids {
+                for id in &heads {
                     pipe.hget(self.keys.conversation(id), "enqueued_at");
                 }
                 let r: Result<Vec<Option<i64>>, _> = pipe.query_async(&mut c).await;

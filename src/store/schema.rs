@@ -27,7 +27,7 @@
 //! | `{P}:timers:sla:*`               | …      | SLA warn/breach timers (see `sla::timers`)          |
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
-//! | `{P}:queue:<name>:waiting`       | zset   | unassigned conversation id → enqueue time (ms)     |
+//! | `{P}:queue:<name>:waiting:<ch>`  | zset   | unassigned conversation on channel ch → score: (SLA deadline or enqueue time, ms) − priority × 1e13 |
 //! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
 //! | `{P}:deadletters`                | zset   | dead letter id → time (ms): deliveries that exhausted their attempts |
@@ -105,9 +105,9 @@ impl Keys {
         format!("{}:agent:{id}:conversations", self.base)
     }
 
-    /// A queue's waiting conversations.
-    pub fn waiting(&self, queue: &str) -> String {
-        format!("{}:queue:{queue}:waiting", self.base)
+    /// A queue's waiting conversations on one channel.
+    pub fn waiting(&self, queue: &str, channel: Channel) -> String {
+        format!("{}:queue:{queue}:waiting:{channel}", self.base)
     }
 
     /// Send state of an outbound message.
@@ -210,7 +210,7 @@ mod tests {
             k.messages("c"),
             k.agent("a"),
             k.agent_conversations("a"),
-            k.waiting("q"),
+            k.waiting("q", Channel::Sms),
             k.outbound("o"),
             k.delivered("e"),
             k.dead_letters(),

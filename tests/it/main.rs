@@ -6,6 +6,7 @@
 mod browser;
 mod capacity;
 mod cli;
+mod concurrency;
 mod delivery;
 mod email;
 mod readiness;

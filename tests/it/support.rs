@@ -244,3 +244,50 @@ pub fn form(params: &[(&str, &str)]) -> String {
     }
     s.finish()
 }
+
+/// An instance on its own runtime, so that it can be killed: dropping the
+/// runtime stops every task of the instance at once, with nothing shut
+/// down cleanly (as when the process is killed).
+pub struct Killable {
+    pub url: String,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl Killable {
+    pub async fn spawn(toml: &str, prefix: String) -> Killable {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!(
+            "[server]\npublic_url = \"http://{addr}\"\nlisten = \"{addr}\"\n[nats]\nprefix = \"{prefix}\"\n[redis]\nprefix = \"{prefix}\"\n"
+        );
+        let settings = Loader::new().without_env().overlay(base).overlay(toml).load().unwrap_or_else(|p| panic!("{p}"));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            let _ = switchboard::run(settings, listener, CancellationToken::new()).await;
+        });
+        let url = format!("http://{addr}");
+        let client = reqwest::Client::new();
+        let ready = wait_until(Duration::from_secs(15), || {
+            let req = client.get(format!("{url}/readyz")).send();
+            async move { req.await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+        })
+        .await;
+        assert!(ready.is_some(), "instance did not become ready");
+        Killable { url, runtime: Mutex::new(Some(runtime)) }
+    }
+
+    /// Kills the instance: every task dropped where it stands.
+    pub fn kill(&self) {
+        if let Some(rt) = self.runtime.lock().unwrap().take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Killable {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

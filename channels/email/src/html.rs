@@ -9,10 +9,14 @@
 //! `blockquote` content as `> ` lines (so [`strip_quoted`](crate::strip_quoted)
 //! removes quoted history from HTML replies too), entities decoded, and
 //! whitespace collapsed as a browser would (except in `pre`). `script`,
-//! `style`, `title`, `template` and comments are dropped.
+//! `style`, `title`, `template` and comments are dropped, and so are
+//! elements styled `display:none`, which no mail client shows: newsletters
+//! put their inbox preview there, padded with rows of `&zwnj;&nbsp;`.
 //!
 //! It never fails: unclosed tags and stray `<` are read as well as they
-//! can be, and its work is linear in the input.
+//! can be, and its work is linear in the input. A hidden element that is
+//! never closed is shown after all: guessing where it ends could drop the
+//! customer's words.
 
 /// Elements whose content is never shown.
 const HIDDEN: &[&str] = &["script", "style", "title", "template", "noscript", "head"];
@@ -33,6 +37,12 @@ const PARAGRAPHS: &[&str] = &[
     "hr",
     "dl",
     "blockquote",
+];
+
+/// Elements without content or close tag.
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr",
 ];
 
 /// Elements that start on a new line.
@@ -64,6 +74,9 @@ pub fn html_to_text(html: &str) -> String {
     let lower = html.to_ascii_lowercase();
     let mut out = Writer::default();
     let mut pos = 0;
+    // Once a hidden element is found unclosed, later ones are shown rather
+    // than searched to the end again, which keeps the work linear.
+    let mut unclosed_hidden = false;
     while pos < html.len() {
         let Some(open) = html[pos..].find('<').map(|i| pos + i) else {
             out.text(&html[pos..]);
@@ -83,6 +96,14 @@ pub fn html_to_text(html: &str) -> String {
                         None if tag.name == "head" => next,
                         None => html.len(),
                     };
+                } else if tag.opens_hidden() && !unclosed_hidden {
+                    match element_end(html, &tag) {
+                        Some(end) => next = end,
+                        None => {
+                            unclosed_hidden = true;
+                            out.tag(&tag);
+                        }
+                    }
                 } else {
                     out.tag(&tag);
                 }
@@ -103,12 +124,41 @@ pub fn html_to_text(html: &str) -> String {
     out.finish()
 }
 
+/// Where the element opened by `tag` ends: just after its matching close
+/// tag, elements of the same name nested in it counted; `None` when it is
+/// never closed.
+fn element_end(html: &str, tag: &Tag) -> Option<usize> {
+    let mut depth = 1usize;
+    let mut pos = tag.end;
+    while let Some(open) = html[pos..].find('<').map(|i| pos + i) {
+        let Some(inner) = Tag::read(html, open) else {
+            pos = open + 1;
+            continue;
+        };
+        if inner.name == tag.name && !inner.self_closing {
+            if inner.closing {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(inner.end);
+                }
+            } else {
+                depth += 1;
+            }
+        }
+        pos = inner.end;
+    }
+    None
+}
+
 /// One start or end tag.
 struct Tag {
     /// Lower-case element name.
     name: String,
     closing: bool,
     self_closing: bool,
+    /// Its `style` says `display: none` (or another attribute does, which
+    /// is close enough for mail).
+    display_none: bool,
     /// Byte offset just after the `>` (or the end of the input).
     end: usize,
 }
@@ -130,6 +180,7 @@ impl Tag {
             return None;
         }
         let name = html[name_start..i].to_ascii_lowercase();
+        let attributes_start = i;
         // Find the closing `>`, skipping quoted attribute values.
         let mut quote = None;
         while let Some(&b) = bytes.get(i) {
@@ -142,12 +193,27 @@ impl Tag {
             i += 1;
         }
         let self_closing = i > 0 && bytes.get(i - 1) == Some(&b'/');
+        let compact: Vec<u8> = bytes[attributes_start..i.min(bytes.len())]
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        let display_none = compact.windows(12).any(|w| w == b"display:none");
         Some(Tag {
             name,
             closing,
             self_closing,
+            display_none,
             end: (i + 1).min(html.len()),
         })
+    }
+
+    /// Whether this opens an element with content that is not shown.
+    fn opens_hidden(&self) -> bool {
+        self.display_none
+            && !self.closing
+            && !self.self_closing
+            && !VOID.contains(&self.name.as_str())
     }
 }
 
@@ -329,6 +395,20 @@ mod tests {
         assert_eq!(
             html_to_text(html),
             "Items:\n\n- Shoes\n- Socks\n\nOn Mon, Jan 8, 2024 Shop wrote:\n\n> Thanks\n> for ordering\n\na  b\n  c"
+        );
+    }
+
+    #[test]
+    fn hidden_elements_are_dropped() {
+        // A newsletter's inbox preview, nested same-name elements included.
+        let html = "<body><span class=\"preview\" style=\"display:none; max-height:0\">Preview&nbsp;&zwnj;&nbsp;&zwnj;</span>\
+            <div style=\"DISPLAY: none !important\"><div>also</div> hidden</div><p>Dear partner,</p>\
+            <img style=\"display:none\" src=\"x\"><p>Prices change.</p></body>";
+        assert_eq!(html_to_text(html), "Dear partner,\n\nPrices change.");
+        // Never closed: shown rather than dropping what follows.
+        assert_eq!(
+            html_to_text("<div style=\"display:none\">a<p>b</p><span style=display:none>c</span>"),
+            "a\n\nb\n\nc"
         );
     }
 

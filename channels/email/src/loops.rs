@@ -3,9 +3,12 @@
 //! Two systems that answer each other automatically can exchange mail
 //! forever: our auto-acknowledgement answering an out-of-office reply,
 //! which answers again. RFC 3834 says never to answer automatic mail, and
-//! the headers below are how mail says it is automatic. A flagged message is
-//! still delivered to agents; the daemon only withholds automatic responses
-//! (acknowledgements, SLA notices) from it, and records the reason.
+//! the headers below are how mail says it is automatic, or (Exchange's
+//! `X-Auto-Response-Suppress`, set on its automatic replies and on the
+//! answers of server-side inbox rules) that its sender wants no automatic
+//! answer. A flagged message is still delivered to agents; the daemon only
+//! withholds automatic responses (acknowledgements, SLA notices) from it,
+//! and records the reason.
 //!
 //! The rules, first match wins, each with its reason string:
 //!
@@ -15,6 +18,7 @@
 //! | `Precedence: bulk`, `list`, `junk` (or `auto_reply`) | `precedence: <value>` |
 //! | a `List-Id` header | `list-id` |
 //! | `X-Autoreply` / `X-Autorespond` present | `x-autoreply` |
+//! | `X-Auto-Response-Suppress` listing `All`, `OOF` or `AutoReply` | `x-auto-response-suppress` |
 //! | From `mailer-daemon@…` or `postmaster@…` | `from mailer-daemon` / `from postmaster` |
 //! | a `multipart/report; report-type=delivery-status` | `delivery-status report` |
 //! | `Return-Path: <>` (the null sender of bounces and receipts) | `null return-path` |
@@ -102,6 +106,9 @@ pub(crate) fn auto_reason(
     if header(msg, "X-Autoreply").is_some() || header(msg, "X-Autorespond").is_some() {
         return Some("x-autoreply".into());
     }
+    if header(msg, "X-Auto-Response-Suppress").is_some_and(suppresses_auto_replies) {
+        return Some("x-auto-response-suppress".into());
+    }
     let local = from
         .rsplit_once('@')
         .map_or(from, |(local, _)| local)
@@ -125,6 +132,18 @@ pub(crate) fn auto_reason(
         return Some("own message-id domain".into());
     }
     None
+}
+
+/// Whether an `X-Auto-Response-Suppress` value (a comma-separated list of
+/// `All`, `DR`, `NDR`, `RN`, `NRN`, `OOF`, `AutoReply`) asks for no
+/// automatic replies; the receipt-only values (`DR`, `RN`, …) do not.
+fn suppresses_auto_replies(value: &str) -> bool {
+    value.split(',').any(|token| {
+        let token = token.trim();
+        ["all", "oof", "autoreply"]
+            .iter()
+            .any(|v| token.eq_ignore_ascii_case(v))
+    })
 }
 
 /// A header value up to its first `;` parameter, trimmed and lower-cased.

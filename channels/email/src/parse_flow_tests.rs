@@ -100,7 +100,7 @@ fn quoted_history_is_stripped_and_the_full_text_kept() {
 
 #[test]
 fn loop_protection_rules() {
-    let cases: [(&str, &str, Option<&str>); 14] = [
+    let cases: [(&str, &str, Option<&str>); 17] = [
         (
             "jane@customer.example",
             "Auto-Submitted: auto-replied",
@@ -159,6 +159,23 @@ fn loop_protection_rules() {
             None,
         ),
         ("jane@customer.example", "X-Other: 1", None),
+        // An Exchange inbox-rule answer carries only this.
+        (
+            "jane@customer.example",
+            "X-Auto-Response-Suppress: All",
+            Some("x-auto-response-suppress"),
+        ),
+        (
+            "jane@customer.example",
+            "X-Auto-Response-Suppress: DR, OOF",
+            Some("x-auto-response-suppress"),
+        ),
+        // Suppressing receipts only is no reason to stay silent.
+        (
+            "jane@customer.example",
+            "X-Auto-Response-Suppress: DR, RN, NRN",
+            None,
+        ),
     ];
     for (from, extra, expected) in cases {
         let headers = format!(

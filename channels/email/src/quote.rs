@@ -7,11 +7,20 @@
 //! * Gmail / Apple Mail / Thunderbird: `On <date>, <name> wrote:` (often
 //!   wrapped over two lines), followed by `>`-quoted lines;
 //! * the same in Chinese: `在 <date>，<name> 写道：`, or Gmail's
-//!   `<name> 于<date>写道：`;
-//! * Outlook: `-----Original Message-----`, or a header block starting
-//!   `From: …` with `Sent: …` below it (`发件人: …` / `寄件者: …` in
-//!   Chinese), often after a line of underscores;
-//! * QQ Mail: `------------------ 原始邮件 ------------------`.
+//!   `<name> 于<date>写道：`; in German `Am <date> schrieb <name>:`, in
+//!   French `Le <date>, <name> a écrit :`, in Spanish
+//!   `El <date>, <name> escribió:` (these three only with a digit in them,
+//!   as ordinary sentences start the same way);
+//! * Outlook: `-----Original Message-----` (`-----邮件原件-----` in
+//!   Chinese), or a header block starting `From: …` with `Sent: …` below it
+//!   (`发件人: …` / `寄件者: …` in Chinese), often after a line of
+//!   underscores;
+//! * QQ Mail: `------------------ 原始邮件 ------------------` (with
+//!   literal `&nbsp;` around the words in its plain-text part), and
+//!   `---Original---` from its phone app; NetEase Mail Master:
+//!   `---- 回复的原邮件 ----`, whose header fields have no colons; Gmail's
+//!   `---------- Forwarded message ---------` (forwarded mail counts as
+//!   history too: the caller keeps the full text).
 //!
 //! Everything from the first such header on is history. Below the reply,
 //! the `-- ` line (RFC 3676 §4.3) starts a signature, and mobile clients
@@ -82,37 +91,76 @@ fn cut_at(lines: &[&str], i: usize) -> Option<usize> {
     wrote_header(lines, i)
 }
 
-/// `On … wrote:` / `在 … 写道：`, possibly wrapped: the line ending the
-/// header, or the line before when the header started there.
+/// `On … wrote:` / `在 … 写道：` and the like, possibly wrapped: the line
+/// ending the header, or the line before when the header started there.
 fn wrote_header(lines: &[&str], i: usize) -> Option<usize> {
     let line = lines[i].trim();
-    let english = line.ends_with("wrote:");
-    let chinese = ["写道：", "写道:", "寫道：", "寫道:"]
-        .iter()
-        .any(|end| line.ends_with(end));
-    if !english && !chinese {
+    if !line.ends_with([':', '：']) {
         return None;
     }
-    let starts_header = |l: &str| {
-        let l = l.trim_start();
-        if english {
-            l.starts_with("On ")
-        } else {
-            l.starts_with('在') || l.contains('于') || l.contains('於')
-        }
-    };
-    let previous = i
+    let ending = Wrote::of_ending(line);
+    if ending.is_some_and(|lang| lang.starts(line)) {
+        return Some(i);
+    }
+    // Wrapped: the ending may only be recognizable on the joined lines (a
+    // German header ends with the name after `schrieb`).
+    if let Some(previous) = i
         .checked_sub(1)
-        .map(|p| lines[p])
-        .filter(|p| !p.trim().is_empty());
-    if starts_header(line) {
-        Some(i)
-    } else if previous.is_some_and(starts_header) {
-        i.checked_sub(1)
-    } else if quoted_lines_follow(lines, i) {
-        Some(i)
-    } else {
-        None
+        .map(|p| lines[p].trim())
+        .filter(|p| !p.is_empty())
+    {
+        let joined = format!("{previous} {line}");
+        if Wrote::of_ending(&joined).is_some_and(|lang| lang.starts(&joined)) {
+            return i.checked_sub(1);
+        }
+    }
+    (ending.is_some() && quoted_lines_follow(lines, i)).then_some(i)
+}
+
+/// The languages of `On … wrote:` headers.
+#[derive(Clone, Copy)]
+enum Wrote {
+    English,
+    German,
+    French,
+    Spanish,
+    Chinese,
+}
+
+impl Wrote {
+    /// The language whose header ending `line` has, if any.
+    fn of_ending(line: &str) -> Option<Wrote> {
+        if line.ends_with("wrote:") {
+            Some(Wrote::English)
+        } else if line.ends_with("a écrit :") || line.ends_with("a écrit:") {
+            Some(Wrote::French)
+        } else if line.ends_with("escribió:") {
+            Some(Wrote::Spanish)
+        } else if line.ends_with("schrieb:") || (line.ends_with(':') && line.contains(" schrieb "))
+        {
+            Some(Wrote::German)
+        } else if ["写道：", "写道:", "寫道：", "寫道:"]
+            .iter()
+            .any(|end| line.ends_with(end))
+        {
+            Some(Wrote::Chinese)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `line` starts a header in this language.
+    fn starts(self, line: &str) -> bool {
+        let line = line.trim_start();
+        let dated =
+            |start: &str| line.starts_with(start) && line.chars().any(|c| c.is_ascii_digit());
+        match self {
+            Wrote::English => line.starts_with("On "),
+            Wrote::German => dated("Am "),
+            Wrote::French => dated("Le "),
+            Wrote::Spanish => dated("El "),
+            Wrote::Chinese => line.starts_with('在') || line.contains('于') || line.contains('於'),
+        }
     }
 }
 
@@ -156,11 +204,21 @@ fn is_original_message(line: &str) -> bool {
     if !line.starts_with(['-', '_', '=']) {
         return false;
     }
+    // QQ Mail's plain-text part keeps the `&nbsp;` of its HTML here.
+    let line = line.replace("&nbsp;", " ");
     let inner = line.trim_matches(|c: char| matches!(c, '-' | '_' | '=') || c.is_whitespace());
-    inner.eq_ignore_ascii_case("original message")
-        || inner == "原始邮件"
-        || inner == "原始郵件"
-        || inner == "原邮件"
+    ["original message", "original", "forwarded message"]
+        .iter()
+        .any(|marker| inner.eq_ignore_ascii_case(marker))
+        || [
+            "原始邮件",
+            "原始郵件",
+            "原邮件",
+            "邮件原件",
+            "回复的原邮件",
+            "转发的邮件",
+        ]
+        .contains(&inner)
 }
 
 /// One-line signatures added by mobile and webmail clients.

@@ -47,6 +47,35 @@ fn outlook_headers() {
 }
 
 #[test]
+fn other_languages_wrote() {
+    // Thunderbird and Apple Mail in German, Gmail in German wrapped.
+    check("Am 20.11.2026 um 10:00 schrieb Shop Support:\n> Ihre Bestellung wurde versandt.");
+    check("Am Fr., 20. Nov. 2026 um 10:00 Uhr schrieb Shop Support <\nsupport@shop.example>:\n\n> Hallo");
+    check("Le ven. 20 nov. 2026 à 10:00, Shop Support <support@shop.example> a écrit :\n> Bonjour");
+    check(
+        "El vie, 20 nov 2026 a las 10:00, Shop Support (<support@shop.example>) escribió:\n> Hola",
+    );
+    // Without a date these are sentences, not headers.
+    let text = "Am Montag schrieb ich Ihnen:\nBitte stornieren.";
+    assert_eq!(strip_quoted(text), text);
+}
+
+#[test]
+fn client_separators() {
+    // Outlook in Chinese, plain-text mode.
+    check("-----邮件原件-----\n发件人: Shop Support [mailto:support@shop.example]\n发送时间: 2026年11月20日 10:00");
+    // QQ Mail's plain-text part, literal entities and all.
+    check("------------------&nbsp;原始邮件&nbsp;------------------\n发件人:                    \"Shop Support\"     <support@shop.example&gt;;\n发送时间:&nbsp;2026年11月20日(星期五) 上午10:00");
+    // QQ Mail's phone app.
+    check("---Original---\nFrom: \"Shop Support\"<support@shop.example&gt;\nDate: Fri, Nov 20, 2026 10:00 AM");
+    // NetEase Mail Master: its fields have no colons, only the rule tells.
+    check("---- 回复的原邮件 ----\n发件人 Shop Support<support@shop.example>\n发送日期 2026年11月20日 10:00\n\n您好");
+    // Gmail's forward marker goes with what it introduces.
+    check("---------- Forwarded message ---------\nFrom: Courier <noreply@courier.example>\nDate: Thu, Nov 19, 2026\n\nParcel returned.");
+    check("---------- 转发的邮件 ---------\n发件人： Courier <noreply@courier.example>\nDate: 2026年11月19日周四 18:02");
+}
+
+#[test]
 fn quoted_blocks_and_signatures() {
     check("> Thanks for your order.\n> > Earlier text");
     check("-- \nJane Doe\nAcme Corp, +1 415 555 0100");

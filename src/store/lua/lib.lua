@@ -11,7 +11,8 @@
 --   is the least occupied, ties to the longest idle. Every change of an
 --   agent's status, capacity or load calls reindex().
 -- * A conversation has at most one agent; a conversation without one is
---   in its queue's `waiting` zset, scored (its first-response SLA deadline,
+--   in its queue's waiting line for its channel (`waiting_in` names it),
+--   scored (its first-response SLA deadline,
 --   else its enqueue time, in ms) - priority * 1e13, so lower is served
 --   first: priority, then earliest deadline / longest waiting; and in
 --   `{P}:bullseye` at the time of its queue's next bullseye step, if any.
@@ -155,8 +156,19 @@ local function pick(P, channel, req, sticky)
   return best, decision
 end
 
-local function waiting_key(P, queue)
-  return P .. ':queue:' .. queue .. ':waiting'
+-- A queue's waiting line for one channel (capacity frees per channel, so
+-- a drain looks at the heads of the lines agents have room for).
+local function waiting_key(P, queue, channel)
+  return P .. ':queue:' .. queue .. ':waiting:' .. channel
+end
+
+-- Takes a conversation out of whatever waiting line holds it.
+local function unwait(P, conv, vkey)
+  local line = redis.call('HGET', vkey, 'waiting_in')
+  if line then
+    redis.call('ZREM', line, conv)
+    redis.call('HDEL', vkey, 'waiting_in')
+  end
 end
 
 -- A queue's settings as the configuration wrote them to `{P}:config`:
@@ -173,11 +185,14 @@ end
 -- Puts a conversation without agent in its queue's waiting line, and
 -- schedules its next bullseye step (counted from when it was queued).
 local function enqueue(P, conv, vkey)
-  local f = redis.call('HMGET', vkey, 'queue', 'enqueued_at', 'priority', 'bullseye_step', 'deadline_ms')
+  local f = redis.call('HMGET', vkey, 'queue', 'enqueued_at', 'priority', 'bullseye_step', 'deadline_ms', 'channel')
   local prio = math.max(-500, math.min(500, num(f[3])))
   -- Within a priority band: earliest SLA deadline first, else arrival.
   local at = num(f[5]) > 0 and num(f[5]) or num(f[2])
-  redis.call('ZADD', waiting_key(P, f[1]), fmt(at - prio * 1e13), conv)
+  unwait(P, conv, vkey)
+  local line = waiting_key(P, f[1], f[6])
+  redis.call('ZADD', line, fmt(at - prio * 1e13), conv)
+  redis.call('HSET', vkey, 'waiting_in', line)
   redis.call('SADD', P .. ':queues', f[1])
   redis.call('HSET', vkey, 'state', 'queued')
   local steps = queue_config(P, f[1]).bullseye
@@ -204,7 +219,7 @@ local function take(P, conv, vkey, agent, channel, now, state)
       redis.call('HSET', P .. ':customer:' .. cid, 'last_agent', agent, 'last_agent_at', now)
     end
   end
-  redis.call('ZREM', waiting_key(P, redis.call('HGET', vkey, 'queue')), conv)
+  unwait(P, conv, vkey)
   redis.call('ZREM', P .. ':bullseye', conv)
   reindex(P, agent)
 end

@@ -1,8 +1,9 @@
 -- (Prefixed at load with lib.lua.)
 -- Resolves a conversation: closes the customer's open conversation
 -- (remembering it for the reopen window), takes it off any queue or offer,
--- and frees the agent's capacity, at once or after the agent's wrap-up
--- time (`{P}:wrapups`, released by sweep.lua).
+-- and frees the agent's capacity after the agent's wrap-up time
+-- (`{P}:wrapups`, released by sweep.lua), or, without wrap-up, when the
+-- caller calls `release_wrapup` after publishing the event.
 --
 -- KEYS[1] conversation key. ARGV: 1 base `{P}`, 2 now (ms), 3 wrap-up (ms)
 -- of the conversation's agent, 4 who resolved it.
@@ -16,9 +17,7 @@ if (not conv) or state == 'resolved' then
 end
 redis.call('HSET', KEYS[1], 'state', 'resolved', 'resolved_at', now, 'resolved_by', ARGV[4])
 redis.call('ZREM', P .. ':offers', conv)
-if queue then
-  redis.call('ZREM', waiting_key(P, queue), conv)
-end
+unwait(P, conv, KEYS[1])
 if cid then
   local ckey = P .. ':customer:' .. cid
   if redis.call('HGET', ckey, 'open') == conv then
@@ -28,13 +27,21 @@ if cid then
 end
 local held = false
 if agent and agent ~= '' then
-  if wrapup > 0 and state ~= 'offered' then
-    -- The capacity stays taken until the wrap-up ends.
-    redis.call('ZADD', P .. ':wrapups', fmt(now + wrapup), conv)
-    redis.call('HSET', KEYS[1], 'wrapup_until', now + wrapup)
-    held = true
-  else
+  if state == 'offered' then
     release(P, conv, KEYS[1], false)
+  else
+    -- The capacity stays taken until the wrap-up ends, and with no wrap-up
+    -- until the caller has published the `resolved` event and calls
+    -- `release_wrapup` (so the event log never shows the agent's capacity
+    -- reused before the resolve); should the caller die first, the sweep
+    -- releases it when due.
+    local due = now + wrapup
+    if wrapup == 0 then
+      due = now + 5000 -- the caller's grace to publish before the sweep steps in
+    end
+    redis.call('ZADD', P .. ':wrapups', fmt(due), conv)
+    redis.call('HSET', KEYS[1], 'wrapup_until', due)
+    held = wrapup > 0
   end
 else
   agent = ''

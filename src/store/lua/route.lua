@@ -78,7 +78,7 @@ else
       local skey = P .. ':conv:' .. conv
       closed_stale = release(P, conv, skey, false)
       redis.call('HSET', skey, 'state', 'resolved', 'resolved_at', now, 'resolved_by', 'stale')
-      redis.call('ZREM', waiting_key(P, redis.call('HGET', skey, 'queue')), conv)
+      unwait(P, conv, skey)
       conv = nil
     end
   end

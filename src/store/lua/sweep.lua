@@ -3,16 +3,21 @@
 -- accepted in time are withdrawn as misses (and offered on), wrap-ups that
 -- ended free their capacity, and conversations that waited long enough take
 -- their queue's next bullseye step (a lower proficiency accepted, or the
--- move to the overflow queue keeping their wait) and are placed again. Each entry is removed from its zset in the
--- same step, so exactly one replica handles it.
+-- move to the overflow queue keeping their wait) and are placed again.
+-- Each entry is removed from its zset in the same step, so exactly one
+-- replica handles it.
 --
--- ARGV: 1 base `{P}`, 2 now (ms), 3 batch size.
+-- ARGV: 1 base `{P}`, 2 now (ms), 3 batch size, 4 (optional) a single
+-- resolved conversation whose held capacity to free now, doing nothing
+-- else (the resolve route, once the `resolved` event is out).
 -- Returns JSON {offers = [withdraw results], freed = [agents], widened =
 -- [{conversation, step, from_queue, queue ('' unless moved), relax, agent,
 -- state, decision}]}.
 local P, now, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local only = ARGV[4] or ''
+local timed = only == '' and batch or 0
 local offers, freed = {}, {}
-for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':offers', '-inf', fmt(now), 'LIMIT', 0, batch)) do
+for _, conv in ipairs(timed > 0 and redis.call('ZRANGEBYSCORE', P .. ':offers', '-inf', fmt(now), 'LIMIT', 0, timed) or {}) do
   redis.call('ZREM', P .. ':offers', conv)
   local agent = redis.call('HGET', P .. ':conv:' .. conv, 'agent')
   local r = agent and withdraw(P, conv, now, agent, true)
@@ -20,7 +25,16 @@ for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':offers', '-inf', fmt(no
     table.insert(offers, r)
   end
 end
-for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':wrapups', '-inf', fmt(now), 'LIMIT', 0, batch)) do
+local ending = {}
+if only ~= '' then
+  -- One conversation's capacity, now (a resolve without wrap-up).
+  if redis.call('ZSCORE', P .. ':wrapups', only) then
+    ending = {only}
+  end
+else
+  ending = redis.call('ZRANGEBYSCORE', P .. ':wrapups', '-inf', fmt(now), 'LIMIT', 0, batch)
+end
+for _, conv in ipairs(ending) do
   redis.call('ZREM', P .. ':wrapups', conv)
   local vkey = P .. ':conv:' .. conv
   redis.call('HDEL', vkey, 'wrapup_until')
@@ -32,7 +46,7 @@ for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':wrapups', '-inf', fmt(n
   end
 end
 local widened = {}
-for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':bullseye', '-inf', fmt(now), 'LIMIT', 0, batch)) do
+for _, conv in ipairs(timed > 0 and redis.call('ZRANGEBYSCORE', P .. ':bullseye', '-inf', fmt(now), 'LIMIT', 0, timed) or {}) do
   redis.call('ZREM', P .. ':bullseye', conv)
   local vkey = P .. ':conv:' .. conv
   local f = redis.call('HMGET', vkey, 'state', 'queue', 'bullseye_step', 'agent')
@@ -46,7 +60,7 @@ for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. ':bullseye', '-inf', fmt(
       if step.overflow and qc.overflow and qc.overflow ~= '' then
         moved_to = qc.overflow
         local oc = queue_config(P, moved_to)
-        redis.call('ZREM', waiting_key(P, f[2]), conv)
+        unwait(P, conv, vkey)
         redis.call('HSET', vkey, 'queue', moved_to, 'req_skills', cjson.encode(oc.skills or {}),
           'priority', oc.priority or 0, 'mode', oc.mode or 'auto', 'offer_timeout_ms', oc.offer_timeout_ms or 0,
           'relax', 0, 'bullseye_step', 0, 'overflowed_from', f[2])

@@ -38,9 +38,7 @@ if ARGV[7] == 'keep_priority' then
   req.priority = math.max(num(redis.call('HGET', vkey, 'priority')), num(req.priority))
 end
 local from = release(P, conv, vkey, true)
-if f[4] then
-  redis.call('ZREM', waiting_key(P, f[4]), conv)
-end
+unwait(P, conv, vkey)
 redis.call('HSET', vkey, 'queue', target, 'req_skills', cjson.encode(req.skills), 'priority', req.priority,
   'mode', req.mode, 'offer_timeout_ms', req.offer_timeout_ms, 'relax', 0, 'bullseye_step', 0,
   'transferred_at', now)
