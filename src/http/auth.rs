@@ -52,3 +52,11 @@ pub fn authenticate(settings: &Settings, headers: &HeaderMap) -> Result<Principa
     }
     found.ok_or_else(ApiError::unauthorized)
 }
+
+/// Only the admin token may go on (403 for an agent's token).
+pub fn require_admin(settings: &Settings, headers: &HeaderMap) -> Result<(), ApiError> {
+    match authenticate(settings, headers)? {
+        Principal::Admin => Ok(()),
+        Principal::Agent(_) => Err(ApiError::forbidden("this route needs the admin token")),
+    }
+}

@@ -10,16 +10,13 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::{authenticate, Principal};
+use super::auth::require_admin;
 use super::error::ApiError;
 use crate::app::App;
 use crate::delivery::ReplayError;
 
 fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    match authenticate(&app.live().settings, headers)? {
-        Principal::Admin => Ok(()),
-        Principal::Agent(_) => Err(ApiError::forbidden("this route needs the admin token")),
-    }
+    require_admin(&app.live().settings, headers)
 }
 
 /// `?limit=` for listings.

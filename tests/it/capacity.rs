@@ -6,22 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{form, twilio_signature, FakePeer, TestApp};
+use crate::support::{sms, FakePeer, TestApp};
 
 const TOKEN: &str = "twilio-test-token";
-
-async fn sms(app: &TestApp, sid: &str, from: &str) {
-    let url = app.url("/webhooks/sms/shop");
-    let params = [("MessageSid", sid), ("From", from), ("To", "+15005550006"), ("Body", "hello")];
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", twilio_signature(TOKEN, &url, &params))
-        .body(form(&params))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
 
 async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> u16 {
     reqwest::Client::new().request(if path.ends_with("/status") { reqwest::Method::PUT } else { reqwest::Method::POST }, app.url(path))
@@ -64,13 +51,13 @@ async fn freed_capacity_is_taken_at_once() {
     ))
     .await;
 
-    sms(&app, "SM1", "+14155550001").await;
+    sms(&app, "SM1", "+14155550001", "hello").await;
     let first = hook.wait_event(|e| e["type"] == "switchboard.conversation.assigned").await;
     assert_eq!(first["data"]["agent"], "alice");
     let first_conv = first["data"]["conversation_id"].as_str().unwrap().to_owned();
     // Alice is full and Bob away: the second and third customers wait.
-    sms(&app, "SM2", "+14155550002").await;
-    sms(&app, "SM3", "+14155550003").await;
+    sms(&app, "SM2", "+14155550002", "hello").await;
+    sms(&app, "SM3", "+14155550003", "hello").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let queued: Vec<Value> = hook
         .seen()
@@ -112,7 +99,7 @@ async fn freed_capacity_is_taken_at_once() {
     assert_eq!(alice["conversations"].as_array().unwrap().len(), 1);
     // The first customer writes again: with no reopen window, a new
     // conversation (the old one stays resolved).
-    sms(&app, "SM4", "+14155550001").await;
+    sms(&app, "SM4", "+14155550001", "hello").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let c: Value = reqwest::Client::new()
         .get(app.url(&format!("/api/v1/conversations/{first_conv}")))

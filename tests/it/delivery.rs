@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::support::{form, twilio_signature, FakePeer, TestApp};
+use crate::support::{sms, FakePeer, TestApp};
 
 const TOKEN: &str = "twilio-test-token";
 const CURRENT: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -37,19 +37,6 @@ fn config(deliver: &str) -> String {
         deliver = [ {deliver} ]
         "#
     )
-}
-
-async fn sms(app: &TestApp, sid: &str, from: &str, body: &str) {
-    let url = app.url("/webhooks/sms/shop");
-    let params = [("MessageSid", sid), ("From", from), ("To", "+15005550006"), ("Body", body)];
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", twilio_signature(TOKEN, &url, &params))
-        .body(form(&params))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
 }
 
 fn verify(secret: &str, r: &crate::support::Recorded) -> bool {

@@ -11,9 +11,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::support::{form, twilio_signature, unique_prefix, TestApp};
+use crate::support::{sms, unique_prefix, TestApp};
 
-const TOKEN: &str = "twilio-test-token";
 const WAIT: Duration = Duration::from_secs(15);
 
 fn sms_channel() -> &'static str {
@@ -26,19 +25,6 @@ fn sms_channel() -> &'static str {
     from = "+15005550006"
     api_base = "http://127.0.0.1:9"
     "#
-}
-
-async fn sms(app: &TestApp, sid: &str, from: &str, body: &str) {
-    let url = app.url("/webhooks/sms/shop");
-    let params = [("MessageSid", sid), ("From", from), ("To", "+15005550006"), ("Body", body)];
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", twilio_signature(TOKEN, &url, &params))
-        .body(form(&params))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
 }
 
 async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {

@@ -8,9 +8,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::support::{form, twilio_signature, unique_prefix, TestApp};
+use crate::support::{sms, unique_prefix, TestApp};
 
-const TOKEN: &str = "twilio-test-token";
 
 fn config() -> String {
     r#"
@@ -48,19 +47,6 @@ fn config() -> String {
     capacity = { sms = 5 }
     "#
     .to_owned()
-}
-
-async fn sms(app: &TestApp, sid: &str, from: &str, body: &str) {
-    let url = app.url("/webhooks/sms/shop");
-    let params = [("MessageSid", sid), ("From", from), ("To", "+15005550006"), ("Body", body)];
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", twilio_signature(TOKEN, &url, &params))
-        .body(form(&params))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
 }
 
 async fn collect(sub: &mut async_nats::Subscriber, until: Duration) -> Vec<(Duration, Value)> {

@@ -291,3 +291,21 @@ impl Drop for Killable {
         self.kill();
     }
 }
+
+/// The Twilio auth token the SMS accounts of the integration tests use.
+pub const TWILIO_TOKEN: &str = "twilio-test-token";
+
+/// Posts a Twilio-signed inbound SMS to account `shop` of `app` and
+/// expects the 200 that says it is on JetStream.
+pub async fn sms(app: &TestApp, sid: &str, from: &str, body: &str) {
+    let url = app.url("/webhooks/sms/shop");
+    let params = [("MessageSid", sid), ("From", from), ("To", "+15005550006"), ("Body", body)];
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", twilio_signature(TWILIO_TOKEN, &url, &params))
+        .body(form(&params))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
