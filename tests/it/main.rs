@@ -7,6 +7,7 @@ mod browser;
 mod capacity;
 mod cli;
 mod email;
+mod openapi;
 mod readiness;
 mod routing;
 mod sla;
