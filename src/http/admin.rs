@@ -10,9 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::auth::require_admin;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{CustomerProfile, InvalidConfig, ReloadReport};
 use crate::app::App;
 use crate::routing::ReloadError;
 use crate::store::CustomerUpdate;
@@ -22,32 +24,47 @@ fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// One identity to link.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityBody {
     /// `phone`, `email`, `visitor`, or `wechat:<account>`.
+    #[schema(example = "phone")]
     kind: String,
+    /// An E.164 number, an email address, a web chat visitor id (`v_…`),
+    /// or a WeChat OpenID.
+    #[schema(example = "+8613800138000")]
     value: String,
 }
 
 /// `{"identities": [{"kind": "phone", "value": "+8613800138000"}],
 ///   "attributes": {"tier": "vip", "language": "zh", "name": "…", "tags": ["…"]}}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerBody {
+    /// Identities to link to the customer, at most 20.
     #[serde(default)]
+    #[schema(max_items = 20)]
     identities: Vec<IdentityBody>,
+    /// Attributes to set; absent ones are left as they are, `""` clears.
     #[serde(default)]
     attributes: AttributesBody,
 }
 
 /// The attributes routing and agents use.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttributesBody {
+    /// The customer's tier (routing rules match it), at most 32 characters.
+    #[schema(max_length = 32, example = "vip")]
     tier: Option<String>,
+    /// A lower-case language code (routing rules match it).
+    #[schema(pattern = "^([a-z-]{2,8})?$", example = "zh")]
     language: Option<String>,
+    /// The customer's name, at most 100 characters.
+    #[schema(max_length = 100)]
     name: Option<String>,
+    /// At most 20 tags of 1 to 32 characters without `,`.
+    #[schema(max_items = 20)]
     tags: Option<Vec<String>>,
 }
 
@@ -80,6 +97,27 @@ fn identity(app: &App, i: &IdentityBody) -> Result<(String, String), ApiError> {
 /// shop customer id is `id`, links the identities to it (a web chat
 /// visitor whose shop identity names `id` joins the same profile), and sets
 /// the attributes (`tier` and `language` feed routing rules).
+#[utoipa::path(
+    put,
+    path = "/api/v1/customers/{id}",
+    tag = "admin",
+    summary = "Create or update a customer profile",
+    description = "Creates or updates the customer whose shop customer id is `id`, links the \
+        identities to it (a web chat visitor whose shop identity names `id` joins the same \
+        profile) and sets the attributes (`tier` and `language` feed routing rules). Admin \
+        token only.",
+    params(("id" = String, Path, description = "The shop's customer id, 1 to 128 characters without `|`")),
+    request_body = CustomerBody,
+    responses(
+        (status = 200, description = "Updated", body = CustomerProfile),
+        (status = 201, description = "Created", body = CustomerProfile),
+        (status = 400, description = "`invalid_request`: not the documented JSON, or a bad id, identity or attribute", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put_customer(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -133,6 +171,23 @@ pub async fn put_customer(
 }
 
 /// `GET /api/v1/customers/{id}`: the profile of the shop customer `id`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers/{id}",
+    tag = "admin",
+    summary = "A customer profile",
+    description = "The profile of the shop customer `id`: linked identities, attributes, open \
+        conversation and last agent. Admin token only.",
+    params(("id" = String, Path, description = "The shop's customer id")),
+    responses(
+        (status = 200, description = "The profile", body = CustomerProfile),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such customer", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_customer(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -168,6 +223,25 @@ async fn profile(app: &App, shop_id: &str) -> Result<serde_json::Value, ApiError
 /// `POST /api/v1/admin/reload`: reads the configuration again and puts its
 /// routing sections in force; 422 with every problem when it is invalid
 /// (the previous configuration stays).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/reload",
+    tag = "admin",
+    summary = "Reload the configuration",
+    description = "Reads the configuration again (like SIGHUP) and puts its routing sections \
+        (agents, queues, rules, SLA) in force; sections that need a restart are listed. An \
+        invalid configuration is refused with every problem and the previous one stays. Admin \
+        token only.",
+    responses(
+        (status = 200, description = "In force", body = ReloadReport),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 409, description = "`no_source`: this instance has no configuration source to reload", body = ErrorBody),
+        (status = 422, description = "`invalid_config`: the new configuration's problems", body = InvalidConfig),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     admin(&app, &headers)?;
     match crate::routing::reload(&app).await {

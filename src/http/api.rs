@@ -10,14 +10,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
-use switchboard_core::{Channel, MediaRef, OutboundMessage};
+use switchboard_core::{Channel, MediaRef};
+use utoipa::ToSchema;
 
 use super::auth::{authenticate, Principal};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{AgentConversations, ConversationView, Note, Placement, ReplyQueued, Resolved, StatusSet};
 use crate::app::App;
 use crate::config::AgentStatus;
 use crate::store::TransferTarget;
-use crate::events::{self, Customer, Event, EventData, EventMessage};
+use crate::events::{self, Event, EventData};
 
 /// The longest reply accepted (Twilio's limit for one message body).
 const MAX_REPLY_CHARS: usize = 1600;
@@ -28,13 +30,34 @@ fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 }
 
 /// `{"status": "available" | "away" | "offline"}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
+    /// The new status.
+    #[schema(value_type = super::openapi::AgentStatus)]
     status: AgentStatus,
 }
 
 /// `PUT /api/v1/agents/{agent}/status`
+#[utoipa::path(
+    put,
+    path = "/api/v1/agents/{agent}/status",
+    tag = "agent",
+    summary = "Set an agent's presence",
+    description = "`available` takes conversations (and hands out what waits at once), `away` \
+        and `offline` take none. An agent sets only its own status; the admin token any agent's.",
+    params(("agent" = String, Path, description = "The agent id (`agents.<id>`)")),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "The status now in force", body = StatusSet),
+        (status = 400, description = "`invalid_request`: not the documented JSON", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: another agent's status", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such agent", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn set_status(
     State(app): State<Arc<App>>,
     Path(agent): Path<String>,
@@ -58,6 +81,23 @@ pub async fn set_status(
 }
 
 /// `GET /api/v1/agents/{agent}/conversations`
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/{agent}/conversations",
+    tag = "agent",
+    summary = "An agent's open conversations",
+    description = "The conversations assigned or offered to the agent, with its routing state. \
+        An agent lists only its own; the admin token any agent's.",
+    params(("agent" = String, Path, description = "The agent id (`agents.<id>`)")),
+    responses(
+        (status = 200, description = "The agent's conversations", body = AgentConversations),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: another agent's conversations", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such agent", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn agent_conversations(
     State(app): State<Arc<App>>,
     Path(agent): Path<String>,
@@ -96,6 +136,23 @@ async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::C
 }
 
 /// `GET /api/v1/conversations/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}",
+    tag = "agent",
+    summary = "A conversation",
+    description = "State, queue, agent, customer, the routing decision, the messages and notes, \
+        and the SLA clocks. An agent sees only conversations assigned or offered to it.",
+    params(("id" = String, Path, description = "The conversation id")),
+    responses(
+        (status = 200, description = "The conversation", body = ConversationView),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not assigned to this agent", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn conversation(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -124,14 +181,34 @@ fn present(record: crate::store::ConversationRecord) -> serde_json::Map<String, 
 }
 
 /// `{"text": "…"}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
+    /// The note, 1 to 4000 characters (trimmed).
+    #[schema(min_length = 1, max_length = 4000)]
     text: String,
 }
 
 /// `POST /api/v1/conversations/{id}/notes`: an internal note, kept with
 /// the messages (`direction: note`), never sent to the customer; 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/notes",
+    tag = "agent",
+    summary = "Add an internal note",
+    description = "Kept with the messages (`direction: note`) for agents; never sent to the customer.",
+    params(("id" = String, Path, description = "The conversation id")),
+    request_body = NoteBody,
+    responses(
+        (status = 201, description = "The stored note", body = Note),
+        (status = 400, description = "`invalid_request`: not the documented JSON, or empty or too long", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not assigned to this agent", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn note(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -157,20 +234,48 @@ pub async fn note(
 }
 
 /// `{"text": "…", "media_urls": ["https://…"], "media": [{"kind": "image", "media_id": "…"}]}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
+    /// The text, at most 1600 characters (trimmed); it may be empty when
+    /// media are sent.
     #[serde(default)]
+    #[schema(max_length = 1600)]
     text: String,
+    /// Absolute URLs of media to attach (SMS/MMS, email), at most 10.
     #[serde(default)]
+    #[schema(max_items = 10)]
     media_urls: Vec<String>,
-    /// WeChat only: media already uploaded to WeChat, by id.
+    /// WeChat only: media already uploaded to WeChat, by id, at most 10;
+    /// each goes out as its own message.
     #[serde(default)]
+    #[schema(value_type = Vec<super::openapi::MediaRef>, max_items = 10)]
     media: Vec<MediaRef>,
 }
 
 /// `POST /api/v1/conversations/{id}/reply`: puts the reply on the outbound
 /// stream; 202 once JetStream holds it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/reply",
+    tag = "agent",
+    summary = "Reply to the customer",
+    description = "Puts the reply on the outbound stream, to go out on the customer's channel; \
+        202 once JetStream holds it. The text and each WeChat media id go out as separate \
+        messages, each with its own id.",
+    params(("id" = String, Path, description = "The conversation id")),
+    request_body = ReplyBody,
+    responses(
+        (status = 202, description = "Queued for sending", body = ReplyQueued),
+        (status = 400, description = "`invalid_request`: not the documented JSON, empty, too long, bad URLs or media", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not assigned to this agent", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 409, description = "`conflict`: the conversation is resolved; `opted_out`: the SMS customer sent STOP", body = ErrorBody),
+        (status = 503, description = "`unavailable`: not queued, retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn reply(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -196,92 +301,29 @@ pub async fn reply(
         return Err(ApiError::invalid("media_urls", "must be at most 10 absolute URLs"));
     }
     let conv = visible(&app, &who, &id).await?;
-    let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
-    if field("state") == "resolved" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the conversation is resolved"));
-    }
-    let channel: Channel = field("channel")
-        .parse()
-        .map_err(|e| ApiError::unavailable(&format_args!("conversation {id} has a bad channel: {e}")))?;
-    if !req.media.is_empty() && channel != Channel::Wechat {
-        return Err(ApiError::invalid("media", "media ids are only for WeChat conversations; use media_urls"));
-    }
-    if channel == Channel::Sms {
-        let opted_out = app.store.is_opted_out(&field("account"), &field("address")).await;
-        if opted_out.map_err(|e| ApiError::unavailable(&e))? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "opted_out",
-                "the customer opted out of SMS from this number (STOP); they must send START first",
-            ));
-        }
-    }
     let agent = match &who {
         Principal::Agent(a) => Some(a.clone()),
         Principal::Admin => conv.get("agent").cloned(),
     };
-    let now = chrono::Utc::now();
-    let base = OutboundMessage {
+    let reply = crate::outbound::reply::Reply {
         id: ulid::Ulid::new().to_string(),
-        conversation_id: id.clone(),
-        channel,
-        account: field("account"),
-        to: field("address"),
+        agent,
         text: text.to_owned(),
         media_urls: req.media_urls,
-        media_ids: vec![],
-        agent: agent.clone(),
-        created_at: now,
+        media: req.media,
     };
-    // Text and each provider media go out as separate messages, each with
-    // its own id, so every send is one provider call and idempotent.
-    let mut outs = Vec::new();
-    if !base.text.is_empty() || !base.media_urls.is_empty() {
-        outs.push(base.clone());
-    }
-    for media in &req.media {
-        let id = ulid::Ulid::new().to_string();
-        outs.push(OutboundMessage { id, text: String::new(), media_urls: vec![], media_ids: vec![media.clone()], ..base.clone() });
-    }
-    for o in &outs {
-        let payload = serde_json::to_vec(o).map_err(|e| ApiError::unavailable(&e))?;
-        app.bus.publish(app.bus.subjects().outbound(channel), &o.id, payload.into()).await.map_err(|e| ApiError::unavailable(&e))?;
-    }
-    let ids: Vec<&str> = outs.iter().map(|o| o.id.as_str()).collect();
-    let out = &outs[0];
-
-    let stored = serde_json::json!({
-        "id": out.id, "direction": "outbound", "channel": channel, "account": out.account,
-        "agent": agent, "text": base.text, "media_urls": base.media_urls, "media": req.media,
-        "outbound_ids": ids, "at": now,
-    });
-    if let Err(e) = app.store.record_reply(&id, &out.id, out.agent.as_deref(), &stored.to_string(), now.timestamp_millis()).await {
-        // The reply is durable on JetStream and will be sent; only the history lags.
-        tracing::warn!(error = %e, conversation = %id, "reply queued but not recorded in the history");
-    }
-    if let Err(e) = crate::sla::observe(&app, &id, crate::sla::clock::Trigger::AgentReply, &out.id, now).await {
-        tracing::warn!(error = %e, conversation = %id, "reply queued but the SLA clocks did not move");
-    }
-    let data = EventData {
-        conversation_id: id.clone(),
-        channel: channel.to_string(),
-        account: out.account.clone(),
-        customer: Customer { id: field("customer"), address: out.to.clone() },
-        queue: field("queue"),
-        agent,
-        message: Some(EventMessage { id: out.id.clone(), direction: "outbound".into(), text: out.text.clone(), attachments: vec![] }),
-        decision: None,
-        ..EventData::default()
-    };
-    let event = Event::new(events::REPLIED, format!("{}:replied", out.id), &app.event_source, now, data);
-    if let Ok(p) = serde_json::to_vec(&event) {
-        if let Err(e) = app.bus.publish(app.bus.subjects().event(events::REPLIED), &event.id, p.into()).await {
-            tracing::warn!(error = %e, conversation = %id, "reply queued but its event was not published");
+    let ids = crate::outbound::reply::submit(&app, &id, &conv, reply, chrono::Utc::now()).await.map_err(|e| {
+        use crate::outbound::reply::ReplyError;
+        match e {
+            ReplyError::Resolved => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            ReplyError::OptedOut => ApiError::new(StatusCode::CONFLICT, "opted_out", e.to_string()),
+            ReplyError::MediaNotWechat => ApiError::invalid("media", "media ids are only for WeChat conversations; use media_urls"),
+            ReplyError::Unavailable(detail) => ApiError::unavailable(&detail),
         }
-    }
+    })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "id": out.id, "ids": ids, "conversation": id, "state": "queued" })),
+        Json(serde_json::json!({ "id": ids.first(), "ids": ids, "conversation": id, "state": "queued" })),
     ))
 }
 
@@ -295,6 +337,24 @@ async fn drain(app: &App) {
 
 /// `POST /api/v1/conversations/{id}/resolve`: closes the conversation,
 /// frees the agent's capacity and hands it to whoever waits.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/resolve",
+    tag = "agent",
+    summary = "Resolve a conversation",
+    description = "Closes the conversation and stops its SLA clocks; the agent's capacity frees \
+        at once, or after its wrap-up time (`wrapup: true`).",
+    params(("id" = String, Path, description = "The conversation id")),
+    responses(
+        (status = 200, description = "Resolved", body = Resolved),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not assigned to this agent", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 409, description = "`conflict`: already resolved", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn resolve(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -342,6 +402,24 @@ pub async fn resolve(
 
 /// `POST /api/v1/conversations/{id}/accept`: the agent takes the
 /// conversation offered to it; 409 when it is not offered to this agent.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/accept",
+    tag = "agent",
+    summary = "Accept an offer",
+    description = "The agent takes the conversation offered to it (the admin token answers for \
+        the agent it is offered to).",
+    params(("id" = String, Path, description = "The conversation id")),
+    responses(
+        (status = 200, description = "Assigned to the agent", body = Placement),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not offered to this agent", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 409, description = "`conflict`: no longer offered to this agent", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn accept(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -353,6 +431,24 @@ pub async fn accept(
 /// `POST /api/v1/conversations/{id}/decline`: the agent turns the offer
 /// down; the conversation is offered to the next eligible agent (never
 /// again to this one) or goes back to its queue.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/decline",
+    tag = "agent",
+    summary = "Decline an offer",
+    description = "The conversation is offered to the next eligible agent (never again to this \
+        one) or goes back to its queue.",
+    params(("id" = String, Path, description = "The conversation id")),
+    responses(
+        (status = 200, description = "Where the conversation went", body = Placement),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not offered to this agent", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 409, description = "`conflict`: no longer offered to this agent", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn decline(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -403,14 +499,18 @@ async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Resul
 }
 
 /// `{"agent": "bob"}` or `{"queue": "returns"}`, with an optional note.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {
+    /// The agent to transfer to (exactly one of `agent` and `queue`).
     #[serde(default)]
     agent: Option<String>,
+    /// The queue to transfer to (exactly one of `agent` and `queue`).
     #[serde(default)]
     queue: Option<String>,
+    /// Why, for the next agent; at most 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     note: Option<String>,
 }
 
@@ -418,6 +518,27 @@ pub struct TransferBody {
 /// be available with free capacity on the channel; 409 otherwise) or to a
 /// queue (placed like a new conversation, keeping its waiting time). The
 /// previous agent's capacity frees at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/transfer",
+    tag = "agent",
+    summary = "Transfer a conversation",
+    description = "To another agent, who must be available with free capacity on the channel, or \
+        to a queue (placed like a new conversation, keeping its waiting time). The previous \
+        agent's capacity frees at once.",
+    params(("id" = String, Path, description = "The conversation id")),
+    request_body = TransferBody,
+    responses(
+        (status = 200, description = "Where the conversation went", body = Placement),
+        (status = 400, description = "`invalid_request`: not the documented JSON, neither or both targets, an unknown agent or queue", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not assigned to this agent", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 409, description = "`conflict`: resolved, already with that agent, or the agent cannot take it", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn transfer(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -481,14 +602,34 @@ pub async fn transfer(
 }
 
 /// `{"on": true}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TypingBody {
+    /// Whether the agent is typing.
     on: bool,
 }
 
 /// `POST /api/v1/conversations/{id}/typing`: shows or hides "agent is
 /// typing" in the visitor's web chat (live only, not stored); 204.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/typing",
+    tag = "agent",
+    summary = "Show or hide \"agent is typing\"",
+    description = "In the visitor's web chat, live only (not stored).",
+    params(("id" = String, Path, description = "The conversation id")),
+    request_body = TypingBody,
+    responses(
+        (status = 204, description = "Sent to the visitor's open sockets"),
+        (status = 400, description = "`invalid_request`: not the documented JSON", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not assigned to this agent", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 409, description = "`unsupported`: not a web chat conversation", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn typing(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

@@ -16,7 +16,8 @@ use secrecy::ExposeSecret;
 use switchboard_core::{Channel, Masked};
 use switchboard_email::{MailgunFields, ParseOptions};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{EmailAccepted, MailgunForm};
 use crate::app::App;
 use crate::telemetry::Outcome;
 
@@ -27,6 +28,37 @@ fn reject(app: &App, account: &str, e: &switchboard_email::EmailError) -> Respon
 }
 
 /// Handles one inbound email.
+#[utoipa::path(
+    post,
+    path = "/webhooks/email/{account}",
+    tag = "webhooks",
+    operation_id = "email_inbound",
+    summary = "Inbound email",
+    description = "One email, as raw MIME (`message/rfc822`; the sender is trusted to be the \
+        account's mail relay) or as a Mailgun-style form (`multipart/form-data` or urlencoded, \
+        only for accounts with `mailgun_signing_key`): `body-mime` with `timestamp`, `token` \
+        and `signature` = hex HMAC-SHA256 of `timestamp` + `token` under the signing key; the \
+        timestamp must be within 5 minutes and a token seen before is refused as a replay. A \
+        bounce of one of our replies marks that reply failed instead of reaching an agent.",
+    params(("account" = String, Path, description = "The email account (`channels.email.<account>`)")),
+    request_body(
+        description = "The message",
+        content(
+            (String = "message/rfc822"),
+            (MailgunForm = "multipart/form-data"),
+            (MailgunForm = "application/x-www-form-urlencoded"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Accepted: a message on its way to routing, or a recorded bounce", body = EmailAccepted),
+        (status = 400, description = "`rejected`: the message or form cannot be parsed", body = ErrorBody),
+        (status = 403, description = "`rejected`/`forbidden`: bad Mailgun signature, stale timestamp or replayed token", body = ErrorBody),
+        (status = 404, description = "No such email account", body = ErrorBody),
+        (status = 413, description = "`rejected`: too large", body = ErrorBody),
+        (status = 415, description = "`unsupported`: another content type, or a form for a raw-MIME-only account", body = ErrorBody),
+        (status = 503, description = "Not durable yet; the sender should retry", body = ErrorBody),
+    ),
+)]
 pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, req: Request) -> Response {
     let Some(config) = app.settings.channels.email.get(&account) else {
         return ApiError::not_found("email account").into_response();

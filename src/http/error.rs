@@ -5,6 +5,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answered to an HTTP client.
 #[derive(Debug)]
@@ -54,13 +56,38 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "not_found", "message": "conversation not found"}}))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The error itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code: `invalid_request`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `opted_out`, `unsupported`,
+    /// `too_large`, `rejected` (a webhook refused), `no_source`,
+    /// `unavailable` (retry later).
+    pub code: &'static str,
+    /// What was wrong with the request, for people; generic for 5xx.
+    pub message: String,
+    /// More fields for some codes (`invalid_config`: `problems`, the list
+    /// of every configuration problem).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
-        if let (Some(serde_json::Value::Object(extra)), Some(obj)) = (self.details, error.as_object_mut()) {
-            obj.extend(extra);
-        }
-        let body = serde_json::json!({ "error": error });
+        let extra = match self.details {
+            Some(serde_json::Value::Object(extra)) => extra,
+            _ => serde_json::Map::new(),
+        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, extra } };
         (self.status, Json(body)).into_response()
     }
 }

@@ -6,8 +6,9 @@ mod admin;
 mod api;
 mod auth;
 mod email;
-mod ops;
 mod error;
+mod openapi;
+mod ops;
 mod probes;
 mod sms;
 mod webchat;
@@ -20,49 +21,70 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use openapi::document as openapi_document;
 pub use webchat::Chat;
 
 use crate::app::App;
 
+/// Declares the routes once: `ROUTES`, the (method, path) table, and
+/// `routes`, which registers exactly those on a router. The OpenAPI tests
+/// check the document against `ROUTES`, so a route cannot be added without
+/// being described.
+macro_rules! route_table {
+    ($($path:literal => $method:ident($handler:path) $(.$more:ident($more_handler:path))*;)+) => {
+        /// Every route of the listener as (lower-case method, path), in
+        /// registration order; `GET /openapi.json` describes exactly these.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path), $((stringify!($more), $path),)*)+];
+
+        fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
+            router$(.route($path, $method($handler)$(.$more($more_handler))*))+
+        }
+    };
+}
+
+route_table! {
+    "/healthz" => get(probes::healthz);
+    "/readyz" => get(probes::readyz);
+    "/metrics" => get(probes::metrics);
+    "/openapi.json" => get(openapi::serve);
+    "/webhooks/sms/{account}" => post(sms::inbound);
+    "/webhooks/sms/{account}/status" => post(sms::status);
+    "/webhooks/email/{account}" => post(email::inbound);
+    "/webchat/widget.js" => get(widget_js);
+    "/webchat/" => get(widget_demo);
+    "/webchat/sessions" => post(webchat::sessions).options(webchat::preflight);
+    "/webchat/ws" => get(webchat::socket);
+    "/webhooks/wechat/{account}" => get(wechat::verify).post(wechat::push);
+    "/api/v1/agents/{agent}/status" => put(api::set_status);
+    "/api/v1/agents/{agent}/conversations" => get(api::agent_conversations);
+    "/api/v1/conversations/{id}" => get(api::conversation);
+    "/api/v1/conversations/{id}/reply" => post(api::reply);
+    "/api/v1/conversations/{id}/resolve" => post(api::resolve);
+    "/api/v1/conversations/{id}/typing" => post(api::typing);
+    "/api/v1/conversations/{id}/accept" => post(api::accept);
+    "/api/v1/conversations/{id}/decline" => post(api::decline);
+    "/api/v1/conversations/{id}/transfer" => post(api::transfer);
+    "/api/v1/conversations/{id}/notes" => post(api::note);
+    "/api/v1/customers/{id}" => put(admin::put_customer).get(admin::get_customer);
+    "/api/v1/admin/reload" => post(admin::reload);
+    "/api/v1/admin/dead-letters" => get(ops::dead_letters);
+    "/api/v1/admin/dead-letters/{id}" => delete(ops::drop_dead_letter);
+    "/api/v1/admin/dead-letters/{id}/replay" => post(ops::replay_dead_letter);
+    "/api/v1/admin/stats" => get(ops::stats);
+    "/api/v1/admin/agents" => get(ops::list_agents);
+    "/api/v1/admin/queues" => get(ops::list_queues);
+    "/api/v1/admin/{kind}/{name}" => put(ops::put_entry).delete(ops::delete_entry);
+}
+
 /// The application's routes and layers.
 pub fn router(app: Arc<App>) -> Router {
     let server = &app.settings.server;
-    Router::new()
-        .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz))
-        .route("/metrics", get(probes::metrics))
-        .route("/webhooks/sms/{account}", post(sms::inbound))
-        .route("/webhooks/sms/{account}/status", post(sms::status))
-        .route("/webhooks/email/{account}", post(email::inbound))
-        .route("/webchat/widget.js", get(widget_js))
-        .route("/webchat/", get(widget_demo))
-        .route("/webchat/sessions", post(webchat::sessions).options(webchat::preflight))
-        .route("/webchat/ws", get(webchat::socket))
-        .route("/webhooks/wechat/{account}", get(wechat::verify).post(wechat::push))
-        .route("/api/v1/agents/{agent}/status", put(api::set_status))
-        .route("/api/v1/agents/{agent}/conversations", get(api::agent_conversations))
-        .route("/api/v1/conversations/{id}", get(api::conversation))
-        .route("/api/v1/conversations/{id}/reply", post(api::reply))
-        .route("/api/v1/conversations/{id}/resolve", post(api::resolve))
-        .route("/api/v1/conversations/{id}/typing", post(api::typing))
-        .route("/api/v1/conversations/{id}/accept", post(api::accept))
-        .route("/api/v1/conversations/{id}/decline", post(api::decline))
-        .route("/api/v1/conversations/{id}/transfer", post(api::transfer))
-        .route("/api/v1/conversations/{id}/notes", post(api::note))
-        .route("/api/v1/customers/{id}", put(admin::put_customer).get(admin::get_customer))
-        .route("/api/v1/admin/reload", post(admin::reload))
-        .route("/api/v1/admin/dead-letters", get(ops::dead_letters))
-        .route("/api/v1/admin/dead-letters/{id}", axum::routing::delete(ops::drop_dead_letter))
-        .route("/api/v1/admin/dead-letters/{id}/replay", post(ops::replay_dead_letter))
-        .route("/api/v1/admin/stats", get(ops::stats))
-        .route("/api/v1/admin/agents", get(ops::list_agents))
-        .route("/api/v1/admin/queues", get(ops::list_queues))
-        .route("/api/v1/admin/{kind}/{name}", put(ops::put_entry).delete(ops::delete_entry))
+    routes(Router::new())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -74,6 +96,14 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// `GET /webchat/widget.js`: the embeddable widget.
+#[utoipa::path(
+    get,
+    path = "/webchat/widget.js",
+    tag = "webchat",
+    summary = "The embeddable chat widget",
+    description = "The widget's script, to include with a `<script>` tag on the shop's pages.",
+    responses((status = 200, description = "The script", body = String, content_type = "text/javascript")),
+)]
 async fn widget_js() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
@@ -82,6 +112,13 @@ async fn widget_js() -> impl axum::response::IntoResponse {
 }
 
 /// `GET /webchat/`: the widget's demo page.
+#[utoipa::path(
+    get,
+    path = "/webchat/",
+    tag = "webchat",
+    summary = "The widget's demo page",
+    responses((status = 200, description = "An HTML page with the widget", body = String, content_type = "text/html")),
+)]
 async fn widget_demo() -> axum::response::Html<&'static str> {
     axum::response::Html(switchboard_webchat::DEMO_HTML)
 }

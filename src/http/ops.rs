@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::auth::require_admin;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::app::App;
 use crate::delivery::ReplayError;
 
@@ -28,6 +28,22 @@ pub struct ListQuery {
 
 /// `GET /api/v1/admin/dead-letters?limit=100`: deliveries that exhausted
 /// their attempts, oldest first, with the event, target and last reason.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dead-letters",
+    tag = "admin",
+    summary = "List dead letters",
+    description = "Deliveries that exhausted their attempts, oldest first: `{\"total\", \"dead_letters\": [{id, event, target, kind, reason, at}]}`. Admin token only.",
+    params(("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")),
+    responses(
+        (status = 200, description = "The dead letters", body = serde_json::Value),
+        (status = 400, description = "`invalid_request`: a bad query", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn dead_letters(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -42,6 +58,24 @@ pub async fn dead_letters(
 /// `POST /api/v1/admin/dead-letters/{id}/replay`: delivers it again to its
 /// target now; 200 and dropped when the target takes it, 502 with the
 /// reason (and kept) when it fails again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/dead-letters/{id}/replay",
+    tag = "admin",
+    summary = "Replay a dead letter",
+    description = "Delivers it again to its target now, with the same webhook-id; dropped when the target takes it. Admin token only.",
+    params(("id" = String, Path, description = "The dead letter's id")),
+    responses(
+        (status = 200, description = "Delivered and dropped", body = serde_json::Value),
+        (status = 404, description = "`not_found`: no such dead letter", body = ErrorBody),
+        (status = 409, description = "`target_gone`: its target is no longer configured", body = ErrorBody),
+        (status = 502, description = "`delivery_failed`: the target failed again; the dead letter stays", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn replay_dead_letter(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -58,6 +92,21 @@ pub async fn replay_dead_letter(
 }
 
 /// `DELETE /api/v1/admin/dead-letters/{id}`: drops it; 204.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/dead-letters/{id}",
+    tag = "admin",
+    summary = "Drop a dead letter",
+    params(("id" = String, Path, description = "The dead letter's id")),
+    responses(
+        (status = 204, description = "Dropped"),
+        (status = 404, description = "`not_found`: no such dead letter", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn drop_dead_letter(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -73,6 +122,20 @@ pub async fn drop_dead_letter(
 
 /// `GET /api/v1/admin/stats`: a snapshot of every queue (waiting, oldest
 /// wait) and agent (status, load per channel, open conversations).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/stats",
+    tag = "admin",
+    summary = "A snapshot of queues and agents",
+    description = "Per queue: conversations waiting and the longest wait; per agent: status, load and load by channel; agents by status; dead letters. Admin token only.",
+    responses(
+        (status = 200, description = "The snapshot", body = serde_json::Value),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
     let live = app.live();
@@ -131,6 +194,20 @@ fn section(kind: &str) -> Result<&'static str, ApiError> {
 }
 
 /// `GET /api/v1/admin/agents`: every agent in force (tokens never shown).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/agents",
+    tag = "admin",
+    summary = "The agents in force",
+    description = "Name, skills, languages, capacities, wrap-up and delivery target kinds of every agent; tokens are never shown. Admin token only.",
+    responses(
+        (status = 200, description = "The agents", body = serde_json::Value),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_agents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
     let live = app.live();
@@ -155,6 +232,19 @@ pub async fn list_agents(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
 }
 
 /// `GET /api/v1/admin/queues`: every queue in force.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/queues",
+    tag = "admin",
+    summary = "The queues in force",
+    responses(
+        (status = 200, description = "The queues and the default queue", body = serde_json::Value),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_queues(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
     let live = app.live();
@@ -181,6 +271,29 @@ pub async fn list_queues(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
 /// the file's entry of that name if there is one. The whole configuration
 /// is validated with it (422 with every problem otherwise), then it is in
 /// force on every replica at once and kept in Redis across restarts.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/{kind}/{name}",
+    tag = "admin",
+    summary = "Create or update an agent or a queue at run time",
+    description = "`kind` is `agents` or `queues`. The body is the entry as in the configuration file, in JSON (for an agent: `token`, `name`, `skills`, `languages`, `capacity`, `wrapup_secs`, `status`, `deliver`; for a queue: `skills`, `priority`, `mode`, `offer_timeout_secs`, `overflow`, `sla`, `bullseye`), layered over the file's entry of that name. The whole configuration is validated with it, then it is in force on every replica and kept in Redis. Admin token only.",
+    params(
+        ("kind" = String, Path, description = "`agents` or `queues`"),
+        ("name" = String, Path, description = "Lower-case a-z 0-9 _ -"),
+    ),
+    request_body(content = serde_json::Value, description = "The entry, as in the configuration file", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated", body = serde_json::Value),
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = 400, description = "`invalid_request`: not a JSON object, a null value, or a bad name", body = ErrorBody),
+        (status = 404, description = "`not_found`: `kind` is neither `agents` nor `queues`", body = ErrorBody),
+        (status = 422, description = "`invalid_config`: the change makes the configuration invalid; `problems` lists every problem", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put_entry(
     State(app): State<Arc<App>>,
     Path((kind, name)): Path<(String, String)>,
@@ -212,6 +325,27 @@ pub async fn put_entry(
 /// `DELETE /api/v1/admin/agents/{id}` and `DELETE /api/v1/admin/queues/{name}`:
 /// removes the entry on every replica (an agent goes offline and takes
 /// nothing new; a queue anything still refers to is refused with 409).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/{kind}/{name}",
+    tag = "admin",
+    summary = "Delete an agent or a queue at run time",
+    description = "An agent goes offline and takes nothing new; a queue that rules, overflows, SLA overrides or the default queue refer to is refused. Admin token only.",
+    params(
+        ("kind" = String, Path, description = "`agents` or `queues`"),
+        ("name" = String, Path, description = "The agent or queue"),
+    ),
+    responses(
+        (status = 204, description = "Deleted on every replica"),
+        (status = 404, description = "`not_found`: no such agent or queue", body = ErrorBody),
+        (status = 409, description = "`in_use`: the queue is referred to", body = ErrorBody),
+        (status = 422, description = "`invalid_config`: the change makes the configuration invalid", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete_entry(
     State(app): State<Arc<App>>,
     Path((kind, name)): Path<(String, String)>,

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use switchboard_core::{Channel, Masked};
 use switchboard_sms::Verified;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{SmsInboundForm, SmsStatusForm};
 use crate::app::App;
 use crate::telemetry::Outcome;
 
@@ -35,6 +36,32 @@ fn rejected(e: &switchboard_sms::SmsError) -> ApiError {
 }
 
 /// Handles one inbound message webhook.
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/{account}",
+    tag = "webhooks",
+    operation_id = "sms_inbound",
+    summary = "Inbound SMS/MMS (Twilio-compatible)",
+    description = "The provider's inbound message webhook. Authenticated by `X-Twilio-Signature`: \
+        base64 HMAC-SHA1, with the account's `auth_token`, of the request's public URL \
+        (`server.public_url` + path and query) followed by the form's fields sorted by name. \
+        Answered with empty TwiML only once the message is durable on JetStream; a 5xx makes \
+        the provider retry, and retries are de-duplicated by `MessageSid`.",
+    params(
+        ("account" = String, Path, description = "The SMS account (`channels.sms.<account>`)"),
+        ("X-Twilio-Signature" = String, Header, description = "The provider's signature of the request"),
+    ),
+    request_body(content = SmsInboundForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Accepted: empty TwiML", body = String, content_type = "text/xml",
+            example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"),
+        (status = 400, description = "`rejected`: the form is malformed", body = ErrorBody),
+        (status = 403, description = "`rejected`: the signature is missing or wrong", body = ErrorBody),
+        (status = 404, description = "No such SMS account", body = ErrorBody),
+        (status = 413, description = "`rejected`: the form is too large", body = ErrorBody),
+        (status = 503, description = "Not durable yet; the provider should retry", body = ErrorBody),
+    ),
+)]
 pub async fn inbound(
     State(app): State<Arc<App>>,
     Path(account): Path<String>,
@@ -96,6 +123,30 @@ fn status_rank(status: &str) -> Option<u8> {
 /// `POST /webhooks/sms/{account}/status`: a delivery status callback,
 /// signed like inbound webhooks. `failed`/`undelivered` become a
 /// `send_failed` event for the agent.
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/{account}/status",
+    tag = "webhooks",
+    operation_id = "sms_status",
+    summary = "SMS delivery status callback (Twilio-compatible)",
+    description = "The provider's status callback for a message we sent, at the `StatusCallback` \
+        URL the router gave with it. Signed like the inbound webhook (`X-Twilio-Signature`). A \
+        state never moves backwards; `failed` and `undelivered` tell the agent \
+        (`switchboard.conversation.send_failed`).",
+    params(
+        ("account" = String, Path, description = "The SMS account (`channels.sms.<account>`)"),
+        ("outbound" = String, Query, description = "Our outbound message id, put in the callback URL by the router"),
+        ("X-Twilio-Signature" = String, Header, description = "The provider's signature of the request"),
+    ),
+    request_body(content = SmsStatusForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 204, description = "Recorded (or older than the state already known)"),
+        (status = 400, description = "`invalid_request` (unknown status, no `outbound`) or `rejected` (malformed)", body = ErrorBody),
+        (status = 403, description = "`rejected`: the signature is missing or wrong", body = ErrorBody),
+        (status = 404, description = "No such SMS account", body = ErrorBody),
+        (status = 503, description = "Not recorded; the provider should retry", body = ErrorBody),
+    ),
+)]
 pub async fn status(
     State(app): State<Arc<App>>,
     Path(account): Path<String>,

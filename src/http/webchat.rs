@@ -30,7 +30,8 @@ use switchboard_webchat::{
 };
 use tokio::time::Instant;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{Session, SessionRequest as SessionRequestDoc};
 use crate::app::App;
 use crate::config::{Settings, WebchatSettings};
 use crate::events::{self, Event, EventData};
@@ -111,6 +112,27 @@ fn cors(resp: &mut Response, origin: Option<HeaderValue>) {
 }
 
 /// `OPTIONS /webchat/sessions`: the CORS preflight of the widget's `fetch`.
+#[utoipa::path(
+    options,
+    path = "/webchat/sessions",
+    tag = "webchat",
+    operation_id = "webchat_sessions_preflight",
+    summary = "CORS preflight for opening a session",
+    description = "Allows `POST` with `Content-Type` from an allowed origin \
+        (`channels.webchat.allowed_origins`, and the instance's own `server.public_url`).",
+    params(("Origin" = Option<String>, Header, description = "The page's origin")),
+    responses(
+        (status = 204, description = "Allowed; `Access-Control-Allow-Origin` echoes the origin",
+            headers(
+                ("Access-Control-Allow-Origin" = String, description = "The allowed origin"),
+                ("Access-Control-Allow-Methods" = String, description = "`POST`"),
+                ("Access-Control-Allow-Headers" = String, description = "`content-type`"),
+                ("Access-Control-Max-Age" = String, description = "`600`"),
+            )),
+        (status = 403, description = "This origin may not use the web chat", body = ErrorBody),
+        (status = 404, description = "Web chat is not configured", body = ErrorBody),
+    ),
+)]
 pub async fn preflight(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let origin = match chat(&app).and_then(|c| c.origin(&headers)) {
         Ok(o) => o,
@@ -126,6 +148,27 @@ pub async fn preflight(State(app): State<Arc<App>>, headers: HeaderMap) -> Respo
 }
 
 /// `POST /webchat/sessions`
+#[utoipa::path(
+    post,
+    path = "/webchat/sessions",
+    tag = "webchat",
+    operation_id = "webchat_sessions",
+    summary = "Open a visitor session",
+    description = "Issues a signed, expiring session token for a visitor (a new visitor id, or \
+        the given one to keep its history), optionally linked to the shop's customer by an \
+        identity the shop signed with `channels.webchat.identity_secret`. No bearer token: the \
+        widget calls it from the shop's pages, and the `Origin`, when sent, must be allowed.",
+    params(("Origin" = Option<String>, Header, description = "The page's origin, checked against `channels.webchat.allowed_origins`")),
+    request_body(content = SessionRequestDoc, content_type = "application/json",
+        description = "Optional; an empty body means `{}`"),
+    responses(
+        (status = 200, description = "The session (`Cache-Control: no-store`)", body = Session),
+        (status = 400, description = "`invalid_request`: not the documented JSON, or a field over its limit", body = ErrorBody),
+        (status = 403, description = "The origin is not allowed, the identity's signature is wrong or stale, or identities are not accepted", body = ErrorBody),
+        (status = 404, description = "Web chat is not configured", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over 8 KiB", body = ErrorBody),
+    ),
+)]
 pub async fn sessions(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     match open_session(&app, &headers, &body) {
         Ok(resp) => resp,
@@ -163,6 +206,30 @@ fn open_session(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
 
 /// `GET /webchat/ws?token=…`: checks the token and the origin, then
 /// upgrades.
+#[utoipa::path(
+    get,
+    path = "/webchat/ws",
+    tag = "webchat",
+    operation_id = "webchat_socket",
+    summary = "The visitor's WebSocket",
+    description = "A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`) authorized \
+        by the session token in the query; the `Origin`, when sent, must be allowed. The frames \
+        (JSON text: `message`, `history`, `typing`, `ping` from the widget; `ack`, `message`, \
+        `history`, `typing`, `error`, `pong` from the server) are in \
+        `channels/webchat/PROTOCOL.md`.",
+    params(
+        ("token" = String, Query, description = "The `session_token` of `POST /webchat/sessions`"),
+        ("Origin" = Option<String>, Header, description = "The page's origin"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open"),
+        (status = 400, description = "`invalid_request`: a malformed token, or not a WebSocket upgrade", body = ErrorBody),
+        (status = 403, description = "`forbidden`: no token, a wrong or expired token, or an origin not allowed", body = ErrorBody),
+        (status = 404, description = "Web chat is not configured", body = ErrorBody),
+        (status = 413, description = "`too_large`: the token is too long", body = ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded"),
+    ),
+)]
 pub async fn socket(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,

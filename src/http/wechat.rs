@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use switchboard_core::{Channel, Masked};
 use switchboard_wechat::{AccountKeys, Push, PushQuery, Verified, WechatEvent};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::app::App;
 use crate::telemetry::Outcome;
 
@@ -38,6 +38,29 @@ fn text(body: String) -> Response {
 }
 
 /// `GET`: answers `echostr` when the signature checks out.
+#[utoipa::path(
+    get,
+    path = "/webhooks/wechat/{account}",
+    tag = "webhooks",
+    operation_id = "wechat_verify",
+    summary = "WeChat URL verification",
+    description = "WeChat's check of the server URL: `signature` is \
+        `hex(sha1(sort(token, timestamp, nonce)))` with the account's `token`; when it checks \
+        out the answer is `echostr`.",
+    params(
+        ("account" = String, Path, description = "The WeChat account (`channels.wechat.<account>`)"),
+        ("signature" = String, Query, description = "`hex(sha1(sort(token, timestamp, nonce)))`"),
+        ("timestamp" = String, Query, description = "Unix seconds, as WeChat wrote them"),
+        ("nonce" = String, Query, description = "A random number"),
+        ("echostr" = String, Query, description = "The string to echo back"),
+    ),
+    responses(
+        (status = 200, description = "`echostr`", body = String, content_type = "text/plain"),
+        (status = 400, description = "`rejected`: a parameter is missing", body = ErrorBody),
+        (status = 403, description = "`rejected`: the signature is wrong", body = ErrorBody),
+        (status = 404, description = "No such WeChat account", body = ErrorBody),
+    ),
+)]
 pub async fn verify(State(app): State<Arc<App>>, Path(account): Path<String>, Query(q): Query<PushQuery>) -> Response {
     let keys = match keys(&app, &account) {
         Ok(k) => k,
@@ -55,6 +78,38 @@ fn reject(e: &switchboard_wechat::WechatError) -> Response {
 }
 
 /// `POST`: one pushed message or event; `success` once it is durable.
+#[utoipa::path(
+    post,
+    path = "/webhooks/wechat/{account}",
+    tag = "webhooks",
+    operation_id = "wechat_push",
+    summary = "WeChat message or event push",
+    description = "One message or event, as WeChat's XML: plaintext, or in safe and compatible \
+        mode (`encrypt_type=aes`) an `<Encrypt>` element with AES-256-CBC ciphertext under the \
+        account's `encoding_aes_key`. Authenticated by `signature` \
+        (`hex(sha1(sort(token, timestamp, nonce)))`) and, when encrypted, `msg_signature` \
+        (`hex(sha1(sort(token, timestamp, nonce, Encrypt)))`). Answered `success` once the \
+        message is durable on JetStream; WeChat's retries are absorbed (by `MsgId`, or \
+        `FromUserName` + `CreateTime` for events).",
+    params(
+        ("account" = String, Path, description = "The WeChat account (`channels.wechat.<account>`)"),
+        ("signature" = String, Query, description = "`hex(sha1(sort(token, timestamp, nonce)))`"),
+        ("timestamp" = String, Query, description = "Unix seconds, as WeChat wrote them"),
+        ("nonce" = String, Query, description = "A random number"),
+        ("openid" = Option<String>, Query, description = "The sender's OpenID (informational)"),
+        ("encrypt_type" = Option<String>, Query, description = "`aes` in safe and compatible mode; absent or `raw` in plaintext mode"),
+        ("msg_signature" = Option<String>, Query, description = "The signature over the ciphertext, in safe and compatible mode"),
+    ),
+    request_body(content = String, content_type = "text/xml", description = "WeChat's `<xml>…</xml>` message or event"),
+    responses(
+        (status = 200, description = "`success`", body = String, content_type = "text/plain", example = "success"),
+        (status = 400, description = "`rejected`: the XML or a parameter is malformed", body = ErrorBody),
+        (status = 403, description = "`rejected`: a signature is missing or wrong", body = ErrorBody),
+        (status = 404, description = "No such WeChat account", body = ErrorBody),
+        (status = 413, description = "`rejected`: the body is too large", body = ErrorBody),
+        (status = 503, description = "Not durable yet; WeChat retries", body = ErrorBody),
+    ),
+)]
 pub async fn push(
     State(app): State<Arc<App>>,
     Path(account): Path<String>,

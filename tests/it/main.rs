@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod delivery;
 mod email;
+mod openapi;
 mod readiness;
 mod routing;
 mod sla;
