@@ -216,12 +216,12 @@ pub async fn note(
     req: Result<Json<NoteBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let who = authenticate(&app.live().settings, &headers)?;
+    visible(&app, &who, &id).await?;
     let req = body(req)?;
     let text = req.text.trim();
     if text.is_empty() || text.chars().count() > 4000 {
         return Err(ApiError::invalid("text", "must be 1 to 4000 characters"));
     }
-    visible(&app, &who, &id).await?;
     let author = match &who {
         Principal::Admin => "admin".to_owned(),
         Principal::Agent(a) => a.clone(),
@@ -283,6 +283,7 @@ pub async fn reply(
     req: Result<Json<ReplyBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let who = authenticate(&app.live().settings, &headers)?;
+    let conv = visible(&app, &who, &id).await?;
     let req = body(req)?;
     let text = req.text.trim();
     if text.is_empty() && req.media_urls.is_empty() && req.media.is_empty() {
@@ -300,7 +301,6 @@ pub async fn reply(
     if req.media_urls.len() > 10 || req.media_urls.iter().any(|u| url::Url::parse(u).is_err()) {
         return Err(ApiError::invalid("media_urls", "must be at most 10 absolute URLs"));
     }
-    let conv = visible(&app, &who, &id).await?;
     let agent = match &who {
         Principal::Agent(a) => Some(a.clone()),
         Principal::Admin => conv.get("agent").cloned(),
@@ -547,6 +547,7 @@ pub async fn transfer(
 ) -> Result<impl IntoResponse, ApiError> {
     let live = app.live();
     let who = authenticate(&live.settings, &headers)?;
+    let conv = visible(&app, &who, &id).await?;
     let req = body(req)?;
     let target = match (&req.agent, &req.queue) {
         (Some(agent), None) if live.settings.agents.contains_key(agent) => TransferTarget::Agent(agent.clone()),
@@ -558,7 +559,6 @@ pub async fn transfer(
     if req.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
         return Err(ApiError::invalid("note", "is longer than 2000 characters"));
     }
-    let conv = visible(&app, &who, &id).await?;
     let now = chrono::Utc::now();
     let outcome = app.store.transfer(&id, &target, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
     if !outcome.ok {
@@ -637,8 +637,8 @@ pub async fn typing(
     req: Result<Json<TypingBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let who = authenticate(&app.live().settings, &headers)?;
-    let req = body(req)?;
     let conv = visible(&app, &who, &id).await?;
+    let req = body(req)?;
     if conv.get("channel").map(String::as_str) != Some(Channel::Webchat.as_str()) {
         return Err(ApiError::new(StatusCode::CONFLICT, "unsupported", "typing indicators exist only in web chat"));
     }

@@ -12,6 +12,7 @@ mod email;
 mod openapi;
 mod readiness;
 mod routing;
+mod scoping;
 mod sla;
 mod sms_more;
 mod sms_path;
