@@ -409,6 +409,12 @@ pub async fn reload_with(app: &App, entries: HashMap<String, String>) -> Result<
     sync_agents(app, Some(&old.settings)).await?;
     // Targets disabled by a 410 get another chance: the operator may have fixed them.
     app.store.enable_targets().await.map_err(RouteError::from)?;
+    // Running SLA clocks follow the new calendars and targets.
+    match crate::sla::replan(app, &old).await {
+        Ok(n) if n > 0 => tracing::info!(conversations = n, "SLA clocks re-planned for the new configuration"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "SLA clocks keep their old plan until they next move"),
+    }
     drain(app).await?;
     tracing::info!(agents = report.agents, queues = report.queues, rules = report.rules, "configuration reloaded");
     Ok(report)

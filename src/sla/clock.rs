@@ -169,6 +169,24 @@ impl Clock {
         self.breach_due = (!self.breached).then(|| cal.due(self.since, left(self.target_ms))).flatten();
     }
 
+    /// Carries a running clock over to a new configuration at `now`: the
+    /// business time used so far is counted on the calendar it ran on
+    /// (`old`), the rest is planned on `new` with the policy's new target
+    /// (`target`, if the policy still has one).
+    pub fn rebase(&mut self, now: DateTime<Utc>, old: &Calendar, new: &Calendar, target: Option<&Target>) {
+        if self.state != ClockState::Running {
+            return;
+        }
+        self.used_ms = self.used(now, old);
+        self.since = now;
+        if let Some(t) = target {
+            self.target_ms = t.target_ms;
+            self.warn_at = t.warn_at;
+            self.calendar = t.calendar.clone();
+        }
+        self.plan(new);
+    }
+
     /// `met`, `breached`, or `running`/`paused` while undecided.
     pub fn outcome(&self) -> &'static str {
         match (self.state, self.breached) {
@@ -500,6 +518,23 @@ mod tests {
         c.apply(Trigger::CustomerMessage, t(3600), &targets, &calendars);
         let window = c.get(ClockKind::ReplyWindow).unwrap();
         assert_eq!((window.run, window.breach_due), (2, Some(t(3600 + 48 * 3600))));
+    }
+
+    #[test]
+    fn a_reloaded_calendar_plans_the_rest_of_a_running_clock() {
+        let mut c = Clocks::default();
+        let mut policy = targets();
+        policy.first_response = Some(Target { warn_at: 0.5, ..target(4 * 3600, "always") });
+        c.apply(Trigger::CustomerMessage, t(0), &policy, &calendars);
+        // After 1 h on `always`, the policy moves to office hours with a 2 h target.
+        let now = Utc.with_ymd_and_hms(2027, 1, 15, 9, 50, 0).unwrap(); // Friday 17:50 Shanghai
+        let mut first = c.get(ClockKind::FirstResponse).unwrap().clone();
+        first.since = now - chrono::TimeDelta::hours(1);
+        first.rebase(now, &Calendar::always(), &office(), Some(&Target { warn_at: 0.5, ..target(2 * 3600, "office") }));
+        assert_eq!(first.used_ms, 3600 * 1000);
+        // 1 h left of business time from Friday 17:50: Monday 09:50 local (01:50 UTC).
+        assert_eq!(first.breach_due, Some(Utc.with_ymd_and_hms(2027, 1, 18, 1, 50, 0).unwrap()));
+        assert_eq!((first.calendar.as_str(), first.target_ms), ("office", 2 * 3600 * 1000));
     }
 
     #[test]

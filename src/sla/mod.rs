@@ -217,6 +217,52 @@ fn record_outcomes(app: &App, before: &Clocks, after: &Clocks, queue: &str, chan
     }
 }
 
+/// After a reload: every running clock is carried over to the new
+/// calendars and targets (the time used so far counted on the old ones)
+/// and its timers re-planned. Returns how many conversations changed.
+pub async fn replan(app: &App, old: &crate::app::Live) -> Result<usize, SlaError> {
+    let Some(sla) = app.sla.as_ref() else { return Ok(0) };
+    let live = app.live();
+    let mut changed = 0;
+    for conversation in app.store.sla_conversations().await? {
+        let record = app.store.conversation(&conversation).await?.unwrap_or_default();
+        let field = |k: &str| record.get(k).cloned().unwrap_or_default();
+        let targets = targets_for(&live.settings, &field("queue"), &field("channel"), priority_of(&record));
+        let now = Utc::now();
+        for _ in 0..8 {
+            let raw = app.store.sla_clocks(&conversation).await?;
+            let mut state = read(&raw)?;
+            if !state.clocks.iter().any(|c| c.state == ClockState::Running) {
+                break;
+            }
+            for c in &mut state.clocks {
+                let target = match c.kind {
+                    ClockKind::FirstResponse => targets.first_response.as_ref(),
+                    ClockKind::NextResponse => targets.next_response.as_ref(),
+                    ClockKind::Resolution => targets.resolution.as_ref(),
+                    ClockKind::ReplyWindow => targets.reply_window.as_ref(),
+                };
+                let old_cal = calendar(&old.calendars, &c.calendar);
+                let new_cal = calendar(&live.calendars, target.map_or(c.calendar.as_str(), |t| t.calendar.as_str()));
+                c.rebase(now, &old_cal, &new_cal, target);
+            }
+            state.version += 1;
+            let json = serde_json::to_string(&state).map_err(|e| SlaError::Corrupt(e.to_string()))?;
+            if app.store.sla_replace(&conversation, &raw, &json).await? {
+                let wanted: Vec<(String, i64, String)> = state
+                    .timers(&conversation)
+                    .into_iter()
+                    .map(|(id, at)| (id, at.timestamp_millis(), conversation.clone()))
+                    .collect();
+                sla.timers.schedule_many(wanted).await?;
+                changed += 1;
+                break;
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// The clocks of a conversation as the API shows them.
 pub async fn clocks_view(app: &App, conversation: &str) -> Result<serde_json::Value, SlaError> {
     let clocks = read(&app.store.sla_clocks(conversation).await?)?;

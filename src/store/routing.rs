@@ -638,6 +638,25 @@ impl Store {
         Ok(self.check(r).await?.unwrap_or_default())
     }
 
+    /// Every conversation that has SLA clocks (SCAN, for a reload).
+    pub async fn sla_conversations(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{}:sla:", self.keys.base());
+        let pattern = format!("{}*", redis_glob_escape(&prefix));
+        let mut c = self.conn().await?;
+        let mut cursor: u64 = 0;
+        let mut out = Vec::new();
+        loop {
+            let r: Result<(u64, Vec<String>), _> =
+                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut c).await;
+            let (next, keys) = self.check(r).await?;
+            out.extend(keys.into_iter().filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)));
+            if next == 0 {
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
+
     /// Replaces the SLA clocks if they are still `read`; `false` when
     /// someone changed them meanwhile (read again and retry).
     pub async fn sla_replace(&self, conversation: &str, read: &str, new: &str) -> Result<bool, StoreError> {
@@ -695,4 +714,17 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// `s` with Redis glob characters escaped (the `{…}` hash tag is not one,
+/// but `[`, `]`, `*`, `?` and `\\` are).
+fn redis_glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

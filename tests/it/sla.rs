@@ -151,3 +151,31 @@ async fn a_reply_before_the_warning_stops_the_clock() {
     let _ = unique_prefix();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_reload_replans_running_clocks() {
+    let dir = std::env::temp_dir().join(format!("sb-sla-reload-{}", unique_prefix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("switchboard.toml");
+    let with_target = |secs: u64| config().replace("first_response_secs = 2", &format!("first_response_secs = {secs}"));
+    std::fs::write(&file, with_target(3600)).unwrap();
+    let loader = switchboard::config::Loader::new().without_env().file(&file);
+    let app = TestApp::ready(TestApp::spawn_loader(loader, "", unique_prefix()).await).await;
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut sub = nats.subscribe(format!("{}.events.>", app.prefix)).await.unwrap();
+    nats.flush().await.unwrap();
+    sms(&app, "SM1", "+14155550003", "help please").await;
+    // An hour's target: nothing fires for a while.
+    let quiet = collect(&mut sub, Duration::from_millis(1500)).await;
+    assert!(!quiet.iter().any(|(_, e)| e["type"] == "switchboard.sla.breached"));
+    // The policy becomes 2 s: the clock, 1.5 s in, breaches about half a second later.
+    std::fs::write(&file, with_target(2)).unwrap();
+    let reload = reqwest::Client::new().post(app.url("/api/v1/admin/reload")).bearer_auth("admin-secret").send().await.unwrap();
+    assert_eq!(reload.status(), 200);
+    let seen = collect(&mut sub, Duration::from_secs(3)).await;
+    let breaches: Vec<_> = seen.iter().filter(|(_, e)| e["type"] == "switchboard.sla.breached").collect();
+    assert_eq!(breaches.len(), 1, "{seen:?}");
+    assert_eq!(breaches[0].1["data"]["sla"]["target_secs"], 2.0);
+    app.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
