@@ -155,8 +155,9 @@ impl Bus {
     /// Publishes to JetStream and waits (bounded by
     /// `nats.publish_timeout_ms`) for the ack: only then is the message
     /// durable. `msg_id` makes a re-publish a no-op within the duplicate
-    /// window.
-    pub async fn publish(&self, subject: String, msg_id: &str, payload: Bytes) -> Result<(), BusError> {
+    /// window. Returns the message's stream sequence, `None` for such a
+    /// duplicate.
+    pub async fn publish(&self, subject: String, msg_id: &str, payload: Bytes) -> Result<Option<u64>, BusError> {
         let fail = |subject: &str, e: String| BusError::Publish { subject: subject.to_owned(), reason: e };
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", msg_id);
@@ -171,7 +172,7 @@ impl Bus {
         })
         .await;
         match ack {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(ack)) => Ok((!ack.duplicate).then_some(ack.sequence)),
             Ok(Err(e)) => Err(fail(&subject, e)),
             Err(_) => Err(fail(&subject, format!("no ack within {} ms", bound.as_millis()))),
         }

@@ -30,8 +30,10 @@ pub use targets::{kind as target_kind, Attempt, Targets};
 const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Runs the delivery worker until `cancel` fires. The events of one
-/// conversation are handled one at a time, in the order this replica
-/// receives them (the log's order), so each target sees them in order.
+/// conversation reach each target in the log's order, whichever replicas
+/// handle them: on a replica they are handled one at a time in arrival
+/// order, and across replicas an event waits until the conversation's
+/// earlier events are delivered (a pending set per conversation in Redis).
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
     let (stream, filter) = (subjects.events_stream(), subjects.events_all());
@@ -80,8 +82,57 @@ impl Lanes {
     }
 }
 
+/// How long an event waits for the conversation's earlier events to be
+/// delivered (by any replica) before it goes anyway.
+const ORDER_WAIT: Duration = Duration::from_secs(10);
+
+/// A placeholder older than this belongs to a publisher that died.
+const STALE_ANNOUNCE_MS: i64 = 5_000;
+
+/// Waits until every earlier event of the conversation is delivered (the
+/// pending set in Redis, filled by `routing::publish`), keeping the message
+/// in progress meanwhile. Gives up after [`ORDER_WAIT`]: a stuck earlier
+/// event must not hold the conversation for ever.
+async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) {
+    let started = tokio::time::Instant::now();
+    let mut last_progress = started;
+    loop {
+        match app.store.delivery_head(conversation).await {
+            // An event being published: wait, unless its publisher died.
+            Ok(Some((member, score))) if score < 0 => {
+                if chrono::Utc::now().timestamp_millis() + score > STALE_ANNOUNCE_MS {
+                    if let Err(e) = app.store.delivery_done(conversation, &member).await {
+                        tracing::warn!(error = %e, "cannot drop a stale delivery placeholder");
+                    }
+                    continue;
+                }
+            }
+            Ok(Some((_, head))) if (head as u64) < seq => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the delivery order; delivering now");
+                return;
+            }
+        }
+        if started.elapsed() >= ORDER_WAIT {
+            tracing::warn!(%conversation, seq, "an earlier event of the conversation is still undelivered; delivering out of order");
+            return;
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            ack(msg, AckKind::Progress).await;
+            last_progress = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn handle(app: &App, msg: Message) {
     let Some(event) = decode_or_term::<Event>(&msg, &app.metrics, "delivery").await else { return };
+    let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+    let conversation = event.data.conversation_id.clone();
+    if !conversation.is_empty() {
+        wait_turn(app, &msg, &conversation, seq).await;
+    }
     let body = msg.payload.clone();
     // Fan-out subjects for agents' own tools: at least once, like the log.
     let subjects = app.bus.subjects();
@@ -124,9 +175,15 @@ async fn handle(app: &App, msg: Message) {
         }
     }
     if retry_later {
+        // Still pending: the conversation's later events wait for it.
         let wait = switchboard_core::retry::backoff(attempt as u32, app.retry_base(), app.retry_cap());
         ack(&msg, AckKind::Nak(Some(wait))).await;
     } else {
+        if !conversation.is_empty() {
+            if let Err(e) = app.store.delivery_done(&conversation, &seq.to_string()).await {
+                tracing::warn!(error = %e, "delivered, but the next event of the conversation may wait");
+            }
+        }
         ack(&msg, AckKind::Ack).await;
     }
 }

@@ -261,7 +261,6 @@ pub async fn announce_failure(app: &App, outbound_id: &str, cause: &str, reason:
     data.error = Some(reason.to_owned());
     let id = format!("{outbound_id}:{cause}");
     let event = Event::new(events::SEND_FAILED, id, &app.event_source, chrono::Utc::now(), data);
-    let payload = serde_json::to_vec(&event)?;
-    app.bus.publish(app.bus.subjects().event(events::SEND_FAILED), &event.id, payload.into()).await?;
+    crate::routing::publish(app, event).await?;
     Ok(())
 }

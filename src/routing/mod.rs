@@ -190,10 +190,22 @@ pub async fn publish_placement(
     publish(app, Event::new(kind, id, &app.event_source, now, data)).await
 }
 
-/// Publishes an event on the log (and so to every delivery target).
+/// Publishes an event on the log (and so to every delivery target), and
+/// registers it as pending delivery for its conversation, so delivery keeps
+/// the conversation's order across replicas (see `delivery`).
 pub async fn publish(app: &App, event: Event) -> Result<(), RouteError> {
     let payload = serde_json::to_vec(&event).unwrap_or_default();
-    app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await?;
+    let conversation = event.data.conversation_id.as_str();
+    if !conversation.is_empty() {
+        app.store.delivery_announce(conversation, &event.id, Utc::now().timestamp_millis()).await?;
+    }
+    let published = app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await;
+    if !conversation.is_empty() {
+        // A duplicate (a redelivered step re-publishing) was registered
+        // the first time; only its placeholder goes.
+        app.store.delivery_pending(conversation, &event.id, published.as_ref().ok().copied().flatten()).await?;
+    }
+    published?;
     Ok(())
 }
 
@@ -548,8 +560,7 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
         .await
         .map_err(|e| RouteError::Sla(e.to_string()))?;
     for event in events_for(app, inbound, &result) {
-        let payload = serde_json::to_vec(&event).unwrap_or_default();
-        app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await?;
+        publish(app, event).await?;
     }
     Ok(result)
 }

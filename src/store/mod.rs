@@ -461,6 +461,50 @@ impl Store {
         self.check(r).await
     }
 
+    /// Announces an event of `conversation` about to be published (before
+    /// its stream sequence is known), so that no later event of the
+    /// conversation is delivered before it: a placeholder scored with the
+    /// negative time, replaced by [`delivery_pending`](Self::delivery_pending).
+    pub async fn delivery_announce(&self, conversation: &str, event_id: &str, now_ms: i64) -> Result<(), StoreError> {
+        let key = self.keys.delivery_queue(conversation);
+        let mut c = self.conn().await?;
+        let r: Result<(), _> =
+            redis::pipe().zadd(&key, format!("p:{event_id}"), -now_ms).expire(&key, 7 * 24 * 3600).query_async(&mut c).await;
+        self.check(r).await
+    }
+
+    /// Registers event `seq` (stream sequence) of `conversation` as not
+    /// yet delivered, in place of its placeholder (`seq` `None`: the publish
+    /// failed, only the placeholder goes).
+    pub async fn delivery_pending(&self, conversation: &str, event_id: &str, seq: Option<u64>) -> Result<(), StoreError> {
+        let key = self.keys.delivery_queue(conversation);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(seq) = seq {
+            pipe.zadd(&key, seq, seq);
+        }
+        pipe.zrem(&key, format!("p:{event_id}"));
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = pipe.query_async(&mut c).await;
+        self.check(r).await
+    }
+
+    /// The earliest entry of `conversation`'s pending deliveries: a stream
+    /// sequence (score ≥ 0) or a placeholder (score = −announce time, ms).
+    pub async fn delivery_head(&self, conversation: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Vec<(String, i64)>, _> = c.zrange_withscores(self.keys.delivery_queue(conversation), 0, 0).await;
+        Ok(self.check(r).await?.into_iter().next())
+    }
+
+    /// Event `member` (a stream sequence, or a stale placeholder) of
+    /// `conversation` is done with.
+    pub async fn delivery_done(&self, conversation: &str, member: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<(), _> = c.zrem(self.keys.delivery_queue(conversation), member).await;
+        self.check(r).await
+    }
+
     /// Marks a delivery target disabled (it answered 410 Gone).
     pub async fn disable_target(&self, target: &str, reason: &str) -> Result<bool, StoreError> {
         let mut c = self.conn().await?;

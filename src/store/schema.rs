@@ -30,6 +30,7 @@
 //! | `{P}:queue:<name>:waiting:<ch>`  | zset   | unassigned conversation on channel ch → score: (SLA deadline or enqueue time, ms) − priority × 1e13 |
 //! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
+//! | `{P}:dq:<conversation>`          | zset   | stream sequences of the conversation's events not yet delivered (EX 7 d): delivery keeps their order |
 //! | `{P}:deadletters`                | zset   | dead letter id → time (ms): deliveries that exhausted their attempts |
 //! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (event, target, reason)      |
 //! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `supervisor#<i>`) → why it is disabled (410) |
@@ -183,6 +184,11 @@ impl Keys {
     /// Prefix of the SLA timers (see `sla::timers`).
     pub fn sla_timers(&self) -> String {
         format!("{}:timers:sla", self.base)
+    }
+
+    /// A conversation's events not yet delivered.
+    pub fn delivery_queue(&self, conversation: &str) -> String {
+        format!("{}:dq:{conversation}", self.base)
     }
 
     /// Delivery targets disabled by a 410.
