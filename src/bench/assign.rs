@@ -25,6 +25,7 @@ use serde::Serialize;
 use switchboard_core::Channel;
 
 use super::stats::{per_sec, Latency};
+use super::sys::{CpuTimes, CpuUse, Servers};
 use crate::config::Loader;
 use crate::store::{AgentSync, ClassJson, RouteRequest, RouteResult, Store};
 
@@ -78,6 +79,9 @@ pub struct Decisions {
     /// Latency of the calls at `concurrency` (includes waiting in Redis
     /// behind the other calls); route only.
     pub latency_under_load: Option<Latency>,
+    /// Where the CPU went during the calls at `concurrency` (the `daemon`
+    /// figures are the benchmark's client); route only.
+    pub cpu: Option<CpuUse>,
 }
 
 fn class() -> ClassJson {
@@ -168,11 +172,12 @@ fn agent_id(a: usize) -> String {
 }
 
 /// Measures one agent count; its keys are removed by the caller.
-pub async fn measure(plan: &AssignPlan, agents: usize) -> anyhow::Result<Assignment> {
+pub async fn measure(plan: &AssignPlan, agents: usize, servers: Servers) -> anyhow::Result<Assignment> {
     let prefix = format!("{}_a{agents}", plan.prefix);
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let toml = format!("[redis]\nurl = {}\nprefix = {}\n", q(&plan.redis_url), q(&prefix));
-    let settings = Loader::new().without_env().overlay(toml).load().map_err(|p| anyhow::anyhow!("configuration: {p}"))?;
+    let settings =
+        Loader::new().without_env().overlay(toml).load().map_err(|p| anyhow::anyhow!("configuration: {p}"))?;
     let store = Store::new(&settings.redis)?;
     let routing = &settings.routing;
     store.set_routing_config(i64::try_from(routing.sticky_window_secs * 1000)?, routing.offer_misses_away).await?;
@@ -228,9 +233,10 @@ pub async fn measure(plan: &AssignPlan, agents: usize) -> anyhow::Result<Assignm
         async move { Ok(store.set_agent_status(&agent_id(a), "available").await?) }
     })
     .await?;
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), CpuTimes::read(servers));
     let under_load = route_many(&store, take(plan.concurrent_decisions), plan.concurrency).await?;
     let elapsed = t.elapsed();
+    let cpu = cpu.until(&CpuTimes::read(servers), plan.concurrent_decisions);
     let mut held: Vec<String> = Vec::with_capacity(agents * capacity);
     let mut load_latencies = Vec::with_capacity(under_load.len());
     for (r, d) in under_load {
@@ -255,6 +261,7 @@ pub async fn measure(plan: &AssignPlan, agents: usize) -> anyhow::Result<Assignm
         concurrency: plan.concurrency,
         latency: Latency::of(one_latencies),
         latency_under_load: Some(Latency::of(load_latencies)),
+        cpu: Some(cpu),
     };
 
     // 3. Every agent full, the queue long: free one slot, drain.
@@ -269,10 +276,12 @@ pub async fn measure(plan: &AssignPlan, agents: usize) -> anyhow::Result<Assignm
         bail!("{avail} agents still had free capacity after filling");
     }
     let depth = routing.drain_depth;
-    let mut drain_latencies = Vec::with_capacity(plan.sequential_decisions);
+    // Each drain takes one conversation off the queue.
+    let drains = plan.sequential_decisions.min(queued);
+    let mut drain_latencies = Vec::with_capacity(drains);
     let mut placed = 0;
     let mut drain_time = Duration::ZERO;
-    for _ in 0..plan.sequential_decisions {
+    for _ in 0..drains {
         let k = rand::thread_rng().gen_range(0..held.len());
         let conversation = held.swap_remove(k);
         let now = chrono::Utc::now().timestamp_millis();
@@ -285,14 +294,22 @@ pub async fn measure(plan: &AssignPlan, agents: usize) -> anyhow::Result<Assignm
         placed += placements.len();
         held.extend(placements.into_iter().map(|p| p.conversation));
     }
-    if placed != plan.sequential_decisions {
-        bail!("{placed} drains placed a conversation, expected {}", plan.sequential_decisions);
+    if placed != drains {
+        bail!("{placed} of {drains} drains placed a conversation");
     }
     let drain_figures = Decisions {
         decisions_per_sec: per_sec(placed, drain_time),
         concurrency: 1,
         latency: Latency::of(drain_latencies),
         latency_under_load: None,
+        cpu: None,
     };
-    Ok(Assignment { agents, agent_sms_capacity: capacity, queued, route: route_figures, drain: drain_figures, seed_secs })
+    Ok(Assignment {
+        agents,
+        agent_sms_capacity: capacity,
+        queued,
+        route: route_figures,
+        drain: drain_figures,
+        seed_secs,
+    })
 }

@@ -16,6 +16,7 @@ use redis::Script;
 use serde::Serialize;
 
 use super::stats::{per_sec, Latency};
+use super::sys::{CpuTimes, CpuUse, Servers};
 
 /// The floor measurements.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -42,6 +43,13 @@ pub struct Floor {
     pub redis_evalsha_per_sec: f64,
     /// Latency of one script call.
     pub evalsha_latency: Latency,
+    /// CPU during the publish measurement (the `daemon` figures are the
+    /// benchmark's client here).
+    pub publish_cpu: CpuUse,
+    /// CPU during the consume measurement.
+    pub consume_cpu: CpuUse,
+    /// CPU during the script measurement.
+    pub evalsha_cpu: CpuUse,
 }
 
 /// What the floor is measured with.
@@ -60,7 +68,12 @@ pub struct FloorPlan {
 }
 
 /// Measures the three floors, one after the other.
-pub async fn measure(nats: &async_nats::Client, redis: &redis::Client, plan: &FloorPlan) -> anyhow::Result<Floor> {
+pub async fn measure(
+    nats: &async_nats::Client,
+    redis: &redis::Client,
+    plan: &FloorPlan,
+    servers: Servers,
+) -> anyhow::Result<Floor> {
     let js = jetstream::new(nats.clone());
     let name = format!("{}_floor", plan.prefix);
     let subject = format!("{}.floor.sms", plan.prefix);
@@ -77,9 +90,19 @@ pub async fn measure(nats: &async_nats::Client, redis: &redis::Client, plan: &Fl
     .await
     .context("creating the floor stream")?;
 
+    let cpu = CpuTimes::read(servers);
     let (publish_rate, publish_latency) = publish(&js, &subject, plan).await?;
+    let (cpu, publish_cpu) = {
+        let now = CpuTimes::read(servers);
+        (now.clone(), cpu.until(&now, plan.messages))
+    };
     let consume_rate = consume(nats, &js, &name, plan).await?;
+    let (cpu, consume_cpu) = {
+        let now = CpuTimes::read(servers);
+        (now.clone(), cpu.until(&now, plan.messages))
+    };
     let (script_rate, script_latency) = evalsha(redis, plan).await?;
+    let evalsha_cpu = cpu.until(&CpuTimes::read(servers), plan.messages);
     Ok(Floor {
         message_bytes: plan.payload.len(),
         messages: plan.messages,
@@ -91,6 +114,9 @@ pub async fn measure(nats: &async_nats::Client, redis: &redis::Client, plan: &Fl
         script_concurrency: plan.worker_concurrency,
         redis_evalsha_per_sec: script_rate,
         evalsha_latency: script_latency,
+        publish_cpu,
+        consume_cpu,
+        evalsha_cpu,
     })
 }
 
@@ -129,7 +155,12 @@ async fn publish(js: &jetstream::Context, subject: &str, plan: &FloorPlan) -> an
 /// A durable pull consumer over the messages just published, configured
 /// and pulled as the daemon's router pulls (batches of twice the
 /// concurrency, explicit ack of each message).
-async fn consume(nats: &async_nats::Client, js: &jetstream::Context, stream_name: &str, plan: &FloorPlan) -> anyhow::Result<f64> {
+async fn consume(
+    nats: &async_nats::Client,
+    js: &jetstream::Context,
+    stream_name: &str,
+    plan: &FloorPlan,
+) -> anyhow::Result<f64> {
     let stream = js.get_stream(stream_name).await?;
     let consumer: consumer::PullConsumer = stream
         .create_consumer(consumer::pull::Config {
@@ -191,8 +222,11 @@ async fn evalsha(redis: &redis::Client, plan: &FloorPlan) -> anyhow::Result<(f64
                     return Ok::<_, anyhow::Error>(latencies);
                 }
                 let t = Instant::now();
-                let _: i64 =
-                    script.key(format!("{{{prefix}}}:floor:{}", i % 1024)).arg(&*payload).invoke_async(&mut conn).await?;
+                let _: i64 = script
+                    .key(format!("{{{prefix}}}:floor:{}", i % 1024))
+                    .arg(&*payload)
+                    .invoke_async(&mut conn)
+                    .await?;
                 latencies.push(t.elapsed());
             }
         });

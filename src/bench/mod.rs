@@ -70,6 +70,10 @@ pub struct Options {
     /// Tiny sizes: a smoke run of a few seconds.
     #[arg(long)]
     pub quick: bool,
+    /// Run only these sections, comma-separated (to profile one); the
+    /// targets of the others are left out of the report [default: all].
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub sections: Option<Vec<Section>>,
     /// The NATS server (JetStream enabled).
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
@@ -79,6 +83,25 @@ pub struct Options {
     /// Print the report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A part of the benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    /// 1. NATS and Redis alone.
+    Floor,
+    /// 2. and 5. Webhook to `assigned`; RSS with open conversations.
+    Pipeline,
+    /// 3. Routing decisions by agent count.
+    Assignment,
+    /// 4. SLA timers.
+    Timers,
+}
+
+impl Section {
+    /// Every section, in the order they run.
+    pub const ALL: [Section; 4] = [Section::Floor, Section::Pipeline, Section::Assignment, Section::Timers];
 }
 
 /// The sizes a run used, all resolved.
@@ -110,13 +133,16 @@ pub struct Sizes {
     pub firing_window_secs: f64,
     /// Open conversations for the RSS reading.
     pub open: usize,
+    /// The sections run.
+    pub sections: Vec<Section>,
 }
 
 impl Sizes {
     /// Resolves `options` over the full or quick defaults.
     pub fn of(o: &Options) -> Sizes {
         let quick = o.quick;
-        let pick = |given: Option<usize>, full: usize, small: usize| given.unwrap_or(if quick { small } else { full }).max(1);
+        let pick =
+            |given: Option<usize>, full: usize, small: usize| given.unwrap_or(if quick { small } else { full }).max(1);
         let messages = pick(o.messages, 20_000, 200);
         let timers = pick(o.timers, 1_000_000, 5_000);
         Sizes {
@@ -139,6 +165,10 @@ impl Sizes {
             firing_timers: (timers / 50).clamp(1, 20_000),
             firing_window_secs: if quick { 1.0 } else { 10.0 },
             open: pick(o.open, 100_000, 500),
+            sections: match &o.sections {
+                Some(given) if !given.is_empty() => Section::ALL.into_iter().filter(|s| given.contains(s)).collect(),
+                _ => Section::ALL.to_vec(),
+            },
         }
     }
 }
@@ -165,11 +195,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         prefix: prefix.clone(),
         quick: options.quick,
         sizes: sizes.clone(),
-        machine: machine(&nats, &mut conn).await,
         ..Report::default()
     };
+    let redis_pid;
+    (report.machine, redis_pid) = machine(&nats, &mut conn).await;
+    let servers = sys::Servers::find(redis_pid);
     let outcome = tokio::select! {
-        r = sections(options, &sizes, &prefix, &nats, &redis, &mut report) => r,
+        r = sections(options, &sizes, &prefix, &nats, &redis, servers, &mut report) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     let removed = async {
@@ -191,6 +223,7 @@ async fn sections(
     prefix: &str,
     nats: &async_nats::Client,
     redis: &redis::Client,
+    servers: sys::Servers,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let mut conn = redis.get_multiplexed_async_connection().await?;
@@ -207,85 +240,93 @@ async fn sections(
     };
     let (_, payload) = sample.inbound(0)?;
     let floor_prefix = format!("{prefix}_f");
-    report.floor = floor::measure(
-        nats,
-        redis,
-        &floor::FloorPlan {
-            prefix: floor_prefix.clone(),
-            payload: payload.into(),
-            messages: sizes.floor_messages,
-            publish_concurrency: sizes.concurrency,
-            worker_concurrency: settings.routing.workers,
-        },
-    )
-    .await
-    .context("floor")?;
-    report.cleanup.streams.extend(cleanup::streams(&js, &floor_prefix).await?);
-    report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &floor_prefix).await?;
-
-    let (pipeline, open) = pipeline::measure(
-        nats,
-        &pipeline::PipelinePlan {
-            prefix: pipeline_prefix.clone(),
-            nats_url: options.nats_url.clone(),
-            redis_url: options.redis_url.clone(),
-            messages: sizes.messages,
-            warmup: sizes.warmup,
-            concurrency: sizes.concurrency,
-            half_load: Duration::from_secs_f64(sizes.half_load_secs),
-            open: sizes.open,
-        },
-    )
-    .await
-    .context("pipeline")?;
-    report.pipeline = pipeline;
-    report.open_conversations = open;
-    report.cleanup.streams.extend(cleanup::streams(&js, &pipeline_prefix).await?);
-    report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &pipeline_prefix).await?;
-
-    let plan = assign::AssignPlan {
-        redis_url: options.redis_url.clone(),
-        prefix: prefix.to_owned(),
-        queued: sizes.queued,
-        concurrent_decisions: sizes.concurrent_decisions,
-        sequential_decisions: sizes.sequential_decisions,
-        concurrency: sizes.concurrency,
-    };
-    for &agents in &sizes.agents {
-        let measured = assign::measure(&plan, agents).await.with_context(|| format!("assignment with {agents} agents"));
-        // The next size starts from a Redis without this one's 100,000 conversations.
-        report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &format!("{prefix}_a{agents}}}")).await?;
-        report.assignment.push(measured?);
+    let run = |s: Section| sizes.sections.contains(&s);
+    if run(Section::Floor) {
+        report.floor = floor::measure(
+            nats,
+            redis,
+            &floor::FloorPlan {
+                prefix: floor_prefix.clone(),
+                payload: payload.into(),
+                messages: sizes.floor_messages,
+                publish_concurrency: sizes.concurrency,
+                worker_concurrency: settings.routing.workers,
+            },
+            servers,
+        )
+        .await
+        .context("floor")?;
+        report.cleanup.streams.extend(cleanup::streams(&js, &floor_prefix).await?);
+        report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &floor_prefix).await?;
     }
 
-    let timer_head = format!("{prefix}_t");
-    let measured = timers::measure(
-        redis,
-        &timers::TimerPlan {
-            prefix: format!("{{{timer_head}}}:timers:sla"),
-            timers: sizes.timers,
-            firing: sizes.firing_timers,
-            window: Duration::from_secs_f64(sizes.firing_window_secs),
-            concurrency: 4,
-        },
-    )
-    .await
-    .context("SLA timers");
-    report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &timer_head).await?;
-    report.timers = measured?;
+    if run(Section::Pipeline) {
+        let (pipeline, open) = pipeline::measure(
+            &pipeline::PipelinePlan {
+                prefix: pipeline_prefix.clone(),
+                nats_url: options.nats_url.clone(),
+                redis_url: options.redis_url.clone(),
+                messages: sizes.messages,
+                warmup: sizes.warmup,
+                concurrency: sizes.concurrency,
+                half_load: Duration::from_secs_f64(sizes.half_load_secs),
+                open: sizes.open,
+            },
+            servers,
+        )
+        .await
+        .context("pipeline")?;
+        report.pipeline = pipeline;
+        report.open_conversations = open;
+        report.cleanup.streams.extend(cleanup::streams(&js, &pipeline_prefix).await?);
+        report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &pipeline_prefix).await?;
+    }
+
+    if run(Section::Assignment) {
+        let plan = assign::AssignPlan {
+            redis_url: options.redis_url.clone(),
+            prefix: prefix.to_owned(),
+            queued: sizes.queued,
+            concurrent_decisions: sizes.concurrent_decisions,
+            sequential_decisions: sizes.sequential_decisions,
+            concurrency: sizes.concurrency,
+        };
+        for &agents in &sizes.agents {
+            let measured = assign::measure(&plan, agents, servers)
+                .await
+                .with_context(|| format!("assignment with {agents} agents"));
+            // The next size starts from a Redis without this one's 100,000 conversations.
+            report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &format!("{prefix}_a{agents}}}")).await?;
+            report.assignment.push(measured?);
+        }
+    }
+
+    if run(Section::Timers) {
+        let timer_head = format!("{prefix}_t");
+        let measured = timers::measure(
+            redis,
+            &timers::TimerPlan {
+                prefix: format!("{{{timer_head}}}:timers:sla"),
+                timers: sizes.timers,
+                firing: sizes.firing_timers,
+                window: Duration::from_secs_f64(sizes.firing_window_secs),
+                concurrency: 4,
+            },
+        )
+        .await
+        .context("SLA timers");
+        report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &timer_head).await?;
+        report.timers = measured?;
+    }
     Ok(())
 }
 
-/// The machine and the servers' versions.
-async fn machine(nats: &async_nats::Client, conn: &mut redis::aio::MultiplexedConnection) -> Machine {
+/// The machine, the servers' versions, and Redis's process id.
+async fn machine(nats: &async_nats::Client, conn: &mut redis::aio::MultiplexedConnection) -> (Machine, Option<u32>) {
     let mut m = Machine::local();
     m.nats_server = nats.server_info().version;
     let info: String = redis::cmd("INFO").arg("server").query_async(conn).await.unwrap_or_default();
-    m.redis_server = info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    m
+    let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_default().trim().to_owned();
+    m.redis_server = field("redis_version:");
+    (m, field("process_id:").parse().ok())
 }

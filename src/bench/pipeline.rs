@@ -20,7 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::stats::{per_sec, round, Latency};
-use super::sys::{reset_peak, Rss};
+use super::sys::{reset_peak, CpuTimes, CpuUse, Rss, Servers, LOAD_THREADS};
 use super::traffic::Traffic;
 use crate::config::{Loader, Settings};
 
@@ -84,6 +84,8 @@ pub struct Run {
     pub messages_per_sec: f64,
     /// Webhook request start to `assigned` event received.
     pub latency: Latency,
+    /// Where the CPU went during the run.
+    pub cpu: CpuUse,
 }
 
 /// Memory with many open conversations.
@@ -134,8 +136,11 @@ impl Daemon {
         for a in 0..agents {
             toml.push_str(&format!("[agents.a{a:05}]\ntoken = \"bench-a{a:05}\"\ncapacity = {{ sms = {capacity} }}\n"));
         }
-        let settings =
-            Loader::new().without_env().overlay(toml).load().map_err(|p| anyhow::anyhow!("generated configuration: {p}"))?;
+        let settings = Loader::new()
+            .without_env()
+            .overlay(toml)
+            .load()
+            .map_err(|p| anyhow::anyhow!("generated configuration: {p}"))?;
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(crate::run(settings.clone(), listener, shutdown.clone()));
         let daemon = Daemon { addr, settings, shutdown, handle };
@@ -201,7 +206,12 @@ struct Observer {
 }
 
 impl Observer {
-    async fn start(nats: &async_nats::Client, prefix: &str, epoch: Instant, range: Range<u64>) -> anyhow::Result<Observer> {
+    async fn start(
+        nats: &async_nats::Client,
+        prefix: &str,
+        epoch: Instant,
+        range: Range<u64>,
+    ) -> anyhow::Result<Observer> {
         let mut sub = nats.subscribe(format!("{prefix}.events.conversation.*")).await?;
         // The subscription is on the server before the first request goes out.
         nats.flush().await?;
@@ -222,7 +232,9 @@ impl Observer {
                     let Some(i) = Traffic::index_of(&event.data.customer.address).filter(|i| range.contains(i)) else {
                         continue;
                     };
-                    let Some(slot) = usize::try_from(i - range.start).ok().and_then(|k| arrived.get(k)) else { continue };
+                    let Some(slot) = usize::try_from(i - range.start).ok().and_then(|k| arrived.get(k)) else {
+                        continue;
+                    };
                     // A re-published event (same id) counts once.
                     if slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
                         counter.fetch_add(1, Ordering::Relaxed);
@@ -279,6 +291,7 @@ impl Observer {
             offered_per_sec: round(offered),
             messages_per_sec: per_sec(self.len(), Duration::from_nanos(last.saturating_sub(first))),
             latency: Latency::of(latencies),
+            cpu: CpuUse::default(),
         }
     }
 
@@ -310,17 +323,18 @@ fn nanos_since(epoch: Instant, t: Instant) -> u64 {
 /// `concurrency` clients, each sending the next webhook of `range` as soon
 /// as its previous one was answered. Start times go to `started`.
 async fn closed_loop(
-    http: &reqwest::Client,
-    traffic: &Arc<Traffic>,
+    http: reqwest::Client,
+    traffic: Arc<Traffic>,
     range: Range<u64>,
     concurrency: usize,
     epoch: Instant,
-    started: &Arc<Vec<AtomicU64>>,
+    started: Arc<Vec<AtomicU64>>,
 ) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(range.start));
     let mut tasks = JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (http, traffic, next, started, range) = (http.clone(), traffic.clone(), next.clone(), started.clone(), range.clone());
+        let (http, traffic, next, started, range) =
+            (http.clone(), traffic.clone(), next.clone(), started.clone(), range.clone());
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -345,12 +359,12 @@ async fn closed_loop(
 /// earlier ones were answered (open loop: no coordinated omission). The
 /// intended start times go to `started`.
 async fn open_loop(
-    http: &reqwest::Client,
-    traffic: &Arc<Traffic>,
+    http: reqwest::Client,
+    traffic: Arc<Traffic>,
     range: Range<u64>,
     rate: f64,
     epoch: Instant,
-    started: &Arc<Vec<AtomicU64>>,
+    started: Arc<Vec<AtomicU64>>,
 ) -> anyhow::Result<()> {
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let t0 = tokio::time::Instant::now() + Duration::from_millis(5);
@@ -385,26 +399,79 @@ fn bound(n: usize) -> Duration {
     Duration::from_secs(60 + (n / 200) as u64)
 }
 
+/// The load generator: the HTTP client, the NATS observer and the inbound
+/// publisher run on their own runtime and threads ([`LOAD_THREADS`]), so
+/// that their CPU is measured apart from the daemon's.
+struct Load {
+    rt: tokio::runtime::Runtime,
+    nats: async_nats::Client,
+}
+
+impl Load {
+    async fn start(nats_url: &str) -> anyhow::Result<Load> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(LOAD_THREADS)
+            .enable_all()
+            .build()?;
+        let url = nats_url.to_owned();
+        let nats = rt
+            .spawn(async move {
+                // The observer must not drop events while the machine is busy.
+                async_nats::ConnectOptions::new().subscription_capacity(1 << 20).connect(url).await
+            })
+            .await??;
+        Ok(Load { rt, nats })
+    }
+
+    /// Runs `work` on the load generator's threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.rt.spawn(work).await?
+    }
+
+    async fn observe(&self, prefix: &str, epoch: Instant, range: Range<u64>) -> anyhow::Result<Observer> {
+        let (nats, prefix) = (self.nats.clone(), prefix.to_owned());
+        self.run(async move { Observer::start(&nats, &prefix, epoch, range).await }).await
+    }
+
+    fn stop(self) {
+        // A runtime may not be dropped from async code; its threads finish alone.
+        self.rt.shutdown_background();
+    }
+}
+
 /// The end-to-end runs and the open-conversations reading, against one
 /// in-process daemon that is stopped at the end.
-pub async fn measure(nats: &async_nats::Client, plan: &PipelinePlan) -> anyhow::Result<(Pipeline, OpenConversations)> {
+pub async fn measure(plan: &PipelinePlan, servers: Servers) -> anyhow::Result<(Pipeline, OpenConversations)> {
     let token = format!("tok-{}", ulid::Ulid::new());
     // Every conversation of the three runs is assigned: the half-load run
     // sends at most as many as the maximum run.
     let conversations = plan.warmup + 2 * plan.messages;
     let agents = AGENTS.max(conversations.div_ceil(1000));
     let capacity = (conversations.div_ceil(agents) + 1).min(1000);
-    let daemon = Daemon::start(plan, &token, agents, capacity).await?;
-    let result = runs(nats, plan, &daemon, &token, agents, capacity).await;
+    let load = Load::start(&plan.nats_url).await?;
+    let daemon = match Daemon::start(plan, &token, agents, capacity).await {
+        Ok(d) => d,
+        Err(e) => {
+            load.stop();
+            return Err(e);
+        }
+    };
+    let result = runs(&load, plan, servers, &daemon, &token, agents, capacity).await;
     let stopped = daemon.stop().await;
+    load.stop();
     let result = result?;
     stopped?;
     Ok(result)
 }
 
 async fn runs(
-    nats: &async_nats::Client,
+    load: &Load,
     plan: &PipelinePlan,
+    servers: Servers,
     daemon: &Daemon,
     token: &str,
     agents: usize,
@@ -428,33 +495,38 @@ async fn runs(
         next = r.end;
         r
     };
+    let c = plan.concurrency;
 
     // Warm-up: connections, scripts loaded, code paths touched.
     let warm = range(plan.warmup);
-    let observer = Observer::start(nats, &plan.prefix, epoch, warm.clone()).await?;
-    closed_loop(&http, &traffic, warm, plan.concurrency, epoch, &slots(plan.warmup)).await?;
+    let observer = load.observe(&plan.prefix, epoch, warm.clone()).await?;
+    load.run(closed_loop(http.clone(), traffic.clone(), warm, c, epoch, slots(plan.warmup))).await?;
     observer.wait_all(false, bound(plan.warmup)).await?;
     observer.stop();
 
     // Maximum throughput: closed loop.
     let peak_reset = reset_peak();
     let max_range = range(plan.messages);
-    let observer = Observer::start(nats, &plan.prefix, epoch, max_range.clone()).await?;
+    let observer = load.observe(&plan.prefix, epoch, max_range.clone()).await?;
     let started = slots(plan.messages);
-    closed_loop(&http, &traffic, max_range, plan.concurrency, epoch, &started).await?;
+    let cpu = CpuTimes::read(servers);
+    load.run(closed_loop(http.clone(), traffic.clone(), max_range, c, epoch, started.clone())).await?;
     observer.wait_all(false, bound(plan.messages)).await?;
-    let max = observer.run(&started, plan.concurrency, 0.0);
+    let mut max = observer.run(&started, c, 0.0);
+    max.cpu = cpu.until(&CpuTimes::read(servers), plan.messages);
     observer.stop();
 
     // Half of that, open loop.
     let rate = max.messages_per_sec / 2.0;
     let half_n = ((rate * plan.half_load.as_secs_f64()).round() as usize).clamp(20, plan.messages.max(20));
     let half_range = range(half_n);
-    let observer = Observer::start(nats, &plan.prefix, epoch, half_range.clone()).await?;
+    let observer = load.observe(&plan.prefix, epoch, half_range.clone()).await?;
     let started = slots(half_n);
-    open_loop(&http, &traffic, half_range, rate, epoch, &started).await?;
+    let cpu = CpuTimes::read(servers);
+    load.run(open_loop(http.clone(), traffic.clone(), half_range, rate, epoch, started.clone())).await?;
     observer.wait_all(false, bound(half_n)).await?;
-    let half_load = observer.run(&started, 0, rate);
+    let mut half_load = observer.run(&started, 0, rate);
+    half_load.cpu = cpu.until(&CpuTimes::read(servers), half_n);
     observer.stop();
     let rss = Rss::now();
 
@@ -478,9 +550,9 @@ async fn runs(
     let rss_before = Rss::now();
     reset_peak();
     let open_range = range(plan.open);
-    let observer = Observer::start(nats, &plan.prefix, epoch, open_range.clone()).await?;
+    let observer = load.observe(&plan.prefix, epoch, open_range.clone()).await?;
     let t = Instant::now();
-    publish_inbound(nats, &traffic, &plan.prefix, open_range, plan.concurrency).await?;
+    load.run(publish_inbound(load.nats.clone(), traffic.clone(), plan.prefix.clone(), open_range, c)).await?;
     observer.wait_all(true, bound(plan.open)).await?;
     let elapsed = t.elapsed();
     let open = OpenConversations {
@@ -498,13 +570,13 @@ async fn runs(
 /// Publishes the messages of `range` to the daemon's inbound stream, as
 /// its webhook handler does, `concurrency` awaiting their ack at once.
 async fn publish_inbound(
-    nats: &async_nats::Client,
-    traffic: &Arc<Traffic>,
-    prefix: &str,
+    nats: async_nats::Client,
+    traffic: Arc<Traffic>,
+    prefix: String,
     range: Range<u64>,
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    let js = jetstream::new(nats.clone());
+    let js = jetstream::new(nats);
     let subject = format!("{prefix}.inbound.sms");
     futures::stream::iter(range)
         .map(|i| {

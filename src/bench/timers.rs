@@ -57,14 +57,19 @@ pub async fn measure(redis: &redis::Client, plan: &TimerPlan) -> anyhow::Result<
     // open SLA clocks are.
     let t = Instant::now();
     let chunk = 10_000;
-    let chunks: Vec<(usize, usize)> = (0..background).step_by(chunk).map(|s| (s, (s + chunk).min(background))).collect();
+    let chunks: Vec<(usize, usize)> =
+        (0..background).step_by(chunk).map(|s| (s, (s + chunk).min(background))).collect();
     let results: Vec<anyhow::Result<usize>> = futures::stream::iter(chunks)
         .map(|(start, end)| {
             let timers = timers.clone();
             async move {
                 let batch = (start..end).map(|i| {
                     let due = now + 3_600_000 + (i as i64 % 3_600_000);
-                    (format!("conv{i:08}:first_response"), due, format!("{{\"conversation\":\"conv{i:08}\",\"kind\":\"breach\"}}"))
+                    (
+                        format!("conv{i:08}:first_response"),
+                        due,
+                        format!("{{\"conversation\":\"conv{i:08}\",\"kind\":\"breach\"}}"),
+                    )
                 });
                 Ok(timers.schedule_many(batch).await?.len())
             }
