@@ -19,7 +19,9 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
 
     let f = &report.floor;
     assert!(f.message_bytes > 200, "the floor uses a normalized SMS: {} B", f.message_bytes);
-    assert!(f.jetstream_publish_ack_per_sec > 0.0 && f.jetstream_consume_ack_per_sec > 0.0 && f.redis_evalsha_per_sec > 0.0);
+    assert!(
+        f.jetstream_publish_ack_per_sec > 0.0 && f.jetstream_consume_ack_per_sec > 0.0 && f.redis_evalsha_per_sec > 0.0
+    );
     assert_eq!(f.publish_ack_latency.samples, sizes.floor_messages);
     assert_eq!(f.evalsha_latency.samples, sizes.floor_messages);
 
@@ -31,6 +33,8 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     assert!(l.p50_ms > 0.0 && l.p50_ms <= l.p90_ms && l.p90_ms <= l.p99_ms && l.p99_ms <= l.max_ms, "{l:?}");
     assert!(p.half_load.messages > 0 && p.half_load.offered_per_sec > 0.0 && p.half_load.latency.p99_ms > 0.0);
     assert!(p.rss.peak_mb > 0.0 && p.rss.rss_mb > 0.0);
+    assert!(p.max.cpu.wall_secs > 0.0 && p.half_load.cpu.wall_secs > 0.0, "{:?}", p.max.cpu);
+    assert!(f.publish_cpu.wall_secs > 0.0 && f.evalsha_cpu.wall_secs > 0.0);
 
     let o = &report.open_conversations;
     assert_eq!(o.conversations, sizes.open);
@@ -51,7 +55,9 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     assert_eq!(t.fired, sizes.firing_timers);
     assert!(t.redis_bytes > 0 && t.bytes_per_timer > 0.0 && t.scheduled_per_sec > 0.0);
 
-    assert!(report.machine.cpus > 0 && !report.machine.nats_server.is_empty() && !report.machine.redis_server.is_empty());
+    assert!(
+        report.machine.cpus > 0 && !report.machine.nats_server.is_empty() && !report.machine.redis_server.is_empty()
+    );
     assert!(report.ratios.len() >= 10, "{:?}", report.ratios);
     assert!(report.ratios.values().all(|r| r.is_finite() && *r > 0.0), "{:?}", report.ratios);
     assert_eq!(report.targets.len(), 6, "{:?}", report.targets);
