@@ -84,6 +84,9 @@ pub struct Run {
     pub messages_per_sec: f64,
     /// Webhook request start to `assigned` event received.
     pub latency: Latency,
+    /// Webhook request start to its answer (`200` after the JetStream ack):
+    /// the intake part of `latency`.
+    pub intake: Latency,
     /// Where the CPU went during the run.
     pub cpu: CpuUse,
 }
@@ -274,16 +277,19 @@ impl Observer {
         }
     }
 
-    /// The latencies from `started` (ns since the epoch, per index) and the
-    /// throughput from the first start to the last arrival.
-    fn run(&self, started: &[AtomicU64], concurrency: usize, offered: f64) -> Run {
+    /// The latencies from the start of each webhook and the throughput from
+    /// the first start to the last arrival.
+    fn run(&self, times: &Times, concurrency: usize, offered: f64) -> Run {
         let mut latencies = Vec::with_capacity(self.len());
+        let mut intake = Vec::with_capacity(self.len());
         let (mut first, mut last) = (u64::MAX, 0);
-        for (s, a) in started.iter().zip(self.arrived.iter()) {
-            let (s, a) = (s.load(Ordering::Relaxed), a.load(Ordering::Relaxed).saturating_sub(1));
+        for ((s, a), r) in times.started.iter().zip(self.arrived.iter()).zip(times.answered.iter()) {
+            let (s, a, r) =
+                (s.load(Ordering::Relaxed), a.load(Ordering::Relaxed).saturating_sub(1), r.load(Ordering::Relaxed));
             first = first.min(s);
             last = last.max(a);
             latencies.push(Duration::from_nanos(a.saturating_sub(s)));
+            intake.push(Duration::from_nanos(r.saturating_sub(s)));
         }
         Run {
             messages: self.len(),
@@ -291,6 +297,7 @@ impl Observer {
             offered_per_sec: round(offered),
             messages_per_sec: per_sec(self.len(), Duration::from_nanos(last.saturating_sub(first))),
             latency: Latency::of(latencies),
+            intake: Latency::of(intake),
             cpu: CpuUse::default(),
         }
     }
@@ -321,20 +328,20 @@ fn nanos_since(epoch: Instant, t: Instant) -> u64 {
 }
 
 /// `concurrency` clients, each sending the next webhook of `range` as soon
-/// as its previous one was answered. Start times go to `started`.
+/// as its previous one was answered.
 async fn closed_loop(
     http: reqwest::Client,
     traffic: Arc<Traffic>,
     range: Range<u64>,
     concurrency: usize,
     epoch: Instant,
-    started: Arc<Vec<AtomicU64>>,
+    times: Arc<Times>,
 ) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(range.start));
     let mut tasks = JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (http, traffic, next, started, range) =
-            (http.clone(), traffic.clone(), next.clone(), started.clone(), range.clone());
+        let (http, traffic, next, times, range) =
+            (http.clone(), traffic.clone(), next.clone(), times.clone(), range.clone());
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -342,10 +349,10 @@ async fn closed_loop(
                     return Ok::<_, anyhow::Error>(());
                 }
                 let (body, signature) = traffic.request(i);
-                if let Some(slot) = usize::try_from(i - range.start).ok().and_then(|k| started.get(k)) {
-                    slot.store(nanos_since(epoch, Instant::now()), Ordering::Relaxed);
-                }
+                let k = usize::try_from(i - range.start)?;
+                Times::set(&times.started, k, epoch, Instant::now());
                 post(&http, &traffic, body, signature).await?;
+                Times::set(&times.answered, k, epoch, Instant::now());
             }
         });
     }
@@ -357,14 +364,14 @@ async fn closed_loop(
 
 /// Starts the webhooks of `range` at a fixed `rate`, whether or not the
 /// earlier ones were answered (open loop: no coordinated omission). The
-/// intended start times go to `started`.
+/// intended start times are recorded as the start.
 async fn open_loop(
     http: reqwest::Client,
     traffic: Arc<Traffic>,
     range: Range<u64>,
     rate: f64,
     epoch: Instant,
-    started: Arc<Vec<AtomicU64>>,
+    times: Arc<Times>,
 ) -> anyhow::Result<()> {
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let t0 = tokio::time::Instant::now() + Duration::from_millis(5);
@@ -372,13 +379,13 @@ async fn open_loop(
     for (k, i) in range.enumerate() {
         let at = t0 + interval.mul_f64(k as f64);
         tokio::time::sleep_until(at).await;
-        if let Some(slot) = started.get(k) {
-            slot.store(nanos_since(epoch, at.into_std()), Ordering::Relaxed);
-        }
-        let (http, traffic) = (http.clone(), traffic.clone());
+        Times::set(&times.started, k, epoch, at.into_std());
+        let (http, traffic, times) = (http.clone(), traffic.clone(), times.clone());
         tasks.spawn(async move {
             let (body, signature) = traffic.request(i);
-            post(&http, &traffic, body, signature).await
+            post(&http, &traffic, body, signature).await?;
+            Times::set(&times.answered, k, epoch, Instant::now());
+            Ok::<_, anyhow::Error>(())
         });
         while let Some(done) = tasks.try_join_next() {
             done??;
@@ -390,8 +397,23 @@ async fn open_loop(
     Ok(())
 }
 
-fn slots(n: usize) -> Arc<Vec<AtomicU64>> {
-    Arc::new((0..n).map(|_| AtomicU64::new(0)).collect())
+/// When each webhook of a run started and was answered, ns since the epoch.
+struct Times {
+    started: Vec<AtomicU64>,
+    answered: Vec<AtomicU64>,
+}
+
+impl Times {
+    fn new(n: usize) -> Arc<Times> {
+        let zeros = || (0..n).map(|_| AtomicU64::new(0)).collect();
+        Arc::new(Times { started: zeros(), answered: zeros() })
+    }
+
+    fn set(slots: &[AtomicU64], k: usize, epoch: Instant, t: Instant) {
+        if let Some(slot) = slots.get(k) {
+            slot.store(nanos_since(epoch, t), Ordering::Relaxed);
+        }
+    }
 }
 
 /// A bound for routing `n` messages: generous, so that only a stall fails.
@@ -500,7 +522,7 @@ async fn runs(
     // Warm-up: connections, scripts loaded, code paths touched.
     let warm = range(plan.warmup);
     let observer = load.observe(&plan.prefix, epoch, warm.clone()).await?;
-    load.run(closed_loop(http.clone(), traffic.clone(), warm, c, epoch, slots(plan.warmup))).await?;
+    load.run(closed_loop(http.clone(), traffic.clone(), warm, c, epoch, Times::new(plan.warmup))).await?;
     observer.wait_all(false, bound(plan.warmup)).await?;
     observer.stop();
 
@@ -508,11 +530,11 @@ async fn runs(
     let peak_reset = reset_peak();
     let max_range = range(plan.messages);
     let observer = load.observe(&plan.prefix, epoch, max_range.clone()).await?;
-    let started = slots(plan.messages);
+    let times = Times::new(plan.messages);
     let cpu = CpuTimes::read(servers);
-    load.run(closed_loop(http.clone(), traffic.clone(), max_range, c, epoch, started.clone())).await?;
+    load.run(closed_loop(http.clone(), traffic.clone(), max_range, c, epoch, times.clone())).await?;
     observer.wait_all(false, bound(plan.messages)).await?;
-    let mut max = observer.run(&started, c, 0.0);
+    let mut max = observer.run(&times, c, 0.0);
     max.cpu = cpu.until(&CpuTimes::read(servers), plan.messages);
     observer.stop();
 
@@ -521,11 +543,11 @@ async fn runs(
     let half_n = ((rate * plan.half_load.as_secs_f64()).round() as usize).clamp(20, plan.messages.max(20));
     let half_range = range(half_n);
     let observer = load.observe(&plan.prefix, epoch, half_range.clone()).await?;
-    let started = slots(half_n);
+    let times = Times::new(half_n);
     let cpu = CpuTimes::read(servers);
-    load.run(open_loop(http.clone(), traffic.clone(), half_range, rate, epoch, started.clone())).await?;
+    load.run(open_loop(http.clone(), traffic.clone(), half_range, rate, epoch, times.clone())).await?;
     observer.wait_all(false, bound(half_n)).await?;
-    let mut half_load = observer.run(&started, 0, rate);
+    let mut half_load = observer.run(&times, 0, rate);
     half_load.cpu = cpu.until(&CpuTimes::read(servers), half_n);
     observer.stop();
     let rss = Rss::now();

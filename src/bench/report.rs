@@ -323,6 +323,7 @@ impl Report {
             p.max.messages,
             lat(&p.max.latency)
         );
+        let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&p.max.intake));
         let _ = writeln!(s, "    {}", cpu(&p.max.cpu, "daemon"));
         let _ = writeln!(
             s,
@@ -332,6 +333,7 @@ impl Report {
             p.half_load.messages,
             lat(&p.half_load.latency)
         );
+        let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&p.half_load.intake));
         let _ = writeln!(s, "    {}", cpu(&p.half_load.cpu, "daemon"));
         let _ = writeln!(s, "  process RSS during the runs: peak {:.1} MB, now {:.1} MB", p.rss.peak_mb, p.rss.rss_mb);
     }
