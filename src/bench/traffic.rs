@@ -89,7 +89,8 @@ mod tests {
     #[test]
     fn numbers_map_back_to_indexes_and_messages_verify() {
         assert_eq!(Traffic::index_of(&Traffic::phone(42)), Some(42));
-        assert_eq!(Traffic::index_of("+15005550006"), None);
+        assert_eq!(Traffic::index_of("+11005550006"), None);
+        assert_eq!(Traffic::index_of("alice@example.com"), None);
         let t = Traffic {
             account: "bench".into(),
             token: "secret".into(),
