@@ -89,7 +89,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
-/// Runs the benchmark and prints the table, or the JSON report with `--json`.
+/// Runs the benchmark and prints the table, or with `--json` the JSON
+/// report on stdout and the table on stderr.
 fn bench(options: &switchboard::bench::Options) -> anyhow::Result<()> {
     // Warnings and errors of the in-process daemon go to stderr; its
     // per-message info lines are filtered out as in a quiet production setup.
@@ -98,6 +99,8 @@ fn bench(options: &switchboard::bench::Options) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let report = runtime.block_on(switchboard::bench::run(options))?;
     if options.json {
+        // The table still goes to stderr, for the person watching.
+        eprint!("{}", report.table());
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());

@@ -67,6 +67,10 @@ pub struct Options {
     /// Messages per floor measurement [default: 50000; quick: 1000].
     #[arg(long)]
     pub floor_messages: Option<usize>,
+    /// The open-loop latency run's rate, as a fraction of the measured
+    /// maximum throughput (the target is stated at 0.5).
+    #[arg(long, default_value_t = 0.5)]
+    pub load_fraction: f64,
     /// Tiny sizes: a smoke run of a few seconds.
     #[arg(long)]
     pub quick: bool,
@@ -80,7 +84,7 @@ pub struct Options {
     /// The Redis server.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
-    /// Print the report as JSON instead of the table.
+    /// Print the JSON report on stdout (the table then goes to stderr).
     #[arg(long)]
     pub json: bool,
 }
@@ -115,6 +119,8 @@ pub struct Sizes {
     pub concurrency: usize,
     /// Length of the half-load run, seconds.
     pub half_load_secs: f64,
+    /// Its rate as a fraction of the maximum throughput.
+    pub load_fraction: f64,
     /// Messages per floor measurement.
     pub floor_messages: usize,
     /// Agent counts.
@@ -150,6 +156,7 @@ impl Sizes {
             warmup: (messages / 10).clamp(10, 1_000),
             concurrency: pick(o.concurrency, 64, 16),
             half_load_secs: if quick { 1.0 } else { 10.0 },
+            load_fraction: if o.load_fraction > 0.0 && o.load_fraction <= 1.0 { o.load_fraction } else { 0.5 },
             floor_messages: pick(o.floor_messages, 50_000, 1_000),
             agents: o.agents.clone().filter(|a| !a.is_empty()).unwrap_or_else(|| {
                 if quick {
@@ -270,6 +277,7 @@ async fn sections(
                 warmup: sizes.warmup,
                 concurrency: sizes.concurrency,
                 half_load: Duration::from_secs_f64(sizes.half_load_secs),
+                load_fraction: sizes.load_fraction,
                 open: sizes.open,
             },
             servers,

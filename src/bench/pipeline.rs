@@ -45,6 +45,8 @@ pub struct PipelinePlan {
     pub concurrency: usize,
     /// Length of the half-load run.
     pub half_load: Duration,
+    /// Its rate, as a fraction of the maximum run's throughput.
+    pub load_fraction: f64,
     /// Conversations to open for the RSS reading.
     pub open: usize,
 }
@@ -62,7 +64,7 @@ pub struct Pipeline {
     pub warmup: usize,
     /// The closed-loop run at maximum throughput.
     pub max: Run,
-    /// The open-loop run at half of `max`'s throughput.
+    /// The open-loop run at half (`--load-fraction`) of `max`'s throughput.
     pub half_load: Run,
     /// This process's memory over both runs (`VmHWM` reset before them).
     pub rss: Rss,
@@ -539,7 +541,7 @@ async fn runs(
     observer.stop();
 
     // Half of that, open loop.
-    let rate = max.messages_per_sec / 2.0;
+    let rate = max.messages_per_sec * plan.load_fraction;
     let half_n = ((rate * plan.half_load.as_secs_f64()).round() as usize).clamp(20, plan.messages.max(20));
     let half_range = range(half_n);
     let observer = load.observe(&plan.prefix, epoch, half_range.clone()).await?;

@@ -149,7 +149,10 @@ impl Report {
         let p99 = self.pipeline.half_load.latency.p99_ms;
         if ran(Section::Pipeline) {
             t.push(target(
-                format!("p99 webhook -> assigned at half load ({} msg/s)", self.pipeline.half_load.offered_per_sec),
+                format!(
+                    "p99 webhook -> assigned at {} of the maximum throughput ({} msg/s)",
+                    self.sizes.load_fraction, self.pipeline.half_load.offered_per_sec
+                ),
                 "< 10 ms",
                 p99,
                 "ms",
