@@ -7,6 +7,7 @@
 //! `../shared/SPEC.md` for the product.
 
 pub mod app;
+pub mod bench;
 pub mod bus;
 pub mod config;
 pub mod delivery;

@@ -1,4 +1,4 @@
-//! The `switchboard` command: `serve` and `check-config`.
+//! The `switchboard` command: `serve`, `check-config` and `bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,9 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Measure this machine's performance envelope against the raw NATS and
+    /// Redis floor (see the README's Performance section).
+    Bench(switchboard::bench::Options),
 }
 
 fn load(config: Option<PathBuf>) -> Result<Settings, ExitCode> {
@@ -49,6 +52,13 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(code) => code,
+        },
+        Command::Bench(options) => match bench(&options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchboard bench: {e:#}");
+                ExitCode::FAILURE
+            }
         },
         Command::Serve { config } => {
             let settings = match load(config) {
@@ -77,4 +87,23 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         switchboard::shutdown::on_signal(shutdown.clone());
         switchboard::run(settings, listener, shutdown).await.context("switchboard failed to start")
     })
+}
+
+/// Runs the benchmark and prints the table, or with `--json` the JSON
+/// report on stdout and the table on stderr.
+fn bench(options: &switchboard::bench::Options) -> anyhow::Result<()> {
+    // Warnings and errors of the in-process daemon go to stderr; its
+    // per-message info lines are filtered out as in a quiet production setup.
+    let log = switchboard::config::LogSettings { format: switchboard::config::LogFormat::Text, level: "warn".into() };
+    switchboard::telemetry::init_logging(&log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let report = runtime.block_on(switchboard::bench::run(options))?;
+    if options.json {
+        // The table still goes to stderr, for the person watching.
+        eprint!("{}", report.table());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
 }

@@ -1,0 +1,619 @@
+//! The pipeline end to end: a daemon runs in this process (`crate::run` on
+//! a `127.0.0.1:0` listener with a generated configuration), Twilio-signed
+//! webhooks go to it over real HTTP, and a NATS subscriber on
+//! `P.events.conversation.*` takes the time each conversation's `assigned`
+//! event arrives. Latency is from the webhook request's start (closed
+//! loop) or intended start (open loop) to that arrival.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use async_nats::jetstream;
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::stats::{per_sec, round, Latency};
+use super::sys::{reset_peak, CpuTimes, CpuUse, Rss, Servers, LOAD_THREADS};
+use super::traffic::Traffic;
+use crate::config::{Loader, Settings};
+
+/// Agents of the generated configuration (more if their capacity of at
+/// most 1,000 each would not hold every conversation).
+const AGENTS: usize = 100;
+
+/// What the pipeline runs are made of.
+#[derive(Clone, Debug)]
+pub struct PipelinePlan {
+    /// `nats.prefix` and `redis.prefix` of the daemon.
+    pub prefix: String,
+    /// NATS URL.
+    pub nats_url: String,
+    /// Redis URL.
+    pub redis_url: String,
+    /// Webhooks of the maximum-throughput run.
+    pub messages: usize,
+    /// Webhooks sent (and awaited) before it, not measured.
+    pub warmup: usize,
+    /// Webhook requests in flight at once.
+    pub concurrency: usize,
+    /// Length of the half-load run.
+    pub half_load: Duration,
+    /// Its rate, as a fraction of the maximum run's throughput.
+    pub load_fraction: f64,
+    /// Conversations to open for the RSS reading.
+    pub open: usize,
+}
+
+/// Results of the end-to-end runs.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Pipeline {
+    /// Agents configured.
+    pub agents: usize,
+    /// SMS capacity of each.
+    pub agent_sms_capacity: usize,
+    /// The router's `routing.workers`.
+    pub router_workers: usize,
+    /// Warm-up webhooks (not measured).
+    pub warmup: usize,
+    /// The closed-loop run at maximum throughput.
+    pub max: Run,
+    /// The open-loop run at half (`--load-fraction`) of `max`'s throughput.
+    pub half_load: Run,
+    /// This process's memory over both runs (`VmHWM` reset before them).
+    pub rss: Rss,
+    /// What the RSS figure includes.
+    pub rss_note: String,
+}
+
+/// One run of webhooks.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Run {
+    /// Webhooks sent (each from a new customer: a new conversation).
+    pub messages: usize,
+    /// Closed loop: requests in flight. Open loop: 0.
+    pub concurrency: usize,
+    /// Open loop: the rate requests were started at (0 for a closed loop).
+    pub offered_per_sec: f64,
+    /// Conversations assigned per second, first request start to last
+    /// `assigned` event.
+    pub messages_per_sec: f64,
+    /// Webhook request start to `assigned` event received.
+    pub latency: Latency,
+    /// Webhook request start to its answer (`200` after the JetStream ack):
+    /// the intake part of `latency`.
+    pub intake: Latency,
+    /// Where the CPU went during the run.
+    pub cpu: CpuUse,
+}
+
+/// Memory with many open conversations.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OpenConversations {
+    /// Conversations opened (distinct customers) through the router.
+    pub conversations: usize,
+    /// Of those, assigned to an agent.
+    pub assigned: usize,
+    /// Of those, waiting in the queue (agents full).
+    pub queued: usize,
+    /// Routed per second (published to the inbound stream directly).
+    pub routed_per_sec: f64,
+    /// This process before opening them.
+    pub rss_before: Rss,
+    /// This process with all of them open (`peak_mb`: the peak while
+    /// they were routed).
+    pub rss_after: Rss,
+}
+
+/// The in-process daemon.
+struct Daemon {
+    addr: std::net::SocketAddr,
+    settings: Settings,
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), crate::app::StartError>>,
+}
+
+impl Daemon {
+    async fn start(plan: &PipelinePlan, token: &str, agents: usize, capacity: usize) -> anyhow::Result<Daemon> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let mut toml = format!(
+            "[server]\nlisten = {listen}\npublic_url = {public}\n\
+             [log]\nlevel = \"warn\"\n\
+             [nats]\nurl = {nats}\nprefix = {prefix}\n\
+             [redis]\nurl = {redis}\nprefix = {prefix}\n\
+             [channels.sms.bench]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = {token}\n\
+             from = \"+15005550006\"\napi_base = \"http://127.0.0.1:9\"\n",
+            listen = q(&addr.to_string()),
+            public = q(&format!("http://{addr}")),
+            nats = q(&plan.nats_url),
+            redis = q(&plan.redis_url),
+            prefix = q(&plan.prefix),
+            token = q(token),
+        );
+        for a in 0..agents {
+            toml.push_str(&format!("[agents.a{a:05}]\ntoken = \"bench-a{a:05}\"\ncapacity = {{ sms = {capacity} }}\n"));
+        }
+        let settings = Loader::new()
+            .without_env()
+            .overlay(toml)
+            .load()
+            .map_err(|p| anyhow::anyhow!("generated configuration: {p}"))?;
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(crate::run(settings.clone(), listener, shutdown.clone()));
+        let daemon = Daemon { addr, settings, shutdown, handle };
+        daemon.ready().await?;
+        Ok(daemon)
+    }
+
+    async fn ready(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+        let url = format!("http://{}/readyz", self.addr);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.handle.is_finished() {
+                bail!("the daemon stopped during start-up");
+            }
+            if http.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the daemon did not become ready within 30 s")
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let bound = self.settings.shutdown.timeout() + Duration::from_secs(5);
+        match tokio::time::timeout(bound, self.handle).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e.into()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => bail!("the daemon did not stop within {} s", bound.as_secs()),
+        }
+    }
+}
+
+/// The part of an event the observer reads.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(rename = "type")]
+    kind: String,
+    data: ProbeData,
+}
+
+#[derive(Deserialize)]
+struct ProbeData {
+    customer: ProbeCustomer,
+}
+
+#[derive(Deserialize)]
+struct ProbeCustomer {
+    address: String,
+}
+
+/// Takes the arrival time of the `assigned` (or `queued`) event of each
+/// message index of a range.
+struct Observer {
+    range: Range<u64>,
+    /// Arrival, ns since the epoch + 1 (0: not yet).
+    arrived: Arc<Vec<AtomicU64>>,
+    assigned: Arc<AtomicUsize>,
+    queued: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Observer {
+    async fn start(
+        nats: &async_nats::Client,
+        prefix: &str,
+        epoch: Instant,
+        range: Range<u64>,
+    ) -> anyhow::Result<Observer> {
+        let mut sub = nats.subscribe(format!("{prefix}.events.conversation.*")).await?;
+        // The subscription is on the server before the first request goes out.
+        nats.flush().await?;
+        let len = usize::try_from(range.end - range.start)?;
+        let arrived: Arc<Vec<AtomicU64>> = Arc::new((0..len).map(|_| AtomicU64::new(0)).collect());
+        let (assigned, queued) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let task = tokio::spawn({
+            let (arrived, assigned, queued, range) = (arrived.clone(), assigned.clone(), queued.clone(), range.clone());
+            async move {
+                while let Some(msg) = sub.next().await {
+                    let at = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+                    let Ok(event) = serde_json::from_slice::<Probe>(&msg.payload) else { continue };
+                    let counter = match event.kind.as_str() {
+                        crate::events::ASSIGNED => &assigned,
+                        crate::events::QUEUED => &queued,
+                        _ => continue,
+                    };
+                    let Some(i) = Traffic::index_of(&event.data.customer.address).filter(|i| range.contains(i)) else {
+                        continue;
+                    };
+                    let Some(slot) = usize::try_from(i - range.start).ok().and_then(|k| arrived.get(k)) else {
+                        continue;
+                    };
+                    // A re-published event (same id) counts once.
+                    if slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Ok(Observer { range, arrived, assigned, queued, task })
+    }
+
+    fn len(&self) -> usize {
+        self.arrived.len()
+    }
+
+    /// Waits until every message of the range has its event: `assigned`
+    /// only, or (`queued_ok`) `assigned` or `queued`.
+    async fn wait_all(&self, queued_ok: bool, bound: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + bound;
+        loop {
+            let (a, q) = (self.assigned.load(Ordering::Relaxed), self.queued.load(Ordering::Relaxed));
+            if !queued_ok && q > 0 {
+                bail!("{q} conversations were queued instead of assigned: agents ran out of capacity");
+            }
+            if a + q >= self.len() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {} conversations of messages {:?} were routed within {} s",
+                    a + q,
+                    self.len(),
+                    self.range,
+                    bound.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// The latencies from the start of each webhook and the throughput from
+    /// the first start to the last arrival.
+    fn run(&self, times: &Times, concurrency: usize, offered: f64) -> Run {
+        let mut latencies = Vec::with_capacity(self.len());
+        let mut intake = Vec::with_capacity(self.len());
+        let (mut first, mut last) = (u64::MAX, 0);
+        for ((s, a), r) in times.started.iter().zip(self.arrived.iter()).zip(times.answered.iter()) {
+            let (s, a, r) =
+                (s.load(Ordering::Relaxed), a.load(Ordering::Relaxed).saturating_sub(1), r.load(Ordering::Relaxed));
+            first = first.min(s);
+            last = last.max(a);
+            latencies.push(Duration::from_nanos(a.saturating_sub(s)));
+            intake.push(Duration::from_nanos(r.saturating_sub(s)));
+        }
+        Run {
+            messages: self.len(),
+            concurrency,
+            offered_per_sec: round(offered),
+            messages_per_sec: per_sec(self.len(), Duration::from_nanos(last.saturating_sub(first))),
+            latency: Latency::of(latencies),
+            intake: Latency::of(intake),
+            cpu: CpuUse::default(),
+        }
+    }
+
+    fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// Sends one webhook and checks it was accepted.
+async fn post(http: &reqwest::Client, traffic: &Traffic, body: String, signature: String) -> anyhow::Result<()> {
+    let resp = http
+        .post(&traffic.url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .context("webhook request")?;
+    if resp.status() != 200 {
+        bail!("webhook answered {}", resp.status());
+    }
+    Ok(())
+}
+
+fn nanos_since(epoch: Instant, t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `concurrency` clients, each sending the next webhook of `range` as soon
+/// as its previous one was answered.
+async fn closed_loop(
+    http: reqwest::Client,
+    traffic: Arc<Traffic>,
+    range: Range<u64>,
+    concurrency: usize,
+    epoch: Instant,
+    times: Arc<Times>,
+) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicU64::new(range.start));
+    let mut tasks = JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (http, traffic, next, times, range) =
+            (http.clone(), traffic.clone(), next.clone(), times.clone(), range.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= range.end {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let (body, signature) = traffic.request(i);
+                let k = usize::try_from(i - range.start)?;
+                Times::set(&times.started, k, epoch, Instant::now());
+                post(&http, &traffic, body, signature).await?;
+                Times::set(&times.answered, k, epoch, Instant::now());
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// Starts the webhooks of `range` at a fixed `rate`, whether or not the
+/// earlier ones were answered (open loop: no coordinated omission). The
+/// intended start times are recorded as the start.
+async fn open_loop(
+    http: reqwest::Client,
+    traffic: Arc<Traffic>,
+    range: Range<u64>,
+    rate: f64,
+    epoch: Instant,
+    times: Arc<Times>,
+) -> anyhow::Result<()> {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let t0 = tokio::time::Instant::now() + Duration::from_millis(5);
+    let mut tasks = JoinSet::new();
+    for (k, i) in range.enumerate() {
+        let at = t0 + interval.mul_f64(k as f64);
+        tokio::time::sleep_until(at).await;
+        Times::set(&times.started, k, epoch, at.into_std());
+        let (http, traffic, times) = (http.clone(), traffic.clone(), times.clone());
+        tasks.spawn(async move {
+            let (body, signature) = traffic.request(i);
+            post(&http, &traffic, body, signature).await?;
+            Times::set(&times.answered, k, epoch, Instant::now());
+            Ok::<_, anyhow::Error>(())
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// When each webhook of a run started and was answered, ns since the epoch.
+struct Times {
+    started: Vec<AtomicU64>,
+    answered: Vec<AtomicU64>,
+}
+
+impl Times {
+    fn new(n: usize) -> Arc<Times> {
+        let zeros = || (0..n).map(|_| AtomicU64::new(0)).collect();
+        Arc::new(Times { started: zeros(), answered: zeros() })
+    }
+
+    fn set(slots: &[AtomicU64], k: usize, epoch: Instant, t: Instant) {
+        if let Some(slot) = slots.get(k) {
+            slot.store(nanos_since(epoch, t), Ordering::Relaxed);
+        }
+    }
+}
+
+/// A bound for routing `n` messages: generous, so that only a stall fails.
+fn bound(n: usize) -> Duration {
+    Duration::from_secs(60 + (n / 200) as u64)
+}
+
+/// The load generator: the HTTP client, the NATS observer and the inbound
+/// publisher run on their own runtime and threads ([`LOAD_THREADS`]), so
+/// that their CPU is measured apart from the daemon's.
+struct Load {
+    rt: tokio::runtime::Runtime,
+    nats: async_nats::Client,
+}
+
+impl Load {
+    async fn start(nats_url: &str) -> anyhow::Result<Load> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(LOAD_THREADS)
+            .enable_all()
+            .build()?;
+        let url = nats_url.to_owned();
+        let nats = rt
+            .spawn(async move {
+                // The observer must not drop events while the machine is busy.
+                async_nats::ConnectOptions::new().subscription_capacity(1 << 20).connect(url).await
+            })
+            .await??;
+        Ok(Load { rt, nats })
+    }
+
+    /// Runs `work` on the load generator's threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.rt.spawn(work).await?
+    }
+
+    async fn observe(&self, prefix: &str, epoch: Instant, range: Range<u64>) -> anyhow::Result<Observer> {
+        let (nats, prefix) = (self.nats.clone(), prefix.to_owned());
+        self.run(async move { Observer::start(&nats, &prefix, epoch, range).await }).await
+    }
+
+    fn stop(self) {
+        // A runtime may not be dropped from async code; its threads finish alone.
+        self.rt.shutdown_background();
+    }
+}
+
+/// The end-to-end runs and the open-conversations reading, against one
+/// in-process daemon that is stopped at the end.
+pub async fn measure(plan: &PipelinePlan, servers: Servers) -> anyhow::Result<(Pipeline, OpenConversations)> {
+    let token = format!("tok-{}", ulid::Ulid::new());
+    // Every conversation of the three runs is assigned: the half-load run
+    // sends at most as many as the maximum run.
+    let conversations = plan.warmup + 2 * plan.messages;
+    let agents = AGENTS.max(conversations.div_ceil(1000));
+    let capacity = (conversations.div_ceil(agents) + 1).min(1000);
+    let load = Load::start(&plan.nats_url).await?;
+    let daemon = match Daemon::start(plan, &token, agents, capacity).await {
+        Ok(d) => d,
+        Err(e) => {
+            load.stop();
+            return Err(e);
+        }
+    };
+    let result = runs(&load, plan, servers, &daemon, &token, agents, capacity).await;
+    let stopped = daemon.stop().await;
+    load.stop();
+    let result = result?;
+    stopped?;
+    Ok(result)
+}
+
+async fn runs(
+    load: &Load,
+    plan: &PipelinePlan,
+    servers: Servers,
+    daemon: &Daemon,
+    token: &str,
+    agents: usize,
+    capacity: usize,
+) -> anyhow::Result<(Pipeline, OpenConversations)> {
+    let traffic = Arc::new(Traffic {
+        account: "bench".to_owned(),
+        token: token.to_owned(),
+        url: format!("http://{}/webhooks/sms/bench", daemon.addr),
+        run: plan.prefix.clone(),
+    });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(plan.concurrency * 4)
+        .tcp_nodelay(true)
+        .build()?;
+    let epoch = Instant::now();
+    let mut next = 0u64;
+    let mut range = |n: usize| {
+        let r = next..next + n as u64;
+        next = r.end;
+        r
+    };
+    let c = plan.concurrency;
+
+    // Warm-up: connections, scripts loaded, code paths touched.
+    let warm = range(plan.warmup);
+    let observer = load.observe(&plan.prefix, epoch, warm.clone()).await?;
+    load.run(closed_loop(http.clone(), traffic.clone(), warm, c, epoch, Times::new(plan.warmup))).await?;
+    observer.wait_all(false, bound(plan.warmup)).await?;
+    observer.stop();
+
+    // Maximum throughput: closed loop.
+    let peak_reset = reset_peak();
+    let max_range = range(plan.messages);
+    let observer = load.observe(&plan.prefix, epoch, max_range.clone()).await?;
+    let times = Times::new(plan.messages);
+    let cpu = CpuTimes::read(servers);
+    load.run(closed_loop(http.clone(), traffic.clone(), max_range, c, epoch, times.clone())).await?;
+    observer.wait_all(false, bound(plan.messages)).await?;
+    let mut max = observer.run(&times, c, 0.0);
+    max.cpu = cpu.until(&CpuTimes::read(servers), plan.messages);
+    observer.stop();
+
+    // Half of that, open loop.
+    let rate = max.messages_per_sec * plan.load_fraction;
+    let half_n = ((rate * plan.half_load.as_secs_f64()).round() as usize).clamp(20, plan.messages.max(20));
+    let half_range = range(half_n);
+    let observer = load.observe(&plan.prefix, epoch, half_range.clone()).await?;
+    let times = Times::new(half_n);
+    let cpu = CpuTimes::read(servers);
+    load.run(open_loop(http.clone(), traffic.clone(), half_range, rate, epoch, times.clone())).await?;
+    observer.wait_all(false, bound(half_n)).await?;
+    let mut half_load = observer.run(&times, 0, rate);
+    half_load.cpu = cpu.until(&CpuTimes::read(servers), half_n);
+    observer.stop();
+    let rss = Rss::now();
+
+    let pipeline = Pipeline {
+        agents,
+        agent_sms_capacity: capacity,
+        router_workers: daemon.settings.routing.workers,
+        warmup: plan.warmup,
+        max,
+        half_load,
+        rss,
+        rss_note: format!(
+            "VmRSS/VmHWM of the benchmark process, which runs the daemon in-process together with the HTTP client \
+             and the NATS observer; peak {} the two runs",
+            if peak_reset { "reset before" } else { "since process start, not reset before" }
+        ),
+    };
+
+    // Many open conversations: routed by the daemon's router from the
+    // inbound stream (published as the webhook handler publishes).
+    let rss_before = Rss::now();
+    reset_peak();
+    let open_range = range(plan.open);
+    let observer = load.observe(&plan.prefix, epoch, open_range.clone()).await?;
+    let t = Instant::now();
+    load.run(publish_inbound(load.nats.clone(), traffic.clone(), plan.prefix.clone(), open_range, c)).await?;
+    observer.wait_all(true, bound(plan.open)).await?;
+    let elapsed = t.elapsed();
+    let open = OpenConversations {
+        conversations: plan.open,
+        assigned: observer.assigned.load(Ordering::Relaxed),
+        queued: observer.queued.load(Ordering::Relaxed),
+        routed_per_sec: per_sec(plan.open, elapsed),
+        rss_before,
+        rss_after: Rss::now(),
+    };
+    observer.stop();
+    Ok((pipeline, open))
+}
+
+/// Publishes the messages of `range` to the daemon's inbound stream, as
+/// its webhook handler does, `concurrency` awaiting their ack at once.
+async fn publish_inbound(
+    nats: async_nats::Client,
+    traffic: Arc<Traffic>,
+    prefix: String,
+    range: Range<u64>,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let js = jetstream::new(nats);
+    let subject = format!("{prefix}.inbound.sms");
+    futures::stream::iter(range)
+        .map(|i| {
+            let (js, subject, traffic) = (js.clone(), subject.clone(), traffic.clone());
+            async move {
+                let (id, payload) = traffic.inbound(i)?;
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Msg-Id", id.as_str());
+                js.publish_with_headers(subject, headers, payload.into()).await?.await?;
+                Ok::<_, anyhow::Error>(())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .fold(Ok(()), |acc, r| async move { acc.and(r) })
+        .await
+}

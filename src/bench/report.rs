@@ -1,0 +1,402 @@
+//! The report: every figure, the pipeline/floor ratios, the targets with
+//! pass/fail, and the table printed for people.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::assign::Assignment;
+use super::floor::Floor;
+use super::pipeline::{OpenConversations, Pipeline};
+use super::stats::{ratio, Latency};
+use super::sys::{CpuUse, Machine};
+use super::timers::TimerFigures;
+use super::{Section, Sizes};
+
+/// One benchmark run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// switchboard's version.
+    pub version: String,
+    /// The run's unique prefix (every stream and key it made started with it).
+    pub prefix: String,
+    /// Whether `--quick` sizes were used (targets are then indicative only).
+    pub quick: bool,
+    /// The sizes used.
+    pub sizes: Sizes,
+    /// The machine.
+    pub machine: Machine,
+    /// 1. NATS and Redis alone.
+    pub floor: Floor,
+    /// 2. Webhook to `assigned`, through the in-process daemon.
+    pub pipeline: Pipeline,
+    /// 5. The daemon's memory with many open conversations.
+    pub open_conversations: OpenConversations,
+    /// 3. One routing decision, by agent count.
+    pub assignment: Vec<Assignment>,
+    /// 4. SLA timers.
+    pub timers: TimerFigures,
+    /// Pipeline figures over floor figures (and growth ratios), by name.
+    pub ratios: BTreeMap<String, f64>,
+    /// The published targets.
+    pub targets: Vec<Target>,
+    /// What the run removed at the end.
+    pub cleanup: Cleanup,
+    /// Wall time of the whole run, seconds.
+    pub elapsed_secs: f64,
+}
+
+/// What was removed at the end of the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Cleanup {
+    /// Redis keys unlinked (over the whole run).
+    pub redis_keys: u64,
+    /// JetStream streams deleted (over the whole run).
+    pub streams: Vec<String>,
+}
+
+/// One target and how the run fared.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    /// What is measured.
+    pub name: String,
+    /// The requirement, as published.
+    pub requirement: String,
+    /// The measured value, in `unit`.
+    pub measured: f64,
+    /// Unit of `measured`.
+    pub unit: String,
+    /// Whether the requirement holds.
+    pub pass: bool,
+}
+
+impl Report {
+    /// Fills in the ratios and the targets from the figures.
+    pub fn evaluate(&mut self) {
+        let f = &self.floor;
+        let e2e = self.pipeline.max.messages_per_sec;
+        let mut r = BTreeMap::new();
+        r.insert(
+            "e2e_msgs_per_sec / jetstream_publish_ack_per_sec".to_owned(),
+            ratio(e2e, f.jetstream_publish_ack_per_sec),
+        );
+        r.insert(
+            "e2e_msgs_per_sec / jetstream_consume_ack_per_sec".to_owned(),
+            ratio(e2e, f.jetstream_consume_ack_per_sec),
+        );
+        r.insert("e2e_msgs_per_sec / redis_evalsha_per_sec".to_owned(), ratio(e2e, f.redis_evalsha_per_sec));
+        r.insert(
+            "e2e_p50_ms / jetstream_publish_ack_p50_ms".to_owned(),
+            ratio(self.pipeline.max.latency.p50_ms, f.publish_ack_latency.p50_ms),
+        );
+        r.insert(
+            "half_load_p99_ms / jetstream_publish_ack_p99_ms".to_owned(),
+            ratio(self.pipeline.half_load.latency.p99_ms, f.publish_ack_latency.p99_ms),
+        );
+        for a in &self.assignment {
+            r.insert(
+                format!("route_decisions_per_sec@{} / redis_evalsha_per_sec", a.agents),
+                ratio(a.route.decisions_per_sec, f.redis_evalsha_per_sec),
+            );
+            r.insert(
+                format!("route_p50_ms@{} / redis_evalsha_p50_ms", a.agents),
+                ratio(a.route.latency_under_load.unwrap_or_default().p50_ms, f.evalsha_latency.p50_ms),
+            );
+        }
+        if let (Some(small), Some(large)) = (self.assignment.first(), self.assignment.last()) {
+            let (s, l) = (small.agents, large.agents);
+            r.insert(
+                format!("route_p99@{l} / route_p99@{s}"),
+                ratio(large.route.latency.p99_ms, small.route.latency.p99_ms),
+            );
+            r.insert(
+                format!("drain_p99@{l} / drain_p99@{s}"),
+                ratio(large.drain.latency.p99_ms, small.drain.latency.p99_ms),
+            );
+        }
+        let o = &self.open_conversations;
+        r.insert(
+            "open_conversations_rss_after / rss_before".to_owned(),
+            ratio(o.rss_after.rss_mb, o.rss_before.rss_mb),
+        );
+        // Ratios of sections that did not run (`--sections`) are left out.
+        r.retain(|_, v| *v > 0.0);
+        self.ratios = r;
+        self.targets = self.targets();
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        let mut t = Vec::new();
+        let target = |name: String, requirement: &str, measured: f64, unit: &str, pass: bool| Target {
+            name,
+            requirement: requirement.to_owned(),
+            measured,
+            unit: unit.to_owned(),
+            pass,
+        };
+        let ran = |section: Section| self.sizes.sections.contains(&section);
+        let e2e = ratio(self.pipeline.max.messages_per_sec, self.floor.jetstream_publish_ack_per_sec);
+        if ran(Section::Floor) && ran(Section::Pipeline) {
+            t.push(target(
+                "end-to-end throughput / raw JetStream publish-with-ack rate".to_owned(),
+                ">= 0.20",
+                e2e,
+                "ratio",
+                e2e >= 0.20,
+            ));
+        }
+        let p99 = self.pipeline.half_load.latency.p99_ms;
+        if ran(Section::Pipeline) {
+            t.push(target(
+                format!(
+                    "p99 webhook -> assigned at {} of the maximum throughput ({} msg/s)",
+                    self.sizes.load_fraction, self.pipeline.half_load.offered_per_sec
+                ),
+                "< 10 ms",
+                p99,
+                "ms",
+                p99 > 0.0 && p99 < 10.0,
+            ));
+        }
+        if let (Some(small), Some(large)) = (self.assignment.first(), self.assignment.last()) {
+            let worst = |a: &Assignment| a.route.latency.p99_ms.max(a.drain.latency.p99_ms);
+            let p = worst(large);
+            t.push(target(
+                format!(
+                    "assignment p99 at {} agents, {} queued (worst of route and drain)",
+                    large.agents, large.queued
+                ),
+                "< 2 ms",
+                p,
+                "ms",
+                p > 0.0 && p < 2.0,
+            ));
+            let growth = ratio(large.route.latency.p99_ms, small.route.latency.p99_ms)
+                .max(ratio(large.drain.latency.p99_ms, small.drain.latency.p99_ms));
+            t.push(target(
+                format!(
+                    "assignment p99 at {} agents / at {} agents (worst of route and drain)",
+                    large.agents, small.agents
+                ),
+                "<= 1.5",
+                growth,
+                "ratio",
+                growth > 0.0 && growth <= 1.5,
+            ));
+        }
+        let late = self.timers.lateness.p99_ms;
+        if ran(Section::Timers) {
+            t.push(target(
+                format!("SLA timer firing lateness p99 with {} open timers", self.timers.open_timers),
+                "< 1000 ms",
+                late,
+                "ms",
+                self.timers.fired > 0 && late < 1000.0,
+            ));
+        }
+        let rss = self.open_conversations.rss_after.rss_mb;
+        if ran(Section::Pipeline) {
+            t.push(target(
+                format!("daemon RSS with {} open conversations", self.open_conversations.conversations),
+                "< 150 MB",
+                rss,
+                "MB",
+                rss > 0.0 && rss < 150.0,
+            ));
+        }
+        t
+    }
+
+    /// The table printed for people.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let m = &self.machine;
+        let quick = if self.quick { " (--quick sizes: targets indicative only)" } else { "" };
+        let _ = writeln!(s, "switchboard bench {} — prefix {}{quick}", self.version, self.prefix);
+        let _ = writeln!(
+            s,
+            "machine: {} CPUs ({}), {} MiB, kernel {}, nats-server {}, redis-server {}",
+            m.cpus, m.cpu_model, m.memory_mib, m.kernel, m.nats_server, m.redis_server
+        );
+        let ran = |section: Section| self.sizes.sections.contains(&section);
+        if ran(Section::Floor) {
+            self.floor_table(&mut s);
+        }
+        if ran(Section::Pipeline) {
+            self.pipeline_table(&mut s);
+        }
+        if ran(Section::Assignment) {
+            self.assignment_table(&mut s);
+        }
+        if ran(Section::Timers) {
+            let t = &self.timers;
+            let _ = writeln!(s, "\n4. SLA timers");
+            let _ = writeln!(
+                s,
+                "  {} open, scheduled at {:.0}/s; Redis {:.1} MB = {:.1} B/timer; {} fired at {:.0}/s: \
+                 lateness p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                t.open_timers,
+                t.scheduled_per_sec,
+                t.redis_bytes as f64 / 1e6,
+                t.bytes_per_timer,
+                t.fired,
+                t.firing_per_sec,
+                t.lateness.p50_ms,
+                t.lateness.p99_ms,
+                t.lateness.max_ms
+            );
+        }
+        if ran(Section::Pipeline) {
+            let o = &self.open_conversations;
+            let _ =
+                writeln!(s, "\n5. daemon memory with open conversations (in-process: includes the benchmark client)");
+            let _ = writeln!(
+                s,
+                "  {} conversations ({} assigned, {} queued) routed at {:.0}/s: RSS {:.1} MB before, \
+                 {:.1} MB after (peak {:.1} MB)",
+                o.conversations,
+                o.assigned,
+                o.queued,
+                o.routed_per_sec,
+                o.rss_before.rss_mb,
+                o.rss_after.rss_mb,
+                o.rss_after.peak_mb
+            );
+        }
+        let _ = writeln!(s, "\n6. ratios");
+        for (name, value) in &self.ratios {
+            let _ = writeln!(s, "  {name:<58} {value:>8.3}");
+        }
+        let _ = writeln!(s, "\ntargets");
+        for t in &self.targets {
+            let verdict = if t.pass { "PASS" } else { "FAIL" };
+            let _ = writeln!(s, "  [{verdict}] {}: {} {} (required {})", t.name, t.measured, t.unit, t.requirement);
+        }
+        let _ = writeln!(
+            s,
+            "\ncleanup: {} Redis keys, {} streams removed; {:.0} s in all",
+            self.cleanup.redis_keys,
+            self.cleanup.streams.len(),
+            self.elapsed_secs
+        );
+        s
+    }
+
+    fn floor_table(&self, s: &mut String) {
+        let f = &self.floor;
+        let _ = writeln!(s, "\n1. floor ({} B messages, {} each)", f.message_bytes, f.messages);
+        let _ = writeln!(
+            s,
+            "  JetStream publish+ack   {:>10.0} msg/s   (concurrency {}; {})",
+            f.jetstream_publish_ack_per_sec,
+            f.publish_concurrency,
+            lat(&f.publish_ack_latency)
+        );
+        let _ = writeln!(s, "    {}", cpu(&f.publish_cpu, "client"));
+        let _ = writeln!(
+            s,
+            "  JetStream consume+ack   {:>10.0} msg/s   (durable pull, concurrency {})",
+            f.jetstream_consume_ack_per_sec, f.consume_concurrency
+        );
+        let _ = writeln!(s, "    {}", cpu(&f.consume_cpu, "client"));
+        let _ = writeln!(
+            s,
+            "  Redis EVALSHA           {:>10.0} call/s  (concurrency {}; {})",
+            f.redis_evalsha_per_sec,
+            f.script_concurrency,
+            lat(&f.evalsha_latency)
+        );
+        let _ = writeln!(s, "    {}", cpu(&f.evalsha_cpu, "client"));
+    }
+
+    fn pipeline_table(&self, s: &mut String) {
+        let p = &self.pipeline;
+        let _ = writeln!(
+            s,
+            "\n2. pipeline: signed SMS webhook over HTTP -> JetStream -> router -> Redis -> `assigned` on NATS \
+             ({} agents, SMS capacity {}, router workers {}, {} warm-up)",
+            p.agents, p.agent_sms_capacity, p.router_workers, p.warmup
+        );
+        let _ = writeln!(
+            s,
+            "  max (closed loop, {} in flight) {:>8.0} msg/s over {} msgs; latency {}",
+            p.max.concurrency,
+            p.max.messages_per_sec,
+            p.max.messages,
+            lat(&p.max.latency)
+        );
+        let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&p.max.intake));
+        let _ = writeln!(s, "    {}", cpu(&p.max.cpu, "daemon"));
+        let _ = writeln!(
+            s,
+            "  half load (open loop, {:.0}/s)  {:>8.0} msg/s over {} msgs; latency {}",
+            p.half_load.offered_per_sec,
+            p.half_load.messages_per_sec,
+            p.half_load.messages,
+            lat(&p.half_load.latency)
+        );
+        let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&p.half_load.intake));
+        let _ = writeln!(s, "    {}", cpu(&p.half_load.cpu, "daemon"));
+        let _ = writeln!(s, "  process RSS during the runs: peak {:.1} MB, now {:.1} MB", p.rss.peak_mb, p.rss.rss_mb);
+    }
+
+    fn assignment_table(&self, s: &mut String) {
+        let _ = writeln!(s, "\n3. assignment alone (Redis scripts, no HTTP/NATS; p50/p99 one call at a time)");
+        let _ = writeln!(
+            s,
+            "  {:>7} {:>8} {:>5} | {:>11} {:>8} {:>8} {:>9} {:>10} | {:>11} {:>8} {:>8}",
+            "agents",
+            "queued",
+            "cap",
+            "route dec/s",
+            "p50 ms",
+            "p99 ms",
+            "p99@load",
+            "redis µs",
+            "drain dec/s",
+            "p50 ms",
+            "p99 ms"
+        );
+        for a in &self.assignment {
+            let redis = a.route.cpu.as_ref().and_then(|c| c.redis_server_us_per_message);
+            let _ = writeln!(
+                s,
+                "  {:>7} {:>8} {:>5} | {:>11.0} {:>8.3} {:>8.3} {:>9.3} {:>10} | {:>11.0} {:>8.3} {:>8.3}",
+                a.agents,
+                a.queued,
+                a.agent_sms_capacity,
+                a.route.decisions_per_sec,
+                a.route.latency.p50_ms,
+                a.route.latency.p99_ms,
+                a.route.latency_under_load.unwrap_or_default().p99_ms,
+                redis.map_or_else(|| "n/a".to_owned(), |r| r.to_string()),
+                a.drain.decisions_per_sec,
+                a.drain.latency.p50_ms,
+                a.drain.latency.p99_ms
+            );
+        }
+        let _ = writeln!(s, "  (redis µs: redis-server CPU per route decision, from /proc, at the concurrency)");
+    }
+}
+
+fn cpu(c: &CpuUse, client: &str) -> String {
+    let opt = |v: Option<f64>, unit: &str| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v}{unit}"));
+    format!(
+        "CPU cores: {client} {}, load generator {}, nats-server {}, redis-server {}, other processes {}, idle {}; \
+         per message: {client} {} µs, nats-server {}, redis-server {}",
+        c.daemon_cores,
+        c.load_generator_cores,
+        opt(c.nats_server_cores, ""),
+        opt(c.redis_server_cores, ""),
+        c.other_processes_cores,
+        c.idle_cores,
+        c.daemon_us_per_message,
+        opt(c.nats_server_us_per_message, " µs"),
+        opt(c.redis_server_us_per_message, " µs"),
+    )
+}
+
+fn lat(l: &Latency) -> String {
+    format!("p50 {:.2} / p90 {:.2} / p99 {:.2} / max {:.2} ms", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms)
+}

@@ -1,0 +1,96 @@
+//! The benchmark's smoke run: `switchboard bench --quick` in-process, the
+//! report has every section with sane non-zero figures, and the run left
+//! nothing behind in NATS or Redis. No timing thresholds: a benchmark is
+//! not a test.
+
+use futures::StreamExt;
+use switchboard::bench::{run, Options};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_run_reports_every_section_and_cleans_up() {
+    let options = Options {
+        quick: true,
+        nats_url: "nats://127.0.0.1:4222".into(),
+        redis_url: "redis://127.0.0.1:6379".into(),
+        ..Options::default()
+    };
+    let report = run(&options).await.unwrap();
+    let sizes = &report.sizes;
+
+    let f = &report.floor;
+    assert!(f.message_bytes > 200, "the floor uses a normalized SMS: {} B", f.message_bytes);
+    assert!(
+        f.jetstream_publish_ack_per_sec > 0.0 && f.jetstream_consume_ack_per_sec > 0.0 && f.redis_evalsha_per_sec > 0.0
+    );
+    assert_eq!(f.publish_ack_latency.samples, sizes.floor_messages);
+    assert_eq!(f.evalsha_latency.samples, sizes.floor_messages);
+
+    let p = &report.pipeline;
+    assert_eq!(p.max.messages, sizes.messages);
+    assert_eq!(p.max.latency.samples, sizes.messages);
+    assert!(p.max.messages_per_sec > 0.0);
+    let l = p.max.latency;
+    assert!(l.p50_ms > 0.0 && l.p50_ms <= l.p90_ms && l.p90_ms <= l.p99_ms && l.p99_ms <= l.max_ms, "{l:?}");
+    assert!(p.half_load.messages > 0 && p.half_load.offered_per_sec > 0.0 && p.half_load.latency.p99_ms > 0.0);
+    assert!(p.rss.peak_mb > 0.0 && p.rss.rss_mb > 0.0);
+    assert!(p.max.cpu.wall_secs > 0.0 && p.half_load.cpu.wall_secs > 0.0, "{:?}", p.max.cpu);
+    assert!(f.publish_cpu.wall_secs > 0.0 && f.evalsha_cpu.wall_secs > 0.0);
+
+    let o = &report.open_conversations;
+    assert_eq!(o.conversations, sizes.open);
+    assert_eq!(o.assigned + o.queued, sizes.open);
+    assert!(o.rss_after.rss_mb > 0.0 && o.routed_per_sec > 0.0);
+
+    assert_eq!(report.assignment.len(), sizes.agents.len());
+    for a in &report.assignment {
+        assert!(a.queued >= sizes.queued, "{a:?}");
+        assert!(a.route.decisions_per_sec > 0.0 && a.drain.decisions_per_sec > 0.0, "{a:?}");
+        assert_eq!(a.route.latency.samples, sizes.sequential_decisions);
+        assert_eq!(a.drain.latency.samples, sizes.sequential_decisions);
+        assert!(a.route.latency.p99_ms > 0.0 && a.drain.latency.p99_ms > 0.0);
+    }
+
+    let t = &report.timers;
+    assert_eq!(t.open_timers, sizes.timers);
+    assert_eq!(t.fired, sizes.firing_timers);
+    assert!(t.redis_bytes > 0 && t.bytes_per_timer > 0.0 && t.scheduled_per_sec > 0.0);
+
+    assert!(
+        report.machine.cpus > 0 && !report.machine.nats_server.is_empty() && !report.machine.redis_server.is_empty()
+    );
+    assert!(report.ratios.len() >= 10, "{:?}", report.ratios);
+    assert!(report.ratios.values().all(|r| r.is_finite() && *r > 0.0), "{:?}", report.ratios);
+    assert_eq!(report.targets.len(), 6, "{:?}", report.targets);
+
+    let json = serde_json::to_value(&report).unwrap();
+    for section in ["machine", "floor", "pipeline", "open_conversations", "assignment", "timers", "ratios", "targets"] {
+        assert!(!json[section].is_null(), "no {section} in the JSON report");
+    }
+    assert!(json["targets"].as_array().unwrap().iter().all(|t| t["pass"].is_boolean()));
+    assert!(report.table().contains("targets"));
+
+    // Nothing is left behind: no key, no stream under the run's prefix.
+    assert!(report.cleanup.redis_keys > 0 && report.cleanup.streams.len() >= 4, "{:?}", report.cleanup);
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{{{}*", report.prefix))
+            .arg("COUNT")
+            .arg(5000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(keys.is_empty(), "keys left behind: {keys:?}");
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let names: Vec<String> = async_nats::jetstream::new(nats).stream_names().map(|n| n.unwrap()).collect().await;
+    assert!(!names.iter().any(|n| n.starts_with(&report.prefix)), "streams left behind: {names:?}");
+}
