@@ -164,7 +164,7 @@ pub async fn agent_reply(app: &App, inbound: &InboundMessage) -> Result<(), crat
         }
         Err(crate::outbound::reply::ReplyError::Unavailable(e)) => {
             app.store.release(&once).await?;
-            Err(crate::routing::RouteError::Sla(e))
+            Err(crate::routing::RouteError::Reply(e))
         }
         Err(e) => refuse(&e.to_string()),
     }

@@ -206,11 +206,7 @@ async fn deliver_once(
         app.metrics.delivery(kind, Outcome::rejected);
         return Ok(());
     }
-    let attempt = match target {
-        DeliverTarget::Email { address } => mailbox::deliver(app, address, event).await,
-        _ => app.targets.deliver(target, event, body).await,
-    };
-    match attempt {
+    match attempt(app, target, event, body).await {
         Attempt::Done => {
             app.metrics.delivery(kind, Outcome::ok);
             if let Err(e) = app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await {
@@ -249,6 +245,15 @@ async fn deliver_once(
             }
             Ok(())
         }
+    }
+}
+
+/// One delivery of `event` to `target`: the mailbox target through SMTP,
+/// the HTTP targets through [`Targets`].
+async fn attempt(app: &App, target: &DeliverTarget, event: &Event, body: &bytes::Bytes) -> Attempt {
+    match target {
+        DeliverTarget::Email { address } => mailbox::deliver(app, address, event).await,
+        _ => app.targets.deliver(target, event, body).await,
     }
 }
 
@@ -293,11 +298,7 @@ pub async fn replay(app: &App, id: &str) -> Result<Result<(), String>, ReplayErr
     };
     let target = target.ok_or(ReplayError::TargetGone)?;
     let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|e| ReplayError::Store(e.to_string()))?);
-    let attempt = match target {
-        DeliverTarget::Email { address } => mailbox::deliver(app, address, &event).await,
-        _ => app.targets.deliver(target, &event, &body).await,
-    };
-    let outcome = match attempt {
+    let outcome = match attempt(app, target, &event, &body).await {
         Attempt::Done | Attempt::Skipped => Ok(()),
         Attempt::Gone => Err("the target answered 410 Gone".to_owned()),
         Attempt::Retry(reason) | Attempt::Failed(reason) => Err(reason),

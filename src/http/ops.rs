@@ -314,8 +314,11 @@ pub async fn put_entry(
     let toml = toml::to_string(&document).map_err(|_| ApiError::invalid("body", "must not contain null values"))?;
     let key = format!("{section}.{name}");
     let mut entries = app.store.runtime_entries().await.map_err(|e| ApiError::unavailable(&e))?;
-    let created = !app.live().settings.agents.contains_key(&name) && section == "agents"
-        || !app.live().settings.queues.contains_key(&name) && section == "queues";
+    let live = app.live();
+    let created = match section {
+        "queues" => !live.settings.queues.contains_key(&name),
+        _ => !live.settings.agents.contains_key(&name),
+    };
     entries.insert(key.clone(), toml.clone());
     apply(&app, entries, &key, &toml).await?;
     tracing::info!(%key, created, "configuration entry set at run time");

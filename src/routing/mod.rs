@@ -96,6 +96,9 @@ pub enum RouteError {
     /// The SLA clocks could not be moved.
     #[error("SLA: {0}")]
     Sla(String),
+    /// An agent's emailed reply could not be queued for sending.
+    #[error("reply: {0}")]
+    Reply(String),
 }
 
 /// Writes every agent of the configuration to Redis for routing (see
