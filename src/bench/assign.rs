@@ -129,6 +129,7 @@ async fn route(store: &Store, i: u64) -> anyhow::Result<RouteResult> {
             dedupe_ttl_secs: 3600,
             join_window_ms: 604_800_000,
             reopen_window_ms: 86_400_000,
+            announce: "",
         })
         .await?;
     Ok(result)

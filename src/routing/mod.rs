@@ -197,19 +197,37 @@ pub async fn publish_placement(
 /// registers it as pending delivery for its conversation, so delivery keeps
 /// the conversation's order across replicas (see `delivery`).
 pub async fn publish(app: &App, event: Event) -> Result<(), RouteError> {
-    let payload = serde_json::to_vec(&event).unwrap_or_default();
-    let conversation = event.data.conversation_id.as_str();
+    let conversation = event.data.conversation_id.clone();
+    let placeholder = format!("p:{}", event.id);
     if !conversation.is_empty() {
-        app.store.delivery_announce(conversation, &event.id, Utc::now().timestamp_millis()).await?;
+        app.store.delivery_announce(&conversation, &event.id, Utc::now().timestamp_millis()).await?;
     }
-    let published = app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await;
+    publish_announced(app, &conversation, &placeholder, vec![event]).await
+}
+
+/// Publishes events of `conversation` (`""`: of none) in order, whose
+/// delivery placeholder `placeholder` is already in its pending set, then
+/// registers the published ones in its place (in one round trip). A
+/// duplicate (a redelivered step re-publishing) was registered the first
+/// time; on a failure, what was published is registered and the rest is
+/// left to the retry.
+async fn publish_announced(app: &App, conversation: &str, placeholder: &str, events: Vec<Event>) -> Result<(), RouteError> {
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut failed = None;
+    for event in events {
+        let payload = serde_json::to_vec(&event).unwrap_or_default();
+        match app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await {
+            Ok(seq) => seqs.extend(seq),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
     if !conversation.is_empty() {
-        // A duplicate (a redelivered step re-publishing) was registered
-        // the first time; only its placeholder goes.
-        app.store.delivery_pending(conversation, &event.id, published.as_ref().ok().copied().flatten()).await?;
+        app.store.delivery_published(conversation, placeholder, &seqs).await?;
     }
-    published?;
-    Ok(())
+    failed.map_or(Ok(()), |e| Err(e.into()))
 }
 
 fn field(record: &crate::store::ConversationRecord, key: &str) -> Option<String> {
@@ -492,11 +510,9 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     }
     let (kind, value) = identity(inbound);
     let shop = inbound.metadata.get("customer_id").filter(|c| inbound.channel == Channel::Webchat && !c.is_empty());
-    let profile = match shop {
-        Some(id) => app.store.customer_by_identity(("shop", id)).await?,
-        None => HashMap::new(),
-    };
-    let profile = if profile.is_empty() { app.store.customer_by_identity((&kind, &value)).await? } else { profile };
+    // The shop's customer id first, then the channel identity.
+    let identities: Vec<(&str, &str)> = shop.map(|id| ("shop", id)).into_iter().chain([(kind.as_str(), value.as_str())]).collect();
+    let profile = app.store.customer_by_identities(&identities).await?;
     let tier = inbound.metadata.get("tier").filter(|_| shop.is_some()).map(str::to_owned);
     let attributes = Attributes {
         tier: tier.clone().or_else(|| profile.get("tier").cloned()),
@@ -532,6 +548,8 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let now = Utc::now();
     let mut class_json = class.to_json();
+    // The events' delivery placeholder goes in with the routing step.
+    let placeholder = format!("p:{}:{}:{}", inbound.channel, inbound.account, inbound.provider_message_id);
     (class_json.deadline_ms, class_json.sla) = crate::sla::first_deadline(app, &class.queue, inbound.channel, class.priority, now);
     let result = app
         .store
@@ -553,18 +571,23 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
             dedupe_ttl_secs: routing.dedupe_ttl_secs,
             join_window_ms: ms(routing.join_window_secs),
             reopen_window_ms: ms(routing.reopen_window_secs),
+            announce: &placeholder,
         })
         .await?;
     if inbound.channel == Channel::Email {
         remember_email_thread(app, inbound, &result.conversation).await?;
     }
     let trigger = if result.reopened { Trigger::Reopened } else { Trigger::CustomerMessage };
-    crate::sla::observe(app, &result.conversation, trigger, &result.message_id, now)
+    let seen = crate::sla::Seen {
+        queue: &result.queue,
+        channel: inbound.channel.as_str(),
+        priority: result.priority,
+        clocks: &result.sla_clocks,
+    };
+    crate::sla::observe_seen(app, &result.conversation, trigger, &result.message_id, now, seen)
         .await
         .map_err(|e| RouteError::Sla(e.to_string()))?;
-    for event in events_for(app, inbound, &result) {
-        publish(app, event).await?;
-    }
+    publish_announced(app, &result.conversation, &placeholder, events_for(app, inbound, &result)).await?;
     Ok(result)
 }
 

@@ -164,18 +164,57 @@ fn read(raw: &str) -> Result<Clocks, SlaError> {
 /// Moves a conversation's clocks for `trigger` (idempotent per
 /// `trigger_id`) and schedules their timers.
 pub async fn observe(app: &App, conversation: &str, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>) -> Result<(), SlaError> {
-    let Some(sla) = app.sla.as_ref() else { return Ok(()) };
+    if app.sla.is_none() {
+        return Ok(());
+    }
     let record = app.store.conversation(conversation).await?.unwrap_or_default();
-    let field = |k: &str| record.get(k).cloned().unwrap_or_default();
-    let (queue, channel, priority) = (field("queue"), field("channel"), priority_of(&record));
+    let field = |k: &str| record.get(k).map_or("", String::as_str);
+    let clocks = app.store.sla_clocks(conversation).await?;
+    let seen = Seen { queue: field("queue"), channel: field("channel"), priority: priority_of(&record), clocks: &clocks };
+    observe_seen(app, conversation, trigger, trigger_id, now, seen).await
+}
+
+/// What the caller of [`observe_seen`] already read of the conversation.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    /// Its queue.
+    pub queue: &'a str,
+    /// Its channel.
+    pub channel: &'a str,
+    /// Its priority.
+    pub priority: i32,
+    /// Its clocks as stored (`""`: none yet).
+    pub clocks: &'a str,
+}
+
+/// [`observe`] with the conversation already read (the router gets it back
+/// from its routing step): saves the round trips of reading it again.
+pub async fn observe_seen(
+    app: &App,
+    conversation: &str,
+    trigger: Trigger,
+    trigger_id: &str,
+    now: DateTime<Utc>,
+    seen: Seen<'_>,
+) -> Result<(), SlaError> {
+    let Some(sla) = app.sla.as_ref() else { return Ok(()) };
+    let Seen { queue, channel, priority, .. } = seen;
     let live = app.live();
-    let targets = targets_for(&live.settings, &queue, &channel, priority);
+    let targets = targets_for(&live.settings, queue, channel, priority);
     let cal = |name: &str| calendar(&live.calendars, name);
+    let mut raw = seen.clocks.to_owned();
+    // The timers that may be scheduled and are no longer wanted.
+    let mut stale = Vec::new();
     let mut clocks = None;
-    for _ in 0..8 {
-        let raw = app.store.sla_clocks(conversation).await?;
+    for attempt in 0..8 {
+        if attempt > 0 {
+            raw = app.store.sla_clocks(conversation).await?;
+        }
         let mut state = read(&raw)?;
         if state.last_trigger == trigger_id {
+            // Done before (a redelivery): its step may have stopped short
+            // of cancelling, so every timer this state may have had goes.
+            stale = state.all_timer_ids(conversation);
             clocks = Some(state);
             break;
         }
@@ -184,15 +223,15 @@ pub async fn observe(app: &App, conversation: &str, trigger: Trigger, trigger_id
         state.last_trigger = trigger_id.to_owned();
         let json = serde_json::to_string(&state).map_err(|e| SlaError::Corrupt(e.to_string()))?;
         if app.store.sla_replace(conversation, &raw, &json).await? {
-            record_outcomes(app, &before, &state, &queue, &channel, priority);
+            record_outcomes(app, &before, &state, queue, channel, priority);
+            stale = before.timers(conversation).into_iter().map(|(id, _)| id).collect();
             clocks = Some(state);
             break;
         }
     }
     let clocks = clocks.ok_or(SlaError::Contended)?;
     let wanted = clocks.timers(conversation);
-    let stale: Vec<String> =
-        clocks.all_timer_ids(conversation).into_iter().filter(|id| !wanted.iter().any(|(w, _)| w == id)).collect();
+    stale.retain(|id| !wanted.iter().any(|(w, _)| w == id));
     if !stale.is_empty() {
         sla.timers.cancel_many(stale).await?;
     }

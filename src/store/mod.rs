@@ -52,6 +52,7 @@ pub struct Store {
     route: Arc<Script>,
     delivery: Arc<Script>,
     profile: Arc<Script>,
+    lookup: Arc<Script>,
     drain: Arc<Script>,
     resolve: Arc<Script>,
     offer: Arc<Script>,
@@ -103,6 +104,7 @@ impl Store {
             sla_cas: Arc::new(Script::new(include_str!("lua/sla_cas.lua"))),
             delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
             profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
+            lookup: Arc::new(Script::new(include_str!("lua/lookup.lua"))),
             chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),
             chat_commit: Arc::new(Script::new(include_str!("lua/chat_commit.lua"))),
         })
@@ -331,10 +333,19 @@ impl Store {
 
     /// A customer's profile fields.
     pub async fn customer_by_identity(&self, identity: (&str, &str)) -> Result<HashMap<String, String>, StoreError> {
+        self.customer_by_identities(&[identity]).await
+    }
+
+    /// The profile fields of the first of `identities` that names a
+    /// customer (empty when none does), in one round trip.
+    pub async fn customer_by_identities(&self, identities: &[(&str, &str)]) -> Result<HashMap<String, String>, StoreError> {
+        let mut inv = self.lookup.prepare_invoke();
+        for (kind, value) in identities {
+            inv.key(self.keys.identity(kind, value));
+        }
+        inv.arg(self.keys.base());
         let mut c = self.conn().await?;
-        let r: Result<Option<String>, _> = c.get(self.keys.identity(identity.0, identity.1)).await;
-        let Some(cid) = self.check(r).await? else { return Ok(HashMap::new()) };
-        let r = c.hgetall(self.keys.customer(&cid)).await;
+        let r = inv.invoke_async(&mut c).await;
         self.check(r).await
     }
 
@@ -477,13 +488,19 @@ impl Store {
     /// yet delivered, in place of its placeholder (`seq` `None`: the publish
     /// failed, only the placeholder goes).
     pub async fn delivery_pending(&self, conversation: &str, event_id: &str, seq: Option<u64>) -> Result<(), StoreError> {
+        self.delivery_published(conversation, &format!("p:{event_id}"), seq.as_slice()).await
+    }
+
+    /// Registers the events `seqs` (stream sequences) of `conversation` as
+    /// not yet delivered, in place of `placeholder`, atomically.
+    pub async fn delivery_published(&self, conversation: &str, placeholder: &str, seqs: &[u64]) -> Result<(), StoreError> {
         let key = self.keys.delivery_queue(conversation);
         let mut pipe = redis::pipe();
         pipe.atomic();
-        if let Some(seq) = seq {
-            pipe.zadd(&key, seq, seq);
+        for seq in seqs {
+            pipe.zadd(&key, seq, seq).ignore();
         }
-        pipe.zrem(&key, format!("p:{event_id}"));
+        pipe.zrem(&key, placeholder).ignore();
         let mut c = self.conn().await?;
         let r: Result<(), _> = pipe.query_async(&mut c).await;
         self.check(r).await

@@ -49,6 +49,10 @@ pub struct RouteRequest<'a> {
     pub join_window_ms: i64,
     /// A conversation resolved this recently reopens (0: never).
     pub reopen_window_ms: i64,
+    /// The delivery placeholder of the events the router publishes next
+    /// (see [`Store::delivery_announce`]; `""`: none), written in the
+    /// same step.
+    pub announce: &'a str,
 }
 
 /// The classification of a conversation as the scripts store it.
@@ -112,6 +116,12 @@ pub struct RouteResult {
     /// Whether this was a redelivery of a message already routed.
     #[serde(skip)]
     pub duplicate: bool,
+    /// The conversation's SLA clocks as stored after routing (`""`: none).
+    #[serde(skip)]
+    pub sla_clocks: String,
+    /// The conversation's priority after routing.
+    #[serde(skip)]
+    pub priority: i32,
 }
 
 /// How one candidate agent fared in an assignment decision.
@@ -338,15 +348,25 @@ impl Store {
             .arg(req.hint.as_deref().unwrap_or(""))
             .arg(class)
             .arg(req.join_window_ms)
-            .arg(req.reopen_window_ms);
+            .arg(req.reopen_window_ms)
+            .arg(req.announce);
         for (field, value) in &req.profile {
             inv.arg(*field).arg(value);
         }
         let mut c = self.conn().await?;
-        let r: Result<(i64, String), _> = inv.invoke_async(&mut c).await;
-        let (duplicate, json) = self.check(r).await?;
-        let mut result: RouteResult = serde_json::from_str(&json).map_err(corrupt(seen))?;
+        let r: Result<(i64, String, String), _> = inv.invoke_async(&mut c).await;
+        let (duplicate, json, after) = self.check(r).await?;
+        #[derive(Deserialize)]
+        struct After {
+            #[serde(default)]
+            sla: String,
+            #[serde(default)]
+            priority: i32,
+        }
+        let mut result: RouteResult = serde_json::from_str(&json).map_err(corrupt(seen.clone()))?;
+        let after: After = serde_json::from_str(&after).map_err(corrupt(seen))?;
         result.duplicate = duplicate == 1;
+        (result.sla_clocks, result.priority) = (after.sla, after.priority);
         Ok(result)
     }
 

@@ -13,17 +13,40 @@
 -- reply threaded by Message-ID or reply token), 12 classification JSON
 -- {queue, priority, skills, tags, rule, mode, offer_timeout_ms, language},
 -- 13 join window (ms, 0 = always join the open conversation), 14 reopen
--- window (ms), 15.. profile field/value pairs to set on the customer.
+-- window (ms), 15 delivery placeholder of the events this routing will
+-- publish ('' for none), 16.. profile field/value pairs to set on the
+-- customer.
 --
--- Returns the routing result as JSON; the same JSON is stored under KEYS[1]
--- so a redelivered message gets the original result back.
+-- Returns {duplicate (0/1), the routing result as JSON, what the router
+-- reads next as JSON: {sla = the conversation's SLA clocks ('' if none),
+-- priority}}. The result is stored under KEYS[1] so a redelivered message
+-- gets the original result back. The placeholder (`{P}:dq:<conversation>`,
+-- scored with -now, see `delivery`) is written on every call, a redelivery
+-- included: the events are published (again) after it.
+
+local P, now = ARGV[1], tonumber(ARGV[5])
+
+-- What the router needs after this script, read in the same round trip.
+local function after(conv)
+  if ARGV[15] ~= '' then
+    local dq = P .. ':dq:' .. conv
+    redis.call('ZADD', dq, fmt(-now), ARGV[15])
+    redis.call('EXPIRE', dq, 7 * 24 * 3600)
+  end
+  return cjson.encode({
+    sla = redis.call('GET', P .. ':sla:' .. conv) or '',
+    priority = num(redis.call('HGET', P .. ':conv:' .. conv, 'priority')),
+  })
+end
 
 local seen = redis.call('GET', KEYS[1])
 if seen then
-  return {1, seen}
+  local ok, earlier = pcall(cjson.decode, seen)
+  local conv = ok and type(earlier) == 'table' and earlier.conversation
+  return {1, seen, type(conv) == 'string' and after(conv) or '{}'}
 end
 
-local P, msg, now = ARGV[1], ARGV[2], tonumber(ARGV[5])
+local msg = ARGV[2]
 local channel, account, address = ARGV[7], ARGV[8], ARGV[9]
 local class = cjson.decode(ARGV[12])
 local join_window, reopen_window = tonumber(ARGV[13]), tonumber(ARGV[14])
@@ -60,7 +83,7 @@ redis.call('SADD', ckey .. ':identities', string.sub(KEYS[2], tail))
 if KEYS[3] ~= '' then
   redis.call('SADD', ckey .. ':identities', string.sub(KEYS[3], tail))
 end
-for i = 15, #ARGV, 2 do
+for i = 16, #ARGV, 2 do
   redis.call('HSET', ckey, ARGV[i], ARGV[i + 1])
 end
 
@@ -145,4 +168,4 @@ local result = {
 }
 local encoded = cjson.encode(result)
 redis.call('SET', KEYS[1], encoded, 'EX', tonumber(ARGV[6]))
-return {0, encoded}
+return {0, encoded, after(conv)}
