@@ -20,7 +20,7 @@ if op == 'status' then
   if ARGV[4] == 'available' then
     redis.call('HSET', akey, 'missed', 0)
   end
-  reindex(P, agent)
+  reindex(P, agent, true)
   return ARGV[4]
 end
 if ARGV[5] == 'force' then
@@ -56,5 +56,5 @@ else
   end
 end
 redis.call('SADD', P .. ':agents', agent)
-reindex(P, agent)
+reindex(P, agent, true)
 return redis.call('HGET', akey, 'status')

@@ -32,7 +32,9 @@ local function fmt(x)
   return string.format('%.0f', x)
 end
 
-local function reindex(P, agent)
+-- `full`: also the channels the agent has no capacity on (its capacities
+-- changed); otherwise those are skipped, as it is in none of their indexes.
+local function reindex(P, agent, full)
   local akey = P .. ':agent:' .. agent
   local f = redis.call('HMGET', akey, 'status', 'load', 'cap_total', 'last_assigned_ms',
     'load:sms', 'cap:sms', 'load:wechat', 'cap:wechat', 'load:email', 'cap:email',
@@ -44,7 +46,7 @@ local function reindex(P, agent)
     local z = P .. ':avail:' .. ch
     if open and load < cap then
       redis.call('ZADD', z, fmt(math.floor(load * 1000 / cap) * 1e10 + idle_s), agent)
-    else
+    elseif cap > 0 or full then
       redis.call('ZREM', z, agent)
     end
   end
@@ -106,7 +108,9 @@ local function pick(P, channel, req, sticky)
       table.insert(decision, candidate(P, sticky, channel, 'served this customer last, but ' .. why))
     end
   end
-  local offset, batch, passed = 0, 64, 0
+  -- The first few entries usually hold the choice; further on, in
+  -- larger batches.
+  local offset, batch, passed = 0, 8, 0
   while not best do
     local ids = redis.call('ZRANGE', z, offset, offset + batch - 1)
     if #ids == 0 then break end
@@ -125,6 +129,7 @@ local function pick(P, channel, req, sticky)
       end
     end
     offset = offset + batch
+    batch = 64
   end
   if best then
     table.insert(decision, 1, candidate(P, best, channel, best_reason))
@@ -211,13 +216,14 @@ local function take(P, conv, vkey, agent, channel, now, state)
   redis.call('HINCRBY', akey, 'load', 1)
   redis.call('HSET', akey, 'last_assigned_ms', now)
   redis.call('SADD', akey .. ':conversations', conv)
-  redis.call('HSET', vkey, 'agent', agent, 'state', state, 'load_channel', channel)
   if state == 'assigned' then
-    redis.call('HSET', vkey, 'assigned_at', now)
+    redis.call('HSET', vkey, 'agent', agent, 'state', state, 'load_channel', channel, 'assigned_at', now)
     local cid = redis.call('HGET', vkey, 'customer')
     if cid then
       redis.call('HSET', P .. ':customer:' .. cid, 'last_agent', agent, 'last_agent_at', now)
     end
+  else
+    redis.call('HSET', vkey, 'agent', agent, 'state', state, 'load_channel', channel)
   end
   unwait(P, conv, vkey)
   redis.call('ZREM', P .. ':bullseye', conv)

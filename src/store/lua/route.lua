@@ -64,33 +64,44 @@ local cid = nil
 if KEYS[3] ~= '' then
   cid = redis.call('GET', KEYS[3])
 end
-cid = cid or redis.call('GET', KEYS[2])
+local by_identity = redis.call('GET', KEYS[2])
+cid = cid or by_identity
 if (not cid) and hinted then
   cid = redis.call('HGET', P .. ':conv:' .. hint, 'customer')
 end
-if not cid then
+local new_customer = not cid
+if new_customer then
   cid = ARGV[3]
-  redis.call('HSET', P .. ':customer:' .. cid, 'id', cid, 'created_at', now)
 end
-redis.call('SET', KEYS[2], cid)
+if cid ~= by_identity then
+  redis.call('SET', KEYS[2], cid)
+end
 if KEYS[3] ~= '' then
   redis.call('SET', KEYS[3], cid)
 end
 local ckey = P .. ':customer:' .. cid
 -- The profile lists its identities as `kind:value` (the identity key's tail).
 local tail = string.len(P .. ':ident:') + 1
-redis.call('SADD', ckey .. ':identities', string.sub(KEYS[2], tail))
 if KEYS[3] ~= '' then
-  redis.call('SADD', ckey .. ':identities', string.sub(KEYS[3], tail))
+  redis.call('SADD', ckey .. ':identities', string.sub(KEYS[2], tail), string.sub(KEYS[3], tail))
+else
+  redis.call('SADD', ckey .. ':identities', string.sub(KEYS[2], tail))
+end
+-- Customer fields written at once: the new customer's own, the profile
+-- fields of the message, the open conversation (below).
+local cfields = {}
+if new_customer then
+  cfields = {'id', cid, 'created_at', now}
 end
 for i = 16, #ARGV, 2 do
-  redis.call('HSET', ckey, ARGV[i], ARGV[i + 1])
+  table.insert(cfields, ARGV[i])
+  table.insert(cfields, ARGV[i + 1])
 end
 
 local conv, created, reopened, closed_stale = nil, false, false, nil
 if hinted then
   conv = hint
-else
+elseif not new_customer then
   conv = redis.call('HGET', ckey, 'open')
   if conv then
     local f = redis.call('HMGET', P .. ':conv:' .. conv, 'state', 'updated_at')
@@ -106,7 +117,7 @@ else
     end
   end
 end
-if not conv then
+if (not conv) and not new_customer then
   local last = redis.call('HMGET', ckey, 'last_resolved', 'resolved_at')
   if last[1] and reopen_window > 0 and now - num(last[2]) <= reopen_window
       and redis.call('HGET', P .. ':conv:' .. last[1], 'state') == 'resolved' then
@@ -117,41 +128,61 @@ if not conv then
     redis.call('DEL', P .. ':conv:' .. conv .. ':declined')
   end
 end
+-- Fields every routed message sets on its conversation.
+local vfields = {'channel', channel, 'account', account, 'address', address, 'updated_at', now,
+  'last_customer_at', now}
+local function with(list, ...)
+  for i = 1, select('#', ...) do
+    list[#list + 1] = (select(i, ...))
+  end
+  return list
+end
 if not conv then
   conv = ARGV[4]
   created = true
-  redis.call('HSET', P .. ':conv:' .. conv, 'id', conv, 'customer', cid, 'created_at', now, 'enqueued_at', now)
+  with(vfields, 'id', conv, 'customer', cid, 'created_at', now, 'enqueued_at', now, 'state', 'queued')
 end
 local vkey = P .. ':conv:' .. conv
+local reopened_state = 'queued'
 if created or reopened then
-  redis.call('HSET', vkey, 'state', 'queued', 'queue', class.queue, 'priority', class.priority,
+  with(vfields, 'queue', class.queue, 'priority', class.priority,
     'req_skills', cjson.encode(class.skills), 'tags', cjson.encode(class.tags), 'rule', class.rule,
     'mode', class.mode, 'offer_timeout_ms', class.offer_timeout_ms, 'language', class.language,
     'relax', 0, 'bullseye_step', 0, 'deadline_ms', class.deadline_ms or 0, 'sla', class.sla or '')
-  redis.call('HSET', ckey, 'open', conv)
+  with(cfields, 'open', conv)
   if reopened then
     if redis.call('ZREM', P .. ':wrapups', conv) == 1 then
       -- Reopened during its agent's wrap-up: the agent still holds the
       -- capacity and simply carries on.
       redis.call('HDEL', vkey, 'wrapup_until')
-      redis.call('HSET', vkey, 'state', 'assigned')
+      reopened_state = 'assigned'
     else
       -- Placed afresh (sticky: to the same agent if eligible).
       redis.call('HDEL', vkey, 'agent', 'load_channel')
     end
   end
 end
-
-redis.call('HSET', vkey, 'channel', channel, 'account', account, 'address', address,
-  'updated_at', now, 'last_customer_at', now)
-redis.call('RPUSH', vkey .. ':messages', msg)
-
-local state = redis.call('HGET', vkey, 'state')
-local agent = redis.call('HGET', vkey, 'agent')
-if state == 'waiting' then
-  state = 'assigned'
-  redis.call('HSET', vkey, 'state', state)
+if #cfields > 0 then
+  redis.call('HSET', ckey, unpack(cfields))
 end
+
+local state, agent
+if created then
+  state, agent = 'queued', nil
+else
+  local f = redis.call('HMGET', vkey, 'state', 'agent')
+  state, agent = f[1], f[2]
+  if reopened then
+    state = reopened_state
+  elseif state == 'waiting' then
+    state = 'assigned'
+  end
+  if state then
+    with(vfields, 'state', state)
+  end
+end
+redis.call('HSET', vkey, unpack(vfields))
+redis.call('RPUSH', vkey .. ':messages', msg)
 
 local decision = nil
 local placed = false
@@ -160,11 +191,15 @@ if (not agent) or agent == '' then
   placed = agent ~= nil
 end
 
+local queue, rule = class.queue, class.rule
+if not created then
+  local f = redis.call('HMGET', vkey, 'queue', 'rule')
+  queue, rule = f[1], f[2] or ''
+end
 local result = {
   conversation = conv, customer = cid, created = created, reopened = reopened, state = state,
-  queue = redis.call('HGET', vkey, 'queue'), agent = agent, message_id = ARGV[10],
-  decision = decision, placed = placed, closed_stale = closed_stale,
-  rule = redis.call('HGET', vkey, 'rule') or '',
+  queue = queue, agent = agent, message_id = ARGV[10],
+  decision = decision, placed = placed, closed_stale = closed_stale, rule = rule,
 }
 local encoded = cjson.encode(result)
 redis.call('SET', KEYS[1], encoded, 'EX', tonumber(ARGV[6]))
