@@ -209,8 +209,10 @@ local function enqueue(P, conv, vkey)
   end
 end
 
--- Gives a conversation to an agent, as `assigned` or `offered`.
-local function take(P, conv, vkey, agent, channel, now, state)
+-- Gives a conversation to an agent, as `assigned` or `offered`. `fresh`
+-- (optional): the conversation was just opened, so it waits in no line
+-- and `fresh.customer` is its customer.
+local function take(P, conv, vkey, agent, channel, now, state, fresh)
   local akey = P .. ':agent:' .. agent
   redis.call('HINCRBY', akey, 'load:' .. channel, 1)
   redis.call('HINCRBY', akey, 'load', 1)
@@ -218,15 +220,17 @@ local function take(P, conv, vkey, agent, channel, now, state)
   redis.call('SADD', akey .. ':conversations', conv)
   if state == 'assigned' then
     redis.call('HSET', vkey, 'agent', agent, 'state', state, 'load_channel', channel, 'assigned_at', now)
-    local cid = redis.call('HGET', vkey, 'customer')
+    local cid = fresh and fresh.customer or redis.call('HGET', vkey, 'customer')
     if cid then
       redis.call('HSET', P .. ':customer:' .. cid, 'last_agent', agent, 'last_agent_at', now)
     end
   else
     redis.call('HSET', vkey, 'agent', agent, 'state', state, 'load_channel', channel)
   end
-  unwait(P, conv, vkey)
-  redis.call('ZREM', P .. ':bullseye', conv)
+  if not fresh then
+    unwait(P, conv, vkey)
+    redis.call('ZREM', P .. ':bullseye', conv)
+  end
   reindex(P, agent)
 end
 
@@ -261,19 +265,35 @@ end
 
 -- Finds an agent for a conversation that has none: assigned (auto mode)
 -- or offered (offer mode, with a timeout in `{P}:offers`), else queued.
--- Returns agent or nil, the decision, and the new state.
-local function place(P, conv, vkey, now)
-  local f = redis.call('HMGET', vkey, 'channel', 'mode', 'offer_timeout_ms', 'customer')
+-- Returns agent or nil, the decision, and the new state. `fresh`
+-- (optional) is what the caller just wrote of a conversation it opened:
+-- {channel, mode, offer_timeout_ms, customer, new_customer (no history),
+-- skills, language}; it saves reading them back.
+local function place(P, conv, vkey, now, fresh)
+  local f
+  if fresh then
+    f = {fresh.channel, fresh.mode, fresh.offer_timeout_ms, fresh.customer}
+  else
+    f = redis.call('HMGET', vkey, 'channel', 'mode', 'offer_timeout_ms', 'customer')
+  end
   local channel, mode = f[1], f[2]
   local sticky = nil
-  if f[4] then
+  if f[4] and not (fresh and fresh.new_customer) then
     local c = redis.call('HMGET', P .. ':customer:' .. f[4], 'last_agent', 'last_agent_at')
-    local window = num(redis.call('HGET', P .. ':config', 'sticky_ms'))
-    if c[1] and now - num(c[2]) <= window then
-      sticky = c[1]
+    if c[1] then
+      local window = num(redis.call('HGET', P .. ':config', 'sticky_ms'))
+      if now - num(c[2]) <= window then
+        sticky = c[1]
+      end
     end
   end
-  local best, decision = pick(P, channel, requirements(P, vkey), sticky)
+  local req
+  if fresh then
+    req = {skills = fresh.skills, lang = fresh.language or '', relax = 0, declined = vkey .. ':declined'}
+  else
+    req = requirements(P, vkey)
+  end
+  local best, decision = pick(P, channel, req, sticky)
   redis.call('HSET', vkey, 'decision', cjson.encode({chosen = best or '', at = now, candidates = decision}))
   if not best then
     enqueue(P, conv, vkey)
@@ -281,12 +301,12 @@ local function place(P, conv, vkey, now)
   end
   if mode == 'offer' then
     local expires = now + num(f[3])
-    take(P, conv, vkey, best, channel, now, 'offered')
+    take(P, conv, vkey, best, channel, now, 'offered', fresh)
     redis.call('HSET', vkey, 'offered_at', now, 'offer_expires_ms', expires)
     redis.call('ZADD', P .. ':offers', fmt(expires), conv)
     return best, decision, 'offered'
   end
-  take(P, conv, vkey, best, channel, now, 'assigned')
+  take(P, conv, vkey, best, channel, now, 'assigned', fresh)
   return best, decision, 'assigned'
 end
 

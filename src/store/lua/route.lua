@@ -187,7 +187,14 @@ redis.call('RPUSH', vkey .. ':messages', msg)
 local decision = nil
 local placed = false
 if (not agent) or agent == '' then
-  agent, decision, state = place(P, conv, vkey, now)
+  local fresh = nil
+  if created then
+    local skills = class.skills
+    if type(skills) ~= 'table' then skills = {} end
+    fresh = {channel = channel, mode = class.mode, offer_timeout_ms = class.offer_timeout_ms, customer = cid,
+      new_customer = new_customer, skills = skills, language = class.language}
+  end
+  agent, decision, state = place(P, conv, vkey, now, fresh)
   placed = agent ~= nil
 end
 
