@@ -1,8 +1,9 @@
 //! The pipeline end to end: a daemon runs in this process (`crate::run` on
 //! a `127.0.0.1:0` listener with a generated configuration), Twilio-signed
 //! webhooks go to it over real HTTP, and a NATS subscriber on
-//! `P.events.conversation.*` takes the time each conversation's `assigned`
-//! event arrives. Latency is from the webhook request's start (closed
+//! `P.agent.*` takes the time each conversation's `assigned` event is
+//! delivered to its agent (and on `P.events.conversation.*` the time it
+//! was on the log). Latency is from the webhook request's start (closed
 //! loop) or intended start (open loop) to that arrival.
 
 use std::ops::Range;
@@ -81,11 +82,16 @@ pub struct Run {
     pub concurrency: usize,
     /// Open loop: the rate requests were started at (0 for a closed loop).
     pub offered_per_sec: f64,
-    /// Conversations assigned per second, first request start to last
-    /// `assigned` event.
+    /// Conversations assigned per second, first request start to the last
+    /// `assigned` event delivered to its agent.
     pub messages_per_sec: f64,
-    /// Webhook request start to `assigned` event received.
+    /// Webhook request start to the `assigned` event received on the
+    /// agent's subject `P.agent.<id>` (delivered by the delivery worker).
     pub latency: Latency,
+    /// Webhook request start to the `assigned` event on the log
+    /// (`P.events.conversation.assigned`, published by the router): the
+    /// routing part of `latency`.
+    pub logged: Latency,
     /// Webhook request start to its answer (`200` after the JetStream ack):
     /// the intake part of `latency`.
     pub intake: Latency,
@@ -203,8 +209,12 @@ struct ProbeCustomer {
 /// message index of a range.
 struct Observer {
     range: Range<u64>,
-    /// Arrival, ns since the epoch + 1 (0: not yet).
+    /// Arrival of the `assigned` event at the agent (`P.agent.<id>`, after
+    /// delivery) or of `queued` on the log, ns since the epoch + 1 (0: not
+    /// yet).
     arrived: Arc<Vec<AtomicU64>>,
+    /// Arrival of the `assigned` or `queued` event on the log.
+    logged: Arc<Vec<AtomicU64>>,
     assigned: Arc<AtomicUsize>,
     queued: Arc<AtomicUsize>,
     task: JoinHandle<()>,
@@ -217,37 +227,50 @@ impl Observer {
         epoch: Instant,
         range: Range<u64>,
     ) -> anyhow::Result<Observer> {
-        let mut sub = nats.subscribe(format!("{prefix}.events.conversation.*")).await?;
-        // The subscription is on the server before the first request goes out.
+        let log = nats.subscribe(format!("{prefix}.events.conversation.*")).await?;
+        let agents = nats.subscribe(format!("{prefix}.agent.*")).await?;
+        // The subscriptions are on the server before the first request goes out.
         nats.flush().await?;
+        let agent_prefix = format!("{prefix}.agent.");
         let len = usize::try_from(range.end - range.start)?;
-        let arrived: Arc<Vec<AtomicU64>> = Arc::new((0..len).map(|_| AtomicU64::new(0)).collect());
+        let slots = || -> Arc<Vec<AtomicU64>> { Arc::new((0..len).map(|_| AtomicU64::new(0)).collect()) };
+        let (arrived, logged) = (slots(), slots());
         let (assigned, queued) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let task = tokio::spawn({
-            let (arrived, assigned, queued, range) = (arrived.clone(), assigned.clone(), queued.clone(), range.clone());
+            let (arrived, logged, assigned, queued, range) =
+                (arrived.clone(), logged.clone(), assigned.clone(), queued.clone(), range.clone());
             async move {
-                while let Some(msg) = sub.next().await {
+                let mut both = futures::stream::select(log, agents);
+                while let Some(msg) = both.next().await {
                     let at = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
                     let Ok(event) = serde_json::from_slice::<Probe>(&msg.payload) else { continue };
-                    let counter = match event.kind.as_str() {
-                        crate::events::ASSIGNED => &assigned,
-                        crate::events::QUEUED => &queued,
-                        _ => continue,
-                    };
+                    let at_agent = msg.subject.as_str().starts_with(&agent_prefix);
                     let Some(i) = Traffic::index_of(&event.data.customer.address).filter(|i| range.contains(i)) else {
                         continue;
                     };
-                    let Some(slot) = usize::try_from(i - range.start).ok().and_then(|k| arrived.get(k)) else {
-                        continue;
-                    };
-                    // A re-published event (same id) counts once.
-                    if slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                        counter.fetch_add(1, Ordering::Relaxed);
+                    let Ok(k) = usize::try_from(i - range.start) else { continue };
+                    let (Some(slot), Some(log_slot)) = (arrived.get(k), logged.get(k)) else { continue };
+                    // The first arrival counts (a re-published or re-delivered event counts once).
+                    match (event.kind.as_str(), at_agent) {
+                        (crate::events::ASSIGNED, false) | (crate::events::QUEUED, false) => {
+                            let _ = log_slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed);
+                            if event.kind == crate::events::QUEUED
+                                && slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                            {
+                                queued.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        (crate::events::ASSIGNED, true) => {
+                            if slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                                assigned.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
         });
-        Ok(Observer { range, arrived, assigned, queued, task })
+        Ok(Observer { range, arrived, logged, assigned, queued, task })
     }
 
     fn len(&self) -> usize {
@@ -283,14 +306,17 @@ impl Observer {
     /// the first start to the last arrival.
     fn run(&self, times: &Times, concurrency: usize, offered: f64) -> Run {
         let mut latencies = Vec::with_capacity(self.len());
+        let mut logged = Vec::with_capacity(self.len());
         let mut intake = Vec::with_capacity(self.len());
         let (mut first, mut last) = (u64::MAX, 0);
-        for ((s, a), r) in times.started.iter().zip(self.arrived.iter()).zip(times.answered.iter()) {
-            let (s, a, r) =
-                (s.load(Ordering::Relaxed), a.load(Ordering::Relaxed).saturating_sub(1), r.load(Ordering::Relaxed));
+        let arrivals = self.arrived.iter().zip(self.logged.iter());
+        for ((s, (a, l)), r) in times.started.iter().zip(arrivals).zip(times.answered.iter()) {
+            let at = |slot: &AtomicU64| slot.load(Ordering::Relaxed).saturating_sub(1);
+            let (s, a, l, r) = (s.load(Ordering::Relaxed), at(a), at(l), r.load(Ordering::Relaxed));
             first = first.min(s);
             last = last.max(a);
             latencies.push(Duration::from_nanos(a.saturating_sub(s)));
+            logged.push(Duration::from_nanos(l.saturating_sub(s)));
             intake.push(Duration::from_nanos(r.saturating_sub(s)));
         }
         Run {
@@ -299,6 +325,7 @@ impl Observer {
             offered_per_sec: round(offered),
             messages_per_sec: per_sec(self.len(), Duration::from_nanos(last.saturating_sub(first))),
             latency: Latency::of(latencies),
+            logged: Latency::of(logged),
             intake: Latency::of(intake),
             cpu: CpuUse::default(),
         }

@@ -89,26 +89,77 @@ const ORDER_WAIT: Duration = Duration::from_secs(10);
 /// A placeholder older than this belongs to a publisher that died.
 const STALE_ANNOUNCE_MS: i64 = 5_000;
 
+/// How many pending entries [`wait_turn`] reads at once.
+const HEADS: isize = 8;
+
+/// What an event's delivery does about the conversation's pending entries.
+#[derive(Debug, PartialEq, Eq)]
+enum Turn {
+    /// Nothing earlier is pending: deliver.
+    Go,
+    /// An earlier event is pending, or one being published may be earlier.
+    Wait,
+    /// A placeholder whose publisher died: drop it and look again.
+    DropStale(String),
+}
+
+/// Decides from the first entries of the pending set (see
+/// [`Store::delivery_heads`](crate::store::Store::delivery_heads); `complete`:
+/// they are all of them) whether event `event_id`, stream sequence `seq`,
+/// may be delivered. A placeholder of the step that published this very
+/// event (named `p:<its id>`, or `p:<step>` for the events `<step>:<kind>`
+/// of a step whose first event this is, see `routing`) does not hold it
+/// back: it is replaced by this event's sequence once the publisher saw the
+/// ack, which may be after this delivery starts.
+fn turn(entries: &[(String, i64)], complete: bool, event_id: &str, seq: u64, now_ms: i64) -> Turn {
+    for (member, score) in entries {
+        if *score < 0 {
+            if own_placeholder(member, event_id) {
+                continue;
+            }
+            if now_ms + score > STALE_ANNOUNCE_MS {
+                return Turn::DropStale(member.clone());
+            }
+            return Turn::Wait;
+        }
+        return if (*score as u64) < seq { Turn::Wait } else { Turn::Go };
+    }
+    if complete {
+        Turn::Go
+    } else {
+        Turn::Wait
+    }
+}
+
+fn own_placeholder(member: &str, event_id: &str) -> bool {
+    let Some(step) = member.strip_prefix("p:") else { return false };
+    event_id == step
+        || event_id.strip_prefix(step).and_then(|rest| rest.strip_prefix(':')).is_some_and(|kind| !kind.contains(':'))
+}
+
 /// Waits until every earlier event of the conversation is delivered (the
 /// pending set in Redis, filled by `routing::publish`), keeping the message
 /// in progress meanwhile. Gives up after [`ORDER_WAIT`]: a stuck earlier
 /// event must not hold the conversation for ever.
-async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) {
+async fn wait_turn(app: &App, msg: &Message, conversation: &str, event_id: &str, seq: u64) {
     let started = tokio::time::Instant::now();
     let mut last_progress = started;
+    let mut polls = 0u32;
     loop {
-        match app.store.delivery_head(conversation).await {
-            // An event being published: wait, unless its publisher died.
-            Ok(Some((member, score))) if score < 0 => {
-                if chrono::Utc::now().timestamp_millis() + score > STALE_ANNOUNCE_MS {
-                    if let Err(e) = app.store.delivery_done(conversation, &member).await {
-                        tracing::warn!(error = %e, "cannot drop a stale delivery placeholder");
+        match app.store.delivery_heads(conversation, HEADS).await {
+            Ok(entries) => {
+                let complete = entries.len() < HEADS as usize;
+                match turn(&entries, complete, event_id, seq, chrono::Utc::now().timestamp_millis()) {
+                    Turn::Go => return,
+                    Turn::Wait => {}
+                    Turn::DropStale(member) => {
+                        if let Err(e) = app.store.delivery_done(conversation, &member).await {
+                            tracing::warn!(error = %e, "cannot drop a stale delivery placeholder");
+                        }
+                        continue;
                     }
-                    continue;
                 }
             }
-            Ok(Some((_, head))) if (head as u64) < seq => {}
-            Ok(_) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the delivery order; delivering now");
                 return;
@@ -122,7 +173,16 @@ async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) {
             ack(msg, AckKind::Progress).await;
             last_progress = tokio::time::Instant::now();
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // An earlier event is usually registered or delivered within a few
+        // milliseconds: look again soon at first, then every 20 ms.
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(match polls {
+            0..=4 => 1,
+            5..=8 => 2,
+            9..=11 => 5,
+            _ => 20,
+        }))
+        .await;
     }
 }
 
@@ -131,7 +191,7 @@ async fn handle(app: &App, msg: Message) {
     let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
     let conversation = event.data.conversation_id.clone();
     if !conversation.is_empty() {
-        wait_turn(app, &msg, &conversation, seq).await;
+        wait_turn(app, &msg, &conversation, &event.id, seq).await;
     }
     let body = msg.payload.clone();
     // Fan-out subjects for agents' own tools: at least once, like the log.
@@ -322,4 +382,50 @@ pub enum ReplayError {
     /// Redis.
     #[error("{0}")]
     Store(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{turn, Turn};
+
+    fn entries(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+        list.iter().map(|(m, s)| ((*m).to_owned(), *s)).collect()
+    }
+
+    const NOW: i64 = 1_000_000;
+
+    #[test]
+    fn an_event_goes_when_nothing_earlier_is_pending() {
+        assert_eq!(turn(&[], true, "e", 10, NOW), Turn::Go);
+        assert_eq!(turn(&entries(&[("10", 10), ("12", 12)]), true, "e", 10, NOW), Turn::Go);
+        assert_eq!(turn(&entries(&[("9", 9), ("10", 10)]), true, "e", 10, NOW), Turn::Wait);
+        // Only the first entries were read and none decided: wait.
+        assert_eq!(turn(&entries(&[("p:sms:a:SM1", -NOW)]), false, "sms:a:SM1:assigned", 10, NOW), Turn::Wait);
+    }
+
+    #[test]
+    fn its_own_placeholder_does_not_hold_an_event_back() {
+        // The router's step placeholder, its only event.
+        let own = entries(&[("p:sms:a:SM1", -NOW)]);
+        assert_eq!(turn(&own, true, "sms:a:SM1:assigned", 10, NOW), Turn::Go);
+        // A generic publish: the placeholder is named after the event.
+        assert_eq!(turn(&entries(&[("p:C1:assigned:a1:5", -NOW)]), true, "C1:assigned:a1:5", 10, NOW), Turn::Go);
+        // A step that reopened: the `reopened` event goes, the second one
+        // waits for the step to register both.
+        let reopen = entries(&[("p:sms:a:SM1:reopened", -NOW)]);
+        assert_eq!(turn(&reopen, true, "sms:a:SM1:reopened", 10, NOW), Turn::Go);
+        assert_eq!(turn(&reopen, true, "sms:a:SM1:assigned", 11, NOW), Turn::Wait);
+        // Another step's placeholder, or an earlier registered event, holds it.
+        assert_eq!(turn(&entries(&[("p:sms:a:SM2", -NOW)]), true, "sms:a:SM1:assigned", 10, NOW), Turn::Wait);
+        assert_eq!(turn(&entries(&[("p:sms:a:SM1", -NOW), ("9", 9)]), true, "sms:a:SM1:assigned", 10, NOW), Turn::Wait);
+        assert_eq!(turn(&entries(&[("p:sms:a:SM1", -NOW), ("11", 11)]), true, "sms:a:SM1:assigned", 10, NOW), Turn::Go);
+        // A longer id is not a step's event.
+        assert_eq!(turn(&entries(&[("p:sms:a:SM1", -NOW)]), true, "sms:a:SM1:x:assigned", 10, NOW), Turn::Wait);
+    }
+
+    #[test]
+    fn a_dead_publishers_placeholder_is_dropped() {
+        let stale = entries(&[("p:sms:a:SM2", -(NOW - super::STALE_ANNOUNCE_MS - 1))]);
+        assert_eq!(turn(&stale, true, "sms:a:SM1:assigned", 10, NOW), Turn::DropStale("p:sms:a:SM2".to_owned()));
+    }
 }

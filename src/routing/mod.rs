@@ -587,6 +587,8 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     crate::sla::observe_seen(app, &result.conversation, trigger, &result.message_id, now, seen)
         .await
         .map_err(|e| RouteError::Sla(e.to_string()))?;
+    // Named after the step's first event (see `lua/route.lua`).
+    let placeholder = if result.reopened { format!("{placeholder}:reopened") } else { placeholder };
     publish_announced(app, &result.conversation, &placeholder, events_for(app, inbound, &result)).await?;
     Ok(result)
 }

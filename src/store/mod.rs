@@ -506,12 +506,14 @@ impl Store {
         self.check(r).await
     }
 
-    /// The earliest entry of `conversation`'s pending deliveries: a stream
-    /// sequence (score ≥ 0) or a placeholder (score = −announce time, ms).
-    pub async fn delivery_head(&self, conversation: &str) -> Result<Option<(String, i64)>, StoreError> {
+    /// The first `n` entries of `conversation`'s pending deliveries:
+    /// placeholders (score = −announce time, ms) first, then stream
+    /// sequences (score ≥ 0) in order.
+    pub async fn delivery_heads(&self, conversation: &str, n: isize) -> Result<Vec<(String, i64)>, StoreError> {
         let mut c = self.conn().await?;
-        let r: Result<Vec<(String, i64)>, _> = c.zrange_withscores(self.keys.delivery_queue(conversation), 0, 0).await;
-        Ok(self.check(r).await?.into_iter().next())
+        let r: Result<Vec<(String, i64)>, _> =
+            c.zrange_withscores(self.keys.delivery_queue(conversation), 0, n.max(1) - 1).await;
+        self.check(r).await
     }
 
     /// Event `member` (a stream sequence, or a stale placeholder) of

@@ -27,10 +27,13 @@
 local P, now = ARGV[1], tonumber(ARGV[5])
 
 -- What the router needs after this script, read in the same round trip.
-local function after(conv)
+-- A step that reopened publishes two events (`reopened` first): its
+-- placeholder is named after the first, `<placeholder>:reopened`, so that
+-- delivery can tell the first event of a step from the second.
+local function after(conv, reopened)
   if ARGV[15] ~= '' then
     local dq = P .. ':dq:' .. conv
-    redis.call('ZADD', dq, fmt(-now), ARGV[15])
+    redis.call('ZADD', dq, fmt(-now), ARGV[15] .. (reopened and ':reopened' or ''))
     redis.call('EXPIRE', dq, 7 * 24 * 3600)
   end
   return cjson.encode({
@@ -43,7 +46,7 @@ local seen = redis.call('GET', KEYS[1])
 if seen then
   local ok, earlier = pcall(cjson.decode, seen)
   local conv = ok and type(earlier) == 'table' and earlier.conversation
-  return {1, seen, type(conv) == 'string' and after(conv) or '{}'}
+  return {1, seen, type(conv) == 'string' and after(conv, earlier.reopened == true) or '{}'}
 end
 
 local msg = ARGV[2]
@@ -210,4 +213,4 @@ local result = {
 }
 local encoded = cjson.encode(result)
 redis.call('SET', KEYS[1], encoded, 'EX', tonumber(ARGV[6]))
-return {0, encoded, after(conv)}
+return {0, encoded, after(conv, reopened)}
