@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::assign::Assignment;
 use super::floor::Floor;
-use super::pipeline::{OpenConversations, Pipeline};
-use super::stats::{ratio, Latency};
+use super::pipeline::{OpenConversations, Pipeline, Run};
+use super::stats::{ratio, round, Latency};
 use super::sys::{CpuUse, Machine};
 use super::timers::TimerFigures;
 use super::{Section, Sizes};
@@ -41,6 +41,9 @@ pub struct Report {
     pub ratios: BTreeMap<String, f64>,
     /// The published targets.
     pub targets: Vec<Target>,
+    /// Where the CPU of a message goes, against the floor's costs (when the
+    /// floor and the pipeline ran).
+    pub cpu_budget: Option<CpuBudget>,
     /// What the run removed at the end.
     pub cleanup: Cleanup,
     /// Wall time of the whole run, seconds.
@@ -69,6 +72,80 @@ pub struct Target {
     pub unit: String,
     /// Whether the requirement holds.
     pub pass: bool,
+}
+
+/// The CPU cost of one end-to-end message against the floor's costs and the
+/// machine: shows whether the throughput target is within what the CPU
+/// allows, and which process spends it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CpuBudget {
+    /// CPUs of the machine (shared by the daemon, NATS, Redis and the load
+    /// generator).
+    pub cores: f64,
+    /// CPU per message at maximum throughput, µs: the daemon.
+    pub daemon_us: f64,
+    /// `nats-server`.
+    pub nats_server_us: f64,
+    /// `redis-server`.
+    pub redis_server_us: f64,
+    /// The benchmark's HTTP client and observer.
+    pub load_generator_us: f64,
+    /// All four.
+    pub total_us: f64,
+    /// Cores left idle during the maximum-throughput run.
+    pub idle_cores: f64,
+    /// CPU (client and server) of one JetStream publish+ack in the floor, µs.
+    pub publish_ack_us: f64,
+    /// CPU of one JetStream durable consume+ack in the floor, µs.
+    pub consume_ack_us: f64,
+    /// CPU of one EVALSHA round trip in the floor, µs.
+    pub evalsha_us: f64,
+    /// The JetStream work no message can avoid at the floor's cost: the
+    /// webhook's publish, the router's consume, the event's publish and the
+    /// delivery's consume, µs.
+    pub jetstream_minimum_us: f64,
+    /// The CPU per message that 0.20 × the publish floor would leave on
+    /// this machine, µs.
+    pub budget_at_target_us: f64,
+    /// Messages/s if all the machine's CPU went to messages at `total_us`.
+    pub cpu_ceiling_msgs_per_sec: f64,
+    /// That ceiling over the publish floor.
+    pub cpu_ceiling_ratio: f64,
+}
+
+impl CpuBudget {
+    fn of(cores: usize, f: &Floor, max: &Run) -> Option<CpuBudget> {
+        let per = |c: &CpuUse| {
+            c.daemon_us_per_message
+                + c.load_generator_us_per_message
+                + c.nats_server_us_per_message.unwrap_or(0.0)
+                + c.redis_server_us_per_message.unwrap_or(0.0)
+        };
+        let c = &max.cpu;
+        let total = per(c);
+        if total <= 0.0 || f.jetstream_publish_ack_per_sec <= 0.0 || cores == 0 {
+            return None;
+        }
+        let cores = cores as f64;
+        let (publish, consume) = (per(&f.publish_cpu), per(&f.consume_cpu));
+        let ceiling = cores * 1e6 / total;
+        Some(CpuBudget {
+            cores,
+            daemon_us: c.daemon_us_per_message,
+            nats_server_us: c.nats_server_us_per_message.unwrap_or(0.0),
+            redis_server_us: c.redis_server_us_per_message.unwrap_or(0.0),
+            load_generator_us: c.load_generator_us_per_message,
+            total_us: round(total),
+            idle_cores: c.idle_cores,
+            publish_ack_us: round(publish),
+            consume_ack_us: round(consume),
+            evalsha_us: round(per(&f.evalsha_cpu)),
+            jetstream_minimum_us: round(2.0 * publish + 2.0 * consume),
+            budget_at_target_us: round(cores * 1e6 / (0.20 * f.jetstream_publish_ack_per_sec)),
+            cpu_ceiling_msgs_per_sec: round(ceiling),
+            cpu_ceiling_ratio: ratio(ceiling, f.jetstream_publish_ack_per_sec),
+        })
+    }
 }
 
 impl Report {
@@ -123,6 +200,7 @@ impl Report {
         // Ratios of sections that did not run (`--sections`) are left out.
         r.retain(|_, v| *v > 0.0);
         self.ratios = r;
+        self.cpu_budget = CpuBudget::of(self.machine.cpus, f, &self.pipeline.max);
         self.targets = self.targets();
     }
 
@@ -267,6 +345,31 @@ impl Report {
         let _ = writeln!(s, "\n6. ratios");
         for (name, value) in &self.ratios {
             let _ = writeln!(s, "  {name:<58} {value:>8.3}");
+        }
+        if let Some(b) = &self.cpu_budget {
+            let _ = writeln!(
+                s,
+                "\n7. CPU per message at maximum throughput ({} cores shared by all processes; {:.2} idle)\n  \
+                 daemon {:.0} + nats-server {:.0} + redis-server {:.0} + load generator {:.0} = {:.0} µs; \
+                 all cores at that cost: {:.0} msg/s = {:.3} x the publish floor\n  \
+                 floor CPU per operation: JetStream publish+ack {:.0} µs, consume+ack {:.0} µs, EVALSHA {:.0} µs; \
+                 a message's four JetStream operations alone: {:.0} µs\n  \
+                 0.20 x the publish floor leaves {:.0} µs per message on this machine",
+                b.cores,
+                b.idle_cores,
+                b.daemon_us,
+                b.nats_server_us,
+                b.redis_server_us,
+                b.load_generator_us,
+                b.total_us,
+                b.cpu_ceiling_msgs_per_sec,
+                b.cpu_ceiling_ratio,
+                b.publish_ack_us,
+                b.consume_ack_us,
+                b.evalsha_us,
+                b.jetstream_minimum_us,
+                b.budget_at_target_us,
+            );
         }
         let _ = writeln!(s, "\ntargets");
         for t in &self.targets {
