@@ -251,18 +251,15 @@ impl Observer {
                     let Ok(k) = usize::try_from(i - range.start) else { continue };
                     let (Some(slot), Some(log_slot)) = (arrived.get(k), logged.get(k)) else { continue };
                     // The first arrival counts (a re-published or re-delivered event counts once).
+                    let first = |slot: &AtomicU64| slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed).is_ok();
                     match (event.kind.as_str(), at_agent) {
-                        (crate::events::ASSIGNED, false) | (crate::events::QUEUED, false) => {
-                            let _ = log_slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed);
-                            if event.kind == crate::events::QUEUED
-                                && slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-                            {
-                                queued.fetch_add(1, Ordering::Relaxed);
-                            }
+                        (crate::events::ASSIGNED, true) if first(slot) => {
+                            assigned.fetch_add(1, Ordering::Relaxed);
                         }
-                        (crate::events::ASSIGNED, true) => {
-                            if slot.compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                                assigned.fetch_add(1, Ordering::Relaxed);
+                        (crate::events::ASSIGNED | crate::events::QUEUED, false) => {
+                            first(log_slot);
+                            if event.kind == crate::events::QUEUED && first(slot) {
+                                queued.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                         _ => {}
