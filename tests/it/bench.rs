@@ -34,6 +34,9 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     assert!(p.half_load.messages > 0 && p.half_load.offered_per_sec > 0.0 && p.half_load.latency.p99_ms > 0.0);
     assert!(p.rss.peak_mb > 0.0 && p.rss.rss_mb > 0.0);
     assert!(p.max.cpu.wall_secs > 0.0 && p.half_load.cpu.wall_secs > 0.0, "{:?}", p.max.cpu);
+    // The latency runs to the agent's delivery, which comes after the log.
+    assert_eq!(p.max.logged.samples, sizes.messages);
+    assert!(p.max.logged.p50_ms > 0.0 && p.max.logged.p50_ms <= l.p50_ms, "{:?} vs {l:?}", p.max.logged);
     assert!(f.publish_cpu.wall_secs > 0.0 && f.evalsha_cpu.wall_secs > 0.0);
 
     let o = &report.open_conversations;
@@ -68,6 +71,12 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     }
     assert!(json["targets"].as_array().unwrap().iter().all(|t| t["pass"].is_boolean()));
     assert!(report.table().contains("targets"));
+    // The CPU budget of a message, against the floor's costs.
+    let b = report.cpu_budget.as_ref().expect("a CPU budget when the floor and the pipeline ran");
+    assert!(b.cores >= 1.0 && b.total_us > 0.0 && b.cpu_ceiling_msgs_per_sec > 0.0, "{b:?}");
+    assert!(b.jetstream_minimum_us > 0.0 && b.budget_at_target_us > 0.0, "{b:?}");
+    assert!(!json["cpu_budget"].is_null());
+    assert!(report.table().contains("CPU per message at maximum throughput"));
 
     // Nothing is left behind: no key, no stream under the run's prefix.
     assert!(report.cleanup.redis_keys > 0 && report.cleanup.streams.len() >= 4, "{:?}", report.cleanup);
