@@ -240,7 +240,7 @@ async fn handle(app: &App, msg: Message) {
         ack(&msg, AckKind::Nak(Some(wait))).await;
     } else {
         if !conversation.is_empty() {
-            if let Err(e) = app.store.delivery_done(&conversation, &seq.to_string()).await {
+            if let Err(e) = app.store.delivery_delivered(&conversation, seq).await {
                 tracing::warn!(error = %e, "delivered, but the next event of the conversation may wait");
             }
         }

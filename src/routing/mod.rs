@@ -212,22 +212,25 @@ pub async fn publish(app: &App, event: Event) -> Result<(), RouteError> {
 /// time; on a failure, what was published is registered and the rest is
 /// left to the retry.
 async fn publish_announced(app: &App, conversation: &str, placeholder: &str, events: Vec<Event>) -> Result<(), RouteError> {
-    let mut seqs = Vec::with_capacity(events.len());
-    let mut failed = None;
-    for event in events {
-        let payload = serde_json::to_vec(&event).unwrap_or_default();
-        match app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await {
-            Ok(seq) => seqs.extend(seq),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
+    let (seqs, failed) = publish_all(app, events).await;
     if !conversation.is_empty() {
         app.store.delivery_published(conversation, placeholder, &seqs).await?;
     }
     failed.map_or(Ok(()), |e| Err(e.into()))
+}
+
+/// Publishes events in order until one fails: the stream sequences of
+/// those newly on the log, and the failure.
+async fn publish_all(app: &App, events: Vec<Event>) -> (Vec<u64>, Option<crate::bus::BusError>) {
+    let mut seqs = Vec::with_capacity(events.len());
+    for event in events {
+        let payload = serde_json::to_vec(&event).unwrap_or_default();
+        match app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await {
+            Ok(seq) => seqs.extend(seq),
+            Err(e) => return (seqs, Some(e)),
+        }
+    }
+    (seqs, None)
 }
 
 fn field(record: &crate::store::ConversationRecord, key: &str) -> Option<String> {
@@ -584,12 +587,25 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
         priority: result.priority,
         clocks: &result.sla_clocks,
     };
-    crate::sla::observe_seen(app, &result.conversation, trigger, &result.message_id, now, seen)
-        .await
-        .map_err(|e| RouteError::Sla(e.to_string()))?;
+    let sla_error = |e: crate::sla::SlaError| RouteError::Sla(e.to_string());
+    let step = crate::sla::plan(app, trigger, &result.message_id, now, seen).map_err(sla_error)?;
     // Named after the step's first event (see `lua/route.lua`).
     let placeholder = if result.reopened { format!("{placeholder}:reopened") } else { placeholder };
-    publish_announced(app, &result.conversation, &placeholder, events_for(app, inbound, &result)).await?;
+    let (seqs, failed) = publish_all(app, events_for(app, inbound, &result)).await;
+    // The events' registration and the clocks' compare-and-set in one
+    // round trip; the clocks move only once the events are on the log (a
+    // failure before is retried as a whole, and both steps are idempotent).
+    let clocks = if failed.is_none() { step.write() } else { None };
+    let written = app.store.delivery_published_with_clocks(&result.conversation, &placeholder, &seqs, clocks).await?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    if written {
+        crate::sla::settle(app, &result.conversation, seen, step).await.map_err(sla_error)?;
+    } else {
+        // Moved meanwhile (an agent's reply at the same moment): again from a fresh read.
+        crate::sla::observe(app, &result.conversation, trigger, &result.message_id, now).await.map_err(sla_error)?;
+    }
     Ok(result)
 }
 

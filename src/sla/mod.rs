@@ -197,39 +197,86 @@ pub async fn observe_seen(
     now: DateTime<Utc>,
     seen: Seen<'_>,
 ) -> Result<(), SlaError> {
-    let Some(sla) = app.sla.as_ref() else { return Ok(()) };
-    let Seen { queue, channel, priority, .. } = seen;
-    let live = app.live();
-    let targets = targets_for(&live.settings, queue, channel, priority);
-    let cal = |name: &str| calendar(&live.calendars, name);
-    let mut raw = seen.clocks.to_owned();
-    // The timers that may be scheduled and are no longer wanted.
-    let mut stale = Vec::new();
-    let mut clocks = None;
-    for attempt in 0..8 {
-        if attempt > 0 {
-            raw = app.store.sla_clocks(conversation).await?;
+    let mut step = plan(app, trigger, trigger_id, now, seen)?;
+    for _ in 0..8 {
+        let written = match step.write() {
+            Some((read, new)) => app.store.sla_replace(conversation, read, new).await?,
+            None => true,
+        };
+        if written {
+            return settle(app, conversation, seen, step).await;
         }
-        let mut state = read(&raw)?;
-        if state.last_trigger == trigger_id {
-            // Done before (a redelivery): its step may have stopped short
-            // of cancelling, so every timer this state may have had goes.
-            stale = state.all_timer_ids(conversation);
-            clocks = Some(state);
-            break;
-        }
-        let before = state.clone();
-        state.apply(trigger, now, &targets, &cal);
-        state.last_trigger = trigger_id.to_owned();
-        let json = serde_json::to_string(&state).map_err(|e| SlaError::Corrupt(e.to_string()))?;
-        if app.store.sla_replace(conversation, &raw, &json).await? {
-            record_outcomes(app, &before, &state, queue, channel, priority);
-            stale = before.timers(conversation).into_iter().map(|(id, _)| id).collect();
-            clocks = Some(state);
-            break;
+        let raw = app.store.sla_clocks(conversation).await?;
+        step = plan(app, trigger, trigger_id, now, Seen { clocks: &raw, ..seen })?;
+    }
+    Err(SlaError::Contended)
+}
+
+/// One move of a conversation's clocks, planned from the clocks as read
+/// (see [`plan`]), to be written with a compare-and-set and then settled
+/// (see [`settle`]).
+#[derive(Debug)]
+pub struct Step(StepKind);
+
+#[derive(Debug)]
+enum StepKind {
+    /// No SLA engine.
+    Off,
+    /// The trigger was applied before (a redelivery): nothing to write.
+    Applied(Clocks),
+    /// Replace `read` by `new`.
+    Write { read: String, new: String, before: Clocks, after: Clocks },
+}
+
+impl Step {
+    /// The compare-and-set to make: (the clocks as read, the new clocks).
+    pub fn write(&self) -> Option<(&str, &str)> {
+        match &self.0 {
+            StepKind::Write { read, new, .. } => Some((read, new)),
+            _ => None,
         }
     }
-    let clocks = clocks.ok_or(SlaError::Contended)?;
+}
+
+/// Plans the move of the clocks `seen.clocks` for `trigger` (idempotent per
+/// `trigger_id`), without writing anything.
+pub fn plan(app: &App, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>, seen: Seen<'_>) -> Result<Step, SlaError> {
+    if app.sla.is_none() {
+        return Ok(Step(StepKind::Off));
+    }
+    let mut state = read(seen.clocks)?;
+    if state.last_trigger == trigger_id {
+        return Ok(Step(StepKind::Applied(state)));
+    }
+    let live = app.live();
+    let targets = targets_for(&live.settings, seen.queue, seen.channel, seen.priority);
+    let cal = |name: &str| calendar(&live.calendars, name);
+    let before = state.clone();
+    state.apply(trigger, now, &targets, &cal);
+    state.last_trigger = trigger_id.to_owned();
+    let new = serde_json::to_string(&state).map_err(|e| SlaError::Corrupt(e.to_string()))?;
+    Ok(Step(StepKind::Write { read: seen.clocks.to_owned(), new, before, after: state }))
+}
+
+/// After a step's compare-and-set succeeded (or it had nothing to write):
+/// counts the clocks that stopped, cancels the timers no longer wanted and
+/// schedules the wanted ones.
+pub async fn settle(app: &App, conversation: &str, seen: Seen<'_>, step: Step) -> Result<(), SlaError> {
+    let Some(sla) = app.sla.as_ref() else { return Ok(()) };
+    let (clocks, mut stale) = match step.0 {
+        StepKind::Off => return Ok(()),
+        // Done before: its step may have stopped short of cancelling, so
+        // every timer this state may have had goes.
+        StepKind::Applied(state) => {
+            let stale = state.all_timer_ids(conversation);
+            (state, stale)
+        }
+        StepKind::Write { before, after, .. } => {
+            record_outcomes(app, &before, &after, seen.queue, seen.channel, seen.priority);
+            let stale: Vec<String> = before.timers(conversation).into_iter().map(|(id, _)| id).collect();
+            (after, stale)
+        }
+    };
     let wanted = clocks.timers(conversation);
     stale.retain(|id| !wanted.iter().any(|(w, _)| w == id));
     if !stale.is_empty() {

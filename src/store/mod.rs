@@ -53,6 +53,8 @@ pub struct Store {
     delivery: Arc<Script>,
     profile: Arc<Script>,
     lookup: Arc<Script>,
+    published: Arc<Script>,
+    delivered: Arc<Script>,
     drain: Arc<Script>,
     resolve: Arc<Script>,
     offer: Arc<Script>,
@@ -68,6 +70,9 @@ pub struct Store {
 
 /// The routing library, prepended to the scripts that change assignments.
 const LIB_LUA: &str = include_str!("lua/lib.lua");
+
+/// How long a conversation's SLA clocks are kept after their last change.
+const SLA_TTL_SECS: u64 = 90 * 24 * 3600;
 
 fn with_lib(body: &str) -> Script {
     Script::new(&format!("{LIB_LUA}\n{body}"))
@@ -105,6 +110,8 @@ impl Store {
             delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
             profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
             lookup: Arc::new(Script::new(include_str!("lua/lookup.lua"))),
+            published: Arc::new(Script::new(include_str!("lua/published.lua"))),
+            delivered: Arc::new(Script::new(include_str!("lua/delivered.lua"))),
             chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),
             chat_commit: Arc::new(Script::new(include_str!("lua/chat_commit.lua"))),
         })
@@ -492,18 +499,33 @@ impl Store {
     }
 
     /// Registers the events `seqs` (stream sequences) of `conversation` as
-    /// not yet delivered, in place of `placeholder`, atomically.
+    /// not yet delivered (unless delivered already), in place of
+    /// `placeholder`, atomically.
     pub async fn delivery_published(&self, conversation: &str, placeholder: &str, seqs: &[u64]) -> Result<(), StoreError> {
-        let key = self.keys.delivery_queue(conversation);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+        self.delivery_published_with_clocks(conversation, placeholder, seqs, None).await.map(drop)
+    }
+
+    /// [`delivery_published`](Self::delivery_published) and, in the same
+    /// round trip, the SLA clocks of `conversation` replaced by `sla.1` if
+    /// they are still `sla.0` (see [`sla_replace`](Self::sla_replace)).
+    /// `false` when the clocks changed since they were read (the
+    /// registration is done either way).
+    pub async fn delivery_published_with_clocks(
+        &self,
+        conversation: &str,
+        placeholder: &str,
+        seqs: &[u64],
+        sla: Option<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
+        let (read, new) = sla.unwrap_or(("", ""));
+        let mut inv = self.published.key(self.keys.delivery_queue(conversation));
+        inv.key(self.keys.sla(conversation)).key(self.keys.delivered_early(conversation)).arg(placeholder).arg(read).arg(new).arg(SLA_TTL_SECS);
         for seq in seqs {
-            pipe.zadd(&key, seq, seq).ignore();
+            inv.arg(seq);
         }
-        pipe.zrem(&key, placeholder).ignore();
         let mut c = self.conn().await?;
-        let r: Result<(), _> = pipe.query_async(&mut c).await;
-        self.check(r).await
+        let r: Result<i64, _> = inv.invoke_async(&mut c).await;
+        Ok(self.check(r).await? == 1)
     }
 
     /// The first `n` entries of `conversation`'s pending deliveries:
@@ -522,6 +544,20 @@ impl Store {
         let mut c = self.conn().await?;
         let r: Result<(), _> = c.zrem(self.keys.delivery_queue(conversation), member).await;
         self.check(r).await
+    }
+
+    /// Event `seq` (stream sequence) of `conversation` was delivered (see
+    /// `lua/delivered.lua`).
+    pub async fn delivery_delivered(&self, conversation: &str, seq: u64) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<i64, _> = self
+            .delivered
+            .key(self.keys.delivery_queue(conversation))
+            .key(self.keys.delivered_early(conversation))
+            .arg(seq)
+            .invoke_async(&mut c)
+            .await;
+        self.check(r).await.map(drop)
     }
 
     /// Marks a delivery target disabled (it answered 410 Gone).

@@ -686,7 +686,7 @@ impl Store {
             .key(self.keys.sla(conversation))
             .arg(read)
             .arg(new)
-            .arg(90 * 24 * 3600)
+            .arg(super::SLA_TTL_SECS)
             .invoke_async(&mut c)
             .await;
         Ok(self.check(r).await? == 1)

@@ -31,6 +31,7 @@
 //! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
 //! | `{P}:dq:<conversation>`          | zset   | stream sequences of the conversation's events not yet delivered (EX 7 d): delivery keeps their order |
+//! | `{P}:dq:<conversation>:early`    | set    | stream sequences of events delivered before their publisher registered them (EX 7 d) |
 //! | `{P}:deadletters`                | zset   | dead letter id → time (ms): deliveries that exhausted their attempts |
 //! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (event, target, reason)      |
 //! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `supervisor#<i>`) → why it is disabled (410) |
@@ -189,6 +190,12 @@ impl Keys {
     /// A conversation's events not yet delivered.
     pub fn delivery_queue(&self, conversation: &str) -> String {
         format!("{}:dq:{conversation}", self.base)
+    }
+
+    /// Events of a conversation delivered before their publisher registered
+    /// them (set of stream sequences).
+    pub fn delivered_early(&self, conversation: &str) -> String {
+        format!("{}:dq:{conversation}:early", self.base)
     }
 
     /// Delivery targets disabled by a 410.

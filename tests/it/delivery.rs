@@ -200,3 +200,41 @@ async fn a_conversations_events_reach_a_target_in_log_order_across_replicas() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A delivery may start as soon as an event is on the log, before its
+/// publisher registered it as pending (its own placeholder does not hold it
+/// back): delivered early, it must not be left pending by the registration
+/// that comes after, or the conversation's next events would wait for it.
+#[tokio::test]
+async fn an_event_delivered_before_its_registration_is_not_left_pending() {
+    let prefix = crate::support::unique_prefix();
+    let settings = switchboard::config::Loader::new()
+        .without_env()
+        .overlay(format!("[redis]\nprefix = \"{prefix}\"\n[nats]\nprefix = \"{prefix}\"\n"))
+        .load()
+        .unwrap();
+    let store = switchboard::store::Store::new(&settings.redis).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+
+    // Delivered first, registered after.
+    store.delivery_announce("C1", "sms:a:SM1:assigned", now).await.unwrap();
+    store.delivery_delivered("C1", 7).await.unwrap();
+    store.delivery_published("C1", "p:sms:a:SM1:assigned", &[7]).await.unwrap();
+    assert_eq!(store.delivery_heads("C1", 8).await.unwrap(), vec![], "nothing pending");
+
+    // Registered first, delivered after (the usual order).
+    store.delivery_announce("C1", "sms:a:SM2:message", now).await.unwrap();
+    store.delivery_published("C1", "p:sms:a:SM2:message", &[9]).await.unwrap();
+    assert_eq!(store.delivery_heads("C1", 8).await.unwrap(), vec![("9".to_owned(), 9)]);
+    store.delivery_delivered("C1", 9).await.unwrap();
+    assert_eq!(store.delivery_heads("C1", 8).await.unwrap(), vec![]);
+
+    // A registered event not yet delivered stays pending.
+    store.delivery_published("C1", "p:none", &[11]).await.unwrap();
+    assert_eq!(store.delivery_heads("C1", 8).await.unwrap(), vec![("11".to_owned(), 11)]);
+
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{{{prefix}}}*")).query_async(&mut conn).await.unwrap_or_default();
+    let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+}
