@@ -132,7 +132,7 @@ fn turn(entries: &[(String, i64)], complete: bool, event_id: &str, seq: u64, now
 }
 
 fn own_placeholder(member: &str, event_id: &str) -> bool {
-    let Some(step) = member.strip_prefix("p:") else { return false };
+    let Some(step) = member.strip_prefix(crate::store::PLACEHOLDER_PREFIX) else { return false };
     event_id == step
         || event_id.strip_prefix(step).and_then(|rest| rest.strip_prefix(':')).is_some_and(|kind| !kind.contains(':'))
 }

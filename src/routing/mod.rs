@@ -195,26 +195,18 @@ pub async fn publish_placement(
 
 /// Publishes an event on the log (and so to every delivery target), and
 /// registers it as pending delivery for its conversation, so delivery keeps
-/// the conversation's order across replicas (see `delivery`).
+/// the conversation's order across replicas (see `delivery`). A duplicate
+/// (a redelivered step re-publishing) was registered the first time; on a
+/// failure only the placeholder goes.
 pub async fn publish(app: &App, event: Event) -> Result<(), RouteError> {
     let conversation = event.data.conversation_id.clone();
-    let placeholder = format!("p:{}", event.id);
+    let placeholder = crate::store::delivery_placeholder(&event.id);
     if !conversation.is_empty() {
-        app.store.delivery_announce(&conversation, &event.id, Utc::now().timestamp_millis()).await?;
+        app.store.delivery_announce(&conversation, &placeholder, Utc::now().timestamp_millis()).await?;
     }
-    publish_announced(app, &conversation, &placeholder, vec![event]).await
-}
-
-/// Publishes events of `conversation` (`""`: of none) in order, whose
-/// delivery placeholder `placeholder` is already in its pending set, then
-/// registers the published ones in its place (in one round trip). A
-/// duplicate (a redelivered step re-publishing) was registered the first
-/// time; on a failure, what was published is registered and the rest is
-/// left to the retry.
-async fn publish_announced(app: &App, conversation: &str, placeholder: &str, events: Vec<Event>) -> Result<(), RouteError> {
-    let (seqs, failed) = publish_all(app, events).await;
+    let (seqs, failed) = publish_all(app, vec![event]).await;
     if !conversation.is_empty() {
-        app.store.delivery_published(conversation, placeholder, &seqs).await?;
+        app.store.delivery_published(&conversation, &placeholder, &seqs).await?;
     }
     failed.map_or(Ok(()), |e| Err(e.into()))
 }
@@ -551,8 +543,10 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let now = Utc::now();
     let mut class_json = class.to_json();
-    // The events' delivery placeholder goes in with the routing step.
-    let placeholder = format!("p:{}:{}:{}", inbound.channel, inbound.account, inbound.provider_message_id);
+    // The events' delivery placeholder goes in with the routing step (named
+    // after their common part, see `events_for`).
+    let placeholder =
+        crate::store::delivery_placeholder(&format!("{}:{}:{}", inbound.channel, inbound.account, inbound.provider_message_id));
     (class_json.deadline_ms, class_json.sla) = crate::sla::first_deadline(app, &class.queue, inbound.channel, class.priority, now);
     let result = app
         .store
@@ -589,14 +583,12 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     };
     let sla_error = |e: crate::sla::SlaError| RouteError::Sla(e.to_string());
     let step = crate::sla::plan(app, trigger, &result.message_id, now, seen).map_err(sla_error)?;
-    // Named after the step's first event (see `lua/route.lua`).
-    let placeholder = if result.reopened { format!("{placeholder}:reopened") } else { placeholder };
     let (seqs, failed) = publish_all(app, events_for(app, inbound, &result)).await;
     // The events' registration and the clocks' compare-and-set in one
     // round trip; the clocks move only once the events are on the log (a
     // failure before is retried as a whole, and both steps are idempotent).
     let clocks = if failed.is_none() { step.write() } else { None };
-    let written = app.store.delivery_published_with_clocks(&result.conversation, &placeholder, &seqs, clocks).await?;
+    let written = app.store.delivery_published_with_clocks(&result.conversation, &result.placeholder, &seqs, clocks).await?;
     if let Some(e) = failed {
         return Err(e.into());
     }

@@ -71,6 +71,17 @@ pub struct Store {
 /// The routing library, prepended to the scripts that change assignments.
 const LIB_LUA: &str = include_str!("lua/lib.lua");
 
+/// What a delivery placeholder's name starts with (`lua/route.lua` writes
+/// the same).
+pub const PLACEHOLDER_PREFIX: &str = "p:";
+
+/// The delivery placeholder of the events of step `step`: the step's only
+/// event's id, or the common part `<step>` of its events `<step>:<kind>`
+/// (see `delivery::turn`).
+pub fn delivery_placeholder(step: &str) -> String {
+    format!("{PLACEHOLDER_PREFIX}{step}")
+}
+
 /// How long a conversation's SLA clocks are kept after their last change.
 const SLA_TTL_SECS: u64 = 90 * 24 * 3600;
 
@@ -479,23 +490,17 @@ impl Store {
         self.check(r).await
     }
 
-    /// Announces an event of `conversation` about to be published (before
-    /// its stream sequence is known), so that no later event of the
-    /// conversation is delivered before it: a placeholder scored with the
-    /// negative time, replaced by [`delivery_pending`](Self::delivery_pending).
-    pub async fn delivery_announce(&self, conversation: &str, event_id: &str, now_ms: i64) -> Result<(), StoreError> {
+    /// Announces events of `conversation` about to be published (before
+    /// their stream sequences are known), so that no later event of the
+    /// conversation is delivered before them: `placeholder` (see
+    /// [`delivery_placeholder`]) scored with the negative time, replaced by
+    /// [`delivery_published`](Self::delivery_published).
+    pub async fn delivery_announce(&self, conversation: &str, placeholder: &str, now_ms: i64) -> Result<(), StoreError> {
         let key = self.keys.delivery_queue(conversation);
         let mut c = self.conn().await?;
         let r: Result<(), _> =
-            redis::pipe().zadd(&key, format!("p:{event_id}"), -now_ms).expire(&key, 7 * 24 * 3600).query_async(&mut c).await;
+            redis::pipe().zadd(&key, placeholder, -now_ms).expire(&key, 7 * 24 * 3600).query_async(&mut c).await;
         self.check(r).await
-    }
-
-    /// Registers event `seq` (stream sequence) of `conversation` as not
-    /// yet delivered, in place of its placeholder (`seq` `None`: the publish
-    /// failed, only the placeholder goes).
-    pub async fn delivery_pending(&self, conversation: &str, event_id: &str, seq: Option<u64>) -> Result<(), StoreError> {
-        self.delivery_published(conversation, &format!("p:{event_id}"), seq.as_slice()).await
     }
 
     /// Registers the events `seqs` (stream sequences) of `conversation` as

@@ -122,6 +122,10 @@ pub struct RouteResult {
     /// The conversation's priority after routing.
     #[serde(skip)]
     pub priority: i32,
+    /// The delivery placeholder the step wrote (its name depends on the
+    /// events, see `lua/route.lua`; `""`: none).
+    #[serde(skip)]
+    pub placeholder: String,
 }
 
 /// How one candidate agent fared in an assignment decision.
@@ -362,11 +366,13 @@ impl Store {
             sla: String,
             #[serde(default)]
             priority: i32,
+            #[serde(default)]
+            placeholder: String,
         }
         let mut result: RouteResult = serde_json::from_str(&json).map_err(corrupt(seen.clone()))?;
         let after: After = serde_json::from_str(&after).map_err(corrupt(seen))?;
         result.duplicate = duplicate == 1;
-        (result.sla_clocks, result.priority) = (after.sla, after.priority);
+        (result.sla_clocks, result.priority, result.placeholder) = (after.sla, after.priority, after.placeholder);
         Ok(result)
     }
 

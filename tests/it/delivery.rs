@@ -217,13 +217,13 @@ async fn an_event_delivered_before_its_registration_is_not_left_pending() {
     let now = chrono::Utc::now().timestamp_millis();
 
     // Delivered first, registered after.
-    store.delivery_announce("C1", "sms:a:SM1:assigned", now).await.unwrap();
+    store.delivery_announce("C1", "p:sms:a:SM1:assigned", now).await.unwrap();
     store.delivery_delivered("C1", 7).await.unwrap();
     store.delivery_published("C1", "p:sms:a:SM1:assigned", &[7]).await.unwrap();
     assert_eq!(store.delivery_heads("C1", 8).await.unwrap(), vec![], "nothing pending");
 
     // Registered first, delivered after (the usual order).
-    store.delivery_announce("C1", "sms:a:SM2:message", now).await.unwrap();
+    store.delivery_announce("C1", "p:sms:a:SM2:message", now).await.unwrap();
     store.delivery_published("C1", "p:sms:a:SM2:message", &[9]).await.unwrap();
     assert_eq!(store.delivery_heads("C1", 8).await.unwrap(), vec![("9".to_owned(), 9)]);
     store.delivery_delivered("C1", 9).await.unwrap();

@@ -19,7 +19,7 @@
 --
 -- Returns {duplicate (0/1), the routing result as JSON, what the router
 -- reads next as JSON: {sla = the conversation's SLA clocks ('' if none),
--- priority}}. The result is stored under KEYS[1] so a redelivered message
+-- priority, placeholder = the placeholder written ('' if none)}}. The result is stored under KEYS[1] so a redelivered message
 -- gets the original result back. The placeholder (`{P}:dq:<conversation>`,
 -- scored with -now, see `delivery`) is written on every call, a redelivery
 -- included: the events are published (again) after it.
@@ -31,14 +31,17 @@ local P, now = ARGV[1], tonumber(ARGV[5])
 -- placeholder is named after the first, `<placeholder>:reopened`, so that
 -- delivery can tell the first event of a step from the second.
 local function after(conv, reopened)
+  local placeholder = ''
   if ARGV[15] ~= '' then
+    placeholder = ARGV[15] .. (reopened and ':reopened' or '')
     local dq = P .. ':dq:' .. conv
-    redis.call('ZADD', dq, fmt(-now), ARGV[15] .. (reopened and ':reopened' or ''))
+    redis.call('ZADD', dq, fmt(-now), placeholder)
     redis.call('EXPIRE', dq, 7 * 24 * 3600)
   end
   return cjson.encode({
     sla = redis.call('GET', P .. ':sla:' .. conv) or '',
     priority = num(redis.call('HGET', P .. ':conv:' .. conv, 'priority')),
+    placeholder = placeholder,
   })
 end
 
