@@ -430,9 +430,7 @@ impl Report {
             p.max.messages,
             lat(&p.max.latency)
         );
-        let _ = writeln!(s, "    on the log (router published `assigned`) {}", lat(&p.max.logged));
-        let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&p.max.intake));
-        let _ = writeln!(s, "    {}", cpu(&p.max.cpu, "daemon"));
+        run_details(s, &p.max);
         let _ = writeln!(
             s,
             "  half load (open loop, {:.0}/s)  {:>8.0} msg/s over {} msgs; latency {}",
@@ -441,9 +439,7 @@ impl Report {
             p.half_load.messages,
             lat(&p.half_load.latency)
         );
-        let _ = writeln!(s, "    on the log (router published `assigned`) {}", lat(&p.half_load.logged));
-        let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&p.half_load.intake));
-        let _ = writeln!(s, "    {}", cpu(&p.half_load.cpu, "daemon"));
+        run_details(s, &p.half_load);
         let _ = writeln!(s, "  process RSS during the runs: peak {:.1} MB, now {:.1} MB", p.rss.peak_mb, p.rss.rss_mb);
     }
 
@@ -505,4 +501,11 @@ fn cpu(c: &CpuUse, client: &str) -> String {
 
 fn lat(l: &Latency) -> String {
     format!("p50 {:.2} / p90 {:.2} / p99 {:.2} / max {:.2} ms", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms)
+}
+
+/// The lines under a pipeline run: the parts of its latency and its CPU.
+fn run_details(s: &mut String, run: &Run) {
+    let _ = writeln!(s, "    on the log (router published `assigned`) {}", lat(&run.logged));
+    let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&run.intake));
+    let _ = writeln!(s, "    {}", cpu(&run.cpu, "daemon"));
 }

@@ -162,19 +162,31 @@ fn read(raw: &str) -> Result<Clocks, SlaError> {
 }
 
 /// Moves a conversation's clocks for `trigger` (idempotent per
-/// `trigger_id`) and schedules their timers.
+/// `trigger_id`) and schedules their timers. (The router, which reads the
+/// clocks in its routing step, uses [`plan`] and [`settle`] directly.)
 pub async fn observe(app: &App, conversation: &str, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>) -> Result<(), SlaError> {
     if app.sla.is_none() {
         return Ok(());
     }
     let record = app.store.conversation(conversation).await?.unwrap_or_default();
     let field = |k: &str| record.get(k).map_or("", String::as_str);
-    let clocks = app.store.sla_clocks(conversation).await?;
-    let seen = Seen { queue: field("queue"), channel: field("channel"), priority: priority_of(&record), clocks: &clocks };
-    observe_seen(app, conversation, trigger, trigger_id, now, seen).await
+    let mut clocks = app.store.sla_clocks(conversation).await?;
+    for _ in 0..8 {
+        let seen = Seen { queue: field("queue"), channel: field("channel"), priority: priority_of(&record), clocks: &clocks };
+        let step = plan(app, trigger, trigger_id, now, seen)?;
+        let written = match step.write() {
+            Some((read, new)) => app.store.sla_replace(conversation, read, new).await?,
+            None => true,
+        };
+        if written {
+            return settle(app, conversation, seen, step).await;
+        }
+        clocks = app.store.sla_clocks(conversation).await?;
+    }
+    Err(SlaError::Contended)
 }
 
-/// What the caller of [`observe_seen`] already read of the conversation.
+/// What the caller of [`plan`] and [`settle`] read of the conversation.
 #[derive(Clone, Copy, Debug)]
 pub struct Seen<'a> {
     /// Its queue.
@@ -185,31 +197,6 @@ pub struct Seen<'a> {
     pub priority: i32,
     /// Its clocks as stored (`""`: none yet).
     pub clocks: &'a str,
-}
-
-/// [`observe`] with the conversation already read (the router gets it back
-/// from its routing step): saves the round trips of reading it again.
-pub async fn observe_seen(
-    app: &App,
-    conversation: &str,
-    trigger: Trigger,
-    trigger_id: &str,
-    now: DateTime<Utc>,
-    seen: Seen<'_>,
-) -> Result<(), SlaError> {
-    let mut step = plan(app, trigger, trigger_id, now, seen)?;
-    for _ in 0..8 {
-        let written = match step.write() {
-            Some((read, new)) => app.store.sla_replace(conversation, read, new).await?,
-            None => true,
-        };
-        if written {
-            return settle(app, conversation, seen, step).await;
-        }
-        let raw = app.store.sla_clocks(conversation).await?;
-        step = plan(app, trigger, trigger_id, now, Seen { clocks: &raw, ..seen })?;
-    }
-    Err(SlaError::Contended)
 }
 
 /// One move of a conversation's clocks, planned from the clocks as read
