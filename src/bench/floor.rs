@@ -123,12 +123,31 @@ pub async fn measure(
 /// `publish_concurrency` tasks, each publishing and awaiting the ack, one
 /// message at a time, as concurrent webhook requests do.
 async fn publish(js: &jetstream::Context, subject: &str, plan: &FloorPlan) -> anyhow::Result<(f64, Latency)> {
+    let (js, subject, payload) = (js.clone(), subject.to_owned(), plan.payload.clone());
+    timed_calls(plan.messages, plan.publish_concurrency, "JetStream publish", move |i| {
+        let (js, subject, payload) = (js.clone(), subject.clone(), payload.clone());
+        async move {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("floor:{i}").as_str());
+            js.publish_with_headers(subject, headers, payload).await?.await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// `concurrency` tasks, each making the next of `total` calls until none is
+/// left, one at a time: the rate of the whole and each call's latency.
+async fn timed_calls<F, Fut>(total: usize, concurrency: usize, what: &'static str, call: F) -> anyhow::Result<(f64, Latency)>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..plan.publish_concurrency.max(1) {
-        let (js, next, subject, payload, total) =
-            (js.clone(), next.clone(), subject.to_owned(), plan.payload.clone(), plan.messages);
+    for _ in 0..concurrency.max(1) {
+        let (next, call) = (next.clone(), call.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -136,20 +155,18 @@ async fn publish(js: &jetstream::Context, subject: &str, plan: &FloorPlan) -> an
                 if i >= total {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
-                let mut headers = HeaderMap::new();
-                headers.insert("Nats-Msg-Id", format!("floor:{i}").as_str());
                 let t = Instant::now();
-                js.publish_with_headers(subject.clone(), headers, payload.clone()).await?.await?;
+                call(i).await?;
                 latencies.push(t.elapsed());
             }
         });
     }
-    let mut latencies = Vec::with_capacity(plan.messages);
+    let mut latencies = Vec::with_capacity(total);
     while let Some(done) = tasks.join_next().await {
-        latencies.extend(done.context("publisher task")?.context("JetStream publish")?);
+        latencies.extend(done.context("benchmark task")?.context(what)?);
     }
     let elapsed = started.elapsed();
-    Ok((per_sec(plan.messages, elapsed), Latency::of(latencies)))
+    Ok((per_sec(total, elapsed), Latency::of(latencies)))
 }
 
 /// A durable pull consumer over the messages just published, configured
@@ -208,33 +225,14 @@ async fn evalsha(redis: &redis::Client, plan: &FloorPlan) -> anyhow::Result<(f64
     let script = Arc::new(Script::new("redis.call('SET', KEYS[1], ARGV[1]) return 1"));
     script.prepare_invoke().load_async(&mut conn.clone()).await?;
     let payload: Arc<[u8]> = plan.payload.to_vec().into();
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..plan.worker_concurrency.max(1) {
-        let (mut conn, script, next, payload, prefix, total) =
-            (conn.clone(), script.clone(), next.clone(), payload.clone(), plan.prefix.clone(), plan.messages);
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    return Ok::<_, anyhow::Error>(latencies);
-                }
-                let t = Instant::now();
-                let _: i64 = script
-                    .key(format!("{{{prefix}}}:floor:{}", i % 1024))
-                    .arg(&*payload)
-                    .invoke_async(&mut conn)
-                    .await?;
-                latencies.push(t.elapsed());
-            }
-        });
-    }
-    let mut latencies = Vec::with_capacity(plan.messages);
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done.context("script task")?.context("EVALSHA")?);
-    }
-    let elapsed = started.elapsed();
-    Ok((per_sec(plan.messages, elapsed), Latency::of(latencies)))
+    let prefix = plan.prefix.clone();
+    timed_calls(plan.messages, plan.worker_concurrency, "EVALSHA", move |i| {
+        let (mut conn, script, payload, key) =
+            (conn.clone(), script.clone(), payload.clone(), format!("{{{prefix}}}:floor:{}", i % 1024));
+        async move {
+            let _: i64 = script.key(key).arg(&*payload).invoke_async(&mut conn).await?;
+            Ok(())
+        }
+    })
+    .await
 }
