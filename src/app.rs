@@ -229,6 +229,7 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::routing::sweep(app.clone(), cancel.clone()));
     tracker.spawn(crate::sla::run(app.clone(), cancel.clone()));
+    tracker.spawn(crate::outbox::relay(app.clone(), cancel.clone()));
     tracker.spawn(crate::delivery::run(app, cancel));
 }
 

@@ -60,6 +60,11 @@ pub struct Event {
     pub time: DateTime<Utc>,
     /// Always `application/json`.
     pub datacontenttype: String,
+    /// Extension attribute: the event's number among its conversation's
+    /// events (1, 2, …; also the end of its id, `<conversation>:<seq>`).
+    /// Delivery keeps this order; a consumer may use it to spot a gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// The payload.
     pub data: EventData,
 }
@@ -169,6 +174,7 @@ impl Event {
             subject: data.conversation_id.clone(),
             time,
             datacontenttype: "application/json".into(),
+            seq: None,
             data,
         }
     }

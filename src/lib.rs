@@ -15,6 +15,7 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod outbound;
+pub mod outbox;
 pub mod routing;
 pub mod shutdown;
 pub mod sla;

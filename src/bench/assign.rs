@@ -129,7 +129,7 @@ async fn route(store: &Store, i: u64) -> anyhow::Result<RouteResult> {
             dedupe_ttl_secs: 3600,
             join_window_ms: 604_800_000,
             reopen_window_ms: 86_400_000,
-            announce: "",
+            event_message: r#"{"id":"m","direction":"inbound","text":"bench"}"#.to_owned(),
         })
         .await?;
     Ok(result)
@@ -184,7 +184,7 @@ pub async fn measure(plan: &AssignPlan, agents: usize, servers: Servers) -> anyh
     let store = Store::new(&settings.redis)?;
     let routing = &settings.routing;
     store
-        .set_routing_config(i64::try_from(routing.sticky_window_secs * 1000)?, routing.offer_misses_away, &BTreeMap::new())
+        .set_routing_config(i64::try_from(routing.sticky_window_secs * 1000)?, routing.offer_misses_away, "/switchboard/bench", &BTreeMap::new())
         .await?;
 
     let placed_total = plan.concurrent_decisions + plan.sequential_decisions;
@@ -290,11 +290,11 @@ pub async fn measure(plan: &AssignPlan, agents: usize, servers: Servers) -> anyh
         let k = rand::thread_rng().gen_range(0..held.len());
         let conversation = held.swap_remove(k);
         let now = chrono::Utc::now().timestamp_millis();
-        store.resolve(&conversation, now, 0, "bench").await?.context("a held conversation was not open")?;
+        store.resolve(&conversation, now, 0, "bench").await?.0.context("a held conversation was not open")?;
         // As the resolve route does once the event is out: the slot frees.
         store.release_resolved(&conversation, now).await?;
         let t = Instant::now();
-        let placements = store.drain(now, depth).await?;
+        let (placements, _events) = store.drain(now, depth).await?;
         let d = t.elapsed();
         drain_time += d;
         drain_latencies.push(d);

@@ -157,6 +157,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
     let routing = required(root.remove("routing"), "routing", &defaults, p);
     let outbound = required(root.remove("outbound"), "outbound", &defaults, p);
     let delivery = required(root.remove("delivery"), "delivery", &defaults, p);
+    let outbox = required(root.remove("outbox"), "outbox", &defaults, p);
     let channels = channels(root.remove("channels"), p);
     let queues = named_entries(root.remove("queues"), "queues", p);
     let agents = named_entries(root.remove("agents"), "agents", p);
@@ -175,6 +176,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         routing,
         outbound,
         delivery,
+        outbox,
         channels,
         queues,
         agents,

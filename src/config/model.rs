@@ -29,6 +29,8 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     /// `[delivery]`
     pub delivery: DeliverySettings,
+    /// `[outbox]`
+    pub outbox: OutboxSettings,
     /// `[channels.*]`
     pub channels: ChannelsSettings,
     /// `[queues.<name>]`
@@ -174,6 +176,26 @@ pub struct RoutingSettings {
     pub drain_depth: u32,
 }
 
+
+/// `[outbox]`: the relay that publishes what a step could not.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OutboxSettings {
+    /// An entry still unpublished this long after its step is the relay's.
+    pub relay_after_ms: u64,
+    /// How often each replica's relay looks.
+    pub relay_interval_ms: u64,
+    /// How long a relay's claim keeps other relays off its entries.
+    pub relay_lease_ms: u64,
+    /// Entries claimed per look.
+    pub relay_batch: usize,
+}
+
+impl OutboxSettings {
+    /// The relay's period.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.relay_interval_ms)
+    }
+}
 
 /// Retry policy shared by the outbound sender and agent delivery.
 #[derive(Clone, Debug, Deserialize)]

@@ -140,6 +140,24 @@ impl Settings {
         if !(1..=1000).contains(&self.routing.drain_depth) {
             p.push("routing.drain_depth", "must be between 1 and 1000");
         }
+        let o = &self.outbox;
+        if !(100..=60_000).contains(&o.relay_after_ms) {
+            p.push("outbox.relay_after_ms", "must be between 100 and 60000");
+        }
+        if !(10..=10_000).contains(&o.relay_interval_ms) {
+            p.push("outbox.relay_interval_ms", "must be between 10 and 10000");
+        }
+        if o.relay_lease_ms <= self.nats.publish_timeout_ms {
+            p.push("outbox.relay_lease_ms", "must be longer than nats.publish_timeout_ms (a claim outlives its publishes)");
+        }
+        if !(1..=10_000).contains(&o.relay_batch) {
+            p.push("outbox.relay_batch", "must be between 1 and 10000");
+        }
+        // A relay may republish an entry its step published but could not
+        // remove: JetStream must still recognise it as a duplicate.
+        if self.nats.duplicate_window_secs.saturating_mul(1000) <= o.relay_after_ms.saturating_add(o.relay_lease_ms) {
+            p.push("nats.duplicate_window_secs", "must be longer than outbox.relay_after_ms + outbox.relay_lease_ms");
+        }
         for (key, r) in [("outbound", &self.outbound), ("delivery", &self.delivery)] {
             if r.max_attempts == 0 {
                 p.push(format!("{key}.max_attempts"), "must be at least 1");

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::config::DeliverTarget;
-use crate::events::{self, Event, EventData};
+use crate::events::{self, Event};
 use crate::telemetry::Outcome;
 pub use targets::{kind as target_kind, Attempt, Targets};
 
@@ -32,8 +32,8 @@ const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Runs the delivery worker until `cancel` fires. The events of one
 /// conversation reach each target in the log's order, whichever replicas
 /// handle them: on a replica they are handled one at a time in arrival
-/// order, and across replicas an event waits until the conversation's
-/// earlier events are delivered (a pending set per conversation in Redis).
+/// order, and across replicas event `seq` waits until the conversation's
+/// event `seq − 1` is delivered (the conversation's delivery mark in Redis).
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
     let (stream, filter) = (subjects.events_stream(), subjects.events_all());
@@ -83,103 +83,70 @@ impl Lanes {
 }
 
 /// How long an event waits for the conversation's earlier events to be
-/// delivered (by any replica) before it goes anyway.
+/// delivered (by any replica), from when it reached the log, before it
+/// goes anyway: a stuck earlier event must not hold a conversation for ever.
 const ORDER_WAIT: Duration = Duration::from_secs(10);
 
-/// A placeholder older than this belongs to a publisher that died.
-const STALE_ANNOUNCE_MS: i64 = 5_000;
-
-/// How many pending entries [`wait_turn`] reads at once.
-const HEADS: isize = 8;
-
-/// What an event's delivery does about the conversation's pending entries.
+/// What an event's delivery does about the conversation's earlier events.
 #[derive(Debug, PartialEq, Eq)]
 enum Turn {
-    /// Nothing earlier is pending: deliver.
+    /// Everything earlier is delivered: deliver.
     Go,
-    /// An earlier event is pending, or one being published may be earlier.
+    /// Delivered before (a republished or redelivered event): nothing to do.
+    Done,
+    /// An earlier event is not delivered yet.
     Wait,
-    /// A placeholder whose publisher died: drop it and look again.
-    DropStale(String),
 }
 
-/// Decides from the first entries of the pending set (see
-/// [`Store::delivery_heads`](crate::store::Store::delivery_heads); `complete`:
-/// they are all of them) whether event `event_id`, stream sequence `seq`,
-/// may be delivered. A placeholder of the step that published this very
-/// event (named `p:<its id>`, or `p:<step>` for the events `<step>:<kind>`
-/// of a step whose first event this is, see `routing`) does not hold it
-/// back: it is replaced by this event's sequence once the publisher saw the
-/// ack, which may be after this delivery starts.
-fn turn(entries: &[(String, i64)], complete: bool, event_id: &str, seq: u64, now_ms: i64) -> Turn {
-    for (member, score) in entries {
-        if *score < 0 {
-            if own_placeholder(member, event_id) {
-                continue;
-            }
-            if now_ms + score > STALE_ANNOUNCE_MS {
-                return Turn::DropStale(member.clone());
-            }
-            return Turn::Wait;
-        }
-        return if (*score as u64) < seq { Turn::Wait } else { Turn::Go };
-    }
-    if complete {
+/// Decides from the conversation's delivery mark (the highest sequence
+/// number delivered, see `Store::delivered_seq`) whether event `seq` goes.
+fn turn(delivered: u64, seq: u64) -> Turn {
+    if seq <= delivered {
+        Turn::Done
+    } else if seq == delivered + 1 {
         Turn::Go
     } else {
         Turn::Wait
     }
 }
 
-fn own_placeholder(member: &str, event_id: &str) -> bool {
-    let Some(step) = member.strip_prefix(crate::store::PLACEHOLDER_PREFIX) else { return false };
-    event_id == step
-        || event_id.strip_prefix(step).and_then(|rest| rest.strip_prefix(':')).is_some_and(|kind| !kind.contains(':'))
-}
-
-/// Waits until every earlier event of the conversation is delivered (the
-/// pending set in Redis, filled by `routing::publish`), keeping the message
-/// in progress meanwhile. Gives up after [`ORDER_WAIT`]: a stuck earlier
-/// event must not hold the conversation for ever.
-async fn wait_turn(app: &App, msg: &Message, conversation: &str, event_id: &str, seq: u64) {
+/// Waits until event `seq` of `conversation` is next (every earlier one
+/// delivered or dead-lettered, by any replica), keeping the message in
+/// progress meanwhile (a wait is not a failed delivery: it must not use up
+/// `nats.max_deliver`). Past [`ORDER_WAIT`] since the event reached the
+/// log it goes out of order (logged). Redis errors are returned: the event
+/// is retried, never delivered blind.
+async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) -> Result<Turn, crate::store::StoreError> {
     let started = tokio::time::Instant::now();
-    let mut last_progress = started;
+    let on_log_since = msg
+        .info()
+        .ok()
+        .map(|i| {
+            let published = chrono::DateTime::<chrono::Utc>::from_timestamp(i.published.unix_timestamp(), 0).unwrap_or_default();
+            (chrono::Utc::now() - published).to_std().unwrap_or_default()
+        })
+        .unwrap_or_default();
     let mut polls = 0u32;
+    let mut last_progress = started;
     loop {
-        match app.store.delivery_heads(conversation, HEADS).await {
-            Ok(entries) => {
-                let complete = entries.len() < HEADS as usize;
-                match turn(&entries, complete, event_id, seq, chrono::Utc::now().timestamp_millis()) {
-                    Turn::Go => return,
-                    Turn::Wait => {}
-                    Turn::DropStale(member) => {
-                        if let Err(e) = app.store.delivery_done(conversation, &member).await {
-                            tracing::warn!(error = %e, "cannot drop a stale delivery placeholder");
-                        }
-                        continue;
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the delivery order; delivering now");
-                return;
-            }
+        let delivered = app.store.delivered_seq(conversation).await?;
+        match turn(delivered, seq) {
+            Turn::Wait => {}
+            decided => return Ok(decided),
         }
-        if started.elapsed() >= ORDER_WAIT {
-            tracing::warn!(%conversation, seq, "an earlier event of the conversation is still undelivered; delivering out of order");
-            return;
+        if on_log_since + started.elapsed() >= ORDER_WAIT {
+            tracing::warn!(%conversation, seq, delivered, "an earlier event of the conversation is still undelivered; delivering out of order");
+            return Ok(Turn::Go);
         }
         if last_progress.elapsed() >= Duration::from_secs(1) {
             ack(msg, AckKind::Progress).await;
             last_progress = tokio::time::Instant::now();
         }
-        // An earlier event is usually registered or delivered within a few
-        // milliseconds: look again soon at first, then every 20 ms.
+        // An earlier event is usually delivered within a few milliseconds.
         polls += 1;
         tokio::time::sleep(Duration::from_millis(match polls {
             0..=4 => 1,
-            5..=8 => 2,
-            9..=11 => 5,
+            5..=8 => 5,
             _ => 20,
         }))
         .await;
@@ -188,10 +155,23 @@ async fn wait_turn(app: &App, msg: &Message, conversation: &str, event_id: &str,
 
 async fn handle(app: &App, msg: Message) {
     let Some(event) = decode_or_term::<Event>(&msg, &app.metrics, "delivery").await else { return };
-    let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
     let conversation = event.data.conversation_id.clone();
-    if !conversation.is_empty() {
-        wait_turn(app, &msg, &conversation, &event.id, seq).await;
+    // Events of a conversation carry its sequence number (`seq`): delivery
+    // keeps that order, whichever replica published or delivers them.
+    let seq = event.seq.filter(|_| !conversation.is_empty());
+    if let Some(seq) = seq {
+        match wait_turn(app, &msg, &conversation, seq).await {
+            Ok(Turn::Go | Turn::Wait) => {}
+            Ok(Turn::Done) => {
+                ack(&msg, AckKind::Ack).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the delivery order; retrying the event");
+                ack(&msg, AckKind::Nak(Some(Duration::from_millis(500)))).await;
+                return;
+            }
+        }
     }
     let body = msg.payload.clone();
     // Fan-out subjects for agents' own tools: at least once, like the log.
@@ -239,9 +219,13 @@ async fn handle(app: &App, msg: Message) {
         let wait = switchboard_core::retry::backoff(attempt as u32, app.retry_base(), app.retry_cap());
         ack(&msg, AckKind::Nak(Some(wait))).await;
     } else {
-        if !conversation.is_empty() {
-            if let Err(e) = app.store.delivery_delivered(&conversation, seq).await {
-                tracing::warn!(error = %e, "delivered, but the next event of the conversation may wait");
+        if let Some(seq) = seq {
+            if let Err(e) = app.store.mark_delivered_seq(&conversation, seq).await {
+                // Not acknowledged: the redelivery finds every target
+                // reached and moves the mark then.
+                tracing::warn!(error = %e, "delivered, but the conversation's next event cannot go yet; retrying");
+                ack(&msg, AckKind::Nak(Some(Duration::from_millis(500)))).await;
+                return;
             }
         }
         ack(&msg, AckKind::Ack).await;
@@ -323,18 +307,22 @@ async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), 
     let first = app.store.disable_target(key, "the target answered 410 Gone").await.map_err(|e| e.to_string())?;
     if first {
         tracing::warn!(target = %key, kind, "delivery target answered 410 Gone; disabled until a reload");
-        let data = EventData {
-            agent: event.data.agent.clone(),
-            reason: Some(format!("{kind} target {key} answered 410 Gone and is disabled until the configuration is reloaded")),
-            ..EventData::default()
+        let reason = format!("{kind} target {key} answered 410 Gone and is disabled until the configuration is reloaded");
+        let agent = event.data.agent.as_deref().unwrap_or("");
+        let scope = if agent.is_empty() { "system".to_owned() } else { format!("agent:{agent}") };
+        let cause = format!("{key}:disabled:{}", event.id);
+        let req = crate::store::EmitRequest {
+            event_type: events::DELIVERY_DISABLED,
+            scope: &scope,
+            cause: &cause,
+            agent: Some(agent),
+            reason: Some(&reason),
+            ..Default::default()
         };
-        let id = format!("{key}:disabled:{}", event.id);
-        let notice = Event::new(events::DELIVERY_DISABLED, id, &app.event_source, chrono::Utc::now(), data);
-        let payload = serde_json::to_vec(&notice).map_err(|e| e.to_string())?;
-        app.bus
-            .publish(app.bus.subjects().event(events::DELIVERY_DISABLED), &notice.id, payload.into())
-            .await
-            .map_err(|e| e.to_string())?;
+        let emitted = app.store.emit(&req, chrono::Utc::now().timestamp_millis()).await.map_err(|e| e.to_string())?;
+        if let Some(emitted) = emitted {
+            crate::outbox::flush_events(app, &emitted.entries).await;
+        }
     }
     app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await.map_err(|e| e.to_string())
 }
@@ -388,44 +376,14 @@ pub enum ReplayError {
 mod tests {
     use super::{turn, Turn};
 
-    fn entries(list: &[(&str, i64)]) -> Vec<(String, i64)> {
-        list.iter().map(|(m, s)| ((*m).to_owned(), *s)).collect()
-    }
-
-    const NOW: i64 = 1_000_000;
-
     #[test]
-    fn an_event_goes_when_nothing_earlier_is_pending() {
-        assert_eq!(turn(&[], true, "e", 10, NOW), Turn::Go);
-        assert_eq!(turn(&entries(&[("10", 10), ("12", 12)]), true, "e", 10, NOW), Turn::Go);
-        assert_eq!(turn(&entries(&[("9", 9), ("10", 10)]), true, "e", 10, NOW), Turn::Wait);
-        // Only the first entries were read and none decided: wait.
-        assert_eq!(turn(&entries(&[("p:sms:a:SM1", -NOW)]), false, "sms:a:SM1:assigned", 10, NOW), Turn::Wait);
-    }
-
-    #[test]
-    fn its_own_placeholder_does_not_hold_an_event_back() {
-        // The router's step placeholder, its only event.
-        let own = entries(&[("p:sms:a:SM1", -NOW)]);
-        assert_eq!(turn(&own, true, "sms:a:SM1:assigned", 10, NOW), Turn::Go);
-        // A generic publish: the placeholder is named after the event.
-        assert_eq!(turn(&entries(&[("p:C1:assigned:a1:5", -NOW)]), true, "C1:assigned:a1:5", 10, NOW), Turn::Go);
-        // A step that reopened: the `reopened` event goes, the second one
-        // waits for the step to register both.
-        let reopen = entries(&[("p:sms:a:SM1:reopened", -NOW)]);
-        assert_eq!(turn(&reopen, true, "sms:a:SM1:reopened", 10, NOW), Turn::Go);
-        assert_eq!(turn(&reopen, true, "sms:a:SM1:assigned", 11, NOW), Turn::Wait);
-        // Another step's placeholder, or an earlier registered event, holds it.
-        assert_eq!(turn(&entries(&[("p:sms:a:SM2", -NOW)]), true, "sms:a:SM1:assigned", 10, NOW), Turn::Wait);
-        assert_eq!(turn(&entries(&[("p:sms:a:SM1", -NOW), ("9", 9)]), true, "sms:a:SM1:assigned", 10, NOW), Turn::Wait);
-        assert_eq!(turn(&entries(&[("p:sms:a:SM1", -NOW), ("11", 11)]), true, "sms:a:SM1:assigned", 10, NOW), Turn::Go);
-        // A longer id is not a step's event.
-        assert_eq!(turn(&entries(&[("p:sms:a:SM1", -NOW)]), true, "sms:a:SM1:x:assigned", 10, NOW), Turn::Wait);
-    }
-
-    #[test]
-    fn a_dead_publishers_placeholder_is_dropped() {
-        let stale = entries(&[("p:sms:a:SM2", -(NOW - super::STALE_ANNOUNCE_MS - 1))]);
-        assert_eq!(turn(&stale, true, "sms:a:SM1:assigned", 10, NOW), Turn::DropStale("p:sms:a:SM2".to_owned()));
+    fn an_event_goes_when_the_one_before_it_is_delivered() {
+        assert_eq!(turn(0, 1), Turn::Go);
+        assert_eq!(turn(4, 5), Turn::Go);
+        assert_eq!(turn(3, 5), Turn::Wait);
+        assert_eq!(turn(0, 2), Turn::Wait);
+        // Delivered already (republished by the relay, redelivered).
+        assert_eq!(turn(5, 5), Turn::Done);
+        assert_eq!(turn(9, 5), Turn::Done);
     }
 }

@@ -19,7 +19,7 @@ use super::openapi::{AgentConversations, ConversationView, Note, Placement, Repl
 use crate::app::App;
 use crate::config::AgentStatus;
 use crate::store::TransferTarget;
-use crate::events::{self, Event, EventData};
+
 
 /// The longest reply accepted (Twilio's limit for one message body).
 const MAX_REPLY_CHARS: usize = 1600;
@@ -260,10 +260,15 @@ pub struct ReplyBody {
     path = "/api/v1/conversations/{id}/reply",
     tag = "agent",
     summary = "Reply to the customer",
-    description = "Puts the reply on the outbound stream, to go out on the customer's channel; \
-        202 once JetStream holds it. The text and each WeChat media id go out as separate \
-        messages, each with its own id.",
-    params(("id" = String, Path, description = "The conversation id")),
+    description = "Queues the reply to go out on the customer's channel: 202 once it is recorded \
+        with its `replied` event (it will be sent, also after a NATS outage); 503 means it was \
+        not queued and never will be. The text and each WeChat media id go out as separate \
+        messages, each with its own id. With an `Idempotency-Key`, a retry of the same request \
+        (same key, same agent, same conversation) answers the same ids and sends nothing again.",
+    params(
+        ("id" = String, Path, description = "The conversation id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1-128 printable ASCII characters chosen by the client; the same key names the same reply"),
+    ),
     request_body = ReplyBody,
     responses(
         (status = 202, description = "Queued for sending", body = ReplyQueued),
@@ -305,8 +310,12 @@ pub async fn reply(
         Principal::Agent(a) => Some(a.clone()),
         Principal::Admin => conv.get("agent").cloned(),
     };
+    let id_for_reply = match idempotency_key(&headers)? {
+        Some(key) => crate::outbound::reply::idempotent_id(agent.as_deref().unwrap_or("admin"), &id, key),
+        None => ulid::Ulid::new().to_string(),
+    };
     let reply = crate::outbound::reply::Reply {
-        id: ulid::Ulid::new().to_string(),
+        id: id_for_reply,
         agent,
         text: text.to_owned(),
         media_urls: req.media_urls,
@@ -316,6 +325,7 @@ pub async fn reply(
         use crate::outbound::reply::ReplyError;
         match e {
             ReplyError::Resolved => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            ReplyError::NotFound => ApiError::not_found("conversation"),
             ReplyError::OptedOut => ApiError::new(StatusCode::CONFLICT, "opted_out", e.to_string()),
             ReplyError::MediaNotWechat => ApiError::invalid("media", "media ids are only for WeChat conversations; use media_urls"),
             ReplyError::Unavailable(detail) => ApiError::unavailable(&detail),
@@ -325,6 +335,15 @@ pub async fn reply(
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "id": ids.first(), "ids": ids, "conversation": id, "state": "queued" })),
     ))
+}
+
+/// The request's `Idempotency-Key`, if any: 1-128 printable ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(k) if (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(k)),
+        _ => Err(ApiError::invalid("Idempotency-Key", "must be 1 to 128 printable ASCII characters")),
+    }
 }
 
 /// Assigns what waits now that capacity freed; a failure only delays it
@@ -371,7 +390,7 @@ pub async fn resolve(
         Principal::Admin => "admin".to_owned(),
         Principal::Agent(a) => a.clone(),
     };
-    let outcome = app
+    let (outcome, events) = app
         .store
         .resolve(&id, now.timestamp_millis(), wrapup_ms, &by)
         .await
@@ -379,19 +398,16 @@ pub async fn resolve(
     let Some(outcome) = outcome else {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the conversation is already resolved"));
     };
+    // Resolved, with its event, in one step; what follows only delays.
     let trigger_id = format!("resolved:{}", now.timestamp_millis());
     if let Err(e) = crate::sla::observe(&app, &id, crate::sla::clock::Trigger::Resolved, &trigger_id, now).await {
         tracing::warn!(error = %e, conversation = %id, "resolved, but the SLA clocks did not stop");
     }
-    let mut data = EventData::from_record(&id, &conv);
-    data.agent = (!outcome.agent.is_empty()).then(|| outcome.agent.clone());
-    let event = Event::new(events::RESOLVED, format!("{id}:resolved:{}", now.timestamp_millis()), &app.event_source, now, data);
-    if let Err(e) = crate::routing::publish(&app, event).await {
-        tracing::warn!(error = %e, conversation = %id, "resolved, but the event was not published");
-    }
-    if !outcome.wrapup && !outcome.agent.is_empty() {
-        // Only now, after the event: the log never shows the capacity reused
-        // before the resolve. (If this fails, the sweep frees it shortly.)
+    let on_the_log = crate::outbox::flush_events(&app, &events).await;
+    if on_the_log && !outcome.wrapup && !outcome.agent.is_empty() {
+        // Only now, after the event is on the log: the log never shows the
+        // capacity reused before the resolve. (Otherwise, or if this fails,
+        // the sweep frees it shortly.)
         match app.store.release_resolved(&id, chrono::Utc::now().timestamp_millis()).await {
             Ok(_) => drain(&app).await,
             Err(e) => tracing::warn!(error = %e, conversation = %id, "the sweep will free the agent's capacity"),
@@ -470,7 +486,7 @@ async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Resul
         return Err(ApiError::forbidden("this conversation is not offered to you"));
     }
     let now = chrono::Utc::now();
-    let outcome =
+    let (outcome, events) =
         app.store.answer_offer(id, &agent, accept, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
     if !outcome.ok {
         return Err(ApiError::new(
@@ -479,20 +495,11 @@ async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Resul
             format!("the conversation is not offered to you (it is {})", outcome.state),
         ));
     }
+    crate::outbox::flush_events(app, &events).await;
     if accept {
-        let mut data = EventData::from_record(id, &conv);
-        data.agent = Some(agent.clone());
-        data.reason = Some("offer accepted".into());
-        let event = Event::new(events::ASSIGNED, format!("{id}:accepted:{agent}:{}", now.timestamp_millis()), &app.event_source, now, data);
-        if let Err(e) = crate::routing::publish(app, event).await {
-            tracing::warn!(error = %e, conversation = %id, "accepted, but the event was not published");
-        }
         tracing::info!(conversation = %id, %agent, "offer accepted");
     } else {
         tracing::info!(conversation = %id, %agent, "offer declined");
-        if let Err(e) = crate::routing::withdrawn(app, &outcome, "declined", now).await {
-            tracing::warn!(error = %e, conversation = %id, "declined, but the next event was not published");
-        }
         drain(app).await;
     }
     Ok(Json(serde_json::json!({ "conversation": id, "state": outcome.state, "agent": (!outcome.agent.is_empty()).then_some(&outcome.agent) })))
@@ -547,7 +554,7 @@ pub async fn transfer(
 ) -> Result<impl IntoResponse, ApiError> {
     let live = app.live();
     let who = authenticate(&live.settings, &headers)?;
-    let conv = visible(&app, &who, &id).await?;
+    visible(&app, &who, &id).await?;
     let req = body(req)?;
     let target = match (&req.agent, &req.queue) {
         (Some(agent), None) if live.settings.agents.contains_key(agent) => TransferTarget::Agent(agent.clone()),
@@ -560,7 +567,9 @@ pub async fn transfer(
         return Err(ApiError::invalid("note", "is longer than 2000 characters"));
     }
     let now = chrono::Utc::now();
-    let outcome = app.store.transfer(&id, &target, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
+    let note = req.note.as_deref().unwrap_or("");
+    let (outcome, events) =
+        app.store.transfer(&id, &target, note, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
     if !outcome.ok {
         let message = match outcome.error.as_str() {
             "resolved" => "the conversation is resolved",
@@ -570,29 +579,7 @@ pub async fn transfer(
         };
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", message));
     }
-    let mut data = EventData::from_record(&id, &conv);
-    data.queue = outcome.queue.clone();
-    data.agent = (!outcome.agent.is_empty()).then(|| outcome.agent.clone());
-    data.from_agent = (!outcome.from.is_empty()).then(|| outcome.from.clone());
-    data.reason = req.note.clone();
-    if !outcome.decision.is_empty() {
-        data.decision = Some(crate::events::Decision { chosen: data.agent.clone(), candidates: outcome.decision.clone(), rule: None });
-    }
-    let event = Event::new(events::TRANSFERRED, format!("{id}:transferred:{}", now.timestamp_millis()), &app.event_source, now, data);
-    if let Err(e) = crate::routing::publish(&app, event).await {
-        tracing::warn!(error = %e, conversation = %id, "transferred, but the event was not published");
-    }
-    if outcome.state == "offered" || outcome.state == "assigned" && matches!(target, TransferTarget::Queue(_)) {
-        let placement = crate::store::Placement {
-            conversation: id.clone(),
-            agent: outcome.agent.clone(),
-            state: outcome.state.clone(),
-            decision: outcome.decision.clone(),
-        };
-        if let Err(e) = crate::routing::publish_placement(&app, &placement, None, now).await {
-            tracing::warn!(error = %e, conversation = %id, "transferred, but the placement event was not published");
-        }
-    }
+    crate::outbox::flush_events(&app, &events).await;
     tracing::info!(conversation = %id, from = %outcome.from, to = %outcome.agent, queue = %outcome.queue, "transferred");
     drain(&app).await;
     Ok(Json(serde_json::json!({

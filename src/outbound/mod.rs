@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
 use crate::config::Settings;
-use crate::events::{self, Event, EventData, EventMessage};
+use crate::events::{self, EventMessage};
+use crate::store::EmitRequest;
 use crate::telemetry::Outcome;
 
 pub mod reply;
@@ -240,27 +241,30 @@ async fn fail(app: &App, out: &OutboundMessage, reason: &str) -> Result<(), BoxE
 /// An error of a step that is retried as a whole.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Publishes a `send_failed` event for an outbound message (a refusal by
-/// us or the provider, or a failed delivery status), with the conversation
-/// and agent recorded when the reply was accepted. The event id is derived
-/// from the outbound id and `cause`, so a repeat is absorbed.
+/// Appends a `send_failed` event for an outbound message (a refusal by
+/// us or the provider, or a failed delivery status) to the outbox, with
+/// the conversation and agent recorded when the reply was accepted, and
+/// publishes it. Once per outbound id and `cause`, so a repeat is absorbed.
 pub async fn announce_failure(app: &App, outbound_id: &str, cause: &str, reason: &str) -> Result<(), BoxError> {
     let meta = app.store.outbound(outbound_id).await?;
-    let conversation_id = meta.get("conversation").cloned().unwrap_or_default();
-    let conv = app.store.conversation(&conversation_id).await?.unwrap_or_default();
-    let mut data = EventData::from_record(&conversation_id, &conv);
-    if let Some(agent) = meta.get("agent").filter(|a| !a.is_empty()) {
-        data.agent = Some(agent.clone());
+    let conversation = meta.get("conversation").cloned().unwrap_or_default();
+    if conversation.is_empty() {
+        tracing::warn!(outbound = %outbound_id, "a failure of an outbound message no conversation knows");
+        return Ok(());
     }
-    data.message = Some(EventMessage {
-        id: outbound_id.to_owned(),
-        direction: "outbound".into(),
-        text: String::new(),
-        attachments: vec![],
-    });
-    data.error = Some(reason.to_owned());
-    let id = format!("{outbound_id}:{cause}");
-    let event = Event::new(events::SEND_FAILED, id, &app.event_source, chrono::Utc::now(), data);
-    crate::routing::publish(app, event).await?;
+    let message = EventMessage { id: outbound_id.to_owned(), direction: "outbound".into(), text: String::new(), attachments: vec![] };
+    let cause_id = format!("{outbound_id}:{cause}");
+    let req = EmitRequest {
+        event_type: events::SEND_FAILED,
+        conversation: &conversation,
+        cause: &cause_id,
+        agent: Some(meta.get("agent").map_or("", String::as_str)),
+        error: Some(reason),
+        message: Some(serde_json::to_string(&message)?),
+        ..EmitRequest::default()
+    };
+    if let Some(emitted) = app.store.emit(&req, chrono::Utc::now().timestamp_millis()).await? {
+        crate::outbox::flush_events(app, &emitted.entries).await;
+    }
     Ok(())
 }

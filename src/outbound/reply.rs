@@ -1,14 +1,15 @@
 //! Accepting an agent's reply for sending, whichever way it came (the API,
-//! the agent's emailed answer): checks against the conversation, puts the
-//! outbound messages on JetStream, records the reply, stops the SLA clocks
-//! and announces it with a `replied` event.
+//! the agent's emailed answer): checks against the conversation, then
+//! records the reply, its `replied` event and its outbound messages in one
+//! Redis step (the outbox), publishes them, and moves the SLA clocks. A
+//! reply is either queued (and will be sent) or refused (and never will).
 
 use chrono::{DateTime, Utc};
 use switchboard_core::{Channel, MediaRef, OutboundMessage};
 
 use crate::app::App;
-use crate::events::{self, Customer, Event, EventData, EventMessage};
-use crate::store::ConversationRecord;
+use crate::events::EventMessage;
+use crate::store::{ConversationRecord, ReplyOutcome, ReplyRecord};
 
 /// One reply to send.
 #[derive(Debug)]
@@ -32,6 +33,9 @@ pub enum ReplyError {
     /// The conversation is resolved.
     #[error("the conversation is resolved")]
     Resolved,
+    /// The conversation is gone.
+    #[error("no such conversation")]
+    NotFound,
     /// The SMS customer sent STOP.
     #[error("the customer opted out of SMS from this number (STOP); they must send START first")]
     OptedOut,
@@ -44,7 +48,9 @@ pub enum ReplyError {
 }
 
 /// Submits `reply` to conversation `id` (whose record is `conv`); the ids
-/// of the outbound messages once JetStream holds them.
+/// of the outbound messages once they are committed (Redis' outbox; the
+/// sender gets them at once, or from the relay after an outage). A
+/// submission with a reply id seen before answers the same ids.
 pub async fn submit(
     app: &App,
     id: &str,
@@ -86,36 +92,66 @@ pub async fn submit(
         let id = format!("{}-m{i}", reply.id);
         outs.push(OutboundMessage { id, text: String::new(), media_urls: vec![], media_ids: vec![media.clone()], ..base.clone() });
     }
-    for o in &outs {
-        let payload = serde_json::to_vec(o).map_err(|e| unavailable(&e))?;
-        app.bus.publish(app.bus.subjects().outbound(channel), &o.id, payload.into()).await.map_err(|e| unavailable(&e))?;
-    }
     let ids: Vec<String> = outs.iter().map(|o| o.id.clone()).collect();
     let stored = serde_json::json!({
         "id": reply.id, "direction": "outbound", "channel": channel, "account": base.account,
         "agent": reply.agent, "text": base.text, "media_urls": base.media_urls, "media": reply.media,
         "outbound_ids": ids, "at": now,
     });
-    if let Err(e) = app.store.record_reply(id, &base.id, reply.agent.as_deref(), &stored.to_string(), now.timestamp_millis()).await {
-        // The reply is durable on JetStream and will be sent; only the history lags.
-        tracing::warn!(error = %e, conversation = %id, "reply queued but not recorded in the history");
+    let message = EventMessage { id: base.id.clone(), direction: "outbound".into(), text: base.text.clone(), attachments: vec![] };
+    let mut outbound = Vec::with_capacity(outs.len());
+    for o in &outs {
+        outbound.push((o.id.clone(), serde_json::to_string(o).map_err(|e| unavailable(&e))?));
     }
+    let record = ReplyRecord {
+        conversation: id,
+        id: &base.id,
+        agent: reply.agent.as_deref().unwrap_or(""),
+        channel,
+        stored: stored.to_string(),
+        message: serde_json::to_string(&message).map_err(|e| unavailable(&e))?,
+        outbound,
+        ttl_secs: super::STATE_TTL.as_secs(),
+        now_ms: now.timestamp_millis(),
+    };
+    // One step: the history, the send record, the `replied` event and the
+    // outbound messages, or none of them (503: never sent).
+    let (outcome, entries) = app.store.record_reply(&record).await.map_err(|e| unavailable(&e))?;
+    match outcome {
+        ReplyOutcome::Queued => {}
+        // A retry of a reply already queued: the same answer, nothing twice.
+        ReplyOutcome::Duplicate => return Ok(ids),
+        ReplyOutcome::Resolved => return Err(ReplyError::Resolved),
+        ReplyOutcome::NotFound => return Err(ReplyError::NotFound),
+    }
+    crate::outbox::flush_events(app, &entries).await;
     if let Err(e) = crate::sla::observe(app, id, crate::sla::clock::Trigger::AgentReply, &base.id, now).await {
         tracing::warn!(error = %e, conversation = %id, "reply queued but the SLA clocks did not move");
     }
-    let data = EventData {
-        conversation_id: id.to_owned(),
-        channel: channel.to_string(),
-        account: base.account.clone(),
-        customer: Customer { id: field("customer"), address: base.to.clone() },
-        queue: field("queue"),
-        agent: reply.agent.clone(),
-        message: Some(EventMessage { id: base.id.clone(), direction: "outbound".into(), text: base.text.clone(), attachments: vec![] }),
-        ..EventData::default()
-    };
-    let event = Event::new(events::REPLIED, format!("{}:replied", base.id), &app.event_source, now, data);
-    if let Err(e) = crate::routing::publish(app, event).await {
-        tracing::warn!(error = %e, conversation = %id, "reply queued but its event was not published");
-    }
     Ok(ids)
+}
+
+/// The reply id for an agent's `Idempotency-Key`: the same key from the
+/// same agent on the same conversation is the same reply, so a retried
+/// request is recognised; letters and digits only (it names the provider
+/// messages, a status callback's query, an email Message-ID).
+pub fn idempotent_id(agent: &str, conversation: &str, key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{agent}\n{conversation}\n{key}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02X}")).collect();
+    format!("K{}", &hex[..25])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn idempotency_keys_name_one_reply_per_agent_and_conversation() {
+        let a = super::idempotent_id("alice", "C1", "k-1");
+        assert_eq!(a, super::idempotent_id("alice", "C1", "k-1"));
+        assert_eq!(a.len(), 26);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, super::idempotent_id("bob", "C1", "k-1"));
+        assert_ne!(a, super::idempotent_id("alice", "C2", "k-1"));
+        assert_ne!(a, super::idempotent_id("alice", "C1", "k-2"));
+    }
 }

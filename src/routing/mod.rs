@@ -20,10 +20,10 @@ pub use classify::{detect_language, Attributes, Classification, Classifier};
 
 use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
-use crate::events::{self, Customer, Decision, Event, EventData, EventMessage};
+use crate::events::EventMessage;
 use crate::config::Settings;
 use crate::sla::clock::Trigger;
-use crate::store::{AgentSync, BullseyeJson, OfferOutcome, Placement, QueueJson, RouteRequest, RouteResult, Widened};
+use crate::store::{AgentSync, BullseyeJson, QueueJson, RouteRequest, RouteResult};
 
 /// Runs the router until `cancel` fires.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
@@ -132,7 +132,7 @@ pub async fn sync_agents(app: &App, previous: Option<&Settings>) -> Result<(), R
             (name.clone(), json)
         })
         .collect();
-    app.store.set_routing_config(sticky_ms, routing.offer_misses_away, &queues).await?;
+    app.store.set_routing_config(sticky_ms, routing.offer_misses_away, &app.event_source, &queues).await?;
     for (id, agent) in &settings.agents {
         let c = &agent.capacity;
         let capacity = Channel::ALL.map(|ch| (ch, c.for_channel(ch)));
@@ -159,74 +159,18 @@ pub async fn sync_agents(app: &App, previous: Option<&Settings>) -> Result<(), R
 
 /// Assigns waiting conversations after capacity freed (a resolve, a
 /// transfer, an agent turning available, a wrap-up ending), highest
-/// priority and longest waiting first across queues, and publishes their
-/// events. Every placement is atomic in Redis, so replicas draining at once
-/// are safe.
+/// priority and longest waiting first across queues; their events are in
+/// the outbox with the placements and published now. Every placement is
+/// atomic in Redis, so replicas draining at once are safe.
 pub async fn drain(app: &App) -> Result<usize, RouteError> {
     let now = Utc::now();
     let depth = app.live().settings.routing.drain_depth;
-    let placed = app.store.drain(now.timestamp_millis(), depth).await?;
+    let (placed, events) = app.store.drain(now.timestamp_millis(), depth).await?;
+    crate::outbox::flush_events(app, &events).await;
     for p in &placed {
-        publish_placement(app, p, None, now).await?;
         tracing::info!(conversation = %p.conversation, agent = %p.agent, state = %p.state, "waiting conversation placed");
     }
     Ok(placed.len())
-}
-
-/// Publishes the `assigned` or `offered` event of a placement.
-pub async fn publish_placement(
-    app: &App,
-    p: &Placement,
-    cause: Option<(&str, &str)>,
-    now: chrono::DateTime<Utc>,
-) -> Result<(), RouteError> {
-    let record = app.store.conversation(&p.conversation).await?.unwrap_or_default();
-    let mut data = EventData::from_record(&p.conversation, &record);
-    data.agent = (!p.agent.is_empty()).then(|| p.agent.clone());
-    data.decision = Some(Decision { chosen: data.agent.clone(), candidates: p.decision.clone(), rule: field(&record, "rule") });
-    if let Some((from, reason)) = cause {
-        data.from_agent = Some(from.to_owned());
-        data.reason = Some(reason.to_owned());
-    }
-    let kind = if p.state == "offered" { events::OFFERED } else if p.agent.is_empty() { events::QUEUED } else { events::ASSIGNED };
-    let id = format!("{}:{}:{}:{}", p.conversation, kind.rsplit('.').next().unwrap_or(kind), p.agent, now.timestamp_millis());
-    publish(app, Event::new(kind, id, &app.event_source, now, data)).await
-}
-
-/// Publishes an event on the log (and so to every delivery target), and
-/// registers it as pending delivery for its conversation, so delivery keeps
-/// the conversation's order across replicas (see `delivery`). A duplicate
-/// (a redelivered step re-publishing) was registered the first time; on a
-/// failure only the placeholder goes.
-pub async fn publish(app: &App, event: Event) -> Result<(), RouteError> {
-    let conversation = event.data.conversation_id.clone();
-    let placeholder = crate::store::delivery_placeholder(&event.id);
-    if !conversation.is_empty() {
-        app.store.delivery_announce(&conversation, &placeholder, Utc::now().timestamp_millis()).await?;
-    }
-    let (seqs, failed) = publish_all(app, vec![event]).await;
-    if !conversation.is_empty() {
-        app.store.delivery_published(&conversation, &placeholder, &seqs).await?;
-    }
-    failed.map_or(Ok(()), |e| Err(e.into()))
-}
-
-/// Publishes events in order until one fails: the stream sequences of
-/// those newly on the log, and the failure.
-async fn publish_all(app: &App, events: Vec<Event>) -> (Vec<u64>, Option<crate::bus::BusError>) {
-    let mut seqs = Vec::with_capacity(events.len());
-    for event in events {
-        let payload = serde_json::to_vec(&event).unwrap_or_default();
-        match app.bus.publish(app.bus.subjects().event(&event.event_type), &event.id, payload.into()).await {
-            Ok(seq) => seqs.extend(seq),
-            Err(e) => return (seqs, Some(e)),
-        }
-    }
-    (seqs, None)
-}
-
-fn field(record: &crate::store::ConversationRecord, key: &str) -> Option<String> {
-    record.get(key).filter(|v| !v.is_empty()).cloned()
 }
 
 /// Runs the timed side of routing on this replica until `cancel` fires:
@@ -249,61 +193,18 @@ pub async fn sweep(app: Arc<App>, cancel: CancellationToken) {
 
 async fn sweep_once(app: &App) -> Result<(), RouteError> {
     let now = Utc::now();
-    let outcome = app.store.sweep(now.timestamp_millis(), 100).await?;
+    let (outcome, events) = app.store.sweep(now.timestamp_millis(), 100).await?;
+    crate::outbox::flush_events(app, &events).await;
     for o in &outcome.offers {
-        tracing::info!(conversation = %o.conversation, from = %o.from, "offer timed out");
-        withdrawn(app, o, "offer timed out", now).await?;
+        tracing::info!(conversation = %o.conversation, from = %o.from, away = o.away, "offer timed out");
     }
     for w in &outcome.widened {
-        widened(app, w, now).await?;
+        tracing::info!(conversation = %w.conversation, step = w.step, from = %w.from_queue, to = %w.queue, relax = w.relax, agent = %w.agent, "bullseye step");
     }
     if !outcome.freed.is_empty() || !outcome.offers.is_empty() {
         drain(app).await?;
     }
     Ok(())
-}
-
-/// Publishes a bullseye step: a `transferred` event when it moved the
-/// conversation to the overflow queue, and its placement when an agent
-/// took it.
-async fn widened(app: &App, w: &Widened, now: chrono::DateTime<Utc>) -> Result<(), RouteError> {
-    tracing::info!(conversation = %w.conversation, step = w.step, from = %w.from_queue, to = %w.queue, relax = w.relax, "bullseye step");
-    if !w.queue.is_empty() {
-        let record = app.store.conversation(&w.conversation).await?.unwrap_or_default();
-        let mut data = EventData::from_record(&w.conversation, &record);
-        data.reason = Some(format!("overflow from {} (bullseye step {})", w.from_queue, w.step));
-        data.agent = None;
-        let id = format!("{}:overflow:{}:{}", w.conversation, w.step, w.queue);
-        publish(app, Event::new(events::TRANSFERRED, id, &app.event_source, now, data)).await?;
-    }
-    if w.agent.is_empty() {
-        return Ok(());
-    }
-    let placement =
-        Placement { conversation: w.conversation.clone(), agent: w.agent.clone(), state: w.state.clone(), decision: w.decision.clone() };
-    publish_placement(app, &placement, None, now).await
-}
-
-/// Publishes what follows a withdrawn offer: the agent set away, and the
-/// next offer (or the conversation back in its queue).
-pub async fn withdrawn(app: &App, o: &OfferOutcome, reason: &str, now: chrono::DateTime<Utc>) -> Result<(), RouteError> {
-    if o.away {
-        let data = EventData {
-            agent: Some(o.from.clone()),
-            reason: Some(format!("missed {} offers in a row", app.live().settings.routing.offer_misses_away)),
-            ..EventData::default()
-        };
-        let id = format!("{}:away:{}", o.from, now.timestamp_millis());
-        publish(app, Event::new(events::AGENT_AWAY, id, &app.event_source, now, data)).await?;
-        tracing::info!(agent = %o.from, "agent set away after missed offers");
-    }
-    let placement = Placement {
-        conversation: o.conversation.clone(),
-        agent: o.agent.clone(),
-        state: o.state.clone(),
-        decision: o.decision.clone(),
-    };
-    publish_placement(app, &placement, Some((&o.from, reason)), now).await
 }
 
 /// What a reload changed.
@@ -543,10 +444,12 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let now = Utc::now();
     let mut class_json = class.to_json();
-    // The events' delivery placeholder goes in with the routing step (named
-    // after their common part, see `events_for`).
-    let placeholder =
-        crate::store::delivery_placeholder(&format!("{}:{}:{}", inbound.channel, inbound.account, inbound.provider_message_id));
+    let event_message = EventMessage {
+        id: inbound.id.clone(),
+        direction: "inbound".into(),
+        text: inbound.text.clone(),
+        attachments: inbound.attachments.clone(),
+    };
     (class_json.deadline_ms, class_json.sla) = crate::sla::first_deadline(app, &class.queue, inbound.channel, class.priority, now);
     let result = app
         .store
@@ -568,7 +471,7 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
             dedupe_ttl_secs: routing.dedupe_ttl_secs,
             join_window_ms: ms(routing.join_window_secs),
             reopen_window_ms: ms(routing.reopen_window_secs),
-            announce: &placeholder,
+            event_message: serde_json::to_string(&event_message).unwrap_or_default(),
         })
         .await?;
     if inbound.channel == Channel::Email {
@@ -583,15 +486,10 @@ async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, Route
     };
     let sla_error = |e: crate::sla::SlaError| RouteError::Sla(e.to_string());
     let step = crate::sla::plan(app, trigger, &result.message_id, now, seen).map_err(sla_error)?;
-    let (seqs, failed) = publish_all(app, events_for(app, inbound, &result)).await;
-    // The events' registration and the clocks' compare-and-set in one
-    // round trip; the clocks move only once the events are on the log (a
-    // failure before is retried as a whole, and both steps are idempotent).
-    let clocks = if failed.is_none() { step.write() } else { None };
-    let written = app.store.delivery_published_with_clocks(&result.conversation, &result.placeholder, &seqs, clocks).await?;
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
+    // The events are committed with the routing (the outbox); published
+    // now, and the clocks' compare-and-set in the same round trip as
+    // their removal from the outbox.
+    let written = crate::outbox::flush(app, &result.events, step.write().map(|(read, new)| (result.conversation.as_str(), read, new))).await?;
     if written {
         crate::sla::settle(app, &result.conversation, seen, step).await.map_err(sla_error)?;
     } else {
@@ -611,60 +509,6 @@ pub(crate) fn identity(m: &InboundMessage) -> (String, String) {
         Channel::Wechat => (format!("wechat-{}", m.account), m.customer.clone()),
         Channel::Webchat => ("visitor".into(), m.customer.clone()),
     }
-}
-
-/// The events one routing produced: `reopened` when it reopened a
-/// conversation, then `assigned` or `offered` when it placed the
-/// conversation, `queued` when it opened one nobody could take, else
-/// `message`. Ids derive from the provider message id, so the same routing
-/// always yields the same event ids.
-fn events_for(app: &App, inbound: &InboundMessage, r: &RouteResult) -> Vec<Event> {
-    let mut kinds = Vec::new();
-    if r.reopened {
-        kinds.push(events::REOPENED);
-    }
-    kinds.push(if r.placed && r.state == "offered" {
-        events::OFFERED
-    } else if r.placed {
-        events::ASSIGNED
-    } else if r.agent.is_none() && (r.created || r.reopened) {
-        events::QUEUED
-    } else {
-        events::MESSAGE
-    });
-    kinds
-        .into_iter()
-        .map(|event_type| {
-            let data = EventData {
-                conversation_id: r.conversation.clone(),
-                channel: inbound.channel.to_string(),
-                account: inbound.account.clone(),
-                customer: Customer { id: r.customer.clone(), address: inbound.customer.clone() },
-                queue: r.queue.clone(),
-                agent: r.agent.clone(),
-                message: Some(EventMessage {
-                    id: r.message_id.clone(),
-                    direction: "inbound".into(),
-                    text: inbound.text.clone(),
-                    attachments: inbound.attachments.clone(),
-                }),
-                decision: (!r.decision.is_empty()).then(|| Decision {
-                    chosen: r.agent.clone().filter(|_| r.placed),
-                    candidates: r.decision.clone(),
-                    rule: (!r.rule.is_empty()).then(|| r.rule.clone()),
-                }),
-                ..EventData::default()
-            };
-            let id = format!(
-                "{}:{}:{}:{}",
-                inbound.channel,
-                inbound.account,
-                inbound.provider_message_id,
-                event_type.rsplit('.').next().unwrap_or(event_type)
-            );
-            Event::new(event_type, id, &app.event_source, inbound.received_at, data)
-        })
-        .collect()
 }
 
 /// Reloads when another replica (or this one) changed agents or queues at

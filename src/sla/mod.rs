@@ -32,8 +32,8 @@ use self::clock::{parse_timer_id, ClockKind, ClockState, Clocks, Stage, Target, 
 use self::timers::{Fired, TimerOptions, Timers};
 use crate::app::App;
 use crate::config::{Escalation, Settings, SlaPolicy};
-use crate::events::{self, Event, EventData};
-use crate::store::{ConversationRecord, Placement, TransferTarget};
+use crate::events;
+use crate::store::{ConversationRecord, TransferTarget};
 
 /// WeChat's customer-service window.
 const WECHAT_WINDOW: Duration = Duration::from_secs(48 * 3600);
@@ -404,19 +404,28 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), SlaError> {
     };
     let now = Utc::now();
     let event_type = if stage == Stage::Warning { events::SLA_WARNING } else { events::SLA_BREACHED };
-    let mut data = EventData::from_record(&conversation, &record);
     let used = clock.used(now, &calendar(&live.calendars, &clock.calendar));
-    data.sla = Some(serde_json::json!({
+    let details = serde_json::json!({
         "clock": kind.as_str(),
         "policy": clock.policy,
         "target_secs": clock.target_ms as f64 / 1000.0,
         "due": clock.breach_due,
         "elapsed_business_secs": used as f64 / 1000.0,
         "escalations": actions.iter().map(describe).collect::<Vec<_>>(),
-    }));
-    data.supervisors = actions.contains(&Escalation::Notify);
-    let event = Event::new(event_type, fired.firing_id.clone(), &app.event_source, now, data);
-    crate::routing::publish(app, event).await?;
+    });
+    // Once per firing: a firing handled again (a crash before the clock
+    // was marked) appends nothing new.
+    let req = crate::store::EmitRequest {
+        event_type,
+        conversation: &conversation,
+        cause: &fired.firing_id,
+        supervisors: actions.contains(&Escalation::Notify),
+        sla: Some(details.to_string()),
+        ..Default::default()
+    };
+    if let Some(emitted) = app.store.emit(&req, now.timestamp_millis()).await? {
+        crate::outbox::flush_events(app, &emitted.entries).await;
+    }
     app.metrics.sla_event(record.get("queue").map_or("", String::as_str), kind.as_str(), if stage == Stage::Warning { "warning" } else { "breach" });
     tracing::info!(conversation = %conversation, clock = kind.as_str(), stage = ?stage, "SLA {}", if stage == Stage::Warning { "warning" } else { "breach" });
     for (i, action) in actions.iter().enumerate() {
@@ -479,38 +488,18 @@ async fn escalate(
                 // It is with an agent already; re-routing would take it away.
                 return Ok(());
             }
-            let outcome =
-                app.store.reroute(conversation, &TransferTarget::Queue(live.classifier.queue(&target).to_json()), now_ms).await?;
-            if outcome.ok {
-                let fresh = app.store.conversation(conversation).await?.unwrap_or_default();
-                let mut data = EventData::from_record(conversation, &fresh);
-                data.reason = Some(format!("SLA escalation: re-routed from {from}"));
-                let id = format!("{conversation}:sla-reroute:{target}:{now_ms}");
-                crate::routing::publish(app, Event::new(events::TRANSFERRED, id, &app.event_source, now, data)).await?;
-                if !outcome.agent.is_empty() {
-                    let p = Placement {
-                        conversation: conversation.to_owned(),
-                        agent: outcome.agent,
-                        state: outcome.state,
-                        decision: outcome.decision,
-                    };
-                    crate::routing::publish_placement(app, &p, None, now).await?;
-                }
-            }
+            let why = format!("SLA escalation: re-routed from {from}");
+            let (_, events) =
+                app.store.reroute(conversation, &TransferTarget::Queue(live.classifier.queue(&target).to_json()), &why, now_ms).await?;
+            crate::outbox::flush_events(app, &events).await;
             Ok(())
         }
         Escalation::Reoffer => {
-            let outcome = app.store.reoffer(conversation, now_ms).await?;
+            let (outcome, events) = app.store.reoffer(conversation, now_ms).await?;
+            crate::outbox::flush_events(app, &events).await;
             if outcome.from.is_empty() {
                 return Ok(());
             }
-            let p = Placement {
-                conversation: conversation.to_owned(),
-                agent: outcome.agent,
-                state: outcome.state,
-                decision: outcome.decision,
-            };
-            crate::routing::publish_placement(app, &p, Some((&outcome.from, "SLA escalation: re-offered")), now).await?;
             crate::routing::drain(app).await?;
             Ok(())
         }

@@ -2,6 +2,7 @@
 //! The key schema and its invariants are in [`schema`].
 
 pub mod schema;
+mod outbox;
 mod routing;
 mod webchat;
 
@@ -19,6 +20,7 @@ pub use routing::{
     TransferOutcome, TransferTarget,
 };
 pub use webchat::{ChatSlot, CHAT_TTL};
+pub use outbox::{EmitRequest, Emitted, OutboxEntry, OutboxTarget, ReplyOutcome, ReplyRecord};
 
 use crate::config::RedisSettings;
 
@@ -53,8 +55,6 @@ pub struct Store {
     delivery: Arc<Script>,
     profile: Arc<Script>,
     lookup: Arc<Script>,
-    published: Arc<Script>,
-    delivered: Arc<Script>,
     drain: Arc<Script>,
     resolve: Arc<Script>,
     offer: Arc<Script>,
@@ -66,21 +66,14 @@ pub struct Store {
     sla_cas: Arc<Script>,
     chat_reserve: Arc<Script>,
     chat_commit: Arc<Script>,
+    outbox_scripts: Arc<outbox::OutboxScripts>,
 }
 
 /// The routing library, prepended to the scripts that change assignments.
 const LIB_LUA: &str = include_str!("lua/lib.lua");
 
-/// What a delivery placeholder's name starts with (`lua/route.lua` writes
-/// the same).
-pub const PLACEHOLDER_PREFIX: &str = "p:";
-
-/// The delivery placeholder of the events of step `step`: the step's only
-/// event's id, or the common part `<step>` of its events `<step>:<kind>`
-/// (see `delivery::turn`).
-pub fn delivery_placeholder(step: &str) -> String {
-    format!("{PLACEHOLDER_PREFIX}{step}")
-}
+/// How long a conversation's delivery mark lives after its last event.
+const DELIVERED_SEQ_TTL_SECS: u64 = 30 * 24 * 3600;
 
 /// How long a conversation's SLA clocks are kept after their last change.
 const SLA_TTL_SECS: u64 = 90 * 24 * 3600;
@@ -121,10 +114,14 @@ impl Store {
             delivery: Arc::new(Script::new(include_str!("lua/delivery.lua"))),
             profile: Arc::new(Script::new(include_str!("lua/profile.lua"))),
             lookup: Arc::new(Script::new(include_str!("lua/lookup.lua"))),
-            published: Arc::new(Script::new(include_str!("lua/published.lua"))),
-            delivered: Arc::new(Script::new(include_str!("lua/delivered.lua"))),
             chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),
             chat_commit: Arc::new(Script::new(include_str!("lua/chat_commit.lua"))),
+            outbox_scripts: Arc::new(outbox::OutboxScripts {
+                outbox_done: Script::new(include_str!("lua/outbox_done.lua")),
+                outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),
+                emit: with_lib(include_str!("lua/emit.lua")),
+                reply: with_lib(include_str!("lua/reply.lua")),
+            }),
         })
     }
 
@@ -201,40 +198,6 @@ impl Store {
     pub async fn append_message(&self, id: &str, stored_message: &str) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
         let r: Result<(), _> = c.rpush(self.keys.messages(id), stored_message).await;
-        self.check(r).await
-    }
-
-    /// Records an agent's reply: appends it, remembers which conversation
-    /// and agent the outbound message belongs to (for status callbacks) and
-    /// moves an assigned conversation to waiting-on-customer.
-    pub async fn record_reply(
-        &self,
-        id: &str,
-        outbound_id: &str,
-        agent: Option<&str>,
-        stored_message: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let key = self.keys.conversation(id);
-        let out = self.keys.outbound(outbound_id);
-        let mut c = self.conn().await?;
-        let r: Result<(), _> = redis::pipe()
-            .atomic()
-            .hset(&out, "conversation", id)
-            .hset(&out, "agent", agent.unwrap_or(""))
-            .expire(&out, 30 * 24 * 3600)
-            .rpush(self.keys.messages(id), stored_message)
-            .hset(&key, "updated_at", now_ms)
-            .hset_nx(&key, "first_reply_at", now_ms)
-            .query_async(&mut c)
-            .await;
-        self.check(r).await?;
-        let r: Result<(), _> = redis::Script::new(
-            "if redis.call('HGET', KEYS[1], 'state') == 'assigned' then redis.call('HSET', KEYS[1], 'state', 'waiting') end",
-        )
-        .key(&key)
-        .invoke_async(&mut c)
-        .await;
         self.check(r).await
     }
 
@@ -490,78 +453,29 @@ impl Store {
         self.check(r).await
     }
 
-    /// Announces events of `conversation` about to be published (before
-    /// their stream sequences are known), so that no later event of the
-    /// conversation is delivered before them: `placeholder` (see
-    /// [`delivery_placeholder`]) scored with the negative time, replaced by
-    /// [`delivery_published`](Self::delivery_published).
-    pub async fn delivery_announce(&self, conversation: &str, placeholder: &str, now_ms: i64) -> Result<(), StoreError> {
-        let key = self.keys.delivery_queue(conversation);
+    /// The highest event sequence number of `conversation` delivered to
+    /// every target (or dead-lettered) so far (0: none).
+    pub async fn delivered_seq(&self, conversation: &str) -> Result<u64, StoreError> {
         let mut c = self.conn().await?;
-        let r: Result<(), _> =
-            redis::pipe().zadd(&key, placeholder, -now_ms).expire(&key, 7 * 24 * 3600).query_async(&mut c).await;
-        self.check(r).await
+        let r: Result<Option<u64>, _> = c.get(self.keys.delivered_seq(conversation)).await;
+        Ok(self.check(r).await?.unwrap_or(0))
     }
 
-    /// Registers the events `seqs` (stream sequences) of `conversation` as
-    /// not yet delivered (unless delivered already), in place of
-    /// `placeholder`, atomically.
-    pub async fn delivery_published(&self, conversation: &str, placeholder: &str, seqs: &[u64]) -> Result<(), StoreError> {
-        self.delivery_published_with_clocks(conversation, placeholder, seqs, None).await.map(drop)
-    }
-
-    /// [`delivery_published`](Self::delivery_published) and, in the same
-    /// round trip, the SLA clocks of `conversation` replaced by `sla.1` if
-    /// they are still `sla.0` (see [`sla_replace`](Self::sla_replace)).
-    /// `false` when the clocks changed since they were read (the
-    /// registration is done either way).
-    pub async fn delivery_published_with_clocks(
-        &self,
-        conversation: &str,
-        placeholder: &str,
-        seqs: &[u64],
-        sla: Option<(&str, &str)>,
-    ) -> Result<bool, StoreError> {
-        let (read, new) = sla.unwrap_or(("", ""));
-        let mut inv = self.published.key(self.keys.delivery_queue(conversation));
-        inv.key(self.keys.sla(conversation)).key(self.keys.delivered_early(conversation)).arg(placeholder).arg(read).arg(new).arg(SLA_TTL_SECS);
-        for seq in seqs {
-            inv.arg(seq);
-        }
+    /// Event `seq` of `conversation` is done with (delivered to every
+    /// target, or dead-lettered): the conversation's next event may go.
+    /// The mark only moves forward.
+    pub async fn mark_delivered_seq(&self, conversation: &str, seq: u64) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
-        let r: Result<i64, _> = inv.invoke_async(&mut c).await;
-        Ok(self.check(r).await? == 1)
-    }
-
-    /// The first `n` entries of `conversation`'s pending deliveries:
-    /// placeholders (score = −announce time, ms) first, then stream
-    /// sequences (score ≥ 0) in order.
-    pub async fn delivery_heads(&self, conversation: &str, n: isize) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut c = self.conn().await?;
-        let r: Result<Vec<(String, i64)>, _> =
-            c.zrange_withscores(self.keys.delivery_queue(conversation), 0, n.max(1) - 1).await;
-        self.check(r).await
-    }
-
-    /// Event `member` (a stream sequence, or a stale placeholder) of
-    /// `conversation` is done with.
-    pub async fn delivery_done(&self, conversation: &str, member: &str) -> Result<(), StoreError> {
-        let mut c = self.conn().await?;
-        let r: Result<(), _> = c.zrem(self.keys.delivery_queue(conversation), member).await;
-        self.check(r).await
-    }
-
-    /// Event `seq` (stream sequence) of `conversation` was delivered (see
-    /// `lua/delivered.lua`).
-    pub async fn delivery_delivered(&self, conversation: &str, seq: u64) -> Result<(), StoreError> {
-        let mut c = self.conn().await?;
-        let r: Result<i64, _> = self
-            .delivered
-            .key(self.keys.delivery_queue(conversation))
-            .key(self.keys.delivered_early(conversation))
-            .arg(seq)
-            .invoke_async(&mut c)
-            .await;
+        let r: Result<i64, _> = Script::new(
+            "local c = tonumber(redis.call('GET', KEYS[1]) or '0') \
+             if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) \
+             else redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 1",
+        )
+        .key(self.keys.delivered_seq(conversation))
+        .arg(seq)
+        .arg(DELIVERED_SEQ_TTL_SECS)
+        .invoke_async(&mut c)
+        .await;
         self.check(r).await.map(drop)
     }
 

@@ -9,6 +9,7 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use switchboard_core::Channel;
 
+use super::outbox::{split_reply, OutboxEntry};
 use super::{Store, StoreError};
 
 /// One inbound message to route (see `lua/route.lua`).
@@ -49,10 +50,8 @@ pub struct RouteRequest<'a> {
     pub join_window_ms: i64,
     /// A conversation resolved this recently reopens (0: never).
     pub reopen_window_ms: i64,
-    /// The delivery placeholder of the events the router publishes next
-    /// (see [`Store::delivery_announce`]; `""`: none), written in the
-    /// same step.
-    pub announce: &'a str,
+    /// The message as the routing's events carry it (JSON).
+    pub event_message: String,
 }
 
 /// The classification of a conversation as the scripts store it.
@@ -122,10 +121,9 @@ pub struct RouteResult {
     /// The conversation's priority after routing.
     #[serde(skip)]
     pub priority: i32,
-    /// The delivery placeholder the step wrote (its name depends on the
-    /// events, see `lua/route.lua`; `""`: none).
+    /// The events the step appended to the outbox (none for a duplicate).
     #[serde(skip)]
-    pub placeholder: String,
+    pub events: Vec<OutboxEntry>,
 }
 
 /// How one candidate agent fared in an assignment decision.
@@ -162,9 +160,6 @@ pub struct Placement {
     pub agent: String,
     /// `assigned` or `offered`.
     pub state: String,
-    /// The decision.
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub decision: Vec<Candidate>,
 }
 
 /// The outcome of resolving a conversation.
@@ -194,9 +189,6 @@ pub struct OfferOutcome {
     /// The conversation's state now.
     #[serde(default)]
     pub state: String,
-    /// The decision of the next offer.
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub decision: Vec<Candidate>,
     /// Whether the agent was set away for missing offers.
     #[serde(default)]
     pub away: bool,
@@ -241,9 +233,6 @@ pub struct Widened {
     /// Its state now.
     #[serde(default)]
     pub state: String,
-    /// The decision.
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub decision: Vec<Candidate>,
 }
 
 /// A queue as the routing scripts read it from `{P}:config`.
@@ -303,9 +292,6 @@ pub struct TransferOutcome {
     /// Its queue now.
     #[serde(default)]
     pub queue: String,
-    /// The decision, for a transfer to a queue.
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub decision: Vec<Candidate>,
 }
 
 /// An agent's configuration as routing reads it in Redis.
@@ -353,37 +339,43 @@ impl Store {
             .arg(class)
             .arg(req.join_window_ms)
             .arg(req.reopen_window_ms)
-            .arg(req.announce);
+            .arg(&req.event_message);
         for (field, value) in &req.profile {
             inv.arg(*field).arg(value);
         }
         let mut c = self.conn().await?;
-        let r: Result<(i64, String, String), _> = inv.invoke_async(&mut c).await;
-        let (duplicate, json, after) = self.check(r).await?;
+        let r: Result<Vec<String>, _> = inv.invoke_async(&mut c).await;
+        let (head, events) = split_reply(self.check(r).await?, 3)?;
+        let [duplicate, json, after]: [String; 3] =
+            head.try_into().map_err(|_| StoreError::Corrupt { key: seen.clone(), reason: "short reply".into() })?;
         #[derive(Deserialize)]
         struct After {
             #[serde(default)]
             sla: String,
             #[serde(default)]
             priority: i32,
-            #[serde(default)]
-            placeholder: String,
         }
         let mut result: RouteResult = serde_json::from_str(&json).map_err(corrupt(seen.clone()))?;
         let after: After = serde_json::from_str(&after).map_err(corrupt(seen))?;
-        result.duplicate = duplicate == 1;
-        (result.sla_clocks, result.priority, result.placeholder) = (after.sla, after.priority, after.placeholder);
+        result.duplicate = duplicate == "1";
+        (result.sla_clocks, result.priority, result.events) = (after.sla, after.priority, events);
         Ok(result)
+    }
+
+    /// Runs a routing script whose answer is reply()-shaped (see
+    /// `lua/lib.lua`): its JSON result and the outbox entries it appended.
+    async fn invoke_emitting(&self, inv: &redis::ScriptInvocation<'_>) -> Result<(String, Vec<OutboxEntry>), StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Vec<String>, _> = inv.invoke_async(&mut c).await;
+        let (head, entries) = split_reply(self.check(r).await?, 1)?;
+        Ok((head.into_iter().next().unwrap_or_default(), entries))
     }
 
     /// Places waiting conversations where capacity is free (see
     /// `lua/drain.lua`), looking at `depth` heads per queue.
-    pub async fn drain(&self, now_ms: i64, depth: u32) -> Result<Vec<Placement>, StoreError> {
-        let mut c = self.conn().await?;
-        let r: Result<String, _> =
-            self.drain.arg(self.keys.base()).arg(now_ms).arg(depth).invoke_async(&mut c).await;
-        let json = self.check(r).await?;
-        lenient(&json).map_err(corrupt(self.keys.base().to_owned()))
+    pub async fn drain(&self, now_ms: i64, depth: u32) -> Result<(Vec<Placement>, Vec<OutboxEntry>), StoreError> {
+        let (json, events) = self.invoke_emitting(self.drain.arg(self.keys.base()).arg(now_ms).arg(depth)).await?;
+        Ok((lenient(&json).map_err(corrupt(self.keys.base().to_owned()))?, events))
     }
 
     /// Resolves a conversation (see `lua/resolve.lua`): `None` if it was
@@ -394,15 +386,14 @@ impl Store {
         now_ms: i64,
         wrapup_ms: u64,
         by: &str,
-    ) -> Result<Option<ResolveOutcome>, StoreError> {
+    ) -> Result<(Option<ResolveOutcome>, Vec<OutboxEntry>), StoreError> {
         let key = self.keys.conversation(conversation);
-        let mut c = self.conn().await?;
-        let r: Result<Option<String>, _> =
-            self.resolve.key(&key).arg(self.keys.base()).arg(now_ms).arg(wrapup_ms).arg(by).invoke_async(&mut c).await;
-        match self.check(r).await? {
-            None => Ok(None),
-            Some(json) => serde_json::from_str(&json).map(Some).map_err(corrupt(key)),
+        let (json, events) =
+            self.invoke_emitting(self.resolve.key(&key).arg(self.keys.base()).arg(now_ms).arg(wrapup_ms).arg(by)).await?;
+        if json.is_empty() {
+            return Ok((None, events));
         }
+        Ok((Some(serde_json::from_str(&json).map_err(corrupt(key))?), events))
     }
 
     /// An agent's answer to an offer (see `lua/offer.lua`).
@@ -412,38 +403,37 @@ impl Store {
         agent: &str,
         accept: bool,
         now_ms: i64,
-    ) -> Result<OfferOutcome, StoreError> {
+    ) -> Result<(OfferOutcome, Vec<OutboxEntry>), StoreError> {
         let key = self.keys.conversation(conversation);
-        let mut c = self.conn().await?;
-        let r: Result<String, _> = self
-            .offer
-            .key(&key)
-            .arg(self.keys.base())
-            .arg(conversation)
-            .arg(agent)
-            .arg(now_ms)
-            .arg(if accept { "accept" } else { "decline" })
-            .invoke_async(&mut c)
-            .await;
-        let json = self.check(r).await?;
+        let mut inv = self.offer.key(&key);
+        inv.arg(self.keys.base()).arg(conversation).arg(agent).arg(now_ms).arg(if accept { "accept" } else { "decline" });
+        let (json, events) = self.invoke_emitting(&inv).await?;
         let mut outcome: OfferOutcome = serde_json::from_str(&json).map_err(corrupt(key))?;
         outcome.conversation = conversation.to_owned();
-        Ok(outcome)
+        Ok((outcome, events))
     }
 
-    /// Transfers a conversation (see `lua/transfer.lua`).
+    /// Transfers a conversation (see `lua/transfer.lua`); `why` goes in
+    /// the `transferred` event (the agent's note).
     pub async fn transfer(
         &self,
         conversation: &str,
         target: &TransferTarget,
+        why: &str,
         now_ms: i64,
-    ) -> Result<TransferOutcome, StoreError> {
-        self.transfer_with(conversation, target, now_ms, false).await
+    ) -> Result<(TransferOutcome, Vec<OutboxEntry>), StoreError> {
+        self.transfer_with(conversation, target, now_ms, why, false).await
     }
 
     /// A transfer to a queue by an escalation, keeping a higher priority.
-    pub async fn reroute(&self, conversation: &str, target: &TransferTarget, now_ms: i64) -> Result<TransferOutcome, StoreError> {
-        self.transfer_with(conversation, target, now_ms, true).await
+    pub async fn reroute(
+        &self,
+        conversation: &str,
+        target: &TransferTarget,
+        why: &str,
+        now_ms: i64,
+    ) -> Result<(TransferOutcome, Vec<OutboxEntry>), StoreError> {
+        self.transfer_with(conversation, target, now_ms, why, true).await
     }
 
     async fn transfer_with(
@@ -451,8 +441,9 @@ impl Store {
         conversation: &str,
         target: &TransferTarget,
         now_ms: i64,
+        why: &str,
         keep_priority: bool,
-    ) -> Result<TransferOutcome, StoreError> {
+    ) -> Result<(TransferOutcome, Vec<OutboxEntry>), StoreError> {
         let key = self.keys.conversation(conversation);
         let (kind, name, req) = match target {
             TransferTarget::Agent(a) => ("agent", a.clone(), "{}".to_owned()),
@@ -460,41 +451,35 @@ impl Store {
                 ("queue", class.queue.clone(), serde_json::to_string(class).map_err(corrupt(key.clone()))?)
             }
         };
-        let mut c = self.conn().await?;
-        let r: Result<String, _> = self
-            .transfer
-            .key(&key)
-            .arg(self.keys.base())
+        let mut inv = self.transfer.key(&key);
+        inv.arg(self.keys.base())
             .arg(conversation)
             .arg(now_ms)
             .arg(kind)
             .arg(name)
             .arg(req)
             .arg(if keep_priority { "keep_priority" } else { "" })
-            .invoke_async(&mut c)
-            .await;
-        let json = self.check(r).await?;
-        serde_json::from_str(&json).map_err(corrupt(key))
+            .arg(why);
+        let (json, events) = self.invoke_emitting(&inv).await?;
+        Ok((serde_json::from_str(&json).map_err(corrupt(key))?, events))
     }
 
     /// Withdraws offers that timed out and ends wrap-ups that are over
     /// (see `lua/sweep.lua`), up to `batch` of each.
-    pub async fn sweep(&self, now_ms: i64, batch: u32) -> Result<SweepOutcome, StoreError> {
+    pub async fn sweep(&self, now_ms: i64, batch: u32) -> Result<(SweepOutcome, Vec<OutboxEntry>), StoreError> {
         self.sweep_with(now_ms, batch, "").await
     }
 
     /// Frees the capacity a resolved conversation still holds (a resolve
     /// without wrap-up, once its event is published).
     pub async fn release_resolved(&self, conversation: &str, now_ms: i64) -> Result<SweepOutcome, StoreError> {
-        self.sweep_with(now_ms, 0, conversation).await
+        Ok(self.sweep_with(now_ms, 0, conversation).await?.0)
     }
 
-    async fn sweep_with(&self, now_ms: i64, batch: u32, only: &str) -> Result<SweepOutcome, StoreError> {
-        let mut c = self.conn().await?;
-        let r: Result<String, _> =
-            self.sweep.arg(self.keys.base()).arg(now_ms).arg(batch).arg(only).invoke_async(&mut c).await;
-        let json = self.check(r).await?;
-        serde_json::from_str(&json).map_err(corrupt(self.keys.base().to_owned()))
+    async fn sweep_with(&self, now_ms: i64, batch: u32, only: &str) -> Result<(SweepOutcome, Vec<OutboxEntry>), StoreError> {
+        let (json, events) =
+            self.invoke_emitting(self.sweep.arg(self.keys.base()).arg(now_ms).arg(batch).arg(only)).await?;
+        Ok((serde_json::from_str(&json).map_err(corrupt(self.keys.base().to_owned()))?, events))
     }
 
     /// Writes an agent's configuration for routing (see `lua/agent.lua`).
@@ -538,10 +523,15 @@ impl Store {
         &self,
         sticky_ms: i64,
         offer_misses: u32,
+        event_source: &str,
         queues: &BTreeMap<String, QueueJson>,
     ) -> Result<(), StoreError> {
         let key = self.keys.routing_config();
-        let mut fields = vec![("sticky_ms".to_owned(), sticky_ms.to_string()), ("offer_misses".to_owned(), offer_misses.to_string())];
+        let mut fields = vec![
+            ("sticky_ms".to_owned(), sticky_ms.to_string()),
+            ("offer_misses".to_owned(), offer_misses.to_string()),
+            ("event_source".to_owned(), event_source.to_owned()),
+        ];
         for (name, q) in queues {
             fields.push((format!("queue:{name}"), serde_json::to_string(q).map_err(corrupt(key.clone()))?));
         }
@@ -624,37 +614,36 @@ pub struct EscalationOutcome {
     /// The state now.
     #[serde(default)]
     pub state: String,
-    /// `reoffer`: the decision.
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub decision: Vec<Candidate>,
 }
 
 impl Store {
     /// Raises a conversation's priority (see `lua/escalate.lua`).
-    pub async fn raise_priority(&self, conversation: &str, by: i32, now_ms: i64) -> Result<EscalationOutcome, StoreError> {
+    pub async fn raise_priority(
+        &self,
+        conversation: &str,
+        by: i32,
+        now_ms: i64,
+    ) -> Result<(EscalationOutcome, Vec<OutboxEntry>), StoreError> {
         self.escalate(conversation, "raise", by, now_ms).await
     }
 
     /// Takes a conversation from its agent and places it with another.
-    pub async fn reoffer(&self, conversation: &str, now_ms: i64) -> Result<EscalationOutcome, StoreError> {
+    pub async fn reoffer(&self, conversation: &str, now_ms: i64) -> Result<(EscalationOutcome, Vec<OutboxEntry>), StoreError> {
         self.escalate(conversation, "reoffer", 0, now_ms).await
     }
 
-    async fn escalate(&self, conversation: &str, op: &str, by: i32, now_ms: i64) -> Result<EscalationOutcome, StoreError> {
+    async fn escalate(
+        &self,
+        conversation: &str,
+        op: &str,
+        by: i32,
+        now_ms: i64,
+    ) -> Result<(EscalationOutcome, Vec<OutboxEntry>), StoreError> {
         let key = self.keys.conversation(conversation);
-        let mut c = self.conn().await?;
-        let r: Result<String, _> = self
-            .escalate
-            .key(&key)
-            .arg(self.keys.base())
-            .arg(conversation)
-            .arg(now_ms)
-            .arg(op)
-            .arg(by)
-            .invoke_async(&mut c)
-            .await;
-        let json = self.check(r).await?;
-        serde_json::from_str(&json).map_err(corrupt(key))
+        let mut inv = self.escalate.key(&key);
+        inv.arg(self.keys.base()).arg(conversation).arg(now_ms).arg(op).arg(by);
+        let (json, events) = self.invoke_emitting(&inv).await?;
+        Ok((serde_json::from_str(&json).map_err(corrupt(key))?, events))
     }
 
     /// A conversation's SLA clocks as stored (`""` when none yet).

@@ -11,7 +11,7 @@
 //! | `{P}:seen:<ch>:<acct>:<pid>`     | string | routing result of a provider message (EX dedupe)   |
 //! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …)       |
 //! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`(`_at`), `last_resolved`, `resolved_at`, attributes (`tier`, `language`, `name`, `tags`, `shop_id`) |
-//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags` |
+//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number) |
 //! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first                        |
 //! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`, `missed`; from configuration: `cap:<ch>`, `cap_total`, `skill:<s>`, `lang:<l>`, `langs` (`*`: any) |
 //! | `{P}:agents`, `{P}:agents:<ch>`  | set    | every agent; the agents with a capacity on ch      |
@@ -30,8 +30,11 @@
 //! | `{P}:queue:<name>:waiting:<ch>`  | zset   | unassigned conversation on channel ch → score: (SLA deadline or enqueue time, ms) − priority × 1e13 |
 //! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
-//! | `{P}:dq:<conversation>`          | zset   | stream sequences of the conversation's events not yet delivered (EX 7 d): delivery keeps their order |
-//! | `{P}:dq:<conversation>:early`    | set    | stream sequences of events delivered before their publisher registered them (EX 7 d) |
+//! | `{P}:conv:<id>:delivered`        | string | the highest `event_seq` of the conversation delivered to every target or dead-lettered (EX 30 d): event n waits for n − 1 |
+//! | `{P}:outbox`                     | zset   | outbox entry id → when it was appended (ms), or when the relay's lease on it ends |
+//! | `{P}:outbox:data`                | hash   | outbox entry id → `event:<type>` or `outbound:<channel>`, a newline, the payload as published |
+//! | `{P}:outbox:seqs`                | hash   | scope (`agent:<id>`, `system`) → last sequence number of its events of no conversation |
+//! | `{P}:outbox:cause:<cause>`       | string | event id appended for a cause (SLA firing, failed send) (EX 7 d): once per cause |
 //! | `{P}:deadletters`                | zset   | dead letter id → time (ms): deliveries that exhausted their attempts |
 //! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (event, target, reason)      |
 //! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `supervisor#<i>`) → why it is disabled (410) |
@@ -187,15 +190,19 @@ impl Keys {
         format!("{}:timers:sla", self.base)
     }
 
-    /// A conversation's events not yet delivered.
-    pub fn delivery_queue(&self, conversation: &str) -> String {
-        format!("{}:dq:{conversation}", self.base)
+    /// The highest sequence number of a conversation's events delivered.
+    pub fn delivered_seq(&self, conversation: &str) -> String {
+        format!("{}:conv:{conversation}:delivered", self.base)
     }
 
-    /// Events of a conversation delivered before their publisher registered
-    /// them (set of stream sequences).
-    pub fn delivered_early(&self, conversation: &str) -> String {
-        format!("{}:dq:{conversation}:early", self.base)
+    /// The outbox's entries by time.
+    pub fn outbox(&self) -> String {
+        format!("{}:outbox", self.base)
+    }
+
+    /// The outbox's entries' contents.
+    pub fn outbox_data(&self) -> String {
+        format!("{}:outbox:data", self.base)
     }
 
     /// Delivery targets disabled by a 410.

@@ -93,6 +93,9 @@ pub struct Metrics {
     sla_clocks: Family<SlaLabels, Counter>,
     sla_events: Family<SlaEventLabels, Counter>,
     first_response: Family<ResponseLabels, Histogram>,
+    outbox_published: Family<StageLabels, Counter>,
+    outbox_pending: Gauge,
+    held: Family<StageLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -143,8 +146,25 @@ impl Metrics {
             "Business time from the first customer message to the first agent reply",
             first_response.clone(),
         );
+        let outbox_published = Family::<StageLabels, Counter>::default();
+        registry.register(
+            "outbox_published",
+            "Outbox entries published, by path: `fast` right after their step, `relay` after a delay (NATS away, a crash)",
+            outbox_published.clone(),
+        );
+        let outbox_pending = Gauge::default();
+        registry.register("outbox_pending", "Outbox entries not yet acknowledged by JetStream, at the relay's last look", outbox_pending.clone());
+        let held = Family::<StageLabels, Counter>::default();
+        registry.register(
+            "transient_holds",
+            "Bus messages kept in progress while NATS or Redis was unavailable (never counted against max_deliver), by worker",
+            held.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            outbox_published,
+            outbox_pending,
+            held,
             ingress,
             egress,
             routed,
@@ -221,6 +241,21 @@ impl Metrics {
     /// A first response happened after `seconds` of business time.
     pub fn first_response(&self, queue: &str, channel: &str, seconds: f64) {
         self.first_response.get_or_create(&ResponseLabels { queue: queue.into(), channel: channel.into() }).observe(seconds);
+    }
+
+    /// `n` outbox entries were published by `path` (`fast`, `relay`).
+    pub fn outbox_published(&self, path: &str, n: usize) {
+        self.outbox_published.get_or_create(&StageLabels { stage: path.into() }).inc_by(n as u64);
+    }
+
+    /// The outbox holds `n` entries.
+    pub fn set_outbox_pending(&self, n: u64) {
+        self.outbox_pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// A bus message of `worker` waits for NATS or Redis to come back.
+    pub fn held(&self, worker: &str) {
+        self.held.get_or_create(&StageLabels { stage: worker.into() }).inc();
     }
 
     /// Readiness changed.

@@ -11,6 +11,7 @@ mod concurrency;
 mod delivery;
 mod email;
 mod openapi;
+mod outbox;
 mod readiness;
 mod routing;
 mod scoping;

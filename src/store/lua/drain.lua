@@ -7,8 +7,8 @@
 -- never assign a conversation twice or overrun a capacity.
 --
 -- ARGV: 1 base `{P}`, 2 now (ms), 3 heads per queue.
--- Returns JSON: the conversations placed, each {conversation, agent,
--- state, decision}.
+-- Appends each placement's event to the outbox. Returns (see reply())
+-- JSON: the conversations placed, each {conversation, agent, state}.
 local P, now, depth = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local heads = {}
 local open = {}
@@ -41,12 +41,13 @@ for _, h in ipairs(heads) do
     else
       local agent, decision, state = place(P, h.conv, vkey, now)
       if agent then
-        table.insert(placed, {conversation = h.conv, agent = agent, state = state, decision = decision})
+        emit_placement(P, h.conv, now, agent, state, decision)
+        table.insert(placed, {conversation = h.conv, agent = agent, state = state})
       end
     end
   end
 end
 if #placed == 0 then
-  return '[]'
+  return reply('[]')
 end
-return cjson.encode(placed)
+return reply(cjson.encode(placed))

@@ -32,6 +32,128 @@ local function fmt(x)
   return string.format('%.0f', x)
 end
 
+-- The event outbox (see `store::outbox`): every script that changes a
+-- conversation appends the events the change implies in the same call, so
+-- a committed change always has its events. An entry is `{P}:outbox`
+-- (zset: id -> time appended, ms) plus `{P}:outbox:data` (hash: id ->
+-- `<target>\n<payload>`, target `event:<type>` or `outbound:<channel>`).
+-- The script returns what it appended (see reply()) so the caller publishes
+-- at once; the relay publishes what stays behind. A conversation's events
+-- are numbered by `event_seq` on its hash, the event id is
+-- `<conversation>:<seq>`; events of no conversation are numbered per scope
+-- in `{P}:outbox:seqs` (`agent:<id>:<seq>`, `system:<seq>`).
+local EMITTED = {}
+
+-- Epoch milliseconds as RFC 3339 UTC with milliseconds (days to civil
+-- date after H. Hinnant's algorithm; Redis' Lua has no os.date).
+local function rfc3339(ms)
+  local secs = math.floor(ms / 1000)
+  local millis = ms - secs * 1000
+  local days = math.floor(secs / 86400)
+  local rem = secs - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, math.floor(rem / 3600),
+    math.floor((rem % 3600) / 60), rem % 60, millis)
+end
+
+-- Appends one entry to the outbox.
+local function outbox_put(P, id, target, payload, now)
+  local entry = target .. '\n' .. payload
+  redis.call('HSET', P .. ':outbox:data', id, entry)
+  redis.call('ZADD', P .. ':outbox', fmt(now), id)
+  table.insert(EMITTED, id)
+  table.insert(EMITTED, entry)
+end
+
+-- A decision as the events carry it; an empty candidate list stays a list.
+local function decision_json(chosen, candidates, rule)
+  local list = (candidates and #candidates > 0) and cjson.encode(candidates) or '[]'
+  local out = '{"chosen":' .. ((chosen and chosen ~= '') and cjson.encode(chosen) or 'null') .. ',"candidates":' .. list
+  if rule and rule ~= '' then
+    out = out .. ',"rule":' .. cjson.encode(rule)
+  end
+  return out .. '}'
+end
+
+-- Appends a CloudEvent of type `ev.type` to the outbox. `ev`: conv (the
+-- conversation; nil for an event of `ev.scope`), at (ms), and optionally
+-- agent (false: none; nil: the conversation's), queue, from_agent, reason,
+-- error, supervisors, decision = {chosen, candidates} (the rule is the
+-- conversation's), and raw JSON texts message and sla. The common fields
+-- are the conversation's as they are now, after the change. Returns the id.
+local function emit(P, ev)
+  local data, seq, id
+  local rule = nil
+  if ev.conv then
+    local vkey = P .. ':conv:' .. ev.conv
+    local f = redis.call('HMGET', vkey, 'channel', 'account', 'customer', 'address', 'queue', 'agent', 'rule')
+    seq = redis.call('HINCRBY', vkey, 'event_seq', 1)
+    id = ev.conv .. ':' .. seq
+    data = {conversation_id = ev.conv, channel = f[1] or '', account = f[2] or '',
+      customer = {id = f[3] or '', address = f[4] or ''}, queue = ev.queue or f[5] or ''}
+    local agent = f[6]
+    if ev.agent ~= nil then agent = ev.agent end
+    if agent and agent ~= '' then data.agent = agent end
+    rule = f[7]
+  else
+    seq = redis.call('HINCRBY', P .. ':outbox:seqs', ev.scope, 1)
+    id = ev.scope .. ':' .. seq
+    data = {conversation_id = '', channel = '', account = '', customer = {id = '', address = ''}, queue = ''}
+    if ev.agent and ev.agent ~= '' then data.agent = ev.agent end
+  end
+  for _, k in ipairs({'from_agent', 'reason', 'error'}) do
+    if ev[k] and ev[k] ~= '' then data[k] = ev[k] end
+  end
+  if ev.supervisors then data.supervisors = true end
+  local extra = {}
+  if ev.decision then
+    table.insert(extra, '"decision":' .. decision_json(ev.decision.chosen, ev.decision.candidates, rule))
+  end
+  if ev.message and ev.message ~= '' then table.insert(extra, '"message":' .. ev.message) end
+  if ev.sla and ev.sla ~= '' then table.insert(extra, '"sla":' .. ev.sla) end
+  local body = cjson.encode(data)
+  if #extra > 0 then
+    body = string.sub(body, 1, -2) .. ',' .. table.concat(extra, ',') .. '}'
+  end
+  local source = redis.call('HGET', P .. ':config', 'event_source') or ''
+  local payload = '{"specversion":"1.0","id":' .. cjson.encode(id) .. ',"source":' .. cjson.encode(source)
+    .. ',"type":' .. cjson.encode(ev.type) .. ',"subject":' .. cjson.encode(ev.conv or '')
+    .. ',"time":"' .. rfc3339(ev.at) .. '","datacontenttype":"application/json","seq":' .. seq
+    .. ',"data":' .. body .. '}'
+  outbox_put(P, id, 'event:' .. ev.type, payload, ev.at)
+  return id
+end
+
+-- The `assigned`, `offered` or `queued` event of a placement.
+local function emit_placement(P, conv, now, agent, state, decision, from_agent, reason)
+  local kind = 'switchboard.conversation.assigned'
+  if state == 'offered' then
+    kind = 'switchboard.conversation.offered'
+  elseif (not agent) or agent == '' then
+    kind = 'switchboard.conversation.queued'
+  end
+  return emit(P, {type = kind, conv = conv, at = now, agent = agent or false, from_agent = from_agent,
+    reason = reason, decision = {chosen = agent, candidates = decision}})
+end
+
+-- What a script returns: its result, then the outbox entries it appended
+-- (id, entry, id, entry, ...), for the caller to publish at once.
+local function reply(result)
+  local out = {result}
+  for _, v in ipairs(EMITTED) do
+    table.insert(out, v)
+  end
+  return out
+end
+
 -- `full`: also the channels the agent has no capacity on (its capacities
 -- changed); otherwise those are skipped, as it is in none of their indexes.
 local function reindex(P, agent, full)
@@ -314,8 +436,9 @@ end
 -- timeout that counts as a miss and may set the agent away after
 -- `offer_misses` in a row), and offers the conversation to the next agent
 -- or queues it. Returns a result table, or nil when the conversation is
--- not offered to `agent`.
-local function withdraw(P, conv, now, agent, missed)
+-- not offered to `agent`. Appends the `agent.away` event (when set away)
+-- and the next placement's event, carrying `reason`.
+local function withdraw(P, conv, now, agent, missed, reason)
   local vkey = P .. ':conv:' .. conv
   local f = redis.call('HMGET', vkey, 'state', 'agent')
   if f[1] ~= 'offered' or f[2] ~= agent then
@@ -333,11 +456,14 @@ local function withdraw(P, conv, now, agent, missed)
       redis.call('HSET', akey, 'status', 'away')
       reindex(P, agent)
       away = true
+      emit(P, {type = 'switchboard.agent.away', scope = 'agent:' .. agent, agent = agent, at = now,
+        reason = 'missed ' .. limit .. ' offers in a row'})
     end
   else
     redis.call('HSET', akey, 'missed', 0)
   end
   local next_agent, decision, state = place(P, conv, vkey, now)
+  emit_placement(P, conv, now, next_agent, state, decision, agent, reason)
   return {conversation = conv, from = agent, agent = next_agent or '', state = state,
     decision = decision, away = away}
 end

@@ -7,13 +7,13 @@
 --
 -- KEYS[1] conversation key. ARGV: 1 base `{P}`, 2 now (ms), 3 wrap-up (ms)
 -- of the conversation's agent, 4 who resolved it.
--- Returns JSON {agent, wrapup}, or false if the conversation was already
--- resolved or does not exist.
+-- Appends the `resolved` event. Returns (see reply()) JSON {agent, wrapup},
+-- or '' if the conversation was already resolved or does not exist.
 local P, now, wrapup = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local f = redis.call('HMGET', KEYS[1], 'id', 'state', 'agent', 'customer', 'queue')
 local conv, state, agent, cid, queue = f[1], f[2], f[3], f[4], f[5]
 if (not conv) or state == 'resolved' then
-  return false
+  return reply('')
 end
 redis.call('HSET', KEYS[1], 'state', 'resolved', 'resolved_at', now, 'resolved_by', ARGV[4])
 redis.call('ZREM', P .. ':offers', conv)
@@ -46,4 +46,5 @@ if agent and agent ~= '' then
 else
   agent = ''
 end
-return cjson.encode({agent = agent, wrapup = held})
+emit(P, {type = 'switchboard.conversation.resolved', conv = conv, at = now, agent = agent})
+return reply(cjson.encode({agent = agent, wrapup = held}))

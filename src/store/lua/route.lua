@@ -13,35 +13,26 @@
 -- reply threaded by Message-ID or reply token), 12 classification JSON
 -- {queue, priority, skills, tags, rule, mode, offer_timeout_ms, language},
 -- 13 join window (ms, 0 = always join the open conversation), 14 reopen
--- window (ms), 15 delivery placeholder of the events this routing will
--- publish ('' for none), 16.. profile field/value pairs to set on the
--- customer.
+-- window (ms), 15 the message as the events carry it (JSON), 16.. profile
+-- field/value pairs to set on the customer.
 --
--- Returns {duplicate (0/1), the routing result as JSON, what the router
--- reads next as JSON: {sla = the conversation's SLA clocks ('' if none),
--- priority, placeholder = the placeholder written ('' if none)}}. The result is stored under KEYS[1] so a redelivered message
--- gets the original result back. The placeholder (`{P}:dq:<conversation>`,
--- scored with -now, see `delivery`) is written on every call, a redelivery
--- included: the events are published (again) after it.
+-- Appends the routing's events to the outbox (`reopened` when it reopened
+-- a conversation, then `assigned` or `offered` when it placed it, `queued`
+-- when it opened one nobody could take, else `message`).
+-- Returns {duplicate ('0'/'1'), the routing result as JSON, what the
+-- router reads next as JSON: {sla = the conversation's SLA clocks ('' if
+-- none), priority}, then the outbox entries appended (id, entry, ...)}.
+-- The result is stored under KEYS[1] so a redelivered message gets the
+-- original result back and appends nothing (its events are in the outbox
+-- or on the log already).
 
 local P, now = ARGV[1], tonumber(ARGV[5])
 
 -- What the router needs after this script, read in the same round trip.
--- A step that reopened publishes two events (`reopened` first): its
--- placeholder is named after the first, `<placeholder>:reopened`, so that
--- delivery can tell the first event of a step from the second.
-local function after(conv, reopened)
-  local placeholder = ''
-  if ARGV[15] ~= '' then
-    placeholder = ARGV[15] .. (reopened and ':reopened' or '')
-    local dq = P .. ':dq:' .. conv
-    redis.call('ZADD', dq, fmt(-now), placeholder)
-    redis.call('EXPIRE', dq, 7 * 24 * 3600)
-  end
+local function after(conv)
   return cjson.encode({
     sla = redis.call('GET', P .. ':sla:' .. conv) or '',
     priority = num(redis.call('HGET', P .. ':conv:' .. conv, 'priority')),
-    placeholder = placeholder,
   })
 end
 
@@ -49,7 +40,7 @@ local seen = redis.call('GET', KEYS[1])
 if seen then
   local ok, earlier = pcall(cjson.decode, seen)
   local conv = ok and type(earlier) == 'table' and earlier.conversation
-  return {1, seen, type(conv) == 'string' and after(conv, earlier.reopened == true) or '{}'}
+  return {'1', seen, type(conv) == 'string' and after(conv) or '{}'}
 end
 
 local msg = ARGV[2]
@@ -216,4 +207,26 @@ local result = {
 }
 local encoded = cjson.encode(result)
 redis.call('SET', KEYS[1], encoded, 'EX', tonumber(ARGV[6]))
-return {0, encoded, after(conv, reopened)}
+
+local message = ARGV[15]
+if reopened then
+  emit(P, {type = 'switchboard.conversation.reopened', conv = conv, at = now, message = message})
+end
+local kind = 'switchboard.conversation.message'
+if placed and state == 'offered' then
+  kind = 'switchboard.conversation.offered'
+elseif placed then
+  kind = 'switchboard.conversation.assigned'
+elseif ((not agent) or agent == '') and (created or reopened) then
+  kind = 'switchboard.conversation.queued'
+end
+local ev = {type = kind, conv = conv, at = now, message = message}
+if decision and #decision > 0 then
+  ev.decision = {chosen = placed and agent or nil, candidates = decision}
+end
+emit(P, ev)
+local out = {'0', encoded, after(conv)}
+for _, v in ipairs(EMITTED) do
+  table.insert(out, v)
+end
+return out

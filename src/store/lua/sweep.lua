@@ -10,9 +10,11 @@
 -- ARGV: 1 base `{P}`, 2 now (ms), 3 batch size, 4 (optional) a single
 -- resolved conversation whose held capacity to free now, doing nothing
 -- else (the resolve route, once the `resolved` event is out).
--- Returns JSON {offers = [withdraw results], freed = [agents], widened =
+-- Appends the events of what it did to the outbox (offers withdrawn and
+-- placed on, agents set away, overflow moves and placements). Returns (see
+-- reply()) JSON {offers = [withdraw results], freed = [agents], widened =
 -- [{conversation, step, from_queue, queue ('' unless moved), relax, agent,
--- state, decision}]}.
+-- state}]}.
 local P, now, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local only = ARGV[4] or ''
 local timed = only == '' and batch or 0
@@ -20,8 +22,9 @@ local offers, freed = {}, {}
 for _, conv in ipairs(timed > 0 and redis.call('ZRANGEBYSCORE', P .. ':offers', '-inf', fmt(now), 'LIMIT', 0, timed) or {}) do
   redis.call('ZREM', P .. ':offers', conv)
   local agent = redis.call('HGET', P .. ':conv:' .. conv, 'agent')
-  local r = agent and withdraw(P, conv, now, agent, true)
+  local r = agent and withdraw(P, conv, now, agent, true, 'offer timed out')
   if r then
+    r.decision = nil
     table.insert(offers, r)
   end
 end
@@ -67,13 +70,20 @@ for _, conv in ipairs(timed > 0 and redis.call('ZRANGEBYSCORE', P .. ':bullseye'
       else
         redis.call('HSET', vkey, 'relax', num(step.relax))
       end
+      if moved_to ~= '' then
+        emit(P, {type = 'switchboard.conversation.transferred', conv = conv, at = now, agent = false,
+          reason = 'overflow from ' .. f[2] .. ' (bullseye step ' .. index .. ')'})
+      end
       local agent, decision, state = place(P, conv, vkey, now)
+      if agent then
+        emit_placement(P, conv, now, agent, state, decision)
+      end
       table.insert(widened, {conversation = conv, step = index, from_queue = f[2], queue = moved_to,
-        relax = num(step.relax), agent = agent or '', state = state, decision = decision})
+        relax = num(step.relax), agent = agent or '', state = state})
     end
   end
 end
 if #offers == 0 and #freed == 0 and #widened == 0 then
-  return '{}'
+  return reply('{}')
 end
-return cjson.encode({offers = offers, freed = freed, widened = widened})
+return reply(cjson.encode({offers = offers, freed = freed, widened = widened}))
