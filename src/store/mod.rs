@@ -3,6 +3,7 @@
 
 pub mod schema;
 mod routing;
+pub mod sending;
 mod webchat;
 
 use std::collections::HashMap;

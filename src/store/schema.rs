@@ -28,7 +28,7 @@
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
 //! | `{P}:queue:<name>:waiting:<ch>`  | zset   | unassigned conversation on channel ch → score: (SLA deadline or enqueue time, ms) − priority × 1e13 |
-//! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
+//! | `{P}:outbound:<id>`              | hash   | `state` (`sending` while claimed, then final: sent/failed/uncertain), `claim`/`claimed_at`/`lease_until`/`claims` (the send claim, see `sending`), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
 //! | `{P}:dq:<conversation>`          | zset   | stream sequences of the conversation's events not yet delivered (EX 7 d): delivery keeps their order |
 //! | `{P}:dq:<conversation>:early`    | set    | stream sequences of events delivered before their publisher registered them (EX 7 d) |

@@ -14,6 +14,7 @@ mod openapi;
 mod readiness;
 mod routing;
 mod scoping;
+mod sending;
 mod sla;
 mod sms_more;
 mod sms_path;
