@@ -12,6 +12,7 @@ mod delivery;
 mod email;
 mod openapi;
 mod readiness;
+mod reconnect;
 mod routing;
 mod scoping;
 mod sending;
