@@ -63,12 +63,19 @@ pub struct Bus {
 
 impl Bus {
     /// Connects in the background: the daemon starts (and reports not
-    /// ready) while NATS is down, and reconnects forever.
+    /// ready) while NATS is down, and reconnects forever, at most about
+    /// 600 ms apart, so that intake works again within a second of the
+    /// server's return (the client's own backoff grows to 4 s).
     pub async fn connect(settings: &NatsSettings) -> Result<Bus, BusError> {
+        const RECONNECT_BASE: Duration = Duration::from_millis(50);
+        const RECONNECT_CAP: Duration = Duration::from_millis(500);
         let client = async_nats::ConnectOptions::new()
             .name(format!("switchboard/{}", settings.prefix))
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
+            .reconnect_delay_callback(|attempt| {
+                switchboard_core::retry::reconnect_delay(attempt, RECONNECT_BASE, RECONNECT_CAP)
+            })
             .connect(settings.url.as_str())
             .await
             .map_err(|e| BusError::Connect(e.to_string()))?;

@@ -1,9 +1,32 @@
 //! The sender: consumes replies (durable consumer `sender`) and hands each
-//! to its channel's provider API. A reply recorded as sent or failed in
-//! Redis is never sent again, so a redelivered message is absorbed. A
-//! transient failure goes back to JetStream with a delay; after
-//! `nats.max_deliver` deliveries, or on a permanent refusal, the reply is
-//! marked failed and a `send_failed` event tells the agent.
+//! to its channel's provider API. A transient failure goes back to
+//! JetStream with a delay; after `nats.max_deliver` deliveries, or on a
+//! permanent refusal, the reply is marked failed and a `send_failed` event
+//! tells the agent.
+//!
+//! A provider send is never repeated by a redelivery where a repeat would
+//! reach the customer twice. Before calling the provider the sender claims
+//! the outbound id in Redis (`sending`, with a lease longer than a send can
+//! take; see `claim` and `store::sending`), and it records the answer
+//! (`sent`, `failed`) right after it, before any other work. A redelivery
+//! that finds a final state acknowledges without sending; one that finds
+//! a live claim (another replica is mid-call) hands the message back until
+//! the lease ends. One that finds a claim whose lease ran out is the crash
+//! window: its sender died after claiming and before recording, and the
+//! provider may or may not have the message. It is counted
+//! (`switchboard_outbound_uncertain_total`) and logged, then settled by
+//! channel. Email and web chat resend, because a repeat is recognised
+//! downstream: the email carries the same `Message-ID: <outbound
+//! id@domain>` (receiving MTAs and mail clients drop a second copy), and
+//! the web chat reply lands in the visitor's slot `out:<outbound id>`,
+//! stored once. SMS and WeChat have no idempotency key, so a resend could
+//! put the text on the customer's phone twice, which cannot be taken back;
+//! they are marked `uncertain` instead, a final state on the `outbound`
+//! record for someone to check, never resent.
+//!
+//! A provider's success status is a success even when its body cannot be
+//! read (the channel senders return a receipt without a provider id): the
+//! provider has the message, and a retry would send it twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +46,7 @@ use crate::events::{self, EventMessage};
 use crate::store::EmitRequest;
 use crate::telemetry::Outcome;
 
+mod claim;
 pub mod reply;
 mod wechat;
 pub mod webchat;
@@ -129,17 +153,23 @@ async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::Send
                 subject: field("email_subject"),
                 conversation_token: msg.conversation_id.clone(),
             };
-            let receipt = sender.send(msg, &headers).await?;
-            // Replies to our message thread back into this conversation.
-            // Sent: a failure to remember it must not make a retry send again.
-            if let Some(id) = switchboard_email::normalize_message_id(&receipt.provider_message_id) {
-                if let Err(e) = app.store.remember_message_id(&id, &msg.conversation_id).await {
-                    tracing::warn!(error = %e, "sent, but replies to it may not thread");
-                }
-            }
-            Ok(receipt)
+            sender.send(msg, &headers).await
         }
         Channel::Webchat => webchat::send(app, msg).await,
+    }
+}
+
+/// What follows a recorded send: an email's Message-ID is remembered, so
+/// that replies to our message thread back into this conversation. Sent
+/// already: a failure here must not make a retry send again.
+async fn after_sent(app: &App, msg: &OutboundMessage, receipt: &switchboard_core::SendReceipt) {
+    if msg.channel != Channel::Email {
+        return;
+    }
+    if let Some(id) = switchboard_email::normalize_message_id(&receipt.provider_message_id) {
+        if let Err(e) = app.store.remember_message_id(&id, &msg.conversation_id).await {
+            tracing::warn!(error = %e, "sent, but replies to it may not thread");
+        }
     }
 }
 
@@ -186,32 +216,23 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 
 async fn handle(app: &App, msg: Message) {
     let Some(out) = decode_or_term::<OutboundMessage>(&msg, &app.metrics, "sender").await else { return };
-    match app.store.outbound_state(&out.id).await {
-        Ok(Some(_)) => {
-            // Sent or failed before: this is a redelivery.
-            app.metrics.egress(out.channel.as_str(), &out.account, Outcome::duplicate);
-            ack(&msg, AckKind::Ack).await;
-            return;
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read send state; retrying");
-            ack(&msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
-            return;
-        }
-    }
+    let lease = claim::lease(&app.settings.outbound);
+    let Some(token) = claim::begin(app, &msg, &out, lease).await else { return };
     let attempt = delivered(&msg);
-    match send(app, &out).await {
+    let Ok(answer) = tokio::time::timeout(claim::deadline(lease), send(app, &out)).await else {
+        claim::abandoned(app, &msg, &out, &token).await;
+        return;
+    };
+    match answer {
         Ok(receipt) => {
-            if let Err(e) = app.store.mark_outbound(&out, "sent", Some(&receipt.provider_message_id), STATE_TTL).await
-            {
-                tracing::warn!(error = %e, "sent, but cannot record it; a redelivery may send again");
-            }
+            claim::record_sent(app, &out, &receipt).await;
             app.metrics.egress(out.channel.as_str(), &out.account, Outcome::ok);
             tracing::info!(outbound = %out.id, conversation = %out.conversation_id, to = %Masked(&out.to), "reply sent");
+            after_sent(app, &out, &receipt).await;
             ack(&msg, AckKind::Ack).await;
         }
         Err(SendError::Retryable { reason, retry_after }) if attempt < app.settings.nats.max_deliver => {
+            claim::release(app, &out, &token).await;
             app.metrics.egress(out.channel.as_str(), &out.account, Outcome::retry);
             let wait = retry_after.unwrap_or_else(|| {
                 switchboard_core::retry::backoff(attempt as u32, app.retry_base(), app.retry_cap())
@@ -224,6 +245,8 @@ async fn handle(app: &App, msg: Message) {
             tracing::warn!(outbound = %out.id, error = %e, "send failed for good");
             if let Err(err) = fail(app, &out, &e.to_string()).await {
                 tracing::warn!(error = %err, "cannot record the failure; retrying");
+                // Unless `failed` is recorded, the redelivery tries afresh.
+                claim::release(app, &out, &token).await;
                 ack(&msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
                 return;
             }

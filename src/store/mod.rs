@@ -4,6 +4,7 @@
 pub mod schema;
 mod outbox;
 mod routing;
+pub mod sending;
 mod webchat;
 
 use std::collections::HashMap;

@@ -28,7 +28,7 @@
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
 //! | `{P}:queue:<name>:waiting:<ch>`  | zset   | unassigned conversation on channel ch → score: (SLA deadline or enqueue time, ms) − priority × 1e13 |
-//! | `{P}:outbound:<id>`              | hash   | `state` (sent/failed), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
+//! | `{P}:outbound:<id>`              | hash   | `state` (`sending` while claimed, then final: sent/failed/uncertain), `claim`/`claimed_at`/`lease_until`/`claims` (the send claim, see `sending`), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
 //! | `{P}:conv:<id>:delivered`        | string | the highest `event_seq` of the conversation delivered to every target or dead-lettered (EX 30 d): event n waits for n − 1 |
 //! | `{P}:outbox`                     | zset   | outbox entry id → when it was appended (ms), or when the relay's lease on it ends |

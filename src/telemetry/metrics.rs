@@ -34,6 +34,11 @@ struct ChannelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelOnlyLabels {
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabels {
     queue: String,
     outcome: String,
@@ -84,6 +89,7 @@ pub struct Metrics {
     registry: Arc<Registry>,
     ingress: Family<ChannelLabels, Counter>,
     egress: Family<ChannelLabels, Counter>,
+    outbound_uncertain: Family<ChannelOnlyLabels, Counter>,
     routed: Family<QueueLabels, Counter>,
     deliveries: Family<KindLabels, Counter>,
     poison: Family<StageLabels, Counter>,
@@ -112,6 +118,12 @@ impl Metrics {
         registry.register("ingress_messages", "Inbound provider requests by outcome", ingress.clone());
         let egress = Family::<ChannelLabels, Counter>::default();
         registry.register("egress_messages", "Outbound messages handed to providers by outcome", egress.clone());
+        let outbound_uncertain = Family::<ChannelOnlyLabels, Counter>::default();
+        registry.register(
+            "outbound_uncertain",
+            "Outbound messages found claimed by a sender that never recorded the provider's answer (the crash window), by channel",
+            outbound_uncertain.clone(),
+        );
         let routed = Family::<QueueLabels, Counter>::default();
         registry.register("routed_messages", "Inbound messages routed, by queue and result", routed.clone());
         let deliveries = Family::<KindLabels, Counter>::default();
@@ -167,6 +179,7 @@ impl Metrics {
             held,
             ingress,
             egress,
+            outbound_uncertain,
             routed,
             deliveries,
             poison,
@@ -197,6 +210,12 @@ impl Metrics {
     pub fn egress(&self, channel: &str, account: &str, outcome: Outcome) {
         let l = ChannelLabels { channel: channel.into(), account: account.into(), outcome };
         self.egress.get_or_create(&l).inc();
+    }
+
+    /// An outbound message may or may not be at the provider: its sender
+    /// claimed it and never recorded an answer.
+    pub fn outbound_uncertain(&self, channel: &str) {
+        self.outbound_uncertain.get_or_create(&ChannelOnlyLabels { channel: channel.into() }).inc();
     }
 
     /// One inbound message was routed (`outcome`: assigned, queued, continued, duplicate).

@@ -16,6 +16,21 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     half + Duration::from_millis(jitter)
 }
 
+/// The wait before reconnect attempt `attempt` (counting from 1) to a
+/// server that went away: none before the first, then `base * 2^(n-2)`
+/// capped at `cap`, plus up to 20% jitter so that many clients coming back
+/// at once spread out. The cap is small on purpose: a reconnect is cheap,
+/// and a long wait is a long outage after the server is back.
+pub fn reconnect_delay(attempt: usize, base: Duration, cap: Duration) -> Duration {
+    if attempt <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(attempt - 2).unwrap_or(u32::MAX).min(20);
+    let wait = base.saturating_mul(1u32 << exp).min(cap);
+    let fifth = u64::try_from(wait.as_millis() / 5).unwrap_or(u64::MAX);
+    wait + Duration::from_millis(rand::thread_rng().gen_range(0..=fifth))
+}
+
 /// Parses a `Retry-After` value (delay in seconds, or an HTTP date) into a
 /// wait from `now`. Unparseable or past values give `None`.
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -46,6 +61,22 @@ mod tests {
             let b3 = backoff(3, base, max);
             assert!(b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400), "{b3:?}");
             assert!(backoff(40, base, max) <= max);
+        }
+    }
+
+    #[test]
+    fn reconnect_delays_are_short_and_bounded() {
+        let (base, cap) = (Duration::from_millis(50), Duration::from_millis(500));
+        for _ in 0..50 {
+            assert_eq!(reconnect_delay(1, base, cap), Duration::ZERO);
+            let d2 = reconnect_delay(2, base, cap);
+            assert!(d2 >= base && d2 <= Duration::from_millis(60), "{d2:?}");
+            let d4 = reconnect_delay(4, base, cap);
+            assert!(d4 >= Duration::from_millis(200) && d4 <= Duration::from_millis(240), "{d4:?}");
+            for n in [6, 40, usize::MAX] {
+                let d = reconnect_delay(n, base, cap);
+                assert!(d >= cap && d <= Duration::from_millis(600), "{n}: {d:?}");
+            }
         }
     }
 

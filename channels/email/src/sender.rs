@@ -16,9 +16,15 @@
 //! [`SendError::Retryable`] and the daemon redelivers later. A 5xx answer
 //! is [`SendError::Permanent`] with the SMTP code as `status` and `code`.
 //! Each session is driven by hand (connect, STARTTLS, AUTH, send, QUIT)
-//! rather than through lettre's transport, so that a failing `QUIT` after
-//! the server accepted the data cannot turn a delivered message into an
-//! error, and a retry into a duplicate.
+//! rather than through lettre's transport, so that nothing after the
+//! relay's `250` to the data can turn a delivered message into an error,
+//! and a retry into a duplicate: the receipt is returned at that `250`,
+//! and `QUIT` goes on in the background, bounded, its outcome ignored (a
+//! relay that stalls after accepting would otherwise run the session into
+//! its timeout). A session that times out or breaks before that `250` may
+//! still have delivered (the relay had the data but its answer was lost);
+//! it is retried, and the resend is recognisable downstream because it
+//! carries the same `Message-ID`, derived from the outbound id alone.
 //!
 //! Nothing here logs or returns the SMTP password or the message text; the
 //! customer's address appears in logs only through
@@ -42,12 +48,15 @@ use switchboard_core::{Masked, OutboundMessage, SendError, SendReceipt};
 
 use crate::error::{EmailError, Result};
 use crate::smtp_url::{parse_smtp_url, Endpoint, TlsMode};
-use crate::threading::{is_valid_token, normalize_message_id};
+use crate::threading::{is_valid_token, message_id_left, normalize_message_id};
 
 
 /// At most this many `References` are sent: the thread root and the most
 /// recent ones.
 const MAX_REFERENCES: usize = 20;
+
+/// How long a `QUIT` after an accepted message may take in the background.
+const QUIT_WAIT: Duration = Duration::from_secs(5);
 
 /// How to reach the SMTP relay and how hard to try.
 #[derive(Clone, Debug)]
@@ -58,7 +67,7 @@ pub struct SmtpOptions {
     pub smtp_url: SecretString,
     /// Our address, optionally with a name: `Shop Support <support@shop.example>`.
     pub from: String,
-    /// The domain of our Message-IDs (`<ulid@domain>`), also our EHLO name.
+    /// The domain of our Message-IDs (`<outbound id@domain>`), also our EHLO name.
     pub domain: String,
     /// Limit on one whole SMTP session (connect to final answer), and on
     /// each read or write in it.
@@ -162,15 +171,7 @@ impl SmtpSender {
             .trim()
             .parse()
             .map_err(|_| EmailError::Build("the recipient is not an email address".into()))?;
-        let id_left = if !msg.id.is_empty()
-            && msg.id.len() <= 64
-            && msg.id.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            msg.id.clone()
-        } else {
-            ulid::Ulid::new().to_string()
-        };
-        let message_id = format!("{id_left}@{}", self.options.domain.trim());
+        let message_id = format!("{}@{}", message_id_left(&msg.id), self.options.domain.trim());
 
         let in_reply_to = h.in_reply_to.as_deref().and_then(normalize_message_id);
         let mut references: Vec<String> = Vec::new();
@@ -242,8 +243,9 @@ impl SmtpSender {
 
     /// Sends one message (see the module doc for retries and errors). The
     /// receipt's `provider_message_id` is our Message-ID without angle
-    /// brackets. A message that cannot be built is `Permanent` with status
-    /// 0 (refused before reaching the server).
+    /// brackets, the same for every send of the same outbound message. A
+    /// message that cannot be built is `Permanent` with status 0 (refused
+    /// before reaching the server).
     pub async fn send(
         &self,
         msg: &OutboundMessage,
@@ -259,10 +261,11 @@ impl SmtpSender {
         loop {
             tracing::debug!(id = %msg.id, to = %Masked(&msg.to), attempt, "sending email");
             let outcome =
-                tokio::time::timeout(self.options.timeout, self.session(email.envelope(), &bytes))
+                tokio::time::timeout(self.options.timeout, self.deliver(email.envelope(), &bytes))
                     .await;
             let reason = match outcome {
-                Ok(Ok(response)) => {
+                Ok(Ok((response, conn))) => {
+                    tokio::spawn(quit(conn));
                     return Ok(SendReceipt {
                         provider_message_id: message_id,
                         // The relay answered 250 to the data: it has the
@@ -303,14 +306,15 @@ impl SmtpSender {
         }
     }
 
-    /// One SMTP session: connect (TLS from the start for `smtps`),
-    /// STARTTLS when configured, AUTH when credentials are set, the
-    /// envelope and data, then QUIT, whose failure no longer matters.
-    async fn session(
+    /// One SMTP session up to the answer to the data: connect (TLS from
+    /// the start for `smtps`), STARTTLS when configured, AUTH when
+    /// credentials are set, the envelope and data. Returns that answer and
+    /// the connection, still to be quit.
+    async fn deliver(
         &self,
         envelope: &Envelope,
         bytes: &[u8],
-    ) -> std::result::Result<Response, lettre::transport::smtp::Error> {
+    ) -> std::result::Result<(Response, AsyncSmtpConnection), lettre::transport::smtp::Error> {
         let ep = &*self.endpoint;
         let implicit = if ep.tls == TlsMode::Implicit {
             self.tls.clone()
@@ -343,16 +347,20 @@ impl SmtpSender {
         }
         .await;
         match result {
-            Ok(response) => {
-                // The message is accepted; a failing QUIT changes nothing.
-                let _ = conn.quit().await;
-                Ok(response)
-            }
+            Ok(response) => Ok((response, conn)),
             Err(e) => {
                 conn.abort().await;
                 Err(e)
             }
         }
+    }
+}
+
+/// Ends a session whose message was accepted: its outcome changes
+/// nothing, so it is bounded and ignored.
+async fn quit(mut conn: AsyncSmtpConnection) {
+    if tokio::time::timeout(QUIT_WAIT, conn.quit()).await.is_err() {
+        conn.abort().await;
     }
 }
 

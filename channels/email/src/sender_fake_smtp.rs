@@ -40,6 +40,16 @@ impl FakeSmtp {
 /// Starts the fake. Session `n` answers RCPT with `rcpt[n]` (the last entry
 /// for later sessions; `250 2.1.5 OK` when empty).
 pub(super) async fn start(rcpt: Vec<&'static str>) -> FakeSmtp {
+    start_with(rcpt, false).await
+}
+
+/// Like [`start`], but a session that gets `QUIT` never answers it (a
+/// relay stopped right after accepting the message).
+pub(super) async fn start_stalling_quit() -> FakeSmtp {
+    start_with(vec![], true).await
+}
+
+async fn start_with(rcpt: Vec<&'static str>, quit_stalls: bool) -> FakeSmtp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let sessions = Arc::new(Mutex::new(Vec::new()));
@@ -57,7 +67,7 @@ pub(super) async fn start(rcpt: Vec<&'static str>) -> FakeSmtp {
                 all.push(Session::default());
                 all.len() - 1
             };
-            tokio::spawn(serve(stream, answer, recorded.clone(), index));
+            tokio::spawn(serve(stream, answer, recorded.clone(), index, quit_stalls));
             n += 1;
         }
     });
@@ -70,6 +80,7 @@ async fn serve(
     rcpt_answer: &'static str,
     sessions: Arc<Mutex<Vec<Session>>>,
     index: usize,
+    quit_stalls: bool,
 ) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
@@ -135,6 +146,9 @@ async fn serve(
             "250 2.0.0 OK\r\n".into()
         } else if upper == "QUIT" {
             record(&|s| s.quit = true);
+            if quit_stalls {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
             let _ = write.write_all(b"221 2.0.0 Bye\r\n").await;
             return;
         } else {

@@ -11,7 +11,7 @@ use crate::parse::{parse, ParseOptions};
 
 #[path = "sender_fake_smtp.rs"]
 mod fake_smtp;
-use fake_smtp::start;
+use fake_smtp::{start, start_stalling_quit};
 
 const OUT_ID: &str = "01HX0000000000000000000042";
 
@@ -60,6 +60,24 @@ fn reply() -> ReplyHeaders {
     }
 }
 
+/// Polls `probe` for up to 5 s; its last answer.
+async fn wait_for(probe: impl Fn() -> bool) -> bool {
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while !probe() && std::time::Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    probe()
+}
+
+/// The Message-ID header of a recorded message.
+fn message_id_header(data: &str) -> String {
+    headers(data)
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap()
+        .to_owned()
+}
+
 /// The header section with folded lines joined.
 fn headers(data: &str) -> String {
     let head = data.split("\r\n\r\n").next().unwrap_or_default();
@@ -86,7 +104,9 @@ async fn sends_a_threaded_reply() {
     assert_eq!(s.auth, None);
     assert_eq!(s.mail_from, "<support@shop.example>");
     assert_eq!(s.rcpt_to, ["<jane@customer.example>"]);
-    assert!(s.quit);
+    // QUIT goes on after the receipt, in the background.
+    let quit = wait_for(|| fake.sessions()[0].quit).await;
+    assert!(quit, "the session ends with QUIT");
     let data = s.data.as_deref().unwrap();
     for line in [
         "From: \"Shop Support\" <support@shop.example>",
@@ -274,9 +294,10 @@ async fn a_bad_recipient_is_refused_before_connecting() {
 #[test]
 fn build_shapes_the_headers() {
     let sender = SmtpSender::new(options("smtp://127.0.0.1:2525".into())).unwrap();
-    // A non-ULID id gets a fresh ULID; refs are bounded and de-duplicated.
+    // An id that is no dot-atom is hashed, the same way every time; refs
+    // are bounded and de-duplicated.
     let mut msg = message();
-    msg.id = "not/a-ulid".into();
+    msg.id = "evt:01HX/assigned".into();
     let refs: Vec<String> = (0..40).map(|i| format!("<r{i}@x.example>")).collect();
     let h = ReplyHeaders {
         references: refs,
@@ -286,7 +307,8 @@ fn build_shapes_the_headers() {
     let (email, id) = sender.build(&msg, &h).unwrap();
     let (left, domain) = id.split_once('@').unwrap();
     assert_eq!(domain, "shop.example");
-    assert!(left.parse::<ulid::Ulid>().is_ok(), "{left}");
+    assert!(left.starts_with('h') && left.len() == 33, "{left}");
+    assert_eq!(sender.build(&msg, &h).unwrap().1, id, "stable");
     let text = String::from_utf8(email.formatted()).unwrap();
     let refs_line = headers(&text)
         .split("\r\n")
@@ -305,6 +327,49 @@ fn build_shapes_the_headers() {
         sender.build(&message(), &bad_token),
         Err(EmailError::Build(_))
     ));
+}
+
+#[tokio::test]
+async fn a_resend_carries_the_same_message_id() {
+    // A redelivered outbound message (the crash window) is sent again: the
+    // receiving side recognises it by its Message-ID, derived from the
+    // outbound id alone.
+    let fake = start(vec![]).await;
+    let sender = SmtpSender::new(local(fake.addr)).unwrap();
+    let first = sender.send(&message(), &reply()).await.unwrap();
+    let again = SmtpSender::new(local(fake.addr)).unwrap();
+    let second = again.send(&message(), &reply()).await.unwrap();
+    assert_eq!(first.provider_message_id, second.provider_message_id);
+    let sessions = fake.sessions();
+    assert_eq!(sessions.len(), 2);
+    let ids: Vec<String> = sessions.iter().map(|s| message_id_header(s.data.as_deref().unwrap())).collect();
+    assert_eq!(ids[0], format!("<{OUT_ID}@shop.example>"));
+    assert_eq!(ids[0], ids[1]);
+
+    // An agent's emailed answer has the outbound id `<inbound id>~reply`:
+    // a dot-atom, kept as is so that a bounce names it.
+    let mut msg = message();
+    msg.id = format!("{OUT_ID}~reply");
+    let (_, id) = sender.build(&msg, &reply()).unwrap();
+    assert_eq!(id, format!("{OUT_ID}~reply@shop.example"));
+}
+
+#[tokio::test]
+async fn an_accepted_message_is_not_resent_when_quit_stalls() {
+    // The relay answers 250 to the data, then never answers QUIT: the
+    // message is delivered, and the session timeout must not undo that.
+    let fake = start_stalling_quit().await;
+    let mut opts = local(fake.addr);
+    opts.timeout = Duration::from_millis(400);
+    let sender = SmtpSender::new(opts).unwrap();
+    let started = std::time::Instant::now();
+    let receipt = sender.send(&message(), &reply()).await.unwrap();
+    assert!(receipt.status.starts_with("queued"), "{}", receipt.status);
+    assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let sessions = fake.sessions();
+    assert_eq!(sessions.len(), 1, "sent once");
+    assert!(sessions[0].data.is_some());
 }
 
 #[test]

@@ -27,6 +27,9 @@ const MAX_ID_LEN: usize = 250;
 /// Longest conversation token accepted.
 const MAX_TOKEN_LEN: usize = 64;
 
+/// The longest outbound id used as is in our Message-ID.
+const MAX_ID_LEFT: usize = 64;
+
 /// One Message-ID without angle brackets or whitespace; `None` when empty,
 /// too long, or holding characters no Message-ID has (whitespace, brackets,
 /// controls).
@@ -40,6 +43,27 @@ pub fn normalize_message_id(raw: &str) -> Option<String> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
     valid.then(|| id.to_owned())
+}
+
+/// The left part of our Message-ID for outbound id `id`: a function of the
+/// id alone, so that every send of one outbound message carries the same
+/// Message-ID and a resend is recognisable as the same message. An id
+/// that is a valid dot-atom (ULIDs, `<ulid>~reply`) is used as is, so a
+/// bounce names it; any other is hashed.
+pub(crate) fn message_id_left(id: &str) -> String {
+    let atom = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'+' | b'=');
+    let verbatim = !id.is_empty()
+        && id.len() <= MAX_ID_LEFT
+        && !id.starts_with('.')
+        && !id.ends_with('.')
+        && !id.contains("..")
+        && id.bytes().all(|b| atom(b) || b == b'.');
+    if verbatim {
+        return id.to_owned();
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    format!("h{}", hex::encode(&digest[..16]))
 }
 
 /// Every Message-ID in a header value such as `References`, normalized,

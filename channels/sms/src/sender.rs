@@ -9,9 +9,12 @@
 //! owns the durable retry (it leaves the message on the outbound stream and
 //! redelivers later). Any other 4xx is [`SendError::Permanent`].
 //!
-//! A 2xx whose body carries no message sid is returned as `Retryable`
-//! without retrying in the call: the provider may well have queued the SMS,
-//! and an immediate retry would likely send it twice.
+//! A 2xx is a success even when its body carries no message sid, or
+//! cannot be read at all (it breaks off, or the provider stalls until the
+//! request timeout): the provider accepted the message, and any retry
+//! would send it twice. Its receipt then has an empty provider id and
+//! status `unconfirmed`; the status callbacks still find the message by
+//! our outbound id.
 //!
 //! Nothing here logs or returns the auth token or the message text; the
 //! customer's number appears in logs only through
@@ -32,6 +35,11 @@ use crate::error::{Result, SmsError};
 /// few kilobytes, anything longer is not an answer we can use.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
+/// The provider id of a receipt whose 2xx answer named no sid.
+const UNKNOWN_SID: &str = "";
+
+/// The status of a receipt whose 2xx answer could not be read.
+const UNCONFIRMED: &str = "unconfirmed";
 
 /// How to reach the provider and how hard to try.
 #[derive(Clone, Debug)]
@@ -138,10 +146,10 @@ impl SmsSender {
     /// one `MediaUrl` per media URL, under HTTP Basic auth
     /// `AccountSid:AuthToken`.
     ///
-    /// 2xx with a sid is the receipt. 429, 5xx, network errors and timeouts
-    /// are retried up to `max_attempts` times (see the module doc), then
-    /// returned as [`SendError::Retryable`] with the provider's last
-    /// `Retry-After`, uncapped. Any other status is
+    /// 2xx is the receipt, with the sid when the body names one. 429, 5xx,
+    /// network errors and timeouts are retried up to `max_attempts` times
+    /// (see the module doc), then returned as [`SendError::Retryable`] with
+    /// the provider's last `Retry-After`, uncapped. Any other status is
     /// [`SendError::Permanent`] with Twilio's `code` and `message`.
     pub async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
         let form = self.form(msg);
@@ -224,7 +232,7 @@ impl SmsSender {
         let body = switchboard_core::provider::read_capped(response, MAX_RESPONSE_BYTES).await;
 
         if status.is_success() {
-            return Attempt::Done(receipt(status, body));
+            return Attempt::Done(Ok(receipt(status, body)));
         }
         let provider = body
             .ok()
@@ -266,30 +274,34 @@ impl SmsSender {
 
 }
 
-/// Reads a 2xx answer into a receipt.
-fn receipt(status: StatusCode, body: reqwest::Result<Vec<u8>>) -> Result<SendReceipt, SendError> {
-    let resource = body
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<MessageResource>(&bytes).ok());
+/// Reads a 2xx answer into a receipt. The provider accepted the message
+/// whatever the body says, so an unreadable body is a receipt too.
+fn receipt(status: StatusCode, body: reqwest::Result<Vec<u8>>) -> SendReceipt {
+    let resource = match body {
+        Ok(bytes) => serde_json::from_slice::<MessageResource>(&bytes).ok(),
+        Err(e) => {
+            let reason = switchboard_core::provider::describe_transport(e, "provider");
+            tracing::warn!(
+                status = status.as_u16(), %reason,
+                "SMS accepted, but the answer's body could not be read"
+            );
+            None
+        }
+    };
     match resource {
         Some(MessageResource {
             sid: Some(sid),
             status: message_status,
-        }) if !sid.is_empty() => Ok(SendReceipt {
+        }) if !sid.is_empty() => SendReceipt {
             provider_message_id: sid,
             status: message_status.unwrap_or_else(|| "unknown".into()),
-        }),
-        _ => Err(SendError::Retryable {
-            reason: format!(
-                "provider answered HTTP {} without a message sid; the message may have been sent",
-                status.as_u16()
-            ),
-            retry_after: None,
-        }),
+        },
+        _ => SendReceipt {
+            provider_message_id: UNKNOWN_SID.into(),
+            status: UNCONFIRMED.into(),
+        },
     }
 }
-
-
 
 /// Twilio's `code`, a number in practice, as a string.
 fn code_string(code: &serde_json::Value) -> Option<String> {

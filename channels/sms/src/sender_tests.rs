@@ -12,7 +12,7 @@ use super::*;
 
 #[path = "sender_fake_api.rs"]
 mod fake_api;
-use fake_api::{reply, start, Reply, CREATED};
+use fake_api::{reply, start, start_cut, Cut, Reply, CREATED};
 
 fn options(addr: SocketAddr) -> SenderOptions {
     SenderOptions {
@@ -249,13 +249,56 @@ async fn all_500s_are_retryable_after_exactly_max_attempts() {
 }
 
 #[tokio::test]
-async fn accepted_without_sid_is_retryable_without_resending() {
+async fn accepted_without_sid_is_sent_once() {
+    // The provider took the message: a retry would send it twice.
     let (fake, addr) = start(vec![reply(201, r#"{"status":"queued"}"#)]).await;
     let sender = SmsSender::new(options(addr)).unwrap();
-    let err = sender.send(&message()).await.unwrap_err();
-    assert!(err.is_retryable(), "{err:?}");
-    assert!(err.to_string().contains("sid"), "{err}");
+    let receipt = sender.send(&message()).await.unwrap();
+    assert_eq!(receipt.provider_message_id, "");
+    assert_eq!(receipt.status, "unconfirmed");
     assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn accepted_with_a_garbled_body_is_sent_once() {
+    let (fake, addr) = start(vec![reply(201, "<html>proxy says hi</html>")]).await;
+    let receipt = SmsSender::new(options(addr)).unwrap().send(&message()).await.unwrap();
+    assert_eq!(receipt.provider_message_id, "");
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn accepted_with_a_stalled_body_is_sent_once() {
+    // 201 and the start of the JSON, then nothing until the request timeout.
+    let (count, addr) = start_cut(201, r#"{"sid":"SM01"#, Cut::Stall).await;
+    let mut opts = options(addr);
+    opts.request_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let receipt = SmsSender::new(opts).unwrap().send(&message()).await.unwrap();
+    assert_eq!(receipt.provider_message_id, "");
+    assert_eq!(receipt.status, "unconfirmed");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn accepted_with_a_dropped_body_is_sent_once() {
+    let (count, addr) = start_cut(201, r#"{"sid":"SM01"#, Cut::Drop).await;
+    let receipt = SmsSender::new(options(addr)).unwrap().send(&message()).await.unwrap();
+    assert_eq!(receipt.provider_message_id, "");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_5xx_with_a_stalled_body_is_still_retried() {
+    // Only a success status means the provider has the message.
+    let (count, addr) = start_cut(503, "{", Cut::Stall).await;
+    let mut opts = options(addr);
+    opts.request_timeout = Duration::from_millis(200);
+    opts.max_attempts = 2;
+    let err = SmsSender::new(opts).unwrap().send(&message()).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

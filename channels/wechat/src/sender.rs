@@ -17,11 +17,14 @@
 //! timeouts, 429, 5xx and errcode -1 ("system busy"). A timed-out send may
 //! in fact have been delivered, and the API has no idempotency key, so a
 //! rare duplicate is the price of not losing a reply. A 2xx whose body
-//! cannot be read is not retried in the call, for the same reason. When
-//! attempts run out the error is [`SendError::Retryable`]: the durable retry
-//! belongs to the caller. Other errcodes (45015 "response out of time
-//! limit", 40003 invalid OpenID, …) are [`SendError::Permanent`] with the
-//! code.
+//! cannot be read (it breaks off, stalls until the timeout, or is not
+//! WeChat's JSON) is ambiguous, since WeChat reports most failures as 200
+//! with an errcode; it counts as sent, with status `unconfirmed`: WeChat
+//! most likely has the message, and a retry would risk a duplicate on the
+//! customer's phone. When attempts run out the error is
+//! [`SendError::Retryable`]: the durable retry belongs to the caller.
+//! Other errcodes (45015 "response out of time limit", 40003 invalid
+//! OpenID, …) are [`SendError::Permanent`] with the code.
 //!
 //! The app secret and the access token travel in query strings, so request
 //! URLs are never logged nor put in errors (`reqwest::Error::without_url`).
@@ -36,6 +39,9 @@ use switchboard_core::{retry, Masked, OutboundMessage, SendError, SendReceipt};
 
 use crate::error::{Result, WechatError};
 use crate::http::{errcode_outcome, exchange, Answer, Attempt};
+
+/// The status of a receipt whose 2xx answer could not be read.
+const UNCONFIRMED: &str = "unconfirmed";
 
 /// errcodes meaning the access token is invalid, not the latest, or expired.
 const TOKEN_ERRCODES: [i64; 3] = [40001, 40014, 42001];
@@ -156,7 +162,8 @@ impl WechatApi {
     /// link).
     ///
     /// errcode 0 is the receipt (WeChat gives no message id, so the receipt
-    /// carries our own `msg.id`, status `sent`). 40001/40014/42001 is
+    /// carries our own `msg.id`, status `sent`); a 2xx without a readable
+    /// errcode is one too, status `unconfirmed` (see the module doc). 40001/40014/42001 is
     /// [`WechatSendError::TokenExpired`]; other errcodes and 4xx are
     /// [`SendError::Permanent`]; -1, 429, 5xx and network errors are retried
     /// (see the module doc), then [`SendError::Retryable`].
@@ -309,15 +316,18 @@ impl WechatApi {
                 let secrets = [access_token, msg.to.as_str(), msg.text.as_str()];
                 errcode_outcome(status, code, answer.errmsg, &secrets)
             }
-            // A 2xx we cannot read: the message may have gone out, so do
-            // not send it again within this call.
-            None => Attempt::Done(Err(WechatSendError::Send(SendError::Retryable {
-                reason: format!(
-                    "WeChat answered HTTP {} without an errcode; the message may have been sent",
-                    status.as_u16()
-                ),
-                retry_after: None,
-            }))),
+            // A 2xx without an errcode we can read: ambiguous (see the
+            // module doc). Sent, since a retry risks a duplicate.
+            None => {
+                tracing::warn!(
+                    id = %msg.id, status = status.as_u16(),
+                    "WeChat answered without a readable errcode; counted as sent"
+                );
+                Attempt::Done(Ok(SendReceipt {
+                    provider_message_id: msg.id.clone(),
+                    status: UNCONFIRMED.into(),
+                }))
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -99,4 +100,69 @@ pub(super) async fn start(script: Vec<Reply>) -> (Fake, SocketAddr) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (fake, addr)
+}
+
+/// How [`start_cut`] ends an answer after its headers and first bytes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Cut {
+    /// Keep the connection open and send nothing more (a provider stopped,
+    /// say by SIGSTOP, after answering the status line).
+    Stall,
+    /// Close the connection mid-body.
+    Drop,
+}
+
+/// A provider that answers every request with `status`, a
+/// `Content-Length` of 4 KiB and only `first` of that body, then `cut`s.
+/// Plain TCP, since axum would never send a body shorter than it says.
+/// Returns the count of requests and the address.
+pub(super) async fn start_cut(
+    status: u16,
+    first: &'static str,
+    cut: Cut,
+) -> (Arc<std::sync::atomic::AtomicUsize>, SocketAddr) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                // The whole request first: headers, then Content-Length bytes.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+                let head = format!(
+                    "HTTP/1.1 {status} Whatever\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n{first}"
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.flush().await;
+                match cut {
+                    Cut::Stall => tokio::time::sleep(Duration::from_secs(60)).await,
+                    Cut::Drop => drop(stream),
+                }
+            });
+        }
+    });
+    (count, addr)
 }

@@ -11,7 +11,7 @@ use super::*;
 
 #[path = "sender_fake_api.rs"]
 mod fake_api;
-use fake_api::{reply, start, OK};
+use fake_api::{reply, start, start_cut, Cut, OK};
 
 const SECRET: &str = "s3cr3t-app-secret";
 const TOKEN: &str = "ACCESS_TOKEN_abc123";
@@ -257,18 +257,58 @@ async fn attempts_run_out_as_retryable() {
 }
 
 #[tokio::test]
-async fn unreadable_success_is_not_resent() {
+async fn unreadable_success_is_sent_once() {
+    // A 200 that is not WeChat's JSON: ambiguous, counted as sent.
     let (fake, addr) = start(vec![reply(200, "<html>gateway</html>")]).await;
-    let err = WechatApi::new(options(addr))
+    let receipt = WechatApi::new(options(addr))
         .unwrap()
         .send_text(TOKEN, &message())
         .await
-        .unwrap_err();
-    assert!(
-        matches!(err, WechatSendError::Send(SendError::Retryable { .. })),
-        "{err:?}"
-    );
+        .unwrap();
+    assert_eq!(receipt.provider_message_id, message().id);
+    assert_eq!(receipt.status, "unconfirmed");
     assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_success_whose_body_stalls_is_sent_once() {
+    // 200 and the start of the JSON, then nothing until the request timeout.
+    let (count, addr) = start_cut(200, r#"{"errcode":"#, Cut::Stall).await;
+    let mut opts = options(addr);
+    opts.request_timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let receipt = WechatApi::new(opts)
+        .unwrap()
+        .send_text(TOKEN, &message())
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, "unconfirmed");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_success_whose_body_breaks_off_is_sent_once() {
+    let (count, addr) = start_cut(200, r#"{"errcode":0,"#, Cut::Drop).await;
+    let receipt = WechatApi::new(options(addr))
+        .unwrap()
+        .send_text(TOKEN, &message())
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, "unconfirmed");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_token_answer_whose_body_stalls_is_fetched_again() {
+    // Unlike a send, a token fetch is safe to repeat.
+    let (count, addr) = start_cut(200, r#"{"access_token":"#, Cut::Stall).await;
+    let mut opts = options(addr);
+    opts.request_timeout = Duration::from_millis(200);
+    opts.max_attempts = 2;
+    let err = WechatApi::new(opts).unwrap().fetch_access_token().await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
