@@ -152,7 +152,11 @@ impl Bus {
             filter_subject: filter,
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(self.settings.ack_wait_secs),
-            max_deliver: self.settings.max_deliver,
+            // Unlimited on the server: JetStream would drop a message after
+            // its last delivery without a word. The workers bound real
+            // failures by `nats.max_deliver` themselves and dead-letter them;
+            // waits for NATS or Redis are not failures and count nothing.
+            max_deliver: -1,
             max_ack_pending: 10_000,
             ..Default::default()
         };

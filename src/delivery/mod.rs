@@ -12,8 +12,7 @@ pub mod mailbox;
 pub mod signing;
 mod targets;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message};
@@ -30,56 +29,19 @@ pub use targets::{kind as target_kind, Attempt, Targets};
 const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Runs the delivery worker until `cancel` fires. The events of one
-/// conversation reach each target in the log's order, whichever replicas
-/// handle them: on a replica they are handled one at a time in arrival
-/// order, and across replicas event `seq` waits until the conversation's
-/// event `seq − 1` is delivered (the conversation's delivery mark in Redis).
+/// conversation reach each target in their sequence order (`seq`),
+/// whichever replicas publish and handle them: event `seq` waits until the
+/// conversation's event `seq − 1` is delivered (the conversation's
+/// delivery mark in Redis), on this replica or another.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
     let (stream, filter) = (subjects.events_stream(), subjects.events_all());
     let workers = app.settings.delivery.workers;
-    let lanes = Lanes::default();
     run_durable(&app.bus, "delivery", stream, filter, workers, cancel, |msg| {
-        let (app, lanes) = (app.clone(), lanes.clone());
-        async move {
-            let (lane, key) = lanes.lane(&msg);
-            {
-                let _turn = lane.lock().await;
-                handle(&app, msg).await;
-            }
-            drop(lane);
-            lanes.release(&key);
-        }
+        let app = app.clone();
+        async move { handle(&app, msg).await }
     })
     .await;
-}
-
-/// One FIFO lock per conversation with events in flight: tokio's mutex
-/// grants the lock in the order it was asked for, and the consume loop asks
-/// in the order messages arrive.
-#[derive(Clone, Default)]
-struct Lanes(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
-
-impl Lanes {
-    fn lane(&self, msg: &Message) -> (Arc<tokio::sync::Mutex<()>>, String) {
-        // The conversation id is the CloudEvents `subject`; peek at it
-        // without decoding the whole event.
-        #[derive(serde::Deserialize)]
-        struct Subject {
-            #[serde(default)]
-            subject: String,
-        }
-        let key = serde_json::from_slice::<Subject>(&msg.payload).map(|s| s.subject).unwrap_or_default();
-        let mut lanes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        (lanes.entry(key.clone()).or_default().clone(), key)
-    }
-
-    fn release(&self, key: &str) {
-        let mut lanes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if lanes.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
-            lanes.remove(key);
-        }
-    }
 }
 
 /// How long an event waits for the conversation's earlier events to be

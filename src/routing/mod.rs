@@ -30,14 +30,52 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
     let (stream, filter) = (subjects.inbound_stream(), subjects.inbound_all());
     let workers = app.settings.routing.workers;
+    let stop = cancel.clone();
     run_durable(&app.bus, "router", stream, filter, workers, cancel, |msg| {
-        let app = app.clone();
-        async move { handle(&app, msg).await }
+        let (app, stop) = (app.clone(), stop.clone());
+        async move { handle(&app, msg, &stop).await }
     })
     .await;
 }
 
-async fn handle(app: &App, msg: Message) {
+/// Routes a message, waiting in place while Redis or NATS is unavailable
+/// (the message is kept in progress, so neither its ack wait nor its
+/// delivery budget runs out, however long the outage). `None` when the
+/// replica is stopping meanwhile: the message was handed back at once for
+/// another replica.
+async fn route_patiently(app: &App, msg: &Message, inbound: &InboundMessage, stop: &CancellationToken) -> Option<Result<RouteResult, RouteError>> {
+    let mut waits = 0u32;
+    let mut last_progress = Instant::now();
+    loop {
+        match route(app, inbound).await {
+            Err(e) if e.is_transient() => {
+                if waits == 0 {
+                    app.metrics.held("router");
+                    tracing::warn!(error = %e, "Redis or NATS unavailable; the message waits for it");
+                }
+                waits += 1;
+                // Quick at first, then at most every 500 ms (with jitter),
+                // so routing resumes within a second of the return.
+                let base = Duration::from_millis(u64::from(waits.min(5)) * 100);
+                let wait = base + Duration::from_millis(rand::random::<u64>() % 100);
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        ack(msg, AckKind::Nak(None)).await;
+                        return None;
+                    }
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                if last_progress.elapsed() >= Duration::from_secs(1) {
+                    ack(msg, AckKind::Progress).await;
+                    last_progress = Instant::now();
+                }
+            }
+            other => return Some(other),
+        }
+    }
+}
+
+async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     let started = Instant::now();
     let Some(inbound) = decode_or_term::<InboundMessage>(&msg, &app.metrics, "router").await else { return };
     if inbound.channel == Channel::Email && crate::delivery::mailbox::is_agent_mail(&inbound) {
@@ -52,7 +90,8 @@ async fn handle(app: &App, msg: Message) {
         }
         return;
     }
-    match route(app, &inbound).await {
+    let Some(routed) = route_patiently(app, &msg, &inbound, stop).await else { return };
+    match routed {
         Ok(result) => {
             ack(&msg, AckKind::Ack).await;
             let outcome = if result.duplicate {
@@ -77,9 +116,36 @@ async fn handle(app: &App, msg: Message) {
         }
         Err(e) => {
             let attempt = delivered(&msg);
+            if attempt >= app.settings.nats.max_deliver {
+                poison(app, &msg, &inbound, &e).await;
+                return;
+            }
             let wait = switchboard_core::retry::backoff(attempt as u32, app.retry_base(), app.retry_cap());
             tracing::warn!(error = %e, attempt, "routing failed; the message will be redelivered");
             ack(&msg, AckKind::Nak(Some(wait))).await;
+        }
+    }
+}
+
+/// A message that failed routing on its last delivery (not for want of
+/// Redis or NATS): kept as a dead letter (kind `inbound`, with the message)
+/// and terminated, never silently dropped. If even that fails, it is handed
+/// back to try again.
+async fn poison(app: &App, msg: &Message, inbound: &InboundMessage, e: &RouteError) {
+    let id = format!("inbound~{}", inbound.id);
+    let entry = serde_json::json!({
+        "id": id, "kind": "inbound", "target": "router", "reason": e.to_string(),
+        "message": inbound, "at": Utc::now(),
+    });
+    match app.store.dead_letter(&id, &entry, Utc::now().timestamp_millis()).await {
+        Ok(()) => {
+            tracing::error!(error = %e, message = %inbound.id, "routing failed on the last delivery; dead-lettered");
+            app.metrics.poison("router");
+            ack(msg, AckKind::Term).await;
+        }
+        Err(store) => {
+            tracing::warn!(error = %store, "cannot dead-letter a failed message; retrying it");
+            ack(msg, AckKind::Nak(Some(Duration::from_secs(5)))).await;
         }
     }
 }
@@ -99,6 +165,18 @@ pub enum RouteError {
     /// An agent's emailed reply could not be queued for sending.
     #[error("reply: {0}")]
     Reply(String),
+}
+
+impl RouteError {
+    /// Whether NATS or Redis was unavailable: the message waits for them
+    /// in place, and the failure does not use up its deliveries.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RouteError::Store(e) => e.is_transient(),
+            RouteError::Bus(_) => true,
+            RouteError::Sla(_) | RouteError::Reply(_) => false,
+        }
+    }
 }
 
 /// Writes every agent of the configuration to Redis for routing (see

@@ -44,6 +44,32 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether Redis was unavailable (down, unreachable, loading, busy,
+    /// failing over) rather than refusing this request: the step should
+    /// wait and try again, and must not count as a failed attempt.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || matches!(
+                        e.kind(),
+                        redis::ErrorKind::BusyLoadingError
+                            | redis::ErrorKind::TryAgain
+                            | redis::ErrorKind::MasterDown
+                            | redis::ErrorKind::ReadOnly
+                            | redis::ErrorKind::ClusterDown
+                    )
+                    || e.code() == Some("BUSY")
+            }
+            StoreError::Url | StoreError::Corrupt { .. } => false,
+        }
+    }
+}
+
 /// A lazily (re)connecting Redis handle. Cloning is cheap; all clones share
 /// one multiplexed connection, replaced after an I/O error.
 #[derive(Clone)]

@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod delivery;
 mod email;
+mod faults;
 mod openapi;
 mod outbox;
 mod readiness;

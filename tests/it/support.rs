@@ -309,3 +309,30 @@ pub async fn sms(app: &TestApp, sid: &str, from: &str, body: &str) {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// Forwards connections on `listener` to `upstream` (the shared NATS or
+/// Redis) until the returned token fires; then the listener and every
+/// forwarded connection close, which is an outage of `upstream` for
+/// whoever connects through it. Bind the same port again to end it.
+pub fn proxy(listener: tokio::net::TcpListener, upstream: &'static str) -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut inbound, _) = tokio::select! {
+                _ = stop.cancelled() => return,
+                a = listener.accept() => match a { Ok(a) => a, Err(_) => return },
+            };
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut up) => {}
+                    }
+                }
+            });
+        }
+    });
+    token
+}
