@@ -19,6 +19,7 @@ use crate::telemetry::Metrics;
 /// until `cancel` fires. `handle` owns the ack decision.
 pub async fn consume<F, Fut>(
     name: &'static str,
+    client: &async_nats::Client,
     consumer: PullConsumer,
     concurrency: usize,
     cancel: CancellationToken,
@@ -27,6 +28,7 @@ pub async fn consume<F, Fut>(
     F: Fn(Message) -> Fut,
     Fut: Future<Output = ()>,
 {
+    let progress_every = (consumer.cached_info().config.ack_wait / 3).max(Duration::from_millis(500));
     while !cancel.is_cancelled() {
         let stream = consumer
             .stream()
@@ -45,16 +47,29 @@ pub async fn consume<F, Fut>(
                 }
             }
         };
-        stream
+        let mut stream = stream;
+        (&mut stream)
             .take_until(cancel.cancelled())
             .for_each_concurrent(concurrency, |item| async {
                 match item {
-                    Ok(msg) => handle(msg).await,
+                    Ok(msg) => {
+                        // In progress for as long as it is handled here, and
+                        // no longer: a paused or cut-off replica's messages go
+                        // to the others after one ack wait.
+                        let keep = keep_in_progress(client, msg.reply.clone(), progress_every);
+                        tokio::select! {
+                            _ = handle(msg) => {}
+                            _ = keep => {}
+                        }
+                    }
                     // Heartbeat gaps and the like: the pull stream recovers by itself.
                     Err(e) => tracing::warn!(worker = name, error = %e, "JetStream pull error"),
                 }
             })
             .await;
+        if cancel.is_cancelled() {
+            hand_back(name, &mut stream).await;
+        }
         if !cancel.is_cancelled() {
             tracing::warn!(worker = name, "JetStream pull stream ended; re-subscribing");
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -62,6 +77,42 @@ pub async fn consume<F, Fut>(
     }
     tracing::debug!(worker = name, "stopped");
 }
+
+/// Tells JetStream every `every` that the message `reply` acknowledges is
+/// still being worked on (`+WPI`). Never returns.
+async fn keep_in_progress(client: &async_nats::Client, reply: Option<async_nats::Subject>, every: Duration) {
+    let Some(reply) = reply else { return std::future::pending().await };
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = client.publish(reply.clone(), bytes::Bytes::from_static(b"+WPI")).await {
+            tracing::debug!(error = %e, "cannot mark a message in progress");
+        }
+    }
+}
+
+/// On shutdown: what was pulled but not started (the pull batch's rest,
+/// and what is still arriving for it) is handed back with a nak, so another
+/// replica takes it within a second instead of after the ack wait.
+async fn hand_back<S>(name: &'static str, stream: &mut S)
+where
+    S: futures::Stream<Item = Result<Message, async_nats::jetstream::consumer::pull::MessagesError>> + Unpin,
+{
+    let until = tokio::time::Instant::now() + HAND_BACK_FOR;
+    let mut handed = 0u32;
+    while let Ok(Some(item)) = tokio::time::timeout_at(until, stream.next()).await {
+        if let Ok(msg) = item {
+            // Delayed past the hand-back, so it is not pulled back here.
+            ack(&msg, AckKind::Nak(Some(HAND_BACK_FOR * 2))).await;
+            handed += 1;
+        }
+    }
+    if handed > 0 {
+        tracing::info!(worker = name, handed, "stopping: pulled messages handed back");
+    }
+}
+
+/// How long a stopping worker keeps handing back what its last pull brings.
+const HAND_BACK_FOR: Duration = Duration::from_millis(300);
 
 /// Creates (or updates) the durable consumer `durable` on `stream` and runs
 /// [`consume`] on it: the whole life of a worker.
@@ -78,7 +129,7 @@ pub async fn run_durable<F, Fut>(
     Fut: Future<Output = ()>,
 {
     match bus.consumer(&stream, durable, filter).await {
-        Ok(consumer) => consume(durable, consumer, concurrency, cancel, handle).await,
+        Ok(consumer) => consume(durable, bus.client(), consumer, concurrency, cancel, handle).await,
         Err(e) => tracing::error!(worker = durable, error = %e, "worker cannot start"),
     }
 }
@@ -107,5 +158,50 @@ pub fn delivered(msg: &Message) -> i64 {
 pub async fn ack(msg: &Message, kind: AckKind) {
     if let Err(e) = msg.ack_with(kind).await {
         tracing::warn!(error = %e, "could not acknowledge a JetStream message");
+    }
+}
+
+/// Runs `step` until it gives anything but a transient error (`transient`
+/// says which: Redis or NATS unavailable), waiting in place meanwhile: the
+/// message stays in progress ([`consume`] keeps it so), so neither its ack
+/// wait nor its delivery
+/// budget (`nats.max_deliver`, for poison messages only) runs out however
+/// long the outage. Retries come quickly at first, then at most every
+/// 500 ms with jitter, so work resumes within a second of the return.
+/// `None` when the replica stops meanwhile: the message was handed back at
+/// once for another replica.
+pub async fn patiently<T, E, F, Fut>(
+    msg: &Message,
+    worker: &'static str,
+    metrics: &Metrics,
+    stop: &CancellationToken,
+    transient: impl Fn(&E) -> bool,
+    mut step: F,
+) -> Option<Result<T, E>>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut waits = 0u32;
+    loop {
+        match step().await {
+            Err(e) if transient(&e) => {
+                if waits == 0 {
+                    metrics.held(worker);
+                    tracing::warn!(worker, error = %e, "Redis or NATS unavailable; the message waits for it");
+                }
+                waits += 1;
+                let wait = Duration::from_millis(u64::from(waits.min(5)) * 100 + rand::random::<u64>() % 100);
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        ack(msg, AckKind::Nak(None)).await;
+                        return None;
+                    }
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            other => return Some(other),
+        }
     }
 }

@@ -19,9 +19,10 @@ use async_nats::jetstream::{AckKind, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
+use crate::bus::consume::{ack, decode_or_term, delivered, patiently, run_durable};
 use crate::config::DeliverTarget;
 use crate::events::{self, Event};
+use crate::store::StoreError;
 use crate::telemetry::Outcome;
 pub use targets::{kind as target_kind, Attempt, Targets};
 
@@ -37,9 +38,10 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
     let (stream, filter) = (subjects.events_stream(), subjects.events_all());
     let workers = app.settings.delivery.workers;
+    let stop = cancel.clone();
     run_durable(&app.bus, "delivery", stream, filter, workers, cancel, |msg| {
-        let app = app.clone();
-        async move { handle(&app, msg).await }
+        let (app, stop) = (app.clone(), stop.clone());
+        async move { handle(&app, msg, &stop).await }
     })
     .await;
 }
@@ -89,7 +91,6 @@ async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) -> Re
         })
         .unwrap_or_default();
     let mut polls = 0u32;
-    let mut last_progress = started;
     loop {
         let delivered = app.store.delivered_seq(conversation).await?;
         match turn(delivered, seq) {
@@ -99,10 +100,6 @@ async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) -> Re
         if on_log_since + started.elapsed() >= ORDER_WAIT {
             tracing::warn!(%conversation, seq, delivered, "an earlier event of the conversation is still undelivered; delivering out of order");
             return Ok(Turn::Go);
-        }
-        if last_progress.elapsed() >= Duration::from_secs(1) {
-            ack(msg, AckKind::Progress).await;
-            last_progress = tokio::time::Instant::now();
         }
         // An earlier event is usually delivered within a few milliseconds.
         polls += 1;
@@ -115,20 +112,22 @@ async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) -> Re
     }
 }
 
-async fn handle(app: &App, msg: Message) {
+async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     let Some(event) = decode_or_term::<Event>(&msg, &app.metrics, "delivery").await else { return };
     let conversation = event.data.conversation_id.clone();
     // Events of a conversation carry its sequence number (`seq`): delivery
     // keeps that order, whichever replica published or delivers them.
     let seq = event.seq.filter(|_| !conversation.is_empty());
+    let transient = |e: &StoreError| e.is_transient();
     if let Some(seq) = seq {
-        match wait_turn(app, &msg, &conversation, seq).await {
-            Ok(Turn::Go | Turn::Wait) => {}
-            Ok(Turn::Done) => {
+        match patiently(&msg, "delivery", &app.metrics, stop, transient, || wait_turn(app, &msg, &conversation, seq)).await {
+            None => return,
+            Some(Ok(Turn::Go | Turn::Wait)) => {}
+            Some(Ok(Turn::Done)) => {
                 ack(&msg, AckKind::Ack).await;
                 return;
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read the delivery order; retrying the event");
                 ack(&msg, AckKind::Nak(Some(Duration::from_millis(500)))).await;
                 return;
@@ -146,9 +145,8 @@ async fn handle(app: &App, msg: Message) {
         fanout.push(subjects.agent(agent));
     }
     for subject in fanout {
-        if let Err(e) = app.bus.publish_core(subject, body.clone()).await {
-            tracing::warn!(error = %e, "fan-out publish failed; retrying the event");
-            ack(&msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        let sent = patiently(&msg, "delivery", &app.metrics, stop, |_| true, || app.bus.publish_core(subject.clone(), body.clone())).await;
+        if sent.is_none() {
             return;
         }
     }
@@ -166,23 +164,42 @@ async fn handle(app: &App, msg: Message) {
     }
     let attempt = delivered(&msg);
     let last_delivery = attempt >= app.settings.nats.max_deliver;
-    let mut retry_later = false;
-    for (key, target) in targets {
-        match deliver_once(app, &event, &body, &key, target, last_delivery).await {
-            Ok(()) => {}
-            Err(reason) => {
-                tracing::warn!(event = %event.id, target = %key, %reason, attempt, "delivery failed; will retry");
-                retry_later = true;
+    // A Redis outage between the targets waits in place; the targets
+    // already reached are recorded and skipped on the next round.
+    let round = || async {
+        let mut retry_later = false;
+        for (key, target) in &targets {
+            match deliver_once(app, &event, &body, key, target, last_delivery).await {
+                Ok(()) => {}
+                Err(Failure::Store(e)) => return Err(e),
+                Err(Failure::Target(reason)) => {
+                    tracing::warn!(event = %event.id, target = %key, %reason, attempt, "delivery failed; will retry");
+                    retry_later = true;
+                }
             }
         }
-    }
+        Ok(retry_later)
+    };
+    let retry_later = match patiently(&msg, "delivery", &app.metrics, stop, transient, round).await {
+        None => return,
+        Some(Ok(retry_later)) => retry_later,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "delivery bookkeeping failed; retrying the event");
+            true
+        }
+    };
     if retry_later {
         // Still pending: the conversation's later events wait for it.
         let wait = switchboard_core::retry::backoff(attempt as u32, app.retry_base(), app.retry_cap());
         ack(&msg, AckKind::Nak(Some(wait))).await;
-    } else {
-        if let Some(seq) = seq {
-            if let Err(e) = app.store.mark_delivered_seq(&conversation, seq).await {
+        return;
+    }
+    if let Some(seq) = seq {
+        let marked = patiently(&msg, "delivery", &app.metrics, stop, transient, || app.store.mark_delivered_seq(&conversation, seq)).await;
+        match marked {
+            None => return,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
                 // Not acknowledged: the redelivery finds every target
                 // reached and moves the mark then.
                 tracing::warn!(error = %e, "delivered, but the conversation's next event cannot go yet; retrying");
@@ -190,8 +207,16 @@ async fn handle(app: &App, msg: Message) {
                 return;
             }
         }
-        ack(&msg, AckKind::Ack).await;
     }
+    ack(&msg, AckKind::Ack).await;
+}
+
+/// Why one delivery to one target did not complete.
+enum Failure {
+    /// Redis, for the delivery's own bookkeeping: waited out in place.
+    Store(StoreError),
+    /// The target: retried later with backoff, then dead-lettered.
+    Target(String),
 }
 
 /// Delivers one event to one target unless it reached it before or the
@@ -203,12 +228,12 @@ async fn deliver_once(
     key: &str,
     target: &DeliverTarget,
     last_delivery: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let kind = targets::kind(target);
-    if app.store.was_delivered(&event.id, key).await.map_err(|e| e.to_string())? {
+    if app.store.was_delivered(&event.id, key).await.map_err(Failure::Store)? {
         return Ok(());
     }
-    if app.store.is_target_disabled(key).await.map_err(|e| e.to_string())? {
+    if app.store.is_target_disabled(key).await.map_err(Failure::Store)? {
         app.metrics.delivery(kind, Outcome::rejected);
         return Ok(());
     }
@@ -227,7 +252,7 @@ async fn deliver_once(
         }
         Attempt::Retry(reason) if !last_delivery => {
             app.metrics.delivery(kind, Outcome::retry);
-            Err(reason)
+            Err(Failure::Target(reason))
         }
         Attempt::Retry(reason) | Attempt::Failed(reason) => {
             app.metrics.delivery(kind, Outcome::failed);
@@ -245,7 +270,7 @@ async fn deliver_once(
                 "reason": reason,
                 "at": chrono::Utc::now(),
             });
-            app.store.dead_letter(&id, &entry, chrono::Utc::now().timestamp_millis()).await.map_err(|e| e.to_string())?;
+            app.store.dead_letter(&id, &entry, chrono::Utc::now().timestamp_millis()).await.map_err(Failure::Store)?;
             if let Err(e) = app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await {
                 tracing::warn!(error = %e, "dead-lettered, but cannot record it");
             }
@@ -265,8 +290,8 @@ async fn attempt(app: &App, target: &DeliverTarget, event: &Event, body: &bytes:
 
 /// A target that answered 410 Gone is disabled (until a reload) and a
 /// `switchboard.delivery.disabled` event says so.
-async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), String> {
-    let first = app.store.disable_target(key, "the target answered 410 Gone").await.map_err(|e| e.to_string())?;
+async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), Failure> {
+    let first = app.store.disable_target(key, "the target answered 410 Gone").await.map_err(Failure::Store)?;
     if first {
         tracing::warn!(target = %key, kind, "delivery target answered 410 Gone; disabled until a reload");
         let reason = format!("{kind} target {key} answered 410 Gone and is disabled until the configuration is reloaded");
@@ -281,12 +306,12 @@ async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), 
             reason: Some(&reason),
             ..Default::default()
         };
-        let emitted = app.store.emit(&req, chrono::Utc::now().timestamp_millis()).await.map_err(|e| e.to_string())?;
+        let emitted = app.store.emit(&req, chrono::Utc::now().timestamp_millis()).await.map_err(Failure::Store)?;
         if let Some(emitted) = emitted {
             crate::outbox::flush_events(app, &emitted.entries).await;
         }
     }
-    app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await.map_err(|e| e.to_string())
+    app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await.map_err(Failure::Store)
 }
 
 /// Delivers a dead letter again to its target (admin replay). `Ok(true)`

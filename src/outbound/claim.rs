@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message};
 use switchboard_core::{Channel, Masked, OutboundMessage, SendReceipt};
+use tokio_util::sync::CancellationToken;
 
 use super::STATE_TTL;
 use crate::app::App;
-use crate::bus::consume::ack;
+use crate::bus::consume::{ack, patiently};
 use crate::config::OutboundSettings;
 use crate::store::sending::{SendClaim, Unclaim};
+use crate::store::StoreError;
 use crate::telemetry::Outcome;
 
 /// A claim never lasts less: a crashed sender's message waits this long
@@ -62,10 +64,15 @@ pub(super) fn resend_is_recognised(channel: Channel) -> bool {
 /// Claims the send of `out` for `lease`. `Some(token)` when this delivery
 /// is to call the provider; otherwise the message has been acknowledged or
 /// handed back here.
-pub(super) async fn begin(app: &App, msg: &Message, out: &OutboundMessage, lease: Duration) -> Option<String> {
+pub(super) async fn begin(app: &App, msg: &Message, out: &OutboundMessage, lease: Duration, stop: &CancellationToken) -> Option<String> {
     let token = ulid::Ulid::new().to_string();
     let resend = resend_is_recognised(out.channel);
-    let claim = match app.store.claim_send(out, &token, lease, resend, STATE_TTL).await {
+    // A Redis outage is waited out in place (it spends no delivery).
+    let claimed = patiently(msg, "sender", &app.metrics, stop, StoreError::is_transient, || {
+        app.store.claim_send(out, &token, lease, resend, STATE_TTL)
+    })
+    .await?;
+    let claim = match claimed {
         Ok(claim) => claim,
         Err(e) => {
             tracing::warn!(error = %e, "cannot claim the send; retrying");

@@ -207,17 +207,18 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     let subjects = app.bus.subjects();
     let (stream, filter) = (subjects.outbound_stream(), subjects.outbound_all());
     let workers = app.settings.outbound.workers;
+    let stop = cancel.clone();
     run_durable(&app.bus, "sender", stream, filter, workers, cancel, |msg| {
-        let app = app.clone();
-        async move { handle(&app, msg).await }
+        let (app, stop) = (app.clone(), stop.clone());
+        async move { handle(&app, msg, &stop).await }
     })
     .await;
 }
 
-async fn handle(app: &App, msg: Message) {
+async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     let Some(out) = decode_or_term::<OutboundMessage>(&msg, &app.metrics, "sender").await else { return };
     let lease = claim::lease(&app.settings.outbound);
-    let Some(token) = claim::begin(app, &msg, &out, lease).await else { return };
+    let Some(token) = claim::begin(app, &msg, &out, lease, stop).await else { return };
     let attempt = delivered(&msg);
     let Ok(answer) = tokio::time::timeout(claim::deadline(lease), send(app, &out)).await else {
         claim::abandoned(app, &msg, &out, &token).await;

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub use classify::{detect_language, Attributes, Classification, Classifier};
 
 use crate::app::App;
-use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
+use crate::bus::consume::{ack, decode_or_term, delivered, patiently, run_durable};
 use crate::events::EventMessage;
 use crate::config::Settings;
 use crate::sla::clock::Trigger;
@@ -38,43 +38,6 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
     .await;
 }
 
-/// Routes a message, waiting in place while Redis or NATS is unavailable
-/// (the message is kept in progress, so neither its ack wait nor its
-/// delivery budget runs out, however long the outage). `None` when the
-/// replica is stopping meanwhile: the message was handed back at once for
-/// another replica.
-async fn route_patiently(app: &App, msg: &Message, inbound: &InboundMessage, stop: &CancellationToken) -> Option<Result<RouteResult, RouteError>> {
-    let mut waits = 0u32;
-    let mut last_progress = Instant::now();
-    loop {
-        match route(app, inbound).await {
-            Err(e) if e.is_transient() => {
-                if waits == 0 {
-                    app.metrics.held("router");
-                    tracing::warn!(error = %e, "Redis or NATS unavailable; the message waits for it");
-                }
-                waits += 1;
-                // Quick at first, then at most every 500 ms (with jitter),
-                // so routing resumes within a second of the return.
-                let base = Duration::from_millis(u64::from(waits.min(5)) * 100);
-                let wait = base + Duration::from_millis(rand::random::<u64>() % 100);
-                tokio::select! {
-                    _ = stop.cancelled() => {
-                        ack(msg, AckKind::Nak(None)).await;
-                        return None;
-                    }
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                if last_progress.elapsed() >= Duration::from_secs(1) {
-                    ack(msg, AckKind::Progress).await;
-                    last_progress = Instant::now();
-                }
-            }
-            other => return Some(other),
-        }
-    }
-}
-
 async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     let started = Instant::now();
     let Some(inbound) = decode_or_term::<InboundMessage>(&msg, &app.metrics, "router").await else { return };
@@ -90,7 +53,9 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
         }
         return;
     }
-    let Some(routed) = route_patiently(app, &msg, &inbound, stop).await else { return };
+    // Waits out an outage of Redis or NATS in place, however long.
+    let routed = patiently(&msg, "router", &app.metrics, stop, RouteError::is_transient, || route(app, &inbound)).await;
+    let Some(routed) = routed else { return };
     match routed {
         Ok(result) => {
             ack(&msg, AckKind::Ack).await;
