@@ -62,10 +62,34 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Per-request time limit.
     pub request_timeout_secs: u64,
+    /// Time a client has to send a request's head, from the connection's
+    /// start or from the head's first byte after an idle keep-alive.
+    pub header_read_timeout_secs: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Time a client has to send a request's whole body, once its head is in.
+    pub body_read_timeout_secs: u64,
+    /// Open connections at most (web chat sockets included).
+    pub max_connections: usize,
 }
 
 
 impl ServerSettings {
+    /// `header_read_timeout_secs` as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// `idle_timeout_secs` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// `body_read_timeout_secs` as a duration.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_secs)
+    }
+
     /// The public URL without a trailing slash, ready to have a path appended.
     pub fn public_base(&self) -> &str {
         self.public_url.trim_end_matches('/')

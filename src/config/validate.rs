@@ -97,6 +97,23 @@ impl Settings {
         if self.server.request_timeout_secs == 0 {
             p.push("server.request_timeout_secs", "must be at least 1");
         }
+        for (key, secs) in [
+            ("server.header_read_timeout_secs", self.server.header_read_timeout_secs),
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                p.push(key, "must be between 1 and 3600");
+            }
+        }
+        let body = self.server.body_read_timeout_secs;
+        if body == 0 || body > self.server.request_timeout_secs {
+            // The request timeout bounds the body read too: a longer
+            // deadline would never fire.
+            p.push("server.body_read_timeout_secs", "must be at least 1 and at most server.request_timeout_secs");
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            p.push("server.max_connections", "must be between 1 and 1000000");
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             p.push("log.level", format!("not a valid filter: {e}"));
         }

@@ -11,6 +11,7 @@ mod concurrency;
 mod delivery;
 mod email;
 mod faults;
+mod flood;
 mod openapi;
 mod outbox;
 mod readiness;
