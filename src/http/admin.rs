@@ -128,7 +128,7 @@ pub async fn put_customer(
     if !plain(&id, 128) || id.contains('|') {
         return Err(ApiError::invalid("id", "must be 1 to 128 characters without `|` or control characters"));
     }
-    let req = req.map(|Json(v)| v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let req = req.map(|Json(v)| v).map_err(|e| ApiError::json(&e))?;
     if req.identities.len() > 20 {
         return Err(ApiError::invalid("identities", "at most 20 per request"));
     }

@@ -25,8 +25,7 @@ use crate::store::TransferTarget;
 const MAX_REPLY_CHARS: usize = 1600;
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    r.map(|Json(v)| v)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))
+    r.map(|Json(v)| v).map_err(|e| ApiError::json(&e))
 }
 
 /// `{"status": "available" | "away" | "offline"}`

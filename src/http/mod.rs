@@ -1,6 +1,8 @@
 //! The one HTTP listener: probes, provider webhooks and the API. Handlers
-//! only decode and answer; the shared layers cap the body, bound the
-//! request time and record latency by matched route.
+//! only decode and answer; the shared layers read the body (capped, with a
+//! deadline), bound the request time, give every error answer the JSON
+//! error shape (axum's own rejections, its 405 and the timeout's 503
+//! included) and record latency by matched route.
 
 mod admin;
 mod api;
@@ -94,6 +96,7 @@ pub fn router(app: Arc<App>) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(server.request_timeout_secs),
         ))
+        .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
 }

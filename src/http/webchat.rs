@@ -242,7 +242,10 @@ pub async fn socket(
     };
     let upgrade = match upgrade {
         Ok(u) => u,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            let code = if e.status() == StatusCode::UPGRADE_REQUIRED { "upgrade_required" } else { "invalid_request" };
+            return ApiError::new(e.status(), code, e.body_text()).into_response();
+        }
     };
     upgrade
         .max_message_size(MAX_WS_MESSAGE)

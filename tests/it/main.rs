@@ -12,6 +12,7 @@ mod delivery;
 mod email;
 mod faults;
 mod flood;
+mod http_errors;
 mod openapi;
 mod outbox;
 mod readiness;
