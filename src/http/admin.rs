@@ -125,7 +125,7 @@ pub async fn put_customer(
     req: Result<Json<CustomerBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
-    if !plain(&id, 128) || id.contains('|') {
+    if !super::ids::is_shop_customer_id(&id) {
         return Err(ApiError::invalid("id", "must be 1 to 128 characters without `|` or control characters"));
     }
     let req = req.map(|Json(v)| v).map_err(|e| ApiError::json(&e))?;
@@ -194,6 +194,9 @@ pub async fn get_customer(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     admin(&app, &headers)?;
+    if !super::ids::is_shop_customer_id(&id) {
+        return Err(ApiError::not_found("customer"));
+    }
     Ok(Json(profile(&app, &id).await?))
 }
 

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod email;
 mod error;
+mod ids;
 mod openapi;
 mod ops;
 mod probes;

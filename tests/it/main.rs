@@ -13,6 +13,7 @@ mod email;
 mod faults;
 mod flood;
 mod http_errors;
+mod ids;
 mod openapi;
 mod outbox;
 mod readiness;
