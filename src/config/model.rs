@@ -373,6 +373,20 @@ pub struct WebchatSettings {
     /// Messages kept per visitor for `history`.
     #[serde(default = "default_webchat_history")]
     pub history_limit: u32,
+    /// Sockets one visitor may hold open on one instance.
+    #[serde(default = "default_sockets_per_visitor")]
+    pub max_sockets_per_visitor: u32,
+    /// Visitor sockets one instance holds open at most.
+    #[serde(default = "default_max_sockets")]
+    pub max_sockets: u32,
+}
+
+fn default_sockets_per_visitor() -> u32 {
+    5
+}
+
+fn default_max_sockets() -> u32 {
+    10_000
 }
 
 fn default_session_ttl() -> u64 {

@@ -417,6 +417,12 @@ fn validate_webchat(w: &super::model::WebchatSettings, p: &mut Problems) {
             );
         }
     }
+    if !(1..=100).contains(&w.max_sockets_per_visitor) {
+        p.push(format!("{at}.max_sockets_per_visitor"), "must be between 1 and 100");
+    }
+    if !(1..=1_000_000).contains(&w.max_sockets) {
+        p.push(format!("{at}.max_sockets"), "must be between 1 and 1000000");
+    }
     if w.messages_per_minute == 0 {
         p.push(format!("{at}.messages_per_minute"), "must be at least 1");
     }

@@ -80,7 +80,7 @@ pub struct ErrorDetail {
     /// A stable machine-readable code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed` (with `Allow`),
     /// `conflict`, `opted_out`, `unsupported`, `too_large`, `timeout` (the
-    /// body did not arrive in time), `upgrade_required`, `rate_limited`,
+    /// body did not arrive in time), `upgrade_required`, `rate_limited`, `too_many_sockets`,
     /// `rejected` (a webhook refused), `no_source`, `unavailable` (retry
     /// later).
     pub code: &'static str,
