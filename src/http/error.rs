@@ -104,6 +104,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A response extension for the few error answers whose documented body
+/// is not the error shape (`/readyz`'s 503 with its reasons, for probes).
+#[derive(Clone, Copy, Debug)]
+pub struct AsIs;
+
 /// Gives an error answer that is not JSON the JSON error shape, keeping its
 /// status and headers (`Allow` on 405): axum's rejections (path, query,
 /// form, multipart, WebSocket upgrade) are plain text, its 405 and the
@@ -113,6 +118,9 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     use http_body_util::BodyExt;
     let resp = next.run(req).await;
     let status = resp.status();
+    if resp.extensions().get::<AsIs>().is_some() {
+        return resp;
+    }
     let json = resp
         .headers()
         .get(header::CONTENT_TYPE)
