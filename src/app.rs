@@ -1,7 +1,6 @@
 //! Wiring: one [`App`] per daemon instance, and [`run`], which serves until
 //! the cancellation token fires and then drains within the bound.
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,19 +148,20 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     tracker.spawn(reload_on_hangup(app.clone(), work.clone()));
 
     let addr = listener.local_addr().ok();
-    tracing::info!(listen = ?addr, "switchboard serving");
-    let http_shutdown = shutdown.clone();
-    let readiness = app.readiness.clone();
-    let http = tokio::spawn(
-        axum::serve(listener, crate::http::router(app.clone())).with_graceful_shutdown(async move {
-            http_shutdown.cancelled().await;
-            readiness.drain();
-        })
-        .into_future(),
-    );
+    let limits = crate::http::Limits::from_settings(&app.settings.server);
+    tracing::info!(listen = ?addr, max_connections = limits.max_connections, "switchboard serving");
+    let http_shutdown = CancellationToken::new();
+    let http = tokio::spawn(crate::http::serve(
+        listener,
+        crate::http::router(app.clone()),
+        limits,
+        app.metrics.clone(),
+        http_shutdown.clone(),
+    ));
 
     shutdown.cancelled().await;
     app.readiness.drain();
+    http_shutdown.cancel();
     tracing::info!("shutting down: intake stopped, draining in-flight work");
     let bound = app.settings.shutdown.timeout();
     let drained = tokio::time::timeout(bound, async {

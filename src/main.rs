@@ -78,6 +78,7 @@ fn main() -> ExitCode {
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
     switchboard::telemetry::init_logging(&settings.log);
+    switchboard::http::raise_descriptor_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(settings.server.listen)

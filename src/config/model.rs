@@ -62,10 +62,34 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Per-request time limit.
     pub request_timeout_secs: u64,
+    /// Time a client has to send a request's head, from the connection's
+    /// start or from the head's first byte after an idle keep-alive.
+    pub header_read_timeout_secs: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Time a client has to send a request's whole body, once its head is in.
+    pub body_read_timeout_secs: u64,
+    /// Open connections at most (web chat sockets included).
+    pub max_connections: usize,
 }
 
 
 impl ServerSettings {
+    /// `header_read_timeout_secs` as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// `idle_timeout_secs` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// `body_read_timeout_secs` as a duration.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_secs)
+    }
+
     /// The public URL without a trailing slash, ready to have a path appended.
     pub fn public_base(&self) -> &str {
         self.public_url.trim_end_matches('/')
@@ -349,6 +373,20 @@ pub struct WebchatSettings {
     /// Messages kept per visitor for `history`.
     #[serde(default = "default_webchat_history")]
     pub history_limit: u32,
+    /// Sockets one visitor may hold open on one instance.
+    #[serde(default = "default_sockets_per_visitor")]
+    pub max_sockets_per_visitor: u32,
+    /// Visitor sockets one instance holds open at most.
+    #[serde(default = "default_max_sockets")]
+    pub max_sockets: u32,
+}
+
+fn default_sockets_per_visitor() -> u32 {
+    5
+}
+
+fn default_max_sockets() -> u32 {
+    10_000
 }
 
 fn default_session_ttl() -> u64 {

@@ -97,6 +97,23 @@ impl Settings {
         if self.server.request_timeout_secs == 0 {
             p.push("server.request_timeout_secs", "must be at least 1");
         }
+        for (key, secs) in [
+            ("server.header_read_timeout_secs", self.server.header_read_timeout_secs),
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                p.push(key, "must be between 1 and 3600");
+            }
+        }
+        let body = self.server.body_read_timeout_secs;
+        if body == 0 || body > self.server.request_timeout_secs {
+            // The request timeout bounds the body read too: a longer
+            // deadline would never fire.
+            p.push("server.body_read_timeout_secs", "must be at least 1 and at most server.request_timeout_secs");
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            p.push("server.max_connections", "must be between 1 and 1000000");
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             p.push("log.level", format!("not a valid filter: {e}"));
         }
@@ -399,6 +416,12 @@ fn validate_webchat(w: &super::model::WebchatSettings, p: &mut Problems) {
                 "must be `*` or an origin such as `https://shop.example` (scheme, host, port if not the default; no path)",
             );
         }
+    }
+    if !(1..=100).contains(&w.max_sockets_per_visitor) {
+        p.push(format!("{at}.max_sockets_per_visitor"), "must be between 1 and 100");
+    }
+    if !(1..=1_000_000).contains(&w.max_sockets) {
+        p.push(format!("{at}.max_sockets"), "must be between 1 and 1000000");
     }
     if w.messages_per_minute == 0 {
         p.push(format!("{at}.messages_per_minute"), "must be at least 1");

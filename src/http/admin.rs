@@ -125,10 +125,10 @@ pub async fn put_customer(
     req: Result<Json<CustomerBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
-    if !plain(&id, 128) || id.contains('|') {
+    if !super::ids::is_shop_customer_id(&id) {
         return Err(ApiError::invalid("id", "must be 1 to 128 characters without `|` or control characters"));
     }
-    let req = req.map(|Json(v)| v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let req = req.map(|Json(v)| v).map_err(|e| ApiError::json(&e))?;
     if req.identities.len() > 20 {
         return Err(ApiError::invalid("identities", "at most 20 per request"));
     }
@@ -194,6 +194,9 @@ pub async fn get_customer(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     admin(&app, &headers)?;
+    if !super::ids::is_shop_customer_id(&id) {
+        return Err(ApiError::not_found("customer"));
+    }
     Ok(Json(profile(&app, &id).await?))
 }
 

@@ -25,8 +25,7 @@ use crate::store::TransferTarget;
 const MAX_REPLY_CHARS: usize = 1600;
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    r.map(|Json(v)| v)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))
+    r.map(|Json(v)| v).map_err(|e| ApiError::json(&e))
 }
 
 /// `{"status": "available" | "away" | "offline"}`
@@ -124,6 +123,7 @@ pub async fn agent_conversations(
 /// Loads a conversation the principal may see (404 before 403, so an agent
 /// cannot probe ids it has no business with... beyond existence).
 async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::ConversationRecord, ApiError> {
+    super::ids::conversation(id)?;
     let conv = app.store.conversation(id).await.map_err(|e| ApiError::unavailable(&e))?;
     let conv = conv.ok_or_else(|| ApiError::not_found("conversation"))?;
     let agent = conv.get("agent").map(String::as_str).unwrap_or("");
@@ -143,7 +143,7 @@ async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::C
     summary = "A conversation",
     description = "State, queue, agent, customer, the routing decision, the messages and notes, \
         and the SLA clocks. An agent sees only conversations assigned or offered to it.",
-    params(("id" = String, Path, description = "The conversation id")),
+    params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
     responses(
         (status = 200, description = "The conversation", body = ConversationView),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
@@ -197,7 +197,7 @@ pub struct NoteBody {
     tag = "agent",
     summary = "Add an internal note",
     description = "Kept with the messages (`direction: note`) for agents; never sent to the customer.",
-    params(("id" = String, Path, description = "The conversation id")),
+    params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
     request_body = NoteBody,
     responses(
         (status = 201, description = "The stored note", body = Note),
@@ -266,7 +266,7 @@ pub struct ReplyBody {
         messages, each with its own id. With an `Idempotency-Key`, a retry of the same request \
         (same key, same agent, same conversation) answers the same ids and sends nothing again.",
     params(
-        ("id" = String, Path, description = "The conversation id"),
+        ("id" = String, Path, description = "The conversation id, a ULID; any other string is 404"),
         ("Idempotency-Key" = Option<String>, Header, description = "1-128 printable ASCII characters chosen by the client; the same key names the same reply"),
     ),
     request_body = ReplyBody,
@@ -363,7 +363,7 @@ async fn drain(app: &App) {
     summary = "Resolve a conversation",
     description = "Closes the conversation and stops its SLA clocks; the agent's capacity frees \
         at once, or after its wrap-up time (`wrapup: true`).",
-    params(("id" = String, Path, description = "The conversation id")),
+    params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
     responses(
         (status = 200, description = "Resolved", body = Resolved),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
@@ -425,7 +425,7 @@ pub async fn resolve(
     summary = "Accept an offer",
     description = "The agent takes the conversation offered to it (the admin token answers for \
         the agent it is offered to).",
-    params(("id" = String, Path, description = "The conversation id")),
+    params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
     responses(
         (status = 200, description = "Assigned to the agent", body = Placement),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
@@ -454,7 +454,7 @@ pub async fn accept(
     summary = "Decline an offer",
     description = "The conversation is offered to the next eligible agent (never again to this \
         one) or goes back to its queue.",
-    params(("id" = String, Path, description = "The conversation id")),
+    params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
     responses(
         (status = 200, description = "Where the conversation went", body = Placement),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
@@ -475,6 +475,7 @@ pub async fn decline(
 
 async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Result<Json<serde_json::Value>, ApiError> {
     let who = authenticate(&app.live().settings, headers)?;
+    super::ids::conversation(id)?;
     let conv = app.store.conversation(id).await.map_err(|e| ApiError::unavailable(&e))?;
     let conv = conv.ok_or_else(|| ApiError::not_found("conversation"))?;
     let agent = match &who {
@@ -533,7 +534,7 @@ pub struct TransferBody {
     description = "To another agent, who must be available with free capacity on the channel, or \
         to a queue (placed like a new conversation, keeping its waiting time). The previous \
         agent's capacity frees at once.",
-    params(("id" = String, Path, description = "The conversation id")),
+    params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
     request_body = TransferBody,
     responses(
         (status = 200, description = "Where the conversation went", body = Placement),
@@ -604,7 +605,7 @@ pub struct TypingBody {
     tag = "agent",
     summary = "Show or hide \"agent is typing\"",
     description = "In the visitor's web chat, live only (not stored).",
-    params(("id" = String, Path, description = "The conversation id")),
+    params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
     request_body = TypingBody,
     responses(
         (status = 204, description = "Sent to the visitor's open sockets"),

@@ -142,10 +142,12 @@ pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, r
 async fn bounce(app: &App, account: &str, message_id: &str) -> Response {
     let outbound = message_id.split('@').next().unwrap_or("");
     let now = chrono::Utc::now().timestamp_millis();
-    let known = match app.store.outbound(outbound).await {
-        Ok(meta) => meta.contains_key("conversation"),
-        Err(e) => return ApiError::unavailable(&e).into_response(),
-    };
+    // The Message-ID comes from the bounce: only one of our ids is looked up.
+    let known = super::ids::is_outbound_id(outbound)
+        && match app.store.outbound(outbound).await {
+            Ok(meta) => meta.contains_key("conversation"),
+            Err(e) => return ApiError::unavailable(&e).into_response(),
+        };
     if known {
         match app.store.update_delivery(outbound, "bounced", 4, None, now).await {
             Ok(true) => {

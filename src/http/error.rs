@@ -2,7 +2,7 @@
 //! 4xx messages say what was wrong with the request; a 5xx body is
 //! generic and the detail goes to the log.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -49,6 +49,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
+    /// The 4xx for a JSON body axum refused: 413 when it is too large,
+    /// 415 without a JSON content type, 400 otherwise.
+    pub fn json(rejection: &axum::extract::rejection::JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", rejection.body_text()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported", rejection.body_text()),
+            _ => Self::new(StatusCode::BAD_REQUEST, "invalid_request", rejection.body_text()),
+        }
+    }
+
     /// 503 for a dependency failure; `detail` is logged, not answered.
     pub fn unavailable(detail: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %detail, "request failed on a dependency");
@@ -68,9 +78,11 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable machine-readable code: `invalid_request`, `unauthorized`,
-    /// `forbidden`, `not_found`, `conflict`, `opted_out`, `unsupported`,
-    /// `too_large`, `rejected` (a webhook refused), `no_source`,
-    /// `unavailable` (retry later).
+    /// `forbidden`, `not_found`, `method_not_allowed` (with `Allow`),
+    /// `conflict`, `opted_out`, `unsupported`, `too_large`, `timeout` (the
+    /// body did not arrive in time), `upgrade_required`, `rate_limited`, `too_many_sockets`,
+    /// `rejected` (a webhook refused), `no_source`, `unavailable` (retry
+    /// later).
     pub code: &'static str,
     /// What was wrong with the request, for people; generic for 5xx.
     pub message: String,
@@ -89,5 +101,68 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, extra } };
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// A response extension for the few error answers whose documented body
+/// is not the error shape (`/readyz`'s 503 with its reasons, for probes).
+#[derive(Clone, Copy, Debug)]
+pub struct AsIs;
+
+/// Gives an error answer that is not JSON the JSON error shape, keeping its
+/// status and headers (`Allow` on 405): axum's rejections (path, query,
+/// form, multipart, WebSocket upgrade) are plain text, its 405 and the
+/// request timeout's 503 are empty. A 4xx keeps the rejection's text as its
+/// message; a 5xx gets the generic one.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use http_body_util::BodyExt;
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if resp.extensions().get::<AsIs>().is_some() {
+        return resp;
+    }
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    // Rejection texts are short; anything longer is cut, not waited for.
+    let text = match http_body_util::Limited::new(body, 2048).collect().await {
+        Ok(c) => String::from_utf8_lossy(&c.to_bytes()).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let error = framework_error(status, text, &allow);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    let (_, body) = error.into_response().into_parts();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, body)
+}
+
+/// The error for a framework answer of `status` with body `text`.
+fn framework_error(status: StatusCode, text: String, allow: &str) -> ApiError {
+    let or = |default: &str| if text.is_empty() { default.to_owned() } else { text.clone() };
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(status, "method_not_allowed", format!("this route does not take that method; it takes {allow}"))
+        }
+        StatusCode::NOT_FOUND => ApiError::new(status, "not_found", or("route not found")),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "too_large", or("the request body is too large")),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(status, "timeout", or("the request did not arrive in time")),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported", or("unsupported content type")),
+        StatusCode::UPGRADE_REQUIRED => ApiError::new(status, "upgrade_required", or("a WebSocket upgrade is required")),
+        StatusCode::TOO_MANY_REQUESTS => ApiError::new(status, "rate_limited", or("too many requests")),
+        StatusCode::UNAUTHORIZED => ApiError::unauthorized(),
+        StatusCode::FORBIDDEN => ApiError::forbidden(or("forbidden")),
+        s if s.is_server_error() => {
+            tracing::warn!(status = s.as_u16(), detail = %text, "request failed (timeout or framework error)");
+            ApiError::new(s, "unavailable", "temporarily unavailable, retry later")
+        }
+        s => ApiError::new(s, "invalid_request", or("the request is malformed")),
     }
 }

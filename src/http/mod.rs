@@ -1,15 +1,19 @@
 //! The one HTTP listener: probes, provider webhooks and the API. Handlers
-//! only decode and answer; the shared layers cap the body, bound the
-//! request time and record latency by matched route.
+//! only decode and answer; the shared layers read the body (capped, with a
+//! deadline), bound the request time, give every error answer the JSON
+//! error shape (axum's own rejections, its 405 and the timeout's 503
+//! included) and record latency by matched route.
 
 mod admin;
 mod api;
 mod auth;
 mod email;
 mod error;
+mod ids;
 mod openapi;
 mod ops;
 mod probes;
+mod server;
 mod sms;
 mod webchat;
 mod wechat;
@@ -27,6 +31,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
+pub use server::{serve, Limits};
 pub use webchat::Chat;
 
 use crate::app::App;
@@ -87,10 +92,12 @@ pub fn router(app: Arc<App>) -> Router {
     routes(Router::new())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
+        .layer(middleware::from_fn_with_state(app.clone(), read_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(server.request_timeout_secs),
         ))
+        .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
 }
@@ -121,6 +128,58 @@ async fn widget_js() -> impl axum::response::IntoResponse {
 )]
 async fn widget_demo() -> axum::response::Html<&'static str> {
     axum::response::Html(switchboard_webchat::DEMO_HTML)
+}
+
+/// Reads the whole request body before the handler runs: at most
+/// `server.max_body_bytes` (413) within `server.body_read_timeout_secs`
+/// of the head (408), so that no handler waits on a slow client and every
+/// handler sees the same cap.
+async fn read_body(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt;
+    let server = &app.settings.server;
+    let too_large = || {
+        let message = format!("the request body is larger than {} bytes", server.max_body_bytes);
+        closing(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message))
+    };
+    let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > server.max_body_bytes as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, server.max_body_bytes);
+    let bytes = match tokio::time::timeout(server.body_read_timeout(), limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(_)) => {
+            return closing(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "the request body could not be read"))
+        }
+        Err(_) => {
+            let message = format!("the request body did not arrive within {} s", server.body_read_timeout_secs);
+            return closing(ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", message));
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+/// `error` with `Connection: close`: the rest of the body is not read.
+fn closing(error: ApiError) -> Response {
+    use axum::response::IntoResponse;
+    let mut resp = error.into_response();
+    resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    resp
+}
+
+/// Raises the soft descriptor limit (RLIMIT_NOFILE) to the hard limit,
+/// where the platform allows it, and logs what it is now. Called once by
+/// `serve` before the runtime starts.
+pub fn raise_descriptor_limit() {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, hard)) => match rlimit::increase_nofile_limit(hard) {
+            Ok(now) => tracing::info!(before = soft, now, hard, "descriptor limit (RLIMIT_NOFILE)"),
+            Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the descriptor limit (RLIMIT_NOFILE)"),
+        },
+        Err(e) => tracing::warn!(error = %e, "cannot read the descriptor limit (RLIMIT_NOFILE)"),
+    }
 }
 
 /// Records each request's latency under its matched route (bounded labels).

@@ -82,6 +82,9 @@ pub async fn replay_dead_letter(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
+    if !super::ids::is_dead_letter_id(&id) {
+        return Err(ApiError::not_found("dead letter"));
+    }
     match crate::delivery::replay(&app, &id).await {
         Ok(Ok(())) => Ok(Json(serde_json::json!({ "id": id, "replayed": true })).into_response()),
         Ok(Err(reason)) => Ok(ApiError::new(StatusCode::BAD_GATEWAY, "delivery_failed", reason).into_response()),
@@ -113,6 +116,9 @@ pub async fn drop_dead_letter(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     admin(&app, &headers)?;
+    if !super::ids::is_dead_letter_id(&id) {
+        return Err(ApiError::not_found("dead letter"));
+    }
     if app.store.drop_dead_letter(&id).await.map_err(|e| ApiError::unavailable(&e))? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -357,7 +363,7 @@ pub async fn delete_entry(
     admin(&app, &headers)?;
     let section = section(&kind)?;
     let live = app.live();
-    let exists = match section {
+    let exists = crate::config::is_valid_name(&name) && match section {
         "queues" => live.settings.queues.contains_key(&name),
         _ => live.settings.agents.contains_key(&name),
     };

@@ -35,8 +35,14 @@ pub async fn healthz() -> &'static str {
 )]
 pub async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
     match app.readiness.check() {
-        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
-        Err(reasons) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", reasons.join("; "))),
+        Ok(()) => (StatusCode::OK, "ready\n".to_owned()).into_response(),
+        // The documented probe answer, kept as it is by the JSON error layer.
+        Err(reasons) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Extension(super::error::AsIs),
+            format!("not ready: {}\n", reasons.join("; ")),
+        )
+            .into_response(),
     }
 }
 

@@ -163,9 +163,9 @@ pub async fn status(
     let Some(rank) = status_rank(state) else {
         return ApiError::invalid("MessageStatus", "is missing or not a known status").into_response();
     };
-    let Some(outbound) = query.outbound.filter(|o| !o.is_empty() && o.len() <= 64) else {
+    let Some(outbound) = query.outbound.filter(|o| super::ids::is_outbound_id(o)) else {
         // A callback for a message we did not send with our callback URL.
-        return ApiError::invalid("outbound", "is missing from the callback URL").into_response();
+        return ApiError::invalid("outbound", "is missing from the callback URL or not one of our message ids").into_response();
     };
     let error_code = verified.get("ErrorCode").filter(|c| !c.is_empty());
     let now = chrono::Utc::now();

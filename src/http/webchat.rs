@@ -59,6 +59,64 @@ pub struct Chat {
     identity_secret: Option<SecretString>,
     settings: WebchatSettings,
     public_url: String,
+    sockets: Arc<Sockets>,
+}
+
+/// The visitor sockets open on this instance, in all and per visitor.
+#[derive(Debug, Default)]
+struct Sockets {
+    open: std::sync::Mutex<(u32, std::collections::HashMap<String, u32>)>,
+}
+
+/// One visitor socket's place under the caps, given back when dropped
+/// (the socket closed, or the upgrade never happened).
+#[derive(Debug)]
+struct SocketSlot {
+    sockets: Arc<Sockets>,
+    visitor: String,
+}
+
+impl Sockets {
+    /// A place for one more socket of `visitor`, or the 429 that says
+    /// which cap is reached.
+    fn take(self: &Arc<Self>, visitor: &str, settings: &WebchatSettings) -> Result<SocketSlot, ApiError> {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (total, per_visitor) = &mut *open;
+        let mine = per_visitor.get(visitor).copied().unwrap_or(0);
+        if mine >= settings.max_sockets_per_visitor {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sockets",
+                format!(
+                    "this visitor already has {mine} sockets open (channels.webchat.max_sockets_per_visitor); close one first"
+                ),
+            ));
+        }
+        if *total >= settings.max_sockets {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sockets",
+                "the web chat holds as many sockets as it may (channels.webchat.max_sockets); retry later",
+            ));
+        }
+        *total += 1;
+        per_visitor.insert(visitor.to_owned(), mine + 1);
+        Ok(SocketSlot { sockets: self.clone(), visitor: visitor.to_owned() })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self.sockets.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (total, per_visitor) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(n) = per_visitor.get_mut(&self.visitor) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_visitor.remove(&self.visitor);
+            }
+        }
+    }
 }
 
 impl Chat {
@@ -73,6 +131,7 @@ impl Chat {
             identity_secret: w.identity_secret.clone(),
             settings: w.clone(),
             public_url: settings.server.public_url.clone(),
+            sockets: Arc::default(),
         }))
     }
 
@@ -227,7 +286,8 @@ fn open_session(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         (status = 403, description = "`forbidden`: no token, a wrong or expired token, or an origin not allowed", body = ErrorBody),
         (status = 404, description = "Web chat is not configured", body = ErrorBody),
         (status = 413, description = "`too_large`: the token is too long", body = ErrorBody),
-        (status = 426, description = "The connection cannot be upgraded"),
+        (status = 426, description = "`upgrade_required`: the connection cannot be upgraded", body = ErrorBody),
+        (status = 429, description = "`too_many_sockets`: the visitor's sockets (`channels.webchat.max_sockets_per_visitor`) or the instance's (`max_sockets`) are all open", body = ErrorBody),
     ),
 )]
 pub async fn socket(
@@ -242,12 +302,20 @@ pub async fn socket(
     };
     let upgrade = match upgrade {
         Ok(u) => u,
+        Err(e) => {
+            let code = if e.status() == StatusCode::UPGRADE_REQUIRED { "upgrade_required" } else { "invalid_request" };
+            return ApiError::new(e.status(), code, e.body_text()).into_response();
+        }
+    };
+    // Checked before the upgrade, so that a refusal is a plain 429.
+    let slot = match chat(&app).and_then(|c| c.sockets.take(claims.visitor_id(), &c.settings)) {
+        Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    upgrade
-        .max_message_size(MAX_WS_MESSAGE)
-        .max_frame_size(MAX_WS_MESSAGE)
-        .on_upgrade(move |ws| serve(app, claims, ws))
+    upgrade.max_message_size(MAX_WS_MESSAGE).max_frame_size(MAX_WS_MESSAGE).on_upgrade(move |ws| async move {
+        serve(app, claims, ws).await;
+        drop(slot);
+    })
 }
 
 fn authorize(app: &App, query: Option<&str>, headers: &HeaderMap) -> Result<SessionClaims, ApiError> {

@@ -102,6 +102,8 @@ pub struct Metrics {
     outbox_published: Family<StageLabels, Counter>,
     outbox_pending: Gauge,
     held: Family<StageLabels, Counter>,
+    connections: Gauge,
+    connections_closed: Family<StageLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -172,8 +174,22 @@ impl Metrics {
             "Bus messages kept in progress while NATS or Redis was unavailable (never counted against max_deliver), by worker",
             held.clone(),
         );
+        let connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "Open connections of the HTTP listener, upgraded web chat sockets included",
+            connections.clone(),
+        );
+        let connections_closed = Family::<StageLabels, Counter>::default();
+        registry.register(
+            "http_connections_closed",
+            "Connections the HTTP listener closed on its own, by stage: `header_timeout`, `idle_timeout`, `evicted` (an idle one closed to make room at the cap), `refused` (over the cap, closed at accept)",
+            connections_closed.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            connections,
+            connections_closed,
             outbox_published,
             outbox_pending,
             held,
@@ -275,6 +291,16 @@ impl Metrics {
     /// A bus message of `worker` waits for NATS or Redis to come back.
     pub fn held(&self, worker: &str) {
         self.held.get_or_create(&StageLabels { stage: worker.into() }).inc();
+    }
+
+    /// A connection of the HTTP listener opened (`+1`) or closed (`-1`).
+    pub fn connections(&self, delta: i64) {
+        self.connections.inc_by(delta);
+    }
+
+    /// The HTTP listener closed a connection on its own, for `stage`.
+    pub fn connection_closed(&self, stage: &str) {
+        self.connections_closed.get_or_create(&StageLabels { stage: stage.into() }).inc();
     }
 
     /// Readiness changed.

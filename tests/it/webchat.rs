@@ -408,3 +408,49 @@ async fn shutdown_closes_open_sockets() {
     assert_eq!(closed, Some(1001));
     tokio::time::timeout(WAIT, stopping).await.expect("the instance stops").unwrap();
 }
+
+/// A visitor's sockets are capped (`max_sockets_per_visitor`), and so are
+/// the instance's (`max_sockets`): one more is refused before the upgrade
+/// with 429 `too_many_sockets`; a closed socket gives its place back.
+#[tokio::test]
+async fn sockets_are_capped_per_visitor_and_in_all() {
+    let app = TestApp::spawn_ready(&config("").replace(
+        "allowed_origins = [\"https://shop.example\"]",
+        "allowed_origins = [\"https://shop.example\"]\nmax_sockets_per_visitor = 3\nmax_sockets = 5",
+    ))
+    .await;
+    let refused = |token: String| {
+        let url = format!("ws://{}/webchat/ws?token={token}", app.addr);
+        async move {
+            match tokio_tungstenite::connect_async(url).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                    let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+                    (resp.status().as_u16(), body["error"]["code"].as_str().unwrap_or("").to_owned())
+                }
+                other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+            }
+        }
+    };
+    let one = open_session(&app, json!({})).await["session_token"].as_str().unwrap().to_owned();
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        mine.push(connect(&app, &one).await);
+    }
+    assert_eq!(refused(one.clone()).await, (429, "too_many_sockets".to_owned()));
+    // Another visitor still gets in, up to the instance's cap of 5.
+    let two = open_session(&app, json!({})).await["session_token"].as_str().unwrap().to_owned();
+    let mut theirs = vec![connect(&app, &two).await, connect(&app, &two).await];
+    assert_eq!(refused(two.clone()).await, (429, "too_many_sockets".to_owned()));
+    // A closed socket gives its place back.
+    let mut closing = theirs.pop().unwrap();
+    closing.close(None).await.unwrap();
+    while closing.next().await.is_some() {}
+    let back = wait_until(WAIT, || {
+        let url = format!("ws://{}/webchat/ws?token={two}", app.addr);
+        async move { tokio_tungstenite::connect_async(url).await.ok().map(|(s, _)| s) }
+    })
+    .await;
+    assert!(back.is_some(), "the closed socket's place did not come back");
+    drop((mine, theirs, back));
+    app.stop().await;
+}

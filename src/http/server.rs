@@ -1,0 +1,432 @@
+//! The listener's accept loop: hyper HTTP/1 connections (with upgrades, for
+//! the web chat socket) under the limits of `[server]`, in place of
+//! `axum::serve`, which has none.
+//!
+//! Every connection has a watchdog that knows whether a request is in
+//! flight (the service marks it from the call until the response body has
+//! been sent) and when the current head began (the socket wrapper notes the
+//! first byte read while nothing is in flight). From these:
+//! - the first head must be complete `header_read_timeout` after the
+//!   connection opened, a later one `header_read_timeout` after its first
+//!   byte (slowloris: closed without an answer);
+//! - a keep-alive connection with nothing in flight and no byte read for
+//!   `idle_timeout` is closed.
+//!
+//! hyper's own `header_read_timeout` is not used: it runs from the end of
+//! the previous response, so it would also be the keep-alive timeout.
+//!
+//! A semaphore caps open connections. Its permit lives in the socket
+//! wrapper, so a connection upgraded to a WebSocket keeps counting until
+//! the socket closes. At the cap, the oldest connection with nothing in
+//! flight (idle, or still sending its head) is closed to make room, so a
+//! flood of idle connections cannot lock real clients out; when every
+//! connection is busy, the new one is closed at accept.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::telemetry::Metrics;
+
+/// Descriptors kept out of the connection cap for NATS, Redis, provider
+/// and agent webhook calls, and the process's own files.
+pub const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// How long a connection accepted at the cap waits for the room its
+/// eviction makes before it is closed after all.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// Connections accepted at the cap that may wait for room at once; more
+/// are closed at accept.
+const MAX_WAITING: usize = 64;
+
+/// The listener's limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// See the module documentation.
+    pub header_read_timeout: Duration,
+    /// See the module documentation.
+    pub idle_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// The limits of `[server]`, the cap lowered to what the process's
+    /// descriptor limit leaves room for.
+    pub fn from_settings(server: &crate::config::ServerSettings) -> Limits {
+        let mut max_connections = server.max_connections;
+        if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+            let room = usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS)).unwrap_or(usize::MAX).max(1);
+            if room < max_connections {
+                tracing::warn!(
+                    configured = max_connections,
+                    nofile = soft,
+                    effective = room,
+                    "server.max_connections lowered to fit the descriptor limit; raise LimitNOFILE (see deploy/README.md)"
+                );
+                max_connections = room;
+            }
+        }
+        Limits {
+            header_read_timeout: server.header_read_timeout(),
+            idle_timeout: server.idle_timeout(),
+            max_connections,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` fires; then stops
+/// accepting, lets every connection finish its request in flight (idle
+/// ones close at once) and returns when all have closed. Upgraded
+/// WebSockets are not waited for: they close on the instance's own token.
+pub async fn serve(listener: TcpListener, router: Router, limits: Limits, metrics: Metrics, shutdown: CancellationToken) {
+    let shared = Arc::new(Shared {
+        router,
+        limits,
+        metrics,
+        permits: Arc::new(Semaphore::new(limits.max_connections)),
+        waiting: Arc::new(Semaphore::new(MAX_WAITING)),
+        open: Mutex::new(BTreeMap::new()),
+        next_id: AtomicU64::new(0),
+        shutdown: shutdown.clone(),
+    });
+    let tracker = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors (EMFILE) or a connection reset before
+                // accept: wait a little instead of spinning on the error.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                }
+            }
+        };
+        if let Ok(permit) = shared.permits.clone().try_acquire_owned() {
+            tracker.spawn(shared.clone().connection(stream, permit));
+            continue;
+        }
+        // At the cap: make room by closing an idle connection, and let this
+        // one wait for it briefly.
+        let waiting = shared.waiting.clone().try_acquire_owned();
+        match (waiting, shared.evict_one()) {
+            (Ok(waiting), true) => {
+                let shared = shared.clone();
+                tracker.spawn(async move {
+                    let permit = tokio::time::timeout(EVICTION_WAIT, shared.permits.clone().acquire_owned()).await;
+                    drop(waiting);
+                    match permit {
+                        Ok(Ok(permit)) => shared.connection(stream, permit).await,
+                        _ => shared.metrics.connection_closed("refused"),
+                    }
+                });
+            }
+            _ => {
+                shared.metrics.connection_closed("refused");
+                drop(stream);
+            }
+        }
+    }
+    drop(listener);
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// What every connection task of one listener shares.
+struct Shared {
+    router: Router,
+    limits: Limits,
+    metrics: Metrics,
+    permits: Arc<Semaphore>,
+    waiting: Arc<Semaphore>,
+    /// The connections not upgraded, by age (ids increase).
+    open: Mutex<BTreeMap<u64, Arc<Watch>>>,
+    next_id: AtomicU64,
+    shutdown: CancellationToken,
+}
+
+impl Shared {
+    /// Asks the oldest connection with nothing in flight to close; `false`
+    /// when every connection is busy.
+    fn evict_one(&self) -> bool {
+        let open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let victim = open.values().find(|w| w.in_flight.load(Ordering::Acquire) == 0 && !w.evicted.load(Ordering::Acquire));
+        match victim {
+            Some(w) => {
+                w.evicted.store(true, Ordering::Release);
+                w.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Serves one connection until it closes, times out, is evicted, is
+    /// upgraded, or the listener shuts down.
+    async fn connection(self: Arc<Self>, stream: TcpStream, permit: OwnedSemaphorePermit) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let watch = Arc::new(Watch::new());
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, watch.clone());
+        self.metrics.connections(1);
+        let io = Watched { stream, watch: watch.clone(), _permit: permit, metrics: self.metrics.clone() };
+        let service = {
+            let (router, watch) = (self.router.clone(), watch.clone());
+            hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let guard = InFlight::enter(watch.clone());
+                let router = router.clone();
+                async move {
+                    let resp: Response = match router.oneshot(req.map(Body::new)).await {
+                        Ok(r) => r,
+                        Err(never) => match never {},
+                    };
+                    Ok::<_, Infallible>(resp.map(|body| Body::new(Guarded { body, _guard: guard })))
+                }
+            })
+        };
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        let mut closing = false;
+        loop {
+            let deadline = watch.deadline(&self.limits);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "HTTP connection ended with an error");
+                    }
+                    break;
+                }
+                _ = self.shutdown.cancelled(), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                _ = watch.wake.notified() => {
+                    if watch.evicted.load(Ordering::Acquire) {
+                        self.metrics.connection_closed("evicted");
+                        break;
+                    }
+                }
+                _ = sleep_until(deadline) => {
+                    // Still what it was when the sleep began? (A request may
+                    // have started meanwhile.)
+                    if let Some(reason) = watch.expired(&self.limits) {
+                        self.metrics.connection_closed(reason);
+                        break;
+                    }
+                }
+            }
+        }
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// No time noted.
+const NEVER: u64 = u64::MAX;
+
+/// What the watchdog of one connection knows. Times are milliseconds since
+/// `started`.
+#[derive(Debug)]
+struct Watch {
+    started: Instant,
+    /// Requests whose response has not been sent completely.
+    in_flight: AtomicUsize,
+    /// Whether a response was sent (the connection is a keep-alive one).
+    served: AtomicBool,
+    /// When the last response was sent.
+    idle_since: AtomicU64,
+    /// The first byte read since then, or `NEVER`.
+    head_since: AtomicU64,
+    evicted: AtomicBool,
+    /// Rung when the deadline may have moved, or on eviction.
+    wake: Notify,
+}
+
+impl Watch {
+    fn new() -> Watch {
+        Watch {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            served: AtomicBool::new(false),
+            idle_since: AtomicU64::new(0),
+            head_since: AtomicU64::new(NEVER),
+            evicted: AtomicBool::new(false),
+            wake: Notify::new(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(NEVER - 1)
+    }
+
+    fn at(&self, ms: u64, after: Duration) -> Instant {
+        self.started + Duration::from_millis(ms) + after
+    }
+
+    /// When the connection is to close if nothing happens, and why; `None`
+    /// while a request is in flight (the request timeout bounds it).
+    fn limit(&self, limits: &Limits) -> Option<(Instant, &'static str)> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        if !self.served.load(Ordering::Acquire) {
+            return Some((self.at(0, limits.header_read_timeout), "header_timeout"));
+        }
+        match self.head_since.load(Ordering::Acquire) {
+            NEVER => Some((self.at(self.idle_since.load(Ordering::Acquire), limits.idle_timeout), "idle_timeout")),
+            head => Some((self.at(head, limits.header_read_timeout), "header_timeout")),
+        }
+    }
+
+    fn deadline(&self, limits: &Limits) -> Option<Instant> {
+        self.limit(limits).map(|(at, _)| at)
+    }
+
+    /// Why the connection is to close now, if it is.
+    fn expired(&self, limits: &Limits) -> Option<&'static str> {
+        self.limit(limits).filter(|(at, _)| *at <= Instant::now()).map(|(_, why)| why)
+    }
+
+    /// Bytes arrived: the first ones while idle start a head.
+    fn read(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self.head_since.compare_exchange(NEVER, self.now_ms(), Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Marks a request in flight until dropped with its response body.
+#[derive(Debug)]
+struct InFlight(Arc<Watch>);
+
+impl InFlight {
+    fn enter(watch: Arc<Watch>) -> InFlight {
+        watch.in_flight.fetch_add(1, Ordering::AcqRel);
+        watch.wake.notify_one();
+        InFlight(watch)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let w = &self.0;
+        w.idle_since.store(w.now_ms(), Ordering::Release);
+        w.head_since.store(NEVER, Ordering::Release);
+        w.served.store(true, Ordering::Release);
+        w.in_flight.fetch_sub(1, Ordering::AcqRel);
+        w.wake.notify_one();
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent.
+struct Guarded {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Guarded {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The socket of one connection: notes reads for the watchdog and holds
+/// the connection's place under the cap for as long as it is open.
+struct Watched {
+    stream: TcpStream,
+    watch: Arc<Watch>,
+    metrics: Metrics,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.metrics.connections(-1);
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.watch.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
