@@ -97,6 +97,27 @@ pub struct Run {
     pub intake: Latency,
     /// Where the CPU went during the run.
     pub cpu: CpuUse,
+    /// Commands redis-server processed during the run per message (its
+    /// `total_commands_processed`; whatever else uses that Redis counts
+    /// too, so read it on a quiet machine). 0 when it could not be read.
+    pub redis_commands_per_message: f64,
+}
+
+/// redis-server's `total_commands_processed`, or `None`.
+async fn redis_commands(url: &str) -> Option<u64> {
+    let client = redis::Client::open(url).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await.ok()?;
+    info.lines().find_map(|l| l.strip_prefix("total_commands_processed:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Commands per message between two readings (the second read's own
+/// `INFO` excluded).
+fn per_message(before: Option<u64>, after: Option<u64>, messages: usize) -> f64 {
+    match (before, after) {
+        (Some(b), Some(a)) if messages > 0 => a.saturating_sub(b).saturating_sub(1) as f64 / messages as f64,
+        _ => 0.0,
+    }
 }
 
 /// Memory with many open conversations.
@@ -325,6 +346,7 @@ impl Observer {
             logged: Latency::of(logged),
             intake: Latency::of(intake),
             cpu: CpuUse::default(),
+            redis_commands_per_message: 0.0,
         }
     }
 
@@ -558,10 +580,12 @@ async fn runs(
     let observer = load.observe(&plan.prefix, epoch, max_range.clone()).await?;
     let times = Times::new(plan.messages);
     let cpu = CpuTimes::read(servers);
+    let commands = redis_commands(&plan.redis_url).await;
     load.run(closed_loop(http.clone(), traffic.clone(), max_range, c, epoch, times.clone())).await?;
     observer.wait_all(false, bound(plan.messages)).await?;
     let mut max = observer.run(&times, c, 0.0);
     max.cpu = cpu.until(&CpuTimes::read(servers), plan.messages);
+    max.redis_commands_per_message = per_message(commands, redis_commands(&plan.redis_url).await, plan.messages);
     observer.stop();
 
     // Half of that, open loop.
@@ -571,10 +595,12 @@ async fn runs(
     let observer = load.observe(&plan.prefix, epoch, half_range.clone()).await?;
     let times = Times::new(half_n);
     let cpu = CpuTimes::read(servers);
+    let commands = redis_commands(&plan.redis_url).await;
     load.run(open_loop(http.clone(), traffic.clone(), half_range, rate, epoch, times.clone())).await?;
     observer.wait_all(false, bound(half_n)).await?;
     let mut half_load = observer.run(&times, 0, rate);
     half_load.cpu = cpu.until(&CpuTimes::read(servers), half_n);
+    half_load.redis_commands_per_message = per_message(commands, redis_commands(&plan.redis_url).await, half_n);
     observer.stop();
     let rss = Rss::now();
 

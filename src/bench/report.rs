@@ -508,4 +508,5 @@ fn run_details(s: &mut String, run: &Run) {
     let _ = writeln!(s, "    on the log (router published `assigned`) {}", lat(&run.logged));
     let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&run.intake));
     let _ = writeln!(s, "    {}", cpu(&run.cpu, "daemon"));
+    let _ = writeln!(s, "    Redis commands per message (redis-server's count over the run) {:.1}", run.redis_commands_per_message);
 }
