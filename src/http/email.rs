@@ -54,7 +54,7 @@ fn reject(app: &App, account: &str, e: &switchboard_email::EmailError) -> Respon
         (status = 400, description = "`rejected`: the message or form cannot be parsed", body = ErrorBody),
         (status = 403, description = "`rejected`/`forbidden`: bad Mailgun signature, stale timestamp or replayed token", body = ErrorBody),
         (status = 404, description = "No such email account", body = ErrorBody),
-        (status = 413, description = "`rejected`: too large", body = ErrorBody),
+        (status = 413, description = "`too_large`: over `server.max_body_bytes`, or too large for NATS even with the text cut (long text is cut to fit, `metadata.truncated`)", body = ErrorBody),
         (status = 415, description = "`unsupported`: another content type, or a form for a raw-MIME-only account", body = ErrorBody),
         (status = 503, description = "Not durable yet; the sender should retry", body = ErrorBody),
     ),
@@ -121,15 +121,22 @@ pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, r
     if let Some(bounced) = &parsed.bounce_of {
         return bounce(&app, &account, bounced).await;
     }
-    let msg = parsed.message;
-    let payload = match serde_json::to_vec(&msg) {
-        Ok(p) => p,
-        Err(e) => return ApiError::unavailable(&e).into_response(),
-    };
+    let mut msg = parsed.message;
     let msg_id = format!("email:{account}:{}", msg.provider_message_id);
+    // Cut to fit NATS, with a note in metadata (see `intake`).
+    let payload = match super::intake::encode_email(&app, &mut msg, &msg_id) {
+        Ok(p) => p,
+        Err(e) => {
+            app.metrics.ingress("email", &account, Outcome::rejected);
+            return e.into_response();
+        }
+    };
+    if msg.metadata.get("truncated").is_some() {
+        tracing::info!(channel = "email", %account, message = %msg.id, "inbound email cut to fit the bus (metadata.truncated)");
+    }
     if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Email), &msg_id, payload.into()).await {
-        app.metrics.ingress("email", &account, Outcome::retry);
-        return ApiError::unavailable(&e).into_response();
+        app.metrics.ingress("email", &account, if e.is_too_large() { Outcome::rejected } else { Outcome::retry });
+        return super::intake::publish_failed(&e).into_response();
     }
     app.metrics.ingress("email", &account, Outcome::ok);
     let flagged = parsed.auto.as_deref().unwrap_or("-");

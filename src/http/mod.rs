@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod email;
 mod error;
+mod intake;
 mod openapi;
 mod ops;
 mod probes;

@@ -106,7 +106,7 @@ fn reject(e: &switchboard_wechat::WechatError) -> Response {
         (status = 400, description = "`rejected`: the XML or a parameter is malformed", body = ErrorBody),
         (status = 403, description = "`rejected`: a signature is missing or wrong", body = ErrorBody),
         (status = 404, description = "No such WeChat account", body = ErrorBody),
-        (status = 413, description = "`rejected`: the body is too large", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over the webhook's cap (a sixteenth of NATS's max_payload, 64 KiB by default), or the message would not fit on NATS", body = ErrorBody),
         (status = 503, description = "Not durable yet; WeChat retries", body = ErrorBody),
     ),
 )]
@@ -120,6 +120,10 @@ pub async fn push(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = super::intake::check_provider_body(&app, body.len()) {
+        app.metrics.ingress("wechat", &account, Outcome::rejected);
+        return e.into_response();
+    }
     let verified = match Verified::check(&keys, &q, &body) {
         Ok(v) => v,
         Err(e) => {
@@ -144,17 +148,36 @@ pub async fn push(
             app.metrics.ingress("wechat", &account, outcome);
             text("success".into())
         }
-        Err(e) => {
+        Err(PushError::Refused(e)) => {
+            app.metrics.ingress("wechat", &account, Outcome::rejected);
+            e.into_response()
+        }
+        Err(PushError::Unavailable(e)) => {
             app.metrics.ingress("wechat", &account, Outcome::retry);
             ApiError::unavailable(&e).into_response()
         }
     }
 }
 
-async fn publish(app: &App, account: &str, msg: &switchboard_core::InboundMessage) -> Result<Outcome, crate::outbound::BoxError> {
-    let payload = serde_json::to_vec(msg)?;
+/// Why a verified push was not taken: refused for good (4xx), or not
+/// durable yet (503, WeChat retries).
+enum PushError {
+    Refused(ApiError),
+    Unavailable(crate::outbound::BoxError),
+}
+
+impl<E: Into<crate::outbound::BoxError>> From<E> for PushError {
+    fn from(e: E) -> Self {
+        PushError::Unavailable(e.into())
+    }
+}
+
+async fn publish(app: &App, account: &str, msg: &switchboard_core::InboundMessage) -> Result<Outcome, PushError> {
     let msg_id = format!("wechat:{account}:{}", msg.provider_message_id);
-    app.bus.publish(app.bus.subjects().inbound(Channel::Wechat), &msg_id, payload.into()).await?;
+    let payload = super::intake::encode(app, msg, &msg_id).map_err(PushError::Refused)?;
+    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Wechat), &msg_id, payload.into()).await {
+        return Err(if e.is_too_large() { PushError::Refused(super::intake::publish_failed(&e)) } else { e.into() });
+    }
     tracing::info!(channel = "wechat", %account, from = %Masked(&msg.customer), message = %msg.id, "inbound accepted");
     Ok(Outcome::ok)
 }
@@ -166,7 +189,7 @@ async fn handle_event(
     account: &str,
     event: &WechatEvent,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Outcome, crate::outbound::BoxError> {
+) -> Result<Outcome, PushError> {
     let seen = app.store.keys().seen(Channel::Wechat, account, &format!("event:{}", event.dedupe_key));
     if !app.store.first_seen(&seen, EVENT_DEDUPE).await? {
         return Ok(Outcome::duplicate);
@@ -190,7 +213,7 @@ async fn handle_event(
     if let Err(e) = app.store.update_profile((&kind, &event.open_id), &fields, now.timestamp_millis()).await {
         // Let WeChat retry: release the claim so the retry is not dropped.
         let _ = app.store.release(&seen).await;
-        return Err(e.into());
+        return Err(PushError::Unavailable(e.into()));
     }
     if event.kind.is_conversational() {
         let msg = switchboard_core::InboundMessage {

@@ -13,6 +13,7 @@ mod email;
 mod faults;
 mod openapi;
 mod outbox;
+mod oversize;
 mod readiness;
 mod reconnect;
 mod routing;
