@@ -286,6 +286,23 @@ pub struct WechatAccount {
     /// API base URL.
     #[serde(default = "default_wechat_api")]
     pub api_base: String,
+    /// Refuse plaintext pushes; default: whether `encoding_aes_key` is set.
+    pub require_encryption: Option<bool>,
+    /// How far a push's signed timestamp may be from now, either way.
+    #[serde(default = "default_wechat_window")]
+    pub timestamp_window_secs: u64,
+}
+
+fn default_wechat_window() -> u64 {
+    300
+}
+
+impl WechatAccount {
+    /// Whether plaintext pushes are refused: `require_encryption`, by
+    /// default on exactly when the account has an EncodingAESKey.
+    pub fn requires_encryption(&self) -> bool {
+        self.require_encryption.unwrap_or(self.encoding_aes_key.is_some())
+    }
 }
 
 fn default_wechat_api() -> String {

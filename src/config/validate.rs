@@ -77,6 +77,12 @@ impl Settings {
                 }
             }
             http_url(&a.api_base, &format!("{at}.api_base"), p);
+            if a.require_encryption == Some(true) && a.encoding_aes_key.is_none() {
+                p.push(format!("{at}.require_encryption"), "needs `encoding_aes_key` (safe mode)");
+            }
+            if !(30..=3600).contains(&a.timestamp_window_secs) {
+                p.push(format!("{at}.timestamp_window_secs"), "must be between 30 and 3600");
+            }
         }
         for (name, a) in &self.channels.email {
             if !a.address.contains('@') {
