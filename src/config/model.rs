@@ -322,6 +322,12 @@ pub struct EmailAccount {
     pub mailgun_signing_key: Option<SecretString>,
     /// File holding the Mailgun signing key.
     pub mailgun_signing_key_file: Option<PathBuf>,
+    /// Shared secret a raw MIME post must carry (`X-Switchboard-Mail-Token`
+    /// or HTTP Basic password). Absent: raw MIME is refused on an account
+    /// with a Mailgun key, taken unsigned on one without.
+    pub raw_mime_token: Option<SecretString>,
+    /// File holding the raw MIME token.
+    pub raw_mime_token_file: Option<PathBuf>,
     /// Attachments larger than this are listed but their content dropped.
     #[serde(default = "default_attachment_cap")]
     pub max_attachment_bytes: u64,

@@ -34,6 +34,7 @@ impl Settings {
             let at = format!("channels.email.{name}");
             secret(&mut a.smtp_url, &a.smtp_url_file, &format!("{at}.smtp_url"), p);
             secret(&mut a.mailgun_signing_key, &a.mailgun_signing_key_file, &format!("{at}.mailgun_signing_key"), p);
+            secret(&mut a.raw_mime_token, &a.raw_mime_token_file, &format!("{at}.raw_mime_token"), p);
         }
         if let Some(w) = &mut self.channels.webchat {
             secret(&mut w.session_secret, &w.session_secret_file, "channels.webchat.session_secret", p);
@@ -87,6 +88,9 @@ impl Settings {
         for (name, a) in &self.channels.email {
             if !a.address.contains('@') {
                 p.push(format!("channels.email.{name}.address"), "must be an email address");
+            }
+            if a.raw_mime_token.as_ref().is_some_and(|t| t.expose_secret().len() < 16) {
+                p.push(format!("channels.email.{name}.raw_mime_token"), "must be at least 16 bytes");
             }
         }
         if let Some(w) = &self.channels.webchat {

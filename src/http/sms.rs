@@ -184,7 +184,9 @@ pub async fn status(
         Ok(a) => a,
         Err(e) => return ApiError::unavailable(&e).into_response(),
     };
-    if applied && matches!(state, "failed" | "undelivered") {
+    // Announced once per cause: also when a retry of a callback answered
+    // 503 after the update finds the state already recorded.
+    if matches!(state, "failed" | "undelivered") && (applied || super::email::delivery_is(&app, &outbound, state).await) {
         let reason = format!("provider reported {state} (error code {})", error_code.unwrap_or("none"));
         if let Err(e) = crate::outbound::announce_failure(&app, &outbound, "delivery_failed", &reason).await {
             return ApiError::unavailable(&e).into_response();
