@@ -3,6 +3,7 @@
 //! tools are local fakes that record what they received.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // tests: local peers, bounded by their own deadlines
 
+mod admin_secrets;
 mod bench;
 mod browser;
 mod capacity;
