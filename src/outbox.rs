@@ -39,12 +39,21 @@ fn subject(app: &App, entry: &OutboxEntry) -> String {
 }
 
 /// Publishes `entries` in order, stopping at the first failure (NATS is
-/// away: the relay takes the rest later); the ids JetStream acknowledged.
+/// away: the relay takes the rest later); the ids that are done: those
+/// JetStream acknowledged, and those too large for NATS ever to take,
+/// which are dead-lettered instead ([`too_large`]) so that one of them
+/// cannot hold back the rest for ever.
 async fn publish(app: &App, entries: &[OutboxEntry]) -> Vec<String> {
     let mut done = Vec::with_capacity(entries.len());
     for entry in entries {
         match app.bus.publish(subject(app, entry), &entry.id, entry.payload.clone()).await {
             Ok(_) => done.push(entry.id.clone()),
+            Err(e) if e.is_too_large() => {
+                if !too_large(app, entry, &e).await {
+                    break;
+                }
+                done.push(entry.id.clone());
+            }
             Err(e) => {
                 tracing::warn!(error = %e, entry = %entry.id, "not published now; the outbox relay will publish it");
                 break;
@@ -52,6 +61,41 @@ async fn publish(app: &App, entries: &[OutboxEntry]) -> Vec<String> {
         }
     }
     done
+}
+
+/// An entry over the server's `max_payload`: it was not sent (that would
+/// drop the connection for everyone) and never will fit, so it becomes a
+/// dead letter of kind `outbox` with its payload, and the outbox moves on.
+/// Whether it was recorded (if not, it stays in the outbox for the relay).
+async fn too_large(app: &App, entry: &OutboxEntry, e: &crate::bus::BusError) -> bool {
+    let id: String = format!("outbox~{}", entry.id)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.~:".contains(c) { c } else { '-' })
+        .collect();
+    let record = serde_json::json!({
+        "id": id, "kind": "outbox", "target": subject(app, entry), "reason": e.to_string(),
+        "payload": String::from_utf8_lossy(&entry.payload), "at": chrono::Utc::now(),
+    });
+    match app.store.dead_letter(&id, &record, chrono::Utc::now().timestamp_millis()).await {
+        Ok(()) => {
+            // An event that will never be on the log must not hold its
+            // conversation's later events at delivery (the ordering gap).
+            if let (OutboxTarget::Event(_), (scope, seq)) = (&entry.target, entry.order_key()) {
+                if seq > 0 {
+                    if let Err(e) = app.store.mark_delivered_seq(scope, seq).await {
+                        tracing::debug!(error = %e, "cannot move the delivery mark past a dead-lettered event; delivery waits out the gap");
+                    }
+                }
+            }
+            tracing::error!(error = %e, entry = %entry.id, "outbox entry too large for NATS; dead-lettered");
+            app.metrics.poison("outbox");
+            true
+        }
+        Err(store) => {
+            tracing::warn!(error = %store, entry = %entry.id, "outbox entry too large for NATS, and it cannot be dead-lettered now");
+            false
+        }
+    }
 }
 
 /// The fast path: publishes a step's entries and removes what JetStream

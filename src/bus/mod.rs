@@ -15,6 +15,12 @@
 //! agents' own tools. Every publish carries a `Nats-Msg-Id` derived from the
 //! provider's or our own id, so a re-publish after a crash or a provider
 //! retry is dropped by JetStream's duplicate window.
+//!
+//! Size: NATS closes the whole connection (every in-flight request on it
+//! fails) when one message is over the server's `max_payload`, and the
+//! client only checks core publishes without headers. So every publish
+//! here is checked first against the `max_payload` the server announced
+//! (headers included) and refused with [`BusError::TooLarge`], never sent.
 
 pub mod consume;
 mod subjects;
@@ -42,6 +48,18 @@ pub enum BusError {
         /// The server's answer.
         reason: String,
     },
+    /// The message is larger than the server's `max_payload`: it was not
+    /// sent (sending it would make the server drop the connection). Not
+    /// transient: the same message will never fit.
+    #[error("message of {size} bytes to {subject} is over the NATS server's max_payload ({max} bytes with headers); not sent")]
+    TooLarge {
+        /// Where it was meant to go.
+        subject: String,
+        /// Its size, headers included.
+        size: usize,
+        /// The server's limit.
+        max: usize,
+    },
     /// A publish was not acknowledged (in time).
     #[error("publish to {subject} not acknowledged: {reason}")]
     Publish {
@@ -50,6 +68,26 @@ pub enum BusError {
         /// Why.
         reason: String,
     },
+}
+
+impl BusError {
+    /// Whether this is [`BusError::TooLarge`]: the message can never be
+    /// published as it is (refuse it, truncate it or dead-letter it; a retry
+    /// does not help).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, BusError::TooLarge { .. })
+    }
+}
+
+/// NATS's default `max_payload`, assumed until the server has said its own
+/// (the client assumes it too).
+pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// Bytes of a header block holding one `Nats-Msg-Id` of `id_len` bytes:
+/// `NATS/1.0\r\n`, `Nats-Msg-Id: <id>\r\n` and the closing `\r\n`,
+/// with slack for whatever the client adds.
+fn header_bytes(id_len: usize) -> usize {
+    64 + id_len
 }
 
 /// A connected JetStream context with the configured names.
@@ -92,6 +130,30 @@ impl Bus {
     /// The plain NATS client (for core publishes to agent subjects).
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The largest message (headers and payload) the server takes: its
+    /// announced `max_payload`, [`DEFAULT_MAX_PAYLOAD`] before it announced
+    /// one.
+    pub fn max_payload(&self) -> usize {
+        match self.client.server_info().max_payload {
+            0 => DEFAULT_MAX_PAYLOAD,
+            n => n,
+        }
+    }
+
+    /// The largest payload [`publish`](Self::publish) sends with a
+    /// `Nats-Msg-Id` of `id_len` bytes.
+    pub fn payload_limit(&self, id_len: usize) -> usize {
+        self.max_payload().saturating_sub(header_bytes(id_len))
+    }
+
+    fn check_size(&self, subject: &str, size: usize) -> Result<(), BusError> {
+        let max = self.max_payload();
+        if size > max {
+            return Err(BusError::TooLarge { subject: subject.to_owned(), size, max });
+        }
+        Ok(())
     }
 
     /// Whether the client holds a live connection.
@@ -170,6 +232,7 @@ impl Bus {
     /// duplicate.
     pub async fn publish(&self, subject: String, msg_id: &str, payload: Bytes) -> Result<Option<u64>, BusError> {
         let fail = |subject: &str, e: String| BusError::Publish { subject: subject.to_owned(), reason: e };
+        self.check_size(&subject, payload.len() + header_bytes(msg_id.len()))?;
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", msg_id);
         let bound = self.settings.publish_timeout();
@@ -190,10 +253,25 @@ impl Bus {
     }
 
     /// A core NATS publish (no persistence), for the agent and queue
-    /// fan-out subjects.
+    /// fan-out subjects. Checked against `max_payload` like
+    /// [`publish`](Self::publish).
     pub async fn publish_core(&self, subject: String, payload: Bytes) -> Result<(), BusError> {
+        self.check_size(&subject, payload.len())?;
         self.client
             .publish(subject.clone(), payload)
+            .await
+            .map_err(|e| BusError::Publish { subject, reason: e.to_string() })
+    }
+
+    /// A core NATS publish with one header (no persistence), checked
+    /// against `max_payload` with its header (which the client does not
+    /// check).
+    pub async fn publish_core_with_header(&self, subject: String, name: &'static str, value: &str, payload: Bytes) -> Result<(), BusError> {
+        self.check_size(&subject, payload.len() + header_bytes(name.len() + value.len()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(name, value);
+        self.client
+            .publish_with_headers(subject.clone(), headers, payload)
             .await
             .map_err(|e| BusError::Publish { subject, reason: e.to_string() })
     }

@@ -310,6 +310,23 @@ pub struct WechatAccount {
     /// API base URL.
     #[serde(default = "default_wechat_api")]
     pub api_base: String,
+    /// Refuse plaintext pushes; default: whether `encoding_aes_key` is set.
+    pub require_encryption: Option<bool>,
+    /// How far a push's signed timestamp may be from now, either way.
+    #[serde(default = "default_wechat_window")]
+    pub timestamp_window_secs: u64,
+}
+
+fn default_wechat_window() -> u64 {
+    300
+}
+
+impl WechatAccount {
+    /// Whether plaintext pushes are refused: `require_encryption`, by
+    /// default on exactly when the account has an EncodingAESKey.
+    pub fn requires_encryption(&self) -> bool {
+        self.require_encryption.unwrap_or(self.encoding_aes_key.is_some())
+    }
 }
 
 fn default_wechat_api() -> String {
@@ -329,6 +346,12 @@ pub struct EmailAccount {
     pub mailgun_signing_key: Option<SecretString>,
     /// File holding the Mailgun signing key.
     pub mailgun_signing_key_file: Option<PathBuf>,
+    /// Shared secret a raw MIME post must carry (`X-Switchboard-Mail-Token`
+    /// or HTTP Basic password). Absent: raw MIME is refused on an account
+    /// with a Mailgun key, taken unsigned on one without.
+    pub raw_mime_token: Option<SecretString>,
+    /// File holding the raw MIME token.
+    pub raw_mime_token_file: Option<PathBuf>,
     /// Attachments larger than this are listed but their content dropped.
     #[serde(default = "default_attachment_cap")]
     pub max_attachment_bytes: u64,

@@ -34,6 +34,7 @@ impl Settings {
             let at = format!("channels.email.{name}");
             secret(&mut a.smtp_url, &a.smtp_url_file, &format!("{at}.smtp_url"), p);
             secret(&mut a.mailgun_signing_key, &a.mailgun_signing_key_file, &format!("{at}.mailgun_signing_key"), p);
+            secret(&mut a.raw_mime_token, &a.raw_mime_token_file, &format!("{at}.raw_mime_token"), p);
         }
         if let Some(w) = &mut self.channels.webchat {
             secret(&mut w.session_secret, &w.session_secret_file, "channels.webchat.session_secret", p);
@@ -77,10 +78,19 @@ impl Settings {
                 }
             }
             http_url(&a.api_base, &format!("{at}.api_base"), p);
+            if a.require_encryption == Some(true) && a.encoding_aes_key.is_none() {
+                p.push(format!("{at}.require_encryption"), "needs `encoding_aes_key` (safe mode)");
+            }
+            if !(30..=3600).contains(&a.timestamp_window_secs) {
+                p.push(format!("{at}.timestamp_window_secs"), "must be between 30 and 3600");
+            }
         }
         for (name, a) in &self.channels.email {
             if !a.address.contains('@') {
                 p.push(format!("channels.email.{name}.address"), "must be an email address");
+            }
+            if a.raw_mime_token.as_ref().is_some_and(|t| t.expose_secret().len() < 16) {
+                p.push(format!("channels.email.{name}.raw_mime_token"), "must be at least 16 bytes");
             }
         }
         if let Some(w) = &self.channels.webchat {
@@ -269,6 +279,7 @@ impl Settings {
                 }
             }
         }
+        unique_tokens(self, p);
         for (i, r) in self.rules.iter().enumerate() {
             let at = format!("rules[{i}]");
             if let Some(text) = &r.when.text {
@@ -385,9 +396,69 @@ fn secret(value: &mut Option<SecretString>, file: &Option<PathBuf>, key: &str, p
         p.push(key, format!("give either `{0}` or `{0}_file`, not both", key.rsplit('.').next().unwrap_or(key)));
         return;
     }
-    match std::fs::read_to_string(path) {
+    match read_secret_file(path) {
         Ok(s) => *value = Some(SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned())),
-        Err(e) => p.push(format!("{key}_file"), format!("cannot read {}: {e}", path.display())),
+        Err(why) => p.push(format!("{key}_file"), format!("{}: {why}", path.display())),
+    }
+}
+
+/// The largest secret file read.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret file: a regular file (a FIFO, device or directory is
+/// refused; opening does not wait for a FIFO's writer) of at most
+/// [`MAX_SECRET_FILE_BYTES`], in UTF-8. Only the configuration file and the
+/// environment name such files, at start and on reload (which runs this
+/// off the async runtime); run-time (admin API) entries cannot.
+fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file (FIFOs, devices and directories are refused)".into());
+    }
+    if meta.len() > MAX_SECRET_FILE_BYTES {
+        return Err(format!("is larger than {MAX_SECRET_FILE_BYTES} bytes"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!("is larger than {MAX_SECRET_FILE_BYTES} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".into())
+}
+
+/// Every bearer token acts for one principal only: a token shared by two
+/// (an agent given another's token, or the admin token) would act as
+/// whichever is looked up first. Names both owners, never the token.
+fn unique_tokens(settings: &Settings, p: &mut Problems) {
+    let mut owners: Vec<(String, &str)> = Vec::new();
+    if let Some(t) = &settings.server.admin_token {
+        owners.push(("server.admin_token".into(), t.expose_secret().trim()));
+    }
+    for (name, a) in &settings.agents {
+        if let Some(t) = &a.token {
+            owners.push((format!("agents.{name}.token"), t.expose_secret().trim()));
+        }
+    }
+    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for (owner, token) in &owners {
+        if token.is_empty() {
+            continue;
+        }
+        match seen.get(token) {
+            Some(first) => p.push(owner.as_str(), format!("is the same token as `{first}`; every token must be unique")),
+            None => {
+                seen.insert(token, owner.as_str());
+            }
+        }
     }
 }
 

@@ -145,9 +145,19 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
         fanout.push(subjects.agent(agent));
     }
     for subject in fanout {
-        let sent = patiently(&msg, "delivery", &app.metrics, stop, |_| true, || app.bus.publish_core(subject.clone(), body.clone())).await;
-        if sent.is_none() {
-            return;
+        let sent = patiently(&msg, "delivery", &app.metrics, stop, |e: &crate::bus::BusError| !e.is_too_large(), || {
+            app.bus.publish_core(subject.clone(), body.clone())
+        })
+        .await;
+        match sent {
+            None => return,
+            Some(Err(e)) => {
+                // Never fits: the agents' tools miss it on this subject
+                // (it is on the event log and goes to the targets below).
+                tracing::error!(error = %e, event = %event.id, "event too large for a fan-out subject; not fanned out");
+                app.metrics.poison("fanout");
+            }
+            Some(Ok(())) => {}
         }
     }
     let live = app.live();

@@ -34,8 +34,10 @@ fn reject(app: &App, account: &str, e: &switchboard_email::EmailError) -> Respon
     tag = "webhooks",
     operation_id = "email_inbound",
     summary = "Inbound email",
-    description = "One email, as raw MIME (`message/rfc822`; the sender is trusted to be the \
-        account's mail relay) or as a Mailgun-style form (`multipart/form-data` or urlencoded, \
+    description = "One email, as raw MIME (`message/rfc822`), authenticated by the account's \
+        `raw_mime_token` in `X-Switchboard-Mail-Token` or as the HTTP Basic password; without one \
+        it is refused on an account with `mailgun_signing_key` and taken unsigned (from the \
+        account's mail relay) on one without; or as a Mailgun-style form (`multipart/form-data` or urlencoded, \
         only for accounts with `mailgun_signing_key`): `body-mime` with `timestamp`, `token` \
         and `signature` = hex HMAC-SHA256 of `timestamp` + `token` under the signing key; the \
         timestamp must be within 5 minutes and a token seen before is refused as a replay. A \
@@ -52,9 +54,9 @@ fn reject(app: &App, account: &str, e: &switchboard_email::EmailError) -> Respon
     responses(
         (status = 200, description = "Accepted: a message on its way to routing, or a recorded bounce", body = EmailAccepted),
         (status = 400, description = "`rejected`: the message or form cannot be parsed", body = ErrorBody),
-        (status = 403, description = "`rejected`/`forbidden`: bad Mailgun signature, stale timestamp or replayed token", body = ErrorBody),
+        (status = 403, description = "`rejected`/`forbidden`: bad Mailgun signature, stale timestamp or replayed token; raw MIME without the account's `raw_mime_token`", body = ErrorBody),
         (status = 404, description = "No such email account", body = ErrorBody),
-        (status = 413, description = "`rejected`: too large", body = ErrorBody),
+        (status = 413, description = "`too_large`: over `server.max_body_bytes`, or too large for NATS even with the text cut (long text is cut to fit, `metadata.truncated`)", body = ErrorBody),
         (status = 415, description = "`unsupported`: another content type, or a form for a raw-MIME-only account", body = ErrorBody),
         (status = 503, description = "Not durable yet; the sender should retry", body = ErrorBody),
     ),
@@ -69,7 +71,14 @@ pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, r
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    // The Mailgun token claimed for this post, released unless the message
+    // was taken for good: a provider's retry after a 503 is not a replay.
+    let mut claim = None;
     let raw = if content_type.starts_with("message/rfc822") {
+        if let Err(e) = raw_mime_allowed(config, req.headers()) {
+            app.metrics.ingress("email", &account, Outcome::rejected);
+            return e.into_response();
+        }
         match Bytes::from_request(req, &()).await {
             Ok(b) => b.to_vec(),
             Err(e) => return e.into_response(),
@@ -94,13 +103,14 @@ pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, r
         // A token seen before is a replay.
         let seen = app.store.keys().seen(Channel::Email, &account, &format!("mailgun-token:{}", fields.token));
         match app.store.first_seen(&seen, switchboard_email::MAILGUN_TOKEN_TTL).await {
-            Ok(true) => raw,
+            Ok(true) => claim = Some(seen),
             Ok(false) => {
                 app.metrics.ingress("email", &account, Outcome::rejected);
                 return ApiError::forbidden("this Mailgun token was used before (replay)").into_response();
             }
             Err(e) => return ApiError::unavailable(&e).into_response(),
         }
+        raw
     } else {
         return ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -109,29 +119,92 @@ pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, r
         )
         .into_response();
     };
+    let resp = take(&app, &account, config, &raw).await;
+    if let Some(seen) = claim {
+        if !resp.status().is_success() {
+            if let Err(e) = app.store.release(&seen).await {
+                tracing::warn!(error = %e, "a failed Mailgun post keeps its token; Mailgun's retry will be refused as a replay");
+            }
+        }
+    }
+    resp
+}
+
+/// The header that carries an account's `raw_mime_token`.
+const RAW_MIME_TOKEN_HEADER: &str = "x-switchboard-mail-token";
+
+/// Whether a raw MIME post may come in: with the account's
+/// `raw_mime_token` (the header, or as the HTTP Basic password), else only
+/// on an account without a Mailgun key (whose one route is the MTA's).
+fn raw_mime_allowed(config: &crate::config::EmailAccount, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = config.raw_mime_token.as_ref() else {
+        if config.mailgun_signing_key.is_some() {
+            return Err(ApiError::forbidden(
+                "this account takes Mailgun-signed posts; unsigned raw MIME needs the account's raw_mime_token",
+            ));
+        }
+        return Ok(());
+    };
+    let given = headers
+        .get(RAW_MIME_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| basic_password(headers));
+    let matches = given.is_some_and(|g| bool::from(subtle::ConstantTimeEq::ct_eq(g.as_bytes(), expected.expose_secret().as_bytes())));
+    if !matches {
+        return Err(ApiError::forbidden(
+            "raw MIME needs the account's raw_mime_token (X-Switchboard-Mail-Token or the Basic auth password)",
+        ));
+    }
+    Ok(())
+}
+
+/// The password of an `Authorization: Basic` header.
+fn basic_password(headers: &axum::http::HeaderMap) -> Option<String> {
+    use base64::Engine as _;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, p)| p.to_owned())
+}
+
+/// Parses, cuts to fit and publishes one authenticated email (or records
+/// a bounce); the answer.
+async fn take(app: &App, account: &str, config: &crate::config::EmailAccount, raw: &[u8]) -> Response {
     let options = ParseOptions {
         max_attachment_bytes: config.max_attachment_bytes,
         own_domains: vec![config.domain().to_owned()],
     };
     let now = chrono::Utc::now();
-    let parsed = match switchboard_email::parse(&account, &raw, &options, ulid::Ulid::new().to_string(), now) {
+    let parsed = match switchboard_email::parse(account, raw, &options, ulid::Ulid::new().to_string(), now) {
         Ok(p) => p,
-        Err(e) => return reject(&app, &account, &e),
+        Err(e) => return reject(app, account, &e),
     };
     if let Some(bounced) = &parsed.bounce_of {
-        return bounce(&app, &account, bounced).await;
+        return bounce(app, account, bounced).await;
     }
-    let msg = parsed.message;
-    let payload = match serde_json::to_vec(&msg) {
-        Ok(p) => p,
-        Err(e) => return ApiError::unavailable(&e).into_response(),
-    };
+    let mut msg = parsed.message;
     let msg_id = format!("email:{account}:{}", msg.provider_message_id);
-    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Email), &msg_id, payload.into()).await {
-        app.metrics.ingress("email", &account, Outcome::retry);
-        return ApiError::unavailable(&e).into_response();
+    // Cut to fit NATS, with a note in metadata (see `intake`).
+    let payload = match super::intake::encode_email(app, &mut msg, &msg_id) {
+        Ok(p) => p,
+        Err(e) => {
+            app.metrics.ingress("email", account, Outcome::rejected);
+            return e.into_response();
+        }
+    };
+    if msg.metadata.get("truncated").is_some() {
+        tracing::info!(channel = "email", %account, message = %msg.id, "inbound email cut to fit the bus (metadata.truncated)");
     }
-    app.metrics.ingress("email", &account, Outcome::ok);
+    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Email), &msg_id, payload.into()).await {
+        app.metrics.ingress("email", account, if e.is_too_large() { Outcome::rejected } else { Outcome::retry });
+        return super::intake::publish_failed(&e).into_response();
+    }
+    app.metrics.ingress("email", account, Outcome::ok);
     let flagged = parsed.auto.as_deref().unwrap_or("-");
     tracing::info!(channel = "email", %account, from = %Masked(&msg.customer), message = %msg.id, auto = flagged, "inbound accepted");
     Json(serde_json::json!({ "id": msg.id, "auto": parsed.auto })).into_response()
@@ -150,19 +223,27 @@ async fn bounce(app: &App, account: &str, message_id: &str) -> Response {
         };
     if known {
         match app.store.update_delivery(outbound, "bounced", 4, None, now).await {
-            Ok(true) => {
+            // Announced when recorded now, and again (once per cause: a
+            // no-op if it was) when a retry finds it recorded, so a 503
+            // after the update does not lose the agent's notice.
+            Ok(applied) if applied || delivery_is(app, outbound, "bounced").await => {
                 let reason = "the recipient's mail server bounced the reply";
                 if let Err(e) = crate::outbound::announce_failure(app, outbound, "bounced", reason).await {
                     return ApiError::unavailable(&e).into_response();
                 }
             }
-            Ok(false) => {}
+            Ok(_) => {}
             Err(e) => return ApiError::unavailable(&e).into_response(),
         }
     }
     app.metrics.ingress("email", account, Outcome::ok);
     tracing::info!(channel = "email", %account, known, "bounce recorded");
     Json(serde_json::json!({ "bounce": true, "known": known })).into_response()
+}
+
+/// Whether the recorded delivery state of `outbound` is `state`.
+pub(super) async fn delivery_is(app: &App, outbound: &str, state: &str) -> bool {
+    app.store.outbound(outbound).await.is_ok_and(|m| m.get("delivery").map(String::as_str) == Some(state))
 }
 
 /// The fields of a form post, urlencoded or multipart (files included).

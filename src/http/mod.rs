@@ -10,6 +10,7 @@ mod auth;
 mod email;
 mod error;
 mod ids;
+mod intake;
 mod openapi;
 mod ops;
 mod probes;

@@ -316,6 +316,16 @@ pub async fn put_entry(
     if !value.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     }
+    let files = crate::routing::file_keys(&format!("{section}.{name}"), &value);
+    if !files.is_empty() {
+        let list: Vec<String> = files.iter().map(|f| format!("{f}: {}", crate::routing::RUNTIME_FILE_KEY)).collect();
+        return Err(ApiError::with_details(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            format!("`{}` names a file; give the secret inline", files.join("`, `")),
+            serde_json::json!({ "problems": list }),
+        ));
+    }
     let document = serde_json::json!({ section: { &name: value } });
     let toml = toml::to_string(&document).map_err(|_| ApiError::invalid("body", "must not contain null values"))?;
     let key = format!("{section}.{name}");

@@ -58,7 +58,7 @@ fn rejected(e: &switchboard_sms::SmsError) -> ApiError {
         (status = 400, description = "`rejected`: the form is malformed", body = ErrorBody),
         (status = 403, description = "`rejected`: the signature is missing or wrong", body = ErrorBody),
         (status = 404, description = "No such SMS account", body = ErrorBody),
-        (status = 413, description = "`rejected`: the form is too large", body = ErrorBody),
+        (status = 413, description = "`too_large`: the form is over the webhook's cap (a sixteenth of NATS's max_payload, 64 KiB by default), or the message would not fit on NATS", body = ErrorBody),
         (status = 503, description = "Not durable yet; the provider should retry", body = ErrorBody),
     ),
 )]
@@ -76,6 +76,9 @@ pub async fn inbound(
         }
         e.into_response()
     };
+    if let Err(e) = super::intake::check_provider_body(&app, body.len()) {
+        return reject(e);
+    }
     let verified = match verify(&app, &account, &uri, &headers, &body) {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -85,13 +88,18 @@ pub async fn inbound(
         Ok(m) => m,
         Err(e) => return reject(rejected(&e)),
     };
-    let payload = match serde_json::to_vec(&msg) {
-        Ok(p) => p,
-        Err(e) => return ApiError::unavailable(&e).into_response(),
-    };
     let msg_id = format!("sms:{account}:{}", msg.provider_message_id);
+    // Too large for NATS: a final 413 (Twilio does not retry a 4xx).
+    let payload = match super::intake::encode(&app, &msg, &msg_id) {
+        Ok(p) => p,
+        Err(e) => return reject(e),
+    };
     if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Sms), &msg_id, payload.into()).await {
-        // Not durable: answer 5xx so the provider retries.
+        // Not durable: answer 5xx so the provider retries (a 413 if it can
+        // never fit).
+        if e.is_too_large() {
+            return reject(super::intake::publish_failed(&e));
+        }
         app.metrics.ingress("sms", &account, Outcome::retry);
         return ApiError::unavailable(&e).into_response();
     }
@@ -155,6 +163,9 @@ pub async fn status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(e) = super::intake::check_provider_body(&app, body.len()) {
+        return e.into_response();
+    }
     let verified = match verify(&app, &account, &uri, &headers, &body) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -173,7 +184,9 @@ pub async fn status(
         Ok(a) => a,
         Err(e) => return ApiError::unavailable(&e).into_response(),
     };
-    if applied && matches!(state, "failed" | "undelivered") {
+    // Announced once per cause: also when a retry of a callback answered
+    // 503 after the update finds the state already recorded.
+    if matches!(state, "failed" | "undelivered") && (applied || super::email::delivery_is(&app, &outbound, state).await) {
         let reason = format!("provider reported {state} (error code {})", error_code.unwrap_or("none"));
         if let Err(e) = crate::outbound::announce_failure(&app, &outbound, "delivery_failed", &reason).await {
             return ApiError::unavailable(&e).into_response();

@@ -517,6 +517,11 @@ async fn on_message(
     };
     let msg_id = format!("webchat:{}:{}", inbound.account, inbound.provider_message_id);
     if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Webchat), &msg_id, payload.into()).await {
+        if e.is_too_large() {
+            // Cannot happen under the frame cap; refused for good if it does.
+            app.metrics.ingress("webchat", switchboard_webchat::ACCOUNT, Outcome::rejected);
+            return error_frame(ErrorCode::Rejected, "the message is too large", Some(client_id));
+        }
         return unavailable(&e);
     }
     let message = ChatMessage::from_inbound(&inbound, seq);

@@ -1,6 +1,9 @@
 //! `GET/POST /webhooks/wechat/{account}`: URL verification and message
 //! pushes (plaintext, compatible and safe mode). Verification and
-//! decryption are pure, in `switchboard_wechat`. WeChat retries a push that
+//! decryption are pure, in `switchboard_wechat`; a push must also be signed
+//! within `timestamp_window_secs` of now, come encrypted when the account
+//! requires it, and be the only body ever signed with its
+//! `(timestamp, nonce)` (remembered in Redis for all replicas). WeChat retries a push that
 //! gets no answer within 5 s, so the publish wait is bounded well under
 //! that (`nats.publish_timeout_ms` ≤ 4.5 s) and retries are absorbed: a
 //! message by its MsgId (`Nats-Msg-Id` and the router's Redis record), an
@@ -14,10 +17,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use switchboard_core::{Channel, Masked};
-use switchboard_wechat::{AccountKeys, Push, PushQuery, Verified, WechatEvent};
+use sha2::Digest as _;
+use switchboard_wechat::{AccountKeys, Push, PushPolicy, PushQuery, Verified, WechatEvent};
 
 use super::error::{ApiError, ErrorBody};
 use crate::app::App;
+use crate::store::Claim;
 use crate::telemetry::Outcome;
 
 /// How long a pushed event's key is remembered to absorb WeChat's retries.
@@ -31,6 +36,20 @@ fn keys(app: &App, account: &str) -> Result<AccountKeys, ApiError> {
     // Checked at start-up by the configuration; a failure here is ours.
     AccountKeys::new(a.app_id.clone(), token, a.encoding_aes_key.clone())
         .map_err(|e| ApiError::unavailable(&e))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A request value as it may appear in a Redis key: itself when short and
+/// plain (WeChat's nonces are digits), else its hash.
+fn key_part(value: &str) -> String {
+    if !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        value.to_owned()
+    } else {
+        format!("h{}", sha256_hex(value.as_bytes()))
+    }
 }
 
 fn text(body: String) -> Response {
@@ -104,9 +123,9 @@ fn reject(e: &switchboard_wechat::WechatError) -> Response {
     responses(
         (status = 200, description = "`success`", body = String, content_type = "text/plain", example = "success"),
         (status = 400, description = "`rejected`: the XML or a parameter is malformed", body = ErrorBody),
-        (status = 403, description = "`rejected`: a signature is missing or wrong", body = ErrorBody),
+        (status = 403, description = "`rejected`: a signature is missing or wrong, the timestamp is more than `timestamp_window_secs` from now, a plaintext push to an account that requires encryption, or a `(timestamp, nonce)` already used with another body", body = ErrorBody),
         (status = 404, description = "No such WeChat account", body = ErrorBody),
-        (status = 413, description = "`rejected`: the body is too large", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over the webhook's cap (a sixteenth of NATS's max_payload, 64 KiB by default), or the message would not fit on NATS", body = ErrorBody),
         (status = 503, description = "Not durable yet; WeChat retries", body = ErrorBody),
     ),
 )]
@@ -120,14 +139,23 @@ pub async fn push(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let verified = match Verified::check(&keys, &q, &body) {
+    if let Err(e) = super::intake::check_provider_body(&app, body.len()) {
+        app.metrics.ingress("wechat", &account, Outcome::rejected);
+        return e.into_response();
+    }
+    let now = chrono::Utc::now();
+    let Some(config) = app.settings.channels.wechat.get(&account) else {
+        return ApiError::not_found("WeChat account").into_response();
+    };
+    let window = Duration::from_secs(config.timestamp_window_secs);
+    let policy = PushPolicy { require_encryption: config.requires_encryption(), max_skew: window, now };
+    let verified = match Verified::check_push(&keys, &q, &body, &policy) {
         Ok(v) => v,
         Err(e) => {
             app.metrics.ingress("wechat", &account, Outcome::rejected);
             return reject(&e);
         }
     };
-    let now = chrono::Utc::now();
     let push = match switchboard_wechat::decode(&account, &verified, ulid::Ulid::new().to_string(), now) {
         Ok(p) => p,
         Err(e) => {
@@ -135,26 +163,72 @@ pub async fn push(
             return reject(&e);
         }
     };
+    // A signed (timestamp, nonce) goes with one body: the same body again is
+    // WeChat's retry, another body a forgery from a captured URL. The claim
+    // outlives the window the timestamp is accepted in.
+    let hash = sha256_hex(&body);
+    let claim_key = app.store.keys().wechat_push(&account, verified.timestamp(), &key_part(verified.nonce()));
+    match app.store.claim_request(&claim_key, &hash, window * 2 + Duration::from_secs(60)).await {
+        Ok(Claim::New | Claim::Retry { durable: false }) => {}
+        Ok(Claim::Retry { durable: true }) => {
+            app.metrics.ingress("wechat", &account, Outcome::duplicate);
+            return text("success".into());
+        }
+        Ok(Claim::Conflict) => {
+            app.metrics.ingress("wechat", &account, Outcome::rejected);
+            return ApiError::new(StatusCode::FORBIDDEN, "rejected", "this timestamp and nonce were signed for another body (replay)")
+                .into_response();
+        }
+        Err(e) => {
+            app.metrics.ingress("wechat", &account, Outcome::retry);
+            return ApiError::unavailable(&e).into_response();
+        }
+    }
     let result = match push {
         Push::Message(msg) => publish(&app, &account, &msg).await,
         Push::Event(event) => handle_event(&app, &account, &event, now).await,
     };
+    // Only a push taken for good short-cuts its retries; one that failed
+    // stays claimed as pending, so WeChat's retry is taken again (its
+    // repeat, if any, is absorbed by MsgId downstream) and never lost.
     match result {
         Ok(outcome) => {
+            if let Err(e) = app.store.claim_done(&claim_key, &hash).await {
+                tracing::debug!(error = %e, "push taken; a retry of it is taken again and absorbed by MsgId");
+            }
             app.metrics.ingress("wechat", &account, outcome);
             text("success".into())
         }
-        Err(e) => {
+        Err(PushError::Refused(e)) => {
+            app.metrics.ingress("wechat", &account, Outcome::rejected);
+            e.into_response()
+        }
+        Err(PushError::Unavailable(e)) => {
             app.metrics.ingress("wechat", &account, Outcome::retry);
             ApiError::unavailable(&e).into_response()
         }
     }
 }
 
-async fn publish(app: &App, account: &str, msg: &switchboard_core::InboundMessage) -> Result<Outcome, crate::outbound::BoxError> {
-    let payload = serde_json::to_vec(msg)?;
+/// Why a verified push was not taken: refused for good (4xx), or not
+/// durable yet (503, WeChat retries).
+enum PushError {
+    Refused(ApiError),
+    Unavailable(crate::outbound::BoxError),
+}
+
+impl<E: Into<crate::outbound::BoxError>> From<E> for PushError {
+    fn from(e: E) -> Self {
+        PushError::Unavailable(e.into())
+    }
+}
+
+async fn publish(app: &App, account: &str, msg: &switchboard_core::InboundMessage) -> Result<Outcome, PushError> {
     let msg_id = format!("wechat:{account}:{}", msg.provider_message_id);
-    app.bus.publish(app.bus.subjects().inbound(Channel::Wechat), &msg_id, payload.into()).await?;
+    let payload = super::intake::encode(app, msg, &msg_id).map_err(PushError::Refused)?;
+    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Wechat), &msg_id, payload.into()).await {
+        return Err(if e.is_too_large() { PushError::Refused(super::intake::publish_failed(&e)) } else { e.into() });
+    }
     tracing::info!(channel = "wechat", %account, from = %Masked(&msg.customer), message = %msg.id, "inbound accepted");
     Ok(Outcome::ok)
 }
@@ -166,7 +240,7 @@ async fn handle_event(
     account: &str,
     event: &WechatEvent,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Outcome, crate::outbound::BoxError> {
+) -> Result<Outcome, PushError> {
     let seen = app.store.keys().seen(Channel::Wechat, account, &format!("event:{}", event.dedupe_key));
     if !app.store.first_seen(&seen, EVENT_DEDUPE).await? {
         return Ok(Outcome::duplicate);
@@ -184,13 +258,15 @@ async fn handle_event(
         fields.push(("wechat_location", format!("{lat},{lon},{precision}")));
     }
     if event.kind.opens_reply_window() {
-        fields.push(("wechat_last_interaction_ms", (event.create_time * 1000).to_string()));
+        // The receive time, never the sender's CreateTime: a far-future
+        // CreateTime would keep the 48-hour window open for ever.
+        fields.push(("wechat_last_interaction_ms", now.timestamp_millis().to_string()));
     }
     let kind = format!("wechat-{account}");
     if let Err(e) = app.store.update_profile((&kind, &event.open_id), &fields, now.timestamp_millis()).await {
         // Let WeChat retry: release the claim so the retry is not dropped.
         let _ = app.store.release(&seen).await;
-        return Err(e.into());
+        return Err(PushError::Unavailable(e.into()));
     }
     if event.kind.is_conversational() {
         let msg = switchboard_core::InboundMessage {

@@ -45,12 +45,8 @@ pub async fn push(app: &App, visitor: &str, frame: &ServerFrame, origin: Option<
     let subject = app.bus.subjects().webchat(visitor);
     let payload = bytes::Bytes::from(frame.to_json());
     let result = match origin {
-        Some(origin) => {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(ORIGIN_HEADER, origin);
-            app.bus.client().publish_with_headers(subject, headers, payload).await.map_err(|e| e.to_string())
-        }
-        None => app.bus.client().publish(subject, payload).await.map_err(|e| e.to_string()),
+        Some(origin) => app.bus.publish_core_with_header(subject, ORIGIN_HEADER, origin, payload).await,
+        None => app.bus.publish_core(subject, payload).await,
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "cannot push to the visitor's sockets; they catch up on reconnect");

@@ -290,6 +290,36 @@ pub async fn reload(app: &App) -> Result<ReloadReport, ReloadError> {
 /// The value of a run-time entry deleted through the admin API.
 pub const DELETED: &str = "!deleted";
 
+/// The `*_file` keys in a run-time entry at `path` (`agents.bob`), with
+/// their full paths. Run-time entries take inline secrets only: a file
+/// named through the admin API would be read by the daemon with its own
+/// rights (any token file, a FIFO, `/dev/zero`), and the answer would tell
+/// whether a path exists.
+pub fn file_keys(path: &str, value: &serde_json::Value) -> Vec<String> {
+    let mut found = Vec::new();
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let at = format!("{path}.{k}");
+                if k.ends_with("_file") {
+                    found.push(at.clone());
+                }
+                found.extend(file_keys(&at, v));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                found.extend(file_keys(&format!("{path}[{i}]"), v));
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
+/// The problem of a `*_file` key in a run-time entry.
+pub const RUNTIME_FILE_KEY: &str = "run-time (admin API) entries take inline secrets only; `*_file` keys belong in the configuration file or the environment";
+
 /// Loads the configuration from `source` with the run-time agents and
 /// queues (`agents.<id>` / `queues.<name>` → a TOML document holding that
 /// one entry, or [`DELETED`]) layered over it, and validates the whole.
@@ -301,13 +331,28 @@ pub fn load_with_runtime(
     let mut keys: Vec<&String> = entries.keys().collect();
     keys.sort();
     let mut deleted = Vec::new();
+    let mut refused = crate::config::Problems::default();
     for key in keys {
         let Some((section, name)) = key.split_once('.') else { continue };
         if entries[key] == DELETED {
             deleted.push((section, name));
-        } else {
+            continue;
+        }
+        // Stored before file keys were refused at the API: never read them.
+        let files = toml::from_str::<toml::Value>(&entries[key])
+            .ok()
+            .and_then(|v| serde_json::to_value(v).ok())
+            .map(|v| file_keys("", &v))
+            .unwrap_or_default();
+        if files.is_empty() {
             loader = loader.overlay(entries[key].clone());
         }
+        for f in files {
+            refused.0.push(crate::config::Problem { key: f.trim_start_matches('.').to_owned(), message: RUNTIME_FILE_KEY.into() });
+        }
+    }
+    if !refused.is_empty() {
+        return Err(refused);
     }
     let mut settings = loader.load()?;
     for (section, name) in deleted {

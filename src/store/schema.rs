@@ -9,6 +9,7 @@
 //! | key                              | type   | holds                                              |
 //! |----------------------------------|--------|----------------------------------------------------|
 //! | `{P}:seen:<ch>:<acct>:<pid>`     | string | routing result of a provider message (EX dedupe)   |
+//! | `{P}:wechat:push:<acct>:<ts>:<nonce>` | string | SHA-256 of a WeChat push's body, `|p` while it is being taken, `|d` once durable (EX 2 × the timestamp window): the same `(timestamp, nonce)` with another body is a forgery |
 //! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …)       |
 //! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`(`_at`), `last_resolved`, `resolved_at`, attributes (`tier`, `language`, `name`, `tags`, `shop_id`) |
 //! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number) |
@@ -78,6 +79,11 @@ impl Keys {
     /// Routing result of one provider message.
     pub fn seen(&self, channel: Channel, account: &str, provider_id: &str) -> String {
         format!("{}:seen:{channel}:{account}:{provider_id}", self.base)
+    }
+
+    /// The body hash of the WeChat push signed with `(timestamp, nonce)`.
+    pub fn wechat_push(&self, account: &str, timestamp: &str, nonce: &str) -> String {
+        format!("{}:wechat:push:{account}:{timestamp}:{nonce}", self.base)
     }
 
     /// Customer id of an identity.

@@ -111,7 +111,8 @@ async fn send(client: &reqwest::Client, app_url: &str, i: usize) -> u16 {
                 .await
         }
         1 => {
-            let (ts, nonce) = ("1700000000", format!("n{i}"));
+            let (ts, nonce) = (chrono::Utc::now().timestamp().to_string(), format!("n{i}"));
+            let ts = ts.as_str();
             let mut parts = [WECHAT_TOKEN, ts, nonce.as_str()];
             parts.sort();
             let signature: String = sha1::Sha1::digest(parts.concat().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();

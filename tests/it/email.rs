@@ -14,6 +14,7 @@ use crate::support::{wait_until, FakePeer, TestApp};
 
 const WAIT: Duration = Duration::from_secs(15);
 const KEY: &str = "mailgun-signing-key";
+const RAW_TOKEN: &str = "mta-shared-secret-0123";
 
 /// A minimal SMTP relay that accepts everything and records each DATA.
 async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -72,6 +73,7 @@ fn config(smtp: u16, hook: &FakePeer) -> String {
         address = "support@shop.example"
         smtp_url = "smtp://127.0.0.1:{smtp}"
         mailgun_signing_key = "{KEY}"
+        raw_mime_token = "{RAW_TOKEN}"
         [agents.alice]
         token = "alice-token"
         capacity = {{ email = 8 }}
@@ -85,6 +87,7 @@ async fn post_raw(app: &TestApp, mime: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(app.url("/webhooks/email/support"))
         .header("content-type", "message/rfc822")
+        .header("x-switchboard-mail-token", RAW_TOKEN)
         .body(mime.to_owned())
         .send()
         .await
@@ -301,4 +304,89 @@ async fn an_agent_answers_by_email_and_the_customer_gets_an_sms() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(twilio.seen().len(), 1, "the refused mails sent nothing");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_mailgun_account_refuses_unsigned_raw_mime() {
+    // The account has a Mailgun key and no raw_mime_token: raw MIME is
+    // refused however it comes; with a token, only with that token.
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let app = TestApp::spawn_ready(&format!(
+        r#"
+        [channels.email.support]
+        address = "support@shop.example"
+        mailgun_signing_key = "{KEY}"
+        [channels.email.relay]
+        address = "relay@shop.example"
+        mailgun_signing_key = "{KEY}"
+        raw_mime_token = "{RAW_TOKEN}"
+        [channels.email.mta]
+        address = "mta@shop.example"
+        "#
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let post = |account: &str, auth: Option<(&str, &str)>| {
+        let mut req = client.post(app.url(&format!("/webhooks/email/{account}"))).header("content-type", "message/rfc822").body(FIRST);
+        if let Some((name, value)) = auth {
+            req = req.header(name, value);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(post("support", None).await, 403);
+    assert_eq!(post("support", Some(("x-switchboard-mail-token", RAW_TOKEN))).await, 403, "no token is configured there");
+    assert_eq!(post("relay", None).await, 403);
+    assert_eq!(post("relay", Some(("x-switchboard-mail-token", "mta-shared-secret-0124"))).await, 403);
+    assert_eq!(post("relay", Some(("x-switchboard-mail-token", RAW_TOKEN))).await, 200);
+    use base64::Engine as _;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("mta:{RAW_TOKEN}")));
+    assert_eq!(post("relay", Some(("authorization", &basic))).await, 200);
+    // A separate account without a Mailgun key is the MTA's raw route.
+    assert_eq!(post("mta", None).await, 200);
+    drop(hook);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_mailgun_retry_after_a_503_is_not_a_replay() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let outage = crate::support::proxy(listener, "127.0.0.1:4222");
+    let app = TestApp::spawn_ready(&format!(
+        r#"
+        [nats]
+        url = "nats://127.0.0.1:{port}"
+        publish_timeout_ms = 500
+        [channels.email.support]
+        address = "support@shop.example"
+        mailgun_signing_key = "{KEY}"
+        "#
+    ))
+    .await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let form = mailgun_form(FIRST, chrono::Utc::now().timestamp(), "token-retry");
+    let post = || {
+        client
+            .post(app.url("/webhooks/email/support"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.clone())
+            .send()
+    };
+    // NATS away: not durable, 503, so Mailgun retries with the same token.
+    outage.cancel();
+    wait_until(Duration::from_secs(10), || async {
+        let r = client.get(app.url("/readyz")).send().await.ok()?;
+        (r.status() == 503).then_some(())
+    })
+    .await
+    .expect("not ready while NATS is away");
+    assert_eq!(post().await.unwrap().status(), 503);
+    let back = crate::support::proxy(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap(), "127.0.0.1:4222");
+    // The retry is taken (it was refused as a replay before the fix)...
+    let ok = wait_until(Duration::from_secs(10), || async { (post().await.ok()?.status() == 200).then_some(()) }).await;
+    assert!(ok.is_some(), "Mailgun's retry was never taken");
+    // ...and once taken, the same post again is a replay.
+    assert_eq!(post().await.unwrap().status(), 403);
+    app.stop().await;
+    back.cancel();
 }

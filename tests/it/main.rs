@@ -3,6 +3,7 @@
 //! tools are local fakes that record what they received.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // tests: local peers, bounded by their own deadlines
 
+mod admin_secrets;
 mod bench;
 mod browser;
 mod capacity;
@@ -16,6 +17,7 @@ mod http_errors;
 mod ids;
 mod openapi;
 mod outbox;
+mod oversize;
 mod readiness;
 mod reconnect;
 mod routing;

@@ -99,14 +99,34 @@ fn config(api: &str, hook: &FakePeer) -> String {
 }
 
 fn safe_push_url(app: &TestApp, msg_signature: &str) -> String {
+    safe_push_url_at(app, TIMESTAMP, NONCE, msg_signature)
+}
+
+fn safe_push_url_at(app: &TestApp, timestamp: &str, nonce: &str, msg_signature: &str) -> String {
     app.url(&format!(
-        "/webhooks/wechat/shop?signature={}&timestamp={TIMESTAMP}&nonce={NONCE}&openid={OPENID}&encrypt_type=aes&msg_signature={msg_signature}",
-        sign(&[TOKEN, TIMESTAMP, NONCE])
+        "/webhooks/wechat/shop?signature={}&timestamp={timestamp}&nonce={nonce}&openid={OPENID}&encrypt_type=aes&msg_signature={msg_signature}",
+        sign(&[TOKEN, timestamp, nonce])
     ))
 }
 
 fn safe_body() -> String {
-    format!("<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>")
+    envelope(ENCRYPT)
+}
+
+fn envelope(encrypted: &str) -> String {
+    format!("<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>")
+}
+
+/// The demo vector's message, sealed and signed now (WeChat's published
+/// vector is from 2014, outside the accepted timestamp window).
+const DEMO_XML: &str = "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>\n<FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName>\n<CreateTime>1409735668</CreateTime>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[abcdteT]]></Content>\n<MsgId>6054768590064713728</MsgId>\n</xml>";
+
+/// `xml` as a safe-mode push signed now with `nonce`: (URL, body).
+fn fresh_safe_push(app: &TestApp, nonce: &str, xml: &str) -> (String, String) {
+    let keys = switchboard_wechat::AccountKeys::new(APP_ID, TOKEN.into(), Some(AES_KEY.into())).unwrap();
+    let encrypted = switchboard_wechat::encrypt(&keys, [7; 16], xml).unwrap();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    (safe_push_url_at(app, &ts, nonce, &sign(&[TOKEN, &ts, nonce, &encrypted])), envelope(&encrypted))
 }
 
 #[tokio::test]
@@ -125,9 +145,13 @@ async fn wechat_verification_push_events_and_replies() {
     let bad = app.url("/webhooks/wechat/shop?signature=00&timestamp=1400000000&nonce=n1&echostr=hello123");
     assert_eq!(client.get(&bad).send().await.unwrap().status(), 403);
 
+    // The published vector is signed in 2014: refused as stale now.
+    let r = client.post(safe_push_url(&app, MSG_SIGNATURE)).body(safe_body()).send().await.unwrap();
+    assert_eq!(r.status(), 403);
     // The safe-mode push, then WeChat's retries of it: one message.
+    let (url, body) = fresh_safe_push(&app, NONCE, DEMO_XML);
     for _ in 0..3 {
-        let r = client.post(safe_push_url(&app, MSG_SIGNATURE)).body(safe_body()).send().await.unwrap();
+        let r = client.post(&url).body(body.clone()).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.text().await.unwrap(), "success");
     }
@@ -142,17 +166,18 @@ async fn wechat_verification_push_events_and_replies() {
     assert_eq!(hook.seen().len(), 1, "retries never become a second message");
 
     // A tampered signature is refused before decryption.
-    let r = client.post(safe_push_url(&app, "5d197aaffba7e9b25a30732f161a50dee96bd5fb")).body(safe_body()).send().await.unwrap();
+    let tampered = url.replace("&msg_signature=", "&msg_signature=0");
+    let r = client.post(&tampered).body(body.clone()).send().await.unwrap();
     assert_eq!(r.status(), 403);
 
-    // An unsubscribe (plaintext mode) updates the profile, opens nothing.
-    let ts = "1409736000";
+    // An unsubscribe (safe mode: the account has a key, so plaintext is
+    // refused) updates the profile, opens nothing.
     let unsub = format!(
-        "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event></xml>"
+        "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>1409736000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event></xml>"
     );
-    let url = app.url(&format!("/webhooks/wechat/shop?signature={}&timestamp={ts}&nonce=n2", sign(&[TOKEN, ts, "n2"])));
+    let (url, body) = fresh_safe_push(&app, "n2", &unsub);
     for _ in 0..2 {
-        let r = client.post(&url).body(unsub.clone()).send().await.unwrap();
+        let r = client.post(&url).body(body.clone()).send().await.unwrap();
         assert_eq!(r.text().await.unwrap(), "success");
     }
     let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
@@ -253,7 +278,8 @@ async fn two_replicas_share_one_token_and_the_window_is_enforced() {
     let one = TestApp::ready(TestApp::spawn_with_prefix(&config(&api, &hook), prefix.clone()).await).await;
     let two = TestApp::ready(TestApp::spawn_with_prefix(&config(&api, &hook), prefix.clone()).await).await;
     let client = reqwest::Client::new();
-    let r = client.post(safe_push_url(&one, MSG_SIGNATURE)).body(safe_body()).send().await.unwrap();
+    let (url, body) = fresh_safe_push(&one, NONCE, DEMO_XML);
+    let r = client.post(&url).body(body).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "success");
     let seen = hook.wait_for(1, WAIT).await;
     let event: Value = serde_json::from_slice(&seen[0].body).unwrap();
@@ -300,4 +326,116 @@ async fn two_replicas_share_one_token_and_the_window_is_enforced() {
     assert_eq!(api_state.lock().unwrap().sent.len(), replies, "nothing sent outside the window");
     one.stop().await;
     two.stop().await;
+}
+
+/// A plaintext account (no EncodingAESKey) and a safe-mode one.
+fn two_accounts(hook: &FakePeer) -> String {
+    format!(
+        r#"
+        [channels.wechat.plain]
+        app_id = "wxplain"
+        app_secret = "app-secret"
+        token = "{TOKEN}"
+        api_base = "http://127.0.0.1:9"
+        [channels.wechat.shop]
+        app_id = "{APP_ID}"
+        app_secret = "app-secret"
+        token = "{TOKEN}"
+        encoding_aes_key = "{AES_KEY}"
+        api_base = "http://127.0.0.1:9"
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ wechat = 10 }}
+        deliver = [ {{ kind = "webhook", url = "{hook}/hook", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }} ]
+        "#,
+        hook = hook.base(),
+    )
+}
+
+fn plain_url(app: &TestApp, account: &str, ts: i64, nonce: &str) -> String {
+    let ts = ts.to_string();
+    app.url(&format!("/webhooks/wechat/{account}?signature={}&timestamp={ts}&nonce={nonce}", sign(&[TOKEN, &ts, nonce])))
+}
+
+fn text_push(from: &str, msg_id: u64, text: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+}
+
+#[tokio::test]
+async fn a_captured_push_url_cannot_be_replayed_with_another_body_or_downgraded() {
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let app = TestApp::spawn_ready(&two_accounts(&hook)).await;
+    let client = reqwest::Client::new();
+    let post = |url: String, body: String| {
+        let req = client.post(url).body(body).send();
+        async move {
+            let r = req.await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+
+    // A genuine plaintext push, and WeChat's retry of it: routed once.
+    let url = plain_url(&app, "plain", now, "1111");
+    let genuine = text_push("o_customer", 42, "hello");
+    assert_eq!(post(url.clone(), genuine.clone()).await, (200, "success".into()));
+    assert_eq!(post(url.clone(), genuine.clone()).await, (200, "success".into()));
+    // The same signed URL with any other body: a forgery.
+    let (status, body) = post(url.clone(), text_push("o_victim", 43, "refund me")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("another body"), "{body}");
+    // Signed too long ago, or too far ahead: refused.
+    for ts in [now - 301, now + 301, 1_409_735_669] {
+        let (status, body) = post(plain_url(&app, "plain", ts, "2222"), text_push("o_x", 44, "late")).await;
+        assert_eq!(status, 403, "{ts}: {body}");
+    }
+    // A safe-mode account refuses plaintext (a downgraded captured URL).
+    let (status, body) = post(plain_url(&app, "shop", now, "3333"), text_push("o_y", 45, "downgrade")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("encrypted"), "{body}");
+
+    let seen = hook.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hook.seen().len(), 1, "only the genuine push was routed, once: {seen:?}");
+    let event: Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(event["data"]["customer"]["address"], "o_customer");
+
+    // The memory is shared by replicas: another instance of the same
+    // deployment refuses the forgery too.
+    let two = TestApp::ready(TestApp::spawn_with_prefix(&two_accounts(&hook), app.prefix.clone()).await).await;
+    let url_two = url.replace(&app.addr.to_string(), &two.addr.to_string());
+    assert_eq!(post(url_two.clone(), text_push("o_victim", 46, "again")).await.0, 403);
+    assert_eq!(post(url_two, genuine).await, (200, "success".into()));
+    two.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn event_create_time_is_range_checked_and_never_opens_the_window() {
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let app = TestApp::spawn_ready(&two_accounts(&hook)).await;
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now();
+    let subscribe = |create_time: &str| {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o_future]]></FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>"
+        )
+    };
+    // Wrapped `create_time * 1000` before; a date in the year 255,000 after.
+    for (i, bad) in ["9223372036854775807", "8048365276800"].iter().enumerate() {
+        let r = client.post(plain_url(&app, "plain", now.timestamp(), &format!("9{i}"))).body(subscribe(bad)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    // In range but in the future: the window runs from the receive time.
+    let r = client.post(plain_url(&app, "plain", now.timestamp(), "95")).body(subscribe("4102444800")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "success");
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut c = redis.get_multiplexed_async_connection().await.unwrap();
+    let cid: String = c.get(format!("{{{}}}:ident:wechat-plain:o_future", app.prefix)).await.unwrap();
+    let last: i64 = c.hget(format!("{{{}}}:customer:{cid}", app.prefix), "wechat_last_interaction_ms").await.unwrap();
+    let after = chrono::Utc::now().timestamp_millis();
+    assert!(last >= now.timestamp_millis() - 1000 && last <= after, "{last} is not the receive time");
+    app.stop().await;
 }

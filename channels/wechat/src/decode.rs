@@ -194,10 +194,14 @@ impl EventKind {
     }
 }
 
+/// The largest `CreateTime` accepted: 9999-12-31T23:59:59Z. Seconds to
+/// milliseconds cannot overflow below it.
+pub const MAX_CREATE_TIME: i64 = 253_402_300_799;
+
 /// Decodes a verified push.
 ///
-/// `FromUserName`, `CreateTime` (an integer) and `MsgType` are required, each
-/// once; a missing, blank or repeated one is [`WechatError::Malformed`].
+/// `FromUserName`, `CreateTime` (an integer from 0 to [`MAX_CREATE_TIME`])
+/// and `MsgType` are required, each once; a missing, blank or repeated one is [`WechatError::Malformed`].
 /// `MsgType` `event` gives a [`Push::Event`] (`Event` required; LOCATION
 /// needs numeric `Latitude`, `Longitude` and `Precision`). Any other type
 /// gives a [`Push::Message`] with channel `wechat`, `provider_message_id`
@@ -217,6 +221,11 @@ pub fn decode(
         .required("CreateTime")?
         .parse::<i64>()
         .map_err(|_| WechatError::malformed("CreateTime is not an integer"))?;
+    // Informational only (the daemon keeps its receive time for windows),
+    // but no consumer may turn it into a date that wraps or lies past 9999.
+    if !(0..=MAX_CREATE_TIME).contains(&create_time) {
+        return Err(WechatError::malformed("CreateTime is out of range"));
+    }
     let msg_type = fields.required("MsgType")?;
     let to = fields.optional("ToUserName")?;
 

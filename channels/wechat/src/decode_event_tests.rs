@@ -108,3 +108,17 @@ fn event_debug_masks_the_open_id() {
     assert!(!debug.contains(OPENID), "{debug}");
     assert!(debug.contains("Click"));
 }
+
+#[test]
+fn create_time_out_of_range_is_malformed() {
+    // `create_time * 1000` of this wrapped an i64; a far-future value gave
+    // a date around the year 255,000.
+    for bad in ["9223372036854775807", "8048365276800000", "253402300800", "-1"] {
+        let xml = event_sample("subscribe", "").replace("1348831860", bad);
+        assert!(malformed(&xml).contains("CreateTime"), "{bad}");
+        let xml = sample("text", "<Content><![CDATA[hi]]></Content><MsgId>1</MsgId>").replace("1348831860", bad);
+        assert!(malformed(&xml).contains("CreateTime"), "{bad}");
+    }
+    let xml = event_sample("subscribe", "").replace("1348831860", "253402300799");
+    assert_eq!(event(&xml).create_time, MAX_CREATE_TIME);
+}

@@ -22,6 +22,16 @@ pub enum WechatError {
     /// or the signature does not match.
     #[error("missing or invalid WeChat signature")]
     BadSignature,
+    /// A plaintext push to an account that requires encryption
+    /// (`require_encryption`): a captured safe-mode URL with
+    /// `encrypt_type`/`msg_signature` removed, whose body the plaintext
+    /// `signature` would not cover.
+    #[error("this account takes encrypted (safe mode) pushes only")]
+    EncryptionRequired,
+    /// The signed `timestamp` is not a number or is too far from now: a
+    /// replay of an old signed URL (WeChat sends within seconds).
+    #[error("the push timestamp is missing or outside the accepted window")]
+    Stale,
     /// The decrypted push names another AppID: it was encrypted for a
     /// different Official Account that shares our key, so it is not ours to
     /// accept.
@@ -55,7 +65,10 @@ impl WechatError {
     /// never accept).
     pub fn kind(&self) -> RejectKind {
         match self {
-            WechatError::BadSignature | WechatError::AppIdMismatch => RejectKind::BadSignature,
+            WechatError::BadSignature
+            | WechatError::AppIdMismatch
+            | WechatError::EncryptionRequired
+            | WechatError::Stale => RejectKind::BadSignature,
             WechatError::Decrypt(_) | WechatError::Malformed(_) | WechatError::Config(_) => {
                 RejectKind::Malformed
             }
@@ -79,6 +92,8 @@ mod tests {
     fn kinds_map_to_statuses() {
         assert_eq!(WechatError::BadSignature.kind().http_status(), 403);
         assert_eq!(WechatError::AppIdMismatch.kind().http_status(), 403);
+        assert_eq!(WechatError::EncryptionRequired.kind().http_status(), 403);
+        assert_eq!(WechatError::Stale.kind().http_status(), 403);
         assert_eq!(WechatError::Decrypt("padding").kind().http_status(), 400);
         assert_eq!(WechatError::malformed("MsgType").kind().http_status(), 400);
         assert_eq!(WechatError::Config("key".into()).kind().http_status(), 400);

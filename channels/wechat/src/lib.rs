@@ -47,9 +47,9 @@ mod xml;
 mod vectors;
 
 pub use crypto::{encrypt, AccountKeys};
-pub use decode::{decode, EventKind, Push, WechatEvent};
+pub use decode::{decode, EventKind, Push, WechatEvent, MAX_CREATE_TIME};
 pub use error::{Result, WechatError};
 pub use sender::{AccessToken, ApiOptions, WechatApi, WechatSendError};
 pub use signature::{signature, verify_echo, PushQuery};
-pub use verify::Verified;
+pub use verify::{PushPolicy, Verified};
 pub use window::{within_reply_window, REPLY_WINDOW};

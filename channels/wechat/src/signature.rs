@@ -7,9 +7,11 @@
 //! WeChat's own samples.
 //!
 //! The plaintext-mode `signature` does not cover the body: anyone who saw one
-//! signed URL can replay it with another body. That is WeChat's design, not
-//! ours to fix; safe mode (`msg_signature` over the ciphertext) is the cure,
-//! and the daemon's de-duplication absorbs plain replays.
+//! signed URL could replay it with another body. That is WeChat's design;
+//! safe mode (`msg_signature` over the ciphertext) is the cure, and for
+//! plaintext pushes [`Verified::check_push`](crate::Verified::check_push)
+//! bounds the timestamp's age while the daemon remembers each
+//! `(timestamp, nonce)` with its body's hash for that window.
 //!
 //! Comparisons are constant-time (`subtle`) so that a caller cannot learn
 //! the expected signature byte by byte from response timings.

@@ -4,17 +4,25 @@
 //! The mode comes from the query string, as WeChat's own SDKs decide it:
 //! `encrypt_type=aes` is safe mode (or compatible mode, whose body also
 //! carries the plaintext fields: they are ignored, only the decrypted XML
-//! is trusted), no `encrypt_type` (or `raw`) is plaintext mode. Plaintext
-//! pushes are accepted even when the account has an EncodingAESKey,
-//! because the WeChat console switches modes independently of our
-//! configuration and a switch must not drop messages.
+//! is trusted), no `encrypt_type` (or `raw`) is plaintext mode.
+//!
+//! The plaintext `signature` covers only the token, `timestamp` and
+//! `nonce`, not the body, so a signed URL seen once (in a proxy's log, say)
+//! would post any XML. [`Verified::check_push`] therefore also applies the
+//! account's [`PushPolicy`]: a `timestamp` within a few minutes of now, and
+//! for an account that requires encryption no plaintext push at all (else
+//! dropping `encrypt_type`/`msg_signature` from a captured safe-mode URL
+//! would downgrade it). Remembering `(timestamp, nonce)` with the body's
+//! hash for that window, across replicas, is the daemon's part.
 //!
 //! A `Verified` can only be built by [`Verified::check`], so code that holds
 //! one cannot have skipped the check; [`decode`](crate::decode) takes a
 //! `Verified`, never raw bytes.
 
 use std::fmt;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret as _;
 
 use crate::crypto::{decrypt, AccountKeys};
@@ -27,6 +35,35 @@ use crate::xml::Fields;
 pub struct Verified {
     xml: String,
     encrypted: bool,
+    timestamp: String,
+    nonce: String,
+}
+
+/// What an account accepts beyond valid signatures.
+#[derive(Clone, Copy, Debug)]
+pub struct PushPolicy {
+    /// Refuse plaintext pushes ([`WechatError::EncryptionRequired`]).
+    pub require_encryption: bool,
+    /// How far the signed `timestamp` may be from `now`, either way.
+    pub max_skew: Duration,
+    /// The time of receipt.
+    pub now: DateTime<Utc>,
+}
+
+/// The signed `timestamp` as seconds since the epoch, if it is within
+/// `policy.max_skew` of `policy.now` (checked arithmetic: any string is
+/// safe here).
+fn fresh(timestamp: &str, policy: &PushPolicy) -> Result<i64> {
+    let t = timestamp.trim();
+    if t.is_empty() || t.len() > 12 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(WechatError::Stale);
+    }
+    let ts: i64 = t.parse().map_err(|_| WechatError::Stale)?;
+    let skew = i64::try_from(policy.max_skew.as_secs()).unwrap_or(i64::MAX);
+    match policy.now.timestamp().checked_sub(ts) {
+        Some(d) if d.checked_abs().is_some_and(|d| d <= skew) => Ok(ts),
+        _ => Err(WechatError::Stale),
+    }
 }
 
 /// How the push was sent, from `encrypt_type`.
@@ -51,6 +88,20 @@ impl Mode {
 }
 
 impl Verified {
+    /// [`check`](Self::check) under the account's [`PushPolicy`]: a
+    /// plaintext push to an account that requires encryption is
+    /// [`WechatError::EncryptionRequired`] (before anything else), and a
+    /// correctly signed push whose `timestamp` is not within
+    /// `max_skew` of `now` is [`WechatError::Stale`]. Both are 403.
+    pub fn check_push(keys: &AccountKeys, q: &PushQuery, body: &[u8], policy: &PushPolicy) -> Result<Verified> {
+        if policy.require_encryption && Mode::of(q)? == Mode::Plaintext {
+            return Err(WechatError::EncryptionRequired);
+        }
+        let verified = Self::check(keys, q, body)?;
+        fresh(&verified.timestamp, policy)?;
+        Ok(verified)
+    }
+
     /// Checks a push (`POST /webhooks/wechat/{account}`) and returns its
     /// plaintext XML.
     ///
@@ -85,6 +136,8 @@ impl Verified {
                 Ok(Verified {
                     xml: xml.to_owned(),
                     encrypted: false,
+                    timestamp: timestamp.to_owned(),
+                    nonce: nonce.to_owned(),
                 })
             }
             Mode::Safe => {
@@ -106,6 +159,8 @@ impl Verified {
                 Ok(Verified {
                     xml: decrypt(keys, encrypted)?,
                     encrypted: true,
+                    timestamp: timestamp.to_owned(),
+                    nonce: nonce.to_owned(),
                 })
             }
         }
@@ -114,6 +169,16 @@ impl Verified {
     /// The plaintext XML of the push (decrypted in safe mode).
     pub fn xml(&self) -> &str {
         &self.xml
+    }
+
+    /// The signed `timestamp`, as sent.
+    pub fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
+
+    /// The signed `nonce`, as sent.
+    pub fn nonce(&self) -> &str {
+        &self.nonce
     }
 
     /// Whether the push came encrypted (safe or compatible mode), so that a

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use secrecy::SecretString;
 
 use super::*;
+use std::time::Duration;
 use crate::crypto::encrypt;
 use crate::signature::signature;
 use crate::vectors::*;
@@ -254,4 +255,55 @@ fn safe_mode_needs_a_configured_key() {
         status(Verified::check(&plain_only, &q, demo_body().as_bytes())),
         403
     );
+}
+
+fn policy(require_encryption: bool, now: i64) -> PushPolicy {
+    PushPolicy {
+        require_encryption,
+        max_skew: Duration::from_secs(300),
+        now: DateTime::from_timestamp(now, 0).unwrap(),
+    }
+}
+
+#[test]
+fn a_push_outside_the_timestamp_window_is_stale() {
+    let ts: i64 = DEMO_TIMESTAMP.parse().unwrap();
+    let (keys, q, body) = (demo_keys(), demo_query(), demo_body());
+    for now in [ts, ts - 300, ts + 300] {
+        assert!(Verified::check_push(&keys, &q, body.as_bytes(), &policy(true, now)).is_ok(), "{now}");
+    }
+    for now in [ts - 301, ts + 301, 0, 5_000_000_000_000, -50_000_000_000] {
+        let r = Verified::check_push(&keys, &q, body.as_bytes(), &policy(false, now));
+        assert!(matches!(r, Err(WechatError::Stale)), "{now}");
+    }
+    // A timestamp that is not a small number is stale, never a panic (it is
+    // signed, so the check runs after the signature).
+    for t in ["", "abc", "-5", "99999999999999999999", " 1 "] {
+        let q = PushQuery {
+            signature: Some(signature(&[DEMO_TOKEN, t, DEMO_NONCE])),
+            timestamp: Some(t.into()),
+            encrypt_type: None,
+            msg_signature: None,
+            ..demo_query()
+        };
+        let r = Verified::check_push(&keys, &q, b"<xml/>", &policy(false, ts));
+        assert!(matches!(r, Err(WechatError::Stale)), "{t:?}: {r:?}");
+    }
+    let verified = Verified::check_push(&keys, &q, body.as_bytes(), &policy(true, ts)).unwrap();
+    assert_eq!((verified.timestamp(), verified.nonce()), (DEMO_TIMESTAMP, DEMO_NONCE));
+}
+
+#[test]
+fn an_account_requiring_encryption_refuses_a_downgraded_plaintext_push() {
+    let ts: i64 = DEMO_TIMESTAMP.parse().unwrap();
+    // The captured safe-mode URL without encrypt_type and msg_signature:
+    // its `signature` still verifies, and would cover any body.
+    let downgraded = PushQuery { encrypt_type: None, msg_signature: None, ..demo_query() };
+    let forged = b"<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>x</Content></xml>";
+    assert!(Verified::check_push(&demo_keys(), &downgraded, forged, &policy(false, ts)).is_ok());
+    let r = Verified::check_push(&demo_keys(), &downgraded, forged, &policy(true, ts));
+    assert!(matches!(r, Err(WechatError::EncryptionRequired)), "{r:?}");
+    assert_eq!(status(r), 403);
+    let raw = PushQuery { encrypt_type: Some("raw".into()), ..downgraded };
+    assert!(matches!(Verified::check_push(&demo_keys(), &raw, forged, &policy(true, ts)), Err(WechatError::EncryptionRequired)));
 }
