@@ -114,7 +114,7 @@ impl Bus {
             .reconnect_delay_callback(|attempt| {
                 switchboard_core::retry::reconnect_delay(attempt, RECONNECT_BASE, RECONNECT_CAP)
             })
-            .connect(settings.url.as_str())
+            .connect(settings.servers().map_err(BusError::Connect)?)
             .await
             .map_err(|e| BusError::Connect(e.to_string()))?;
         let mut js = jetstream::new(client.clone());

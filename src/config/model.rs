@@ -134,7 +134,8 @@ impl ShutdownSettings {
 /// `[nats]`
 #[derive(Clone, Debug, Deserialize)]
 pub struct NatsSettings {
-    /// Server URL.
+    /// Server URL, or several separated by commas (the seed servers of a
+    /// cluster; the client learns the others from the cluster itself).
     pub url: String,
     /// Prefix of every subject, stream and consumer.
     pub prefix: String,
@@ -156,6 +157,20 @@ pub struct NatsSettings {
 
 
 impl NatsSettings {
+    /// The seed servers named by `url`.
+    pub fn servers(&self) -> Result<Vec<async_nats::ServerAddr>, String> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .map(|url| {
+                if !url.starts_with("nats://") && !url.starts_with("tls://") {
+                    return Err(format!("`{url}` must start with nats:// or tls://"));
+                }
+                url.parse::<async_nats::ServerAddr>().map_err(|e| format!("`{url}`: {e}"))
+            })
+            .collect()
+    }
+
     /// The publish ack bound.
     pub fn publish_timeout(&self) -> Duration {
         Duration::from_millis(self.publish_timeout_ms)

@@ -138,8 +138,8 @@ impl Settings {
                 p.push(key, "must be 1-64 letters, digits, `_` or `-`");
             }
         }
-        if !self.nats.url.starts_with("nats://") && !self.nats.url.starts_with("tls://") {
-            p.push("nats.url", "must start with nats:// or tls://");
+        if let Err(e) = self.nats.servers() {
+            p.push("nats.url", e);
         }
         if self.nats.publish_timeout_ms == 0 || self.nats.publish_timeout_ms > 4500 {
             p.push("nats.publish_timeout_ms", "must be between 1 and 4500 (WeChat gives up after 5 s)");

@@ -11,4 +11,4 @@ deploy/local/services.sh
 export FAULTS_MESSAGES="${FAULTS_MESSAGES:-20000}"
 export FAULTS_STORM_SECS="${FAULTS_STORM_SECS:-60}"
 export FAULTS_REDIS_OUTAGE_SECS="${FAULTS_REDIS_OUTAGE_SECS:-75}"
-cargo test --release --locked --test faults -- --nocapture
+cargo test --release --locked --test faults -- --nocapture --test-threads 1

@@ -1,6 +1,6 @@
 //! The recording fakes of a fault run: the agents' webhook (every event
-//! delivered, in arrival order) and the Twilio Messages API (every SMS sent
-//! to a customer).
+//! delivered, in arrival order), the Twilio Messages API (every SMS sent
+//! to a customer) and WeChat's customer-service API (every WeChat reply).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -48,6 +48,8 @@ impl Peers {
         let app = Router::new()
             .route("/hook", post(hook))
             .route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio))
+            .route("/cgi-bin/token", get(wechat_token))
+            .route("/cgi-bin/message/custom/send", post(wechat_send))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -59,7 +61,7 @@ impl Peers {
         self.seen.lock().unwrap().delivered.clone()
     }
 
-    /// The texts of the SMS sent to customers, in order.
+    /// The texts sent to customers (SMS and WeChat), in order.
     pub fn sent(&self) -> Vec<String> {
         self.seen.lock().unwrap().sent.clone()
     }
@@ -85,4 +87,15 @@ async fn twilio(State(shared): State<Shared>, body: Bytes) -> (StatusCode, Strin
         seen.sent.len()
     };
     (StatusCode::CREATED, format!(r#"{{"sid":"SM{n:032}","status":"queued"}}"#))
+}
+
+async fn wechat_token() -> String {
+    r#"{"access_token":"fault-access-token","expires_in":7200}"#.into()
+}
+
+async fn wechat_send(State(shared): State<Shared>, body: Bytes) -> (StatusCode, String) {
+    let Ok(message) = serde_json::from_slice::<Value>(&body) else { return (StatusCode::BAD_REQUEST, String::new()) };
+    let text = message["text"]["content"].as_str().unwrap_or_default().to_owned();
+    shared.seen.lock().unwrap().sent.push(text);
+    (StatusCode::OK, r#"{"errcode":0,"errmsg":"ok"}"#.into())
 }

@@ -29,7 +29,7 @@ pub fn wait_listening(port: u16, within: Duration) -> bool {
 /// A server process that can be killed and started again with the same
 /// command line (and so the same data folder).
 pub struct Server {
-    pub name: &'static str,
+    pub name: String,
     pub port: u16,
     program: PathBuf,
     args: Vec<String>,
@@ -38,9 +38,10 @@ pub struct Server {
 }
 
 impl Server {
-    fn new(name: &'static str, port: u16, program: &str, args: Vec<String>, dir: &Path) -> Server {
+    fn new(name: String, port: u16, program: &str, args: Vec<String>, dir: &Path) -> Server {
         let program = which(program).unwrap_or_else(|| panic!("{program} is not installed (deploy/local/services.sh installs it)"));
-        let mut server = Server { name, port, program, args, log: dir.join(format!("{name}.log")), child: None };
+        let log = dir.join(format!("{name}.log"));
+        let mut server = Server { name, port, program, args, log, child: None };
         server.start();
         server
     }
@@ -48,17 +49,41 @@ impl Server {
     /// nats-server with JetStream, its store in `dir`.
     pub fn nats(dir: &Path) -> Server {
         let port = free_port();
-        let store = dir.join("jetstream");
-        let args = vec![
-            "-a".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-            "-js".into(),
-            "-sd".into(),
-            store.display().to_string(),
-        ];
-        Server::new("nats-server", port, "nats-server", args, dir)
+        Server::new("nats-server".into(), port, "nats-server", nats_args(port, &dir.join("jetstream")), dir)
+    }
+
+    /// `n` nats-servers in one JetStream cluster (`n1`, `n2`, …), each with
+    /// its own store under `dir`; started together, as a cluster forms.
+    pub fn nats_cluster(dir: &Path, n: usize) -> Vec<Server> {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let routes: Vec<String> = ports.iter().map(|(_, c)| format!("nats://127.0.0.1:{c}")).collect();
+        let program = which("nats-server").unwrap_or_else(|| panic!("nats-server is not installed (deploy/local/services.sh installs it)"));
+        let mut servers: Vec<Server> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, cluster))| {
+                let name = format!("n{}", i + 1);
+                let mut args = nats_args(*port, &dir.join(&name));
+                args.extend([
+                    "--server_name".into(),
+                    name.clone(),
+                    "--cluster_name".into(),
+                    "faults".into(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{cluster}"),
+                    "--routes".into(),
+                    routes.join(","),
+                ]);
+                Server { log: dir.join(format!("{name}.log")), name, port: *port, program: program.clone(), args, child: None }
+            })
+            .collect();
+        for s in &mut servers {
+            s.spawn();
+        }
+        for s in &servers {
+            assert!(wait_listening(s.port, Duration::from_secs(20)), "{} did not listen on {}", s.name, s.port);
+        }
+        servers
     }
 
     /// redis-server with the append-only file on, synced per `appendfsync`.
@@ -78,11 +103,16 @@ impl Server {
             "--save".into(),
             String::new(),
         ];
-        Server::new("redis-server", port, "redis-server", args, dir)
+        Server::new("redis-server".into(), port, "redis-server", args, dir)
     }
 
     /// Starts the process and waits until it listens.
     pub fn start(&mut self) {
+        self.spawn();
+        assert!(wait_listening(self.port, Duration::from_secs(20)), "{} did not listen on {}", self.name, self.port);
+    }
+
+    fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new(&self.program)
             .args(&self.args)
@@ -92,7 +122,6 @@ impl Server {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.name));
         self.child = Some(child);
-        assert!(wait_listening(self.port, Duration::from_secs(20)), "{} did not listen on {}", self.name, self.port);
     }
 
     /// kill -9.
@@ -108,6 +137,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn nats_args(port: u16, store: &Path) -> Vec<String> {
+    ["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd", &store.display().to_string()].map(String::from).to_vec()
 }
 
 fn which(program: &str) -> Option<PathBuf> {

@@ -25,6 +25,8 @@ fn check_config_lists_every_problem() {
 [server]
 listen = "nowhere"
 colour = "blue"
+[nats]
+url = "nats://127.0.0.1:4222,http://127.0.0.1:4223"
 [channels.sms.shop]
 account_sid = "AC1"
 from = "12"
@@ -44,6 +46,7 @@ then = { queue = "ghost" }
     for key in [
         "server.listen:",
         "server.colour: unknown key",
+        "nats.url: `http://127.0.0.1:4223` must start with nats://",
         "channels.sms.shop.auth_token:",
         "channels.sms.shop.from:",
         "agents.alice.capacity.sms:",

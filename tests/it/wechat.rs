@@ -439,3 +439,40 @@ async fn event_create_time_is_range_checked_and_never_opens_the_window() {
     assert!(last >= now.timestamp_millis() - 1000 && last <= after, "{last} is not the receive time");
     app.stop().await;
 }
+
+/// With Redis away, a safe-mode message (its body covered by
+/// msg_signature) is still taken and routed once Redis returns; a
+/// plaintext one, whose body only the Redis claim binds to its signed URL,
+/// gets 503 so WeChat retries it.
+#[tokio::test]
+async fn a_safe_mode_message_is_taken_while_redis_is_away() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut outage = crate::support::proxy(listener, "127.0.0.1:6379");
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let toml = format!("[redis]\nurl = \"redis://127.0.0.1:{port}\"\ntimeout_ms = 300\n{}", two_accounts(&hook));
+    let app = TestApp::spawn_ready(&toml).await;
+    let client = reqwest::Client::new();
+
+    outage.cancel();
+    let now = chrono::Utc::now().timestamp();
+    let plain = client.post(plain_url(&app, "plain", now, "4444")).body(text_push("o_plain", 50, "plain")).send().await.unwrap();
+    assert_eq!(plain.status(), 503, "a plaintext push needs its claim");
+    let xml = text_push("o_safe", 51, "sealed while Redis is away");
+    let (url, body) = fresh_safe_push(&app, "5555", &xml);
+    let safe = client.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(safe.status(), 200);
+    assert_eq!(safe.text().await.unwrap(), "success");
+    // WeChat's retry of it, still during the outage: absorbed by MsgId.
+    assert_eq!(client.post(&url).body(body).send().await.unwrap().status(), 200);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    outage = crate::support::proxy(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap(), "127.0.0.1:6379");
+    let seen = hook.wait_for(1, WAIT).await;
+    let event: Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(event["data"]["message"]["text"], "sealed while Redis is away");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hook.seen().len(), 1, "routed once: {:?}", hook.seen());
+    app.stop().await;
+    outage.cancel();
+}
