@@ -88,11 +88,17 @@ pub(super) async fn begin(app: &App, msg: &Message, out: &OutboundMessage, lease
         }
         SendClaim::MarkedUncertain { claimed_at_ms } => {
             crash_window(app, out, claimed_at_ms, "marked uncertain: a resend could reach the customer twice");
-            ack(msg, AckKind::Ack).await;
+            tell_uncertain(app, msg, out).await;
+            None
+        }
+        SendClaim::Done(state) if state == "uncertain" => {
+            // The agent may not have been told yet (the event is appended
+            // once per outbound id, so telling again is absorbed).
+            tell_uncertain(app, msg, out).await;
             None
         }
         SendClaim::Done(_) => {
-            // Sent, failed or uncertain before: this is a redelivery.
+            // Sent or failed before: this is a redelivery.
             app.metrics.egress(out.channel.as_str(), &out.account, Outcome::duplicate);
             ack(msg, AckKind::Ack).await;
             None
@@ -120,6 +126,23 @@ fn crash_window(app: &App, out: &OutboundMessage, claimed_at_ms: i64, resolution
     );
 }
 
+/// What the agent is told of a send marked `uncertain` (`send_failed`
+/// with `reason: "uncertain"`).
+const UNCERTAIN: &str = "the sender stopped during the provider call: the reply may or may not have reached the customer; check with the customer before sending it again";
+
+/// Tells the agent that the send of `out` is `uncertain`, then
+/// acknowledges; if the event cannot be recorded yet, hands the message
+/// back, and the redelivery (which finds the final state) tells again.
+async fn tell_uncertain(app: &App, msg: &Message, out: &OutboundMessage) {
+    match super::announce(app, &out.id, "uncertain", Some("uncertain"), UNCERTAIN).await {
+        Ok(()) => ack(msg, AckKind::Ack).await,
+        Err(e) => {
+            tracing::warn!(error = %e, outbound = %out.id, "cannot tell the agent of an uncertain send yet; retrying");
+            ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        }
+    }
+}
+
 /// The sender gave up its own call at the deadline: the provider may or
 /// may not have the message, as in the crash window, but this sender can
 /// settle it at once.
@@ -131,9 +154,14 @@ pub(super) async fn abandoned(app: &App, msg: &Message, out: &OutboundMessage, t
     if let Err(e) = app.store.unclaim_send(&out.id, token, how).await {
         // The lease runs out by itself; a redelivery settles it then.
         tracing::warn!(error = %e, "cannot settle the abandoned send");
+        ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        return;
     }
-    let next = if resend { AckKind::Nak(Some(Duration::from_secs(1))) } else { AckKind::Ack };
-    ack(msg, next).await;
+    if resend {
+        ack(msg, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+    } else {
+        tell_uncertain(app, msg, out).await;
+    }
 }
 
 /// Drops our claim after a failure that sent nothing, so that the

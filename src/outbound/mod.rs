@@ -270,6 +270,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// the conversation and agent recorded when the reply was accepted, and
 /// publishes it. Once per outbound id and `cause`, so a repeat is absorbed.
 pub async fn announce_failure(app: &App, outbound_id: &str, cause: &str, reason: &str) -> Result<(), BoxError> {
+    announce(app, outbound_id, cause, None, reason).await
+}
+
+/// [`announce_failure`] with a machine-readable `reason` in the event's
+/// data beside the `error` text.
+pub(crate) async fn announce(app: &App, outbound_id: &str, cause: &str, code: Option<&str>, error: &str) -> Result<(), BoxError> {
     let meta = app.store.outbound(outbound_id).await?;
     let conversation = meta.get("conversation").cloned().unwrap_or_default();
     if conversation.is_empty() {
@@ -283,7 +289,8 @@ pub async fn announce_failure(app: &App, outbound_id: &str, cause: &str, reason:
         conversation: &conversation,
         cause: &cause_id,
         agent: Some(meta.get("agent").map_or("", String::as_str)),
-        error: Some(reason),
+        reason: code,
+        error: Some(error),
         message: Some(serde_json::to_string(&message)?),
         ..EmitRequest::default()
     };

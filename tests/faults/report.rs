@@ -84,7 +84,22 @@ impl Report {
         for t in peers.sent() {
             *sent.entry(t).or_default() += 1;
         }
-        let replies_missing = l.replies.iter().filter(|(_, t)| !sent.contains_key(t)).count();
+        // The crash window: replies whose sender died mid-call, marked
+        // `uncertain` and told to the agent (`send_failed`, reason
+        // `uncertain`) instead of resent. Counted, not failed.
+        let uncertain: HashSet<&str> = log
+            .iter()
+            .filter(|e| kind(e) == "switchboard.conversation.send_failed" && e["data"]["reason"] == "uncertain")
+            .filter_map(|e| e["data"]["message"]["id"].as_str())
+            .collect();
+        let reply_ids: HashMap<String, &str> = log
+            .iter()
+            .filter(|e| kind(e) == "switchboard.conversation.replied")
+            .filter_map(|e| Some((text(e), e["data"]["message"]["id"].as_str()?)))
+            .collect();
+        let unsent: Vec<&String> = l.replies.iter().map(|(_, t)| t).filter(|t| !sent.contains_key(*t)).collect();
+        let crash_window = unsent.iter().filter(|t| reply_ids.get(**t).is_some_and(|id| uncertain.contains(id))).count();
+        let replies_missing = unsent.len() - crash_window;
         let replies_sent_twice = sent.values().filter(|n| **n > 1).count();
 
         let mut table = String::new();
@@ -144,7 +159,8 @@ impl Report {
         line(&mut table, "repeated deliveries (absorbed by id)", repeated_deliveries.to_string());
         line(&mut table, "sampled capacity overruns", l.overruns.len().to_string());
         line(&mut table, "conversations with two owners", double_owners.to_string());
-        line(&mut table, "acknowledged replies never sent", replies_missing.to_string());
+        line(&mut table, "replies in the crash window (agent told)", crash_window.to_string());
+        line(&mut table, "acknowledged replies never sent (untold)", replies_missing.to_string());
         line(&mut table, "replies sent twice", replies_sent_twice.to_string());
         Report { table, ..report }
     }

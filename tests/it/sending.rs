@@ -225,6 +225,40 @@ async fn a_crash_window_sms_is_marked_uncertain_not_resent() {
 }
 
 #[tokio::test]
+async fn the_agent_is_told_when_a_send_is_marked_uncertain() {
+    let twilio = FakePeer::start(vec![(201, vec![], r#"{"sid":"SMx","status":"queued"}"#.into())]).await;
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let app = TestApp::spawn_ready(&sms_config(&twilio.base(), &hook.base())).await;
+    let store = store(&app.prefix);
+    crate::support::sms(&app, "SM00000000000000000000000000000002", "+14155550100", "Where is my order?").await;
+    let assigned = hook.wait_event(|e| e["type"] == "switchboard.conversation.assigned").await;
+    let conv = assigned["data"]["conversation_id"].as_str().unwrap();
+
+    // A reply of this conversation whose sender died mid-call (its claim
+    // runs out 1 s from now, with no answer recorded).
+    let mut msg = outbound(&ulid::Ulid::new().to_string(), Channel::Sms, "+14155550100");
+    msg.conversation_id = conv.to_owned();
+    assert_eq!(store.claim_send(&msg, "elsewhere", Duration::from_secs(1), false, TTL).await.unwrap(), SendClaim::Claimed);
+    publish(&app, &msg, "after-the-crash").await;
+    let told = hook.wait_event(|e| e["type"] == "switchboard.conversation.send_failed").await;
+    assert_eq!(told["data"]["conversation_id"], conv);
+    assert_eq!(told["data"]["agent"], "alice");
+    assert_eq!(told["data"]["reason"], "uncertain");
+    assert_eq!(told["data"]["message"]["id"], msg.id.as_str());
+    assert!(told["data"]["error"].as_str().unwrap().contains("may or may not have reached the customer"));
+    wait_state(&store, &msg.id, "uncertain").await;
+
+    // Redelivered once more: absorbed, told once, never sent.
+    publish(&app, &msg, "once-more").await;
+    wait_metric(&app, r#"switchboard_outbound_uncertain_total{channel="sms"} 1"#).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let told = hook.events().into_iter().filter(|e| e["type"] == "switchboard.conversation.send_failed").count();
+    assert_eq!(told, 1);
+    assert!(twilio.seen().is_empty(), "never sent");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_crash_window_web_chat_reply_is_resent_into_the_same_slot() {
     let app = TestApp::spawn_ready("").await;
     let store = store(&app.prefix);
