@@ -189,28 +189,14 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
 /// Sets up streams and agent state (retrying while NATS or Redis are down),
 /// then starts the router, sender and delivery workers.
 async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: CancellationToken) {
-    let mut wait = Duration::from_millis(200);
-    loop {
-        let result = async {
-            app.bus.ensure_streams().await.map_err(|e| e.to_string())?;
-            crate::routing::sync_agents(&app, None).await.map_err(|e| e.to_string())?;
-            Ok::<(), String>(())
-        };
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = result => r,
-        };
-        match result {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "set-up not possible yet; retrying");
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-        }
+    // The streams first: intake needs nothing else, so it is ready while
+    // Redis may still be away.
+    if !set_up(&cancel, || async { app.bus.ensure_streams().await.map_err(|e| e.to_string()) }).await {
+        return;
+    }
+    app.readiness.streams_ready();
+    if !set_up(&cancel, || async { crate::routing::sync_agents(&app, None).await.map_err(|e| e.to_string()) }).await {
+        return;
     }
     // Agents and queues changed through the admin API live in Redis: pick
     // them up now, and whenever a replica announces a change.
@@ -224,13 +210,40 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
         Err(e) => tracing::warn!(error = %e, "cannot read the run-time agents and queues"),
     }
     tracker.spawn(crate::routing::follow_runtime_changes(app.clone(), cancel.clone()));
-    app.readiness.streams_ready();
+    app.readiness.workers_started();
     tracker.spawn(crate::routing::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::routing::sweep(app.clone(), cancel.clone()));
     tracker.spawn(crate::sla::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbox::relay(app.clone(), cancel.clone()));
     tracker.spawn(crate::delivery::run(app, cancel));
+}
+
+/// Runs `step` until it succeeds (backing off from 200 ms to 5 s while
+/// NATS or Redis are down); `false` when `cancel` fired first.
+async fn set_up<F, Fut>(cancel: &CancellationToken, step: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return false,
+            r = step() => r,
+        };
+        match result {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(error = %e, "set-up not possible yet; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return false,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// Reloads the routing configuration on SIGHUP until `cancel` fires.

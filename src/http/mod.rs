@@ -56,6 +56,7 @@ macro_rules! route_table {
 route_table! {
     "/healthz" => get(probes::healthz);
     "/readyz" => get(probes::readyz);
+    "/readyz/intake" => get(probes::readyz_intake);
     "/metrics" => get(probes::metrics);
     "/openapi.json" => get(openapi::serve);
     "/webhooks/sms/{account}" => post(sms::inbound);

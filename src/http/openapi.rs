@@ -38,6 +38,7 @@ pub const BEARER: &str = "bearer";
     paths(
         super::probes::healthz,
         super::probes::readyz,
+        super::probes::readyz_intake,
         super::probes::metrics,
         serve,
         super::sms::inbound,

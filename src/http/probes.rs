@@ -34,7 +34,30 @@ pub async fn healthz() -> &'static str {
     ),
 )]
 pub async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
-    match app.readiness.check() {
+    probe_answer(app.readiness.check())
+}
+
+/// 200 when intake can take messages (NATS and the streams), else 503.
+#[utoipa::path(
+    get,
+    path = "/readyz/intake",
+    tag = "probes",
+    summary = "Intake readiness",
+    description = "200 when NATS answers and the streams exist, whether or not Redis does: intake \
+        needs NATS alone and keeps taking messages through a Redis outage, which routing then \
+        catches up on. The probe for a load balancer in front of the providers' webhooks. \
+        Else 503 with every reason.",
+    responses(
+        (status = 200, description = "`ready`", body = String, content_type = "text/plain", example = "ready\n"),
+        (status = 503, description = "`not ready: ` and the reasons, `; `-separated", body = String, content_type = "text/plain"),
+    ),
+)]
+pub async fn readyz_intake(State(app): State<Arc<App>>) -> impl IntoResponse {
+    probe_answer(app.readiness.check_intake())
+}
+
+fn probe_answer(check: Result<(), Vec<String>>) -> axum::response::Response {
+    match check {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()).into_response(),
         // The documented probe answer, kept as it is by the JSON error layer.
         Err(reasons) => (

@@ -1,5 +1,6 @@
 //! `/readyz` follows Redis: 503 with the reason while it is unreachable,
-//! 200 when it comes back.
+//! 200 when it comes back. `/readyz/intake` stays 200 throughout: intake
+//! needs NATS alone.
 
 use std::time::Duration;
 
@@ -33,7 +34,11 @@ fn proxy(listener: TcpListener) -> tokio_util::sync::CancellationToken {
 }
 
 async fn readyz(app: &TestApp) -> (u16, String) {
-    match reqwest::get(app.url("/readyz")).await {
+    probe(app, "/readyz").await
+}
+
+async fn probe(app: &TestApp, path: &str) -> (u16, String) {
+    match reqwest::get(app.url(path)).await {
         Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
         Err(_) => (0, String::new()),
     }
@@ -53,6 +58,10 @@ async fn readyz_follows_redis() {
     })
     .await;
     assert!(down.is_some(), "503 naming Redis while it is unreachable");
+    let intake = wait_until(Duration::from_secs(10), || async { (probe(&app, "/readyz/intake").await.0 == 200).then_some(()) }).await;
+    assert!(intake.is_some(), "intake is ready without Redis: {:?}", probe(&app, "/readyz/intake").await);
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, 503, "still 503 while Redis is away: {body}");
     assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), 200);
 
     // Redis appears on that port.
@@ -65,5 +74,6 @@ async fn readyz_follows_redis() {
     proxy_stop.cancel();
     let down_again = wait_until(Duration::from_secs(15), || async { (readyz(&app).await.0 == 503).then_some(()) }).await;
     assert!(down_again.is_some(), "503 again when Redis goes away");
+    assert_eq!(probe(&app, "/readyz/intake").await.0, 200);
     app.stop().await;
 }
