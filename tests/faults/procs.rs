@@ -131,6 +131,13 @@ impl Server {
             let _ = child.wait();
         }
     }
+
+    /// SIGSTOP: the process holds its connections and answers nothing.
+    pub fn pause(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill").args(["-STOP", &child.id().to_string()]).status();
+        }
+    }
 }
 
 impl Drop for Server {

@@ -302,6 +302,16 @@ async fn fault_schedule(size: &Size, fleet: &Arc<Fleet>, http: &reqwest::Client,
     pause(3).await;
     faults.push(server_fault(nats, "kill -9 nats-server", Duration::from_secs(2)).await);
     pause(3).await;
+    {
+        // Stalled first: API actions taken now are answered from Redis and
+        // their events wait in the outbox; then killed and restarted.
+        let injected = Instant::now();
+        nats.lock().unwrap().pause();
+        pause(2).await;
+        let fault = server_fault(nats, "", Duration::from_secs(1)).await;
+        faults.push(Fault { name: "SIGSTOP 2 s, then kill -9 nats-server".into(), injected, recovered: fault.recovered });
+    }
+    pause(3).await;
     faults.push(server_fault(redis, "kill -9 redis-server", Duration::from_secs(2)).await);
     pause(3).await;
     {
@@ -335,8 +345,24 @@ async fn kill_leader(nats: &[Arc<Mutex<Server>>]) -> Vec<Fault> {
     let node = nats.iter().find(|s| s.lock().unwrap().name == leader).expect("the leader is one of ours").clone();
     let injected = Instant::now();
     node.lock().unwrap().kill();
-    let fault = Fault { name: format!("kill -9 stream leader {leader}"), injected, recovered: injected };
-    tokio::time::sleep(Duration::from_secs(LEADER_DOWN_SECS)).await;
+    // How long JetStream itself took to elect another leader (what bounds
+    // the intake gap: a publish has no stream to go to until then).
+    let mut elected = None;
+    while injected.elapsed() < Duration::from_secs(LEADER_DOWN_SECS) {
+        if let Ok(Ok(info)) = tokio::time::timeout(Duration::from_millis(500), stream.info()).await {
+            if let Some(new) = info.cluster.as_ref().and_then(|c| c.leader.clone()).filter(|l| *l != leader) {
+                elected = Some((new, injected.elapsed()));
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let name = match elected {
+        Some((new, after)) => format!("kill -9 stream leader {leader} (new leader {new} after {} ms)", after.as_millis()),
+        None => format!("kill -9 stream leader {leader} (no new leader within {LEADER_DOWN_SECS} s)"),
+    };
+    let fault = Fault { name, injected, recovered: injected };
+    tokio::time::sleep(Duration::from_secs(LEADER_DOWN_SECS).saturating_sub(injected.elapsed())).await;
     tokio::task::spawn_blocking(move || node.lock().unwrap().start()).await.unwrap();
     vec![fault]
 }
