@@ -101,22 +101,52 @@ pub struct Run {
     /// `total_commands_processed`; whatever else uses that Redis counts
     /// too, so read it on a quiet machine). 0 when it could not be read.
     pub redis_commands_per_message: f64,
+    /// Of those, the script calls (`EVALSHA`…) per message: with the other
+    /// commands sent on their own, the round trips.
+    pub redis_script_calls_per_message: f64,
 }
 
-/// redis-server's `total_commands_processed`, or `None`.
-async fn redis_commands(url: &str) -> Option<u64> {
+/// redis-server's counters at one moment.
+#[derive(Clone, Copy, Debug)]
+struct RedisCounts {
+    /// `total_commands_processed`: every command, those run inside
+    /// scripts included.
+    commands: u64,
+    /// Script calls (`EVALSHA`, `EVAL`, `FCALL` and their `_RO` forms),
+    /// from `INFO commandstats`.
+    scripts: u64,
+}
+
+/// redis-server's counters, or `None`.
+async fn redis_commands(url: &str) -> Option<RedisCounts> {
     let client = redis::Client::open(url).ok()?;
     let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await.ok()?;
-    info.lines().find_map(|l| l.strip_prefix("total_commands_processed:")).and_then(|v| v.trim().parse().ok())
+    let stats: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await.ok()?;
+    let commands = stats.lines().find_map(|l| l.strip_prefix("total_commands_processed:")).and_then(|v| v.trim().parse().ok())?;
+    let commandstats: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.ok()?;
+    Some(RedisCounts { commands, scripts: script_calls(&commandstats) })
 }
 
-/// Commands per message between two readings (the second read's own
-/// `INFO` excluded).
-fn per_message(before: Option<u64>, after: Option<u64>, messages: usize) -> f64 {
+/// The script calls in an `INFO commandstats` text.
+fn script_calls(commandstats: &str) -> u64 {
+    const SCRIPT_COMMANDS: [&str; 6] = ["evalsha", "eval", "fcall", "evalsha_ro", "eval_ro", "fcall_ro"];
+    commandstats
+        .lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_")?.split_once(':'))
+        .filter(|(name, _)| SCRIPT_COMMANDS.contains(name))
+        .filter_map(|(_, fields)| fields.split(',').find_map(|f| f.strip_prefix("calls="))?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Commands and script calls per message between two readings (the
+/// readings' own two `INFO` commands excluded).
+fn per_message(before: Option<RedisCounts>, after: Option<RedisCounts>, messages: usize) -> (f64, f64) {
     match (before, after) {
-        (Some(b), Some(a)) if messages > 0 => a.saturating_sub(b).saturating_sub(1) as f64 / messages as f64,
-        _ => 0.0,
+        (Some(b), Some(a)) if messages > 0 => (
+            a.commands.saturating_sub(b.commands).saturating_sub(2) as f64 / messages as f64,
+            a.scripts.saturating_sub(b.scripts) as f64 / messages as f64,
+        ),
+        _ => (0.0, 0.0),
     }
 }
 
@@ -347,6 +377,7 @@ impl Observer {
             intake: Latency::of(intake),
             cpu: CpuUse::default(),
             redis_commands_per_message: 0.0,
+            redis_script_calls_per_message: 0.0,
         }
     }
 
@@ -585,7 +616,8 @@ async fn runs(
     observer.wait_all(false, bound(plan.messages)).await?;
     let mut max = observer.run(&times, c, 0.0);
     max.cpu = cpu.until(&CpuTimes::read(servers), plan.messages);
-    max.redis_commands_per_message = per_message(commands, redis_commands(&plan.redis_url).await, plan.messages);
+    (max.redis_commands_per_message, max.redis_script_calls_per_message) =
+        per_message(commands, redis_commands(&plan.redis_url).await, plan.messages);
     observer.stop();
 
     // Half of that, open loop.
@@ -600,7 +632,8 @@ async fn runs(
     observer.wait_all(false, bound(half_n)).await?;
     let mut half_load = observer.run(&times, 0, rate);
     half_load.cpu = cpu.until(&CpuTimes::read(servers), half_n);
-    half_load.redis_commands_per_message = per_message(commands, redis_commands(&plan.redis_url).await, half_n);
+    (half_load.redis_commands_per_message, half_load.redis_script_calls_per_message) =
+        per_message(commands, redis_commands(&plan.redis_url).await, half_n);
     observer.stop();
     let rss = Rss::now();
 
@@ -666,4 +699,28 @@ async fn publish_inbound(
         .buffer_unordered(concurrency.max(1))
         .fold(Ok(()), |acc, r| async move { acc.and(r) })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_script_calls_in_commandstats() {
+        let text = "# Commandstats\r\n\
+            cmdstat_evalsha:calls=120,usec=900,usec_per_call=7.50,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_hget:calls=400,usec=100,usec_per_call=0.25,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_eval:calls=3,usec=30,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_fcall_ro:calls=2,usec=8,usec_per_call=4.00,rejected_calls=0,failed_calls=0\r\n";
+        assert_eq!(script_calls(text), 125);
+        assert_eq!(script_calls("garbage\ncmdstat_evalsha:calls=x\n"), 0);
+    }
+
+    #[test]
+    fn per_message_leaves_out_the_readings() {
+        let before = RedisCounts { commands: 1000, scripts: 10 };
+        let after = RedisCounts { commands: 1102, scripts: 30 };
+        assert_eq!(per_message(Some(before), Some(after), 10), (10.0, 2.0));
+        assert_eq!(per_message(None, Some(after), 10), (0.0, 0.0));
+    }
 }

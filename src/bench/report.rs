@@ -508,5 +508,9 @@ fn run_details(s: &mut String, run: &Run) {
     let _ = writeln!(s, "    on the log (router published `assigned`) {}", lat(&run.logged));
     let _ = writeln!(s, "    intake (webhook answered after the JetStream ack) {}", lat(&run.intake));
     let _ = writeln!(s, "    {}", cpu(&run.cpu, "daemon"));
-    let _ = writeln!(s, "    Redis commands per message (redis-server's count over the run) {:.1}", run.redis_commands_per_message);
+    let _ = writeln!(
+        s,
+        "    Redis per message (redis-server's counts over the run): {:.1} commands, inside scripts included; {:.2} script calls",
+        run.redis_commands_per_message, run.redis_script_calls_per_message
+    );
 }
