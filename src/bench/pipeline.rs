@@ -101,9 +101,11 @@ pub struct Run {
     /// `total_commands_processed`; whatever else uses that Redis counts
     /// too, so read it on a quiet machine). 0 when it could not be read.
     pub redis_commands_per_message: f64,
-    /// Of those, the script calls (`EVALSHA`…) per message: with the other
-    /// commands sent on their own, the round trips.
+    /// Of those, the script calls (`EVALSHA`…) per message.
     pub redis_script_calls_per_message: f64,
+    /// Round trips to Redis per message, as the daemon counted them (one per
+    /// command sent on its own or script call, one per pipeline).
+    pub redis_round_trips_per_message: f64,
 }
 
 /// redis-server's counters at one moment.
@@ -148,6 +150,13 @@ fn per_message(before: Option<RedisCounts>, after: Option<RedisCounts>, messages
         ),
         _ => (0.0, 0.0),
     }
+}
+
+/// The daemon's round trips to Redis since `before`, per message (its
+/// background work during the run included: the SLA timers' polls, the
+/// relay's and the sweep's).
+fn trips_per_message(before: u64, messages: usize) -> f64 {
+    crate::store::conn::round_trips().saturating_sub(before) as f64 / messages.max(1) as f64
 }
 
 /// Memory with many open conversations.
@@ -378,6 +387,7 @@ impl Observer {
             cpu: CpuUse::default(),
             redis_commands_per_message: 0.0,
             redis_script_calls_per_message: 0.0,
+            redis_round_trips_per_message: 0.0,
         }
     }
 
@@ -612,12 +622,14 @@ async fn runs(
     let times = Times::new(plan.messages);
     let cpu = CpuTimes::read(servers);
     let commands = redis_commands(&plan.redis_url).await;
+    let trips = crate::store::conn::round_trips();
     load.run(closed_loop(http.clone(), traffic.clone(), max_range, c, epoch, times.clone())).await?;
     observer.wait_all(false, bound(plan.messages)).await?;
     let mut max = observer.run(&times, c, 0.0);
     max.cpu = cpu.until(&CpuTimes::read(servers), plan.messages);
     (max.redis_commands_per_message, max.redis_script_calls_per_message) =
         per_message(commands, redis_commands(&plan.redis_url).await, plan.messages);
+    max.redis_round_trips_per_message = round(trips_per_message(trips, plan.messages));
     observer.stop();
 
     // Half of that, open loop.
@@ -628,12 +640,14 @@ async fn runs(
     let times = Times::new(half_n);
     let cpu = CpuTimes::read(servers);
     let commands = redis_commands(&plan.redis_url).await;
+    let trips = crate::store::conn::round_trips();
     load.run(open_loop(http.clone(), traffic.clone(), half_range, rate, epoch, times.clone())).await?;
     observer.wait_all(false, bound(half_n)).await?;
     let mut half_load = observer.run(&times, 0, rate);
     half_load.cpu = cpu.until(&CpuTimes::read(servers), half_n);
     (half_load.redis_commands_per_message, half_load.redis_script_calls_per_message) =
         per_message(commands, redis_commands(&plan.redis_url).await, half_n);
+    half_load.redis_round_trips_per_message = round(trips_per_message(trips, half_n));
     observer.stop();
     let rss = Rss::now();
 

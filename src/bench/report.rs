@@ -510,7 +510,8 @@ fn run_details(s: &mut String, run: &Run) {
     let _ = writeln!(s, "    {}", cpu(&run.cpu, "daemon"));
     let _ = writeln!(
         s,
-        "    Redis per message (redis-server's counts over the run): {:.1} commands, inside scripts included; {:.2} script calls",
-        run.redis_commands_per_message, run.redis_script_calls_per_message
+        "    Redis per message: {:.2} round trips (the daemon's count), {:.2} of them script calls; {:.1} commands, \
+         inside scripts included (redis-server's count)",
+        run.redis_round_trips_per_message, run.redis_script_calls_per_message, run.redis_commands_per_message
     );
 }

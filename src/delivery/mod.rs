@@ -74,6 +74,16 @@ fn turn(delivered: u64, seq: u64) -> Turn {
     }
 }
 
+/// Whether the delivery order need not be read: event 1 of a
+/// conversation, delivered for the first time, has nothing before it, and
+/// cannot have been delivered before (a republish of it has the same
+/// `Nats-Msg-Id` and is dropped by JetStream's duplicate window, which the
+/// configuration check keeps longer than the relay's bound). Saves a Redis
+/// round trip for every new conversation. A redelivery reads the mark.
+fn first_of_its_conversation(seq: u64, delivery: Option<i64>) -> bool {
+    seq == 1 && delivery == Some(1)
+}
+
 /// Waits until event `seq` of `conversation` is next (every earlier one
 /// delivered or dead-lettered, by any replica), keeping the message in
 /// progress meanwhile (a wait is not a failed delivery: it must not use up
@@ -119,7 +129,7 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     // keeps that order, whichever replica published or delivers them.
     let seq = event.seq.filter(|_| !conversation.is_empty());
     let transient = |e: &StoreError| e.is_transient();
-    if let Some(seq) = seq {
+    if let Some(seq) = seq.filter(|&seq| !first_of_its_conversation(seq, msg.info().ok().map(|i| i.delivered))) {
         match patiently(&msg, "delivery", &app.metrics, stop, transient, || wait_turn(app, &msg, &conversation, seq)).await {
             None => return,
             Some(Ok(Turn::Go | Turn::Wait)) => {}
@@ -371,7 +381,15 @@ pub enum ReplayError {
 
 #[cfg(test)]
 mod tests {
-    use super::{turn, Turn};
+    use super::{first_of_its_conversation, turn, Turn};
+
+    #[test]
+    fn only_a_first_event_on_its_first_delivery_skips_the_order() {
+        assert!(first_of_its_conversation(1, Some(1)));
+        assert!(!first_of_its_conversation(1, Some(2)), "a redelivery may be a repeat");
+        assert!(!first_of_its_conversation(1, None), "unknown: read the mark");
+        assert!(!first_of_its_conversation(2, Some(1)), "event 1 may not be delivered yet");
+    }
 
     #[test]
     fn an_event_goes_when_the_one_before_it_is_delivered() {

@@ -84,6 +84,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
+
+use crate::store::Counted;
 use redis::{AsyncConnectionConfig, Script};
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinSet;
@@ -387,10 +389,10 @@ impl Timers {
     }
 
     /// The shared connection, connecting if there is none.
-    async fn conn(&self) -> Result<MultiplexedConnection, TimerError> {
+    async fn conn(&self) -> Result<Counted, TimerError> {
         let mut slot = self.inner.conn.lock().await;
         if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
+            return Ok(Counted(c.clone()));
         }
         let timeout = self.inner.opts.redis_timeout;
         let config = AsyncConnectionConfig::new()
@@ -402,7 +404,7 @@ impl Timers {
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         *slot = Some(c.clone());
-        Ok(c)
+        Ok(Counted(c))
     }
 
     /// Drops the shared connection after an error that may mean it is dead,

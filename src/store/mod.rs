@@ -1,6 +1,7 @@
 //! Redis: the connection, and every read and write switchboard makes, typed.
 //! The key schema and its invariants are in [`schema`].
 
+pub mod conn;
 pub mod schema;
 mod outbox;
 mod routing;
@@ -12,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
+
+pub use conn::Counted;
 use redis::{AsyncCommands, AsyncConnectionConfig, Script};
 use secrecy::ExposeSecret;
 
@@ -174,17 +177,17 @@ impl Store {
     }
 
     /// The shared connection, connecting if there is none.
-    pub async fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
+    pub async fn conn(&self) -> Result<Counted, StoreError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
+            return Ok(Counted(c.clone()));
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(self.timeout)
             .set_response_timeout(self.timeout);
         let c = self.client.get_multiplexed_async_connection_with_config(&config).await?;
         *slot = Some(c.clone());
-        Ok(c)
+        Ok(Counted(c))
     }
 
     /// Drops the shared connection after an error that may mean it is dead,
