@@ -19,6 +19,7 @@
 mod assign;
 mod cleanup;
 mod floor;
+mod floor_pipeline;
 mod pipeline;
 mod report;
 mod stats;
@@ -33,7 +34,7 @@ use serde::Serialize;
 
 pub use assign::{Assignment, Decisions};
 pub use floor::Floor;
-pub use pipeline::{OpenConversations, Pipeline, Run};
+pub use pipeline::{FloorPipelineFigures, OpenConversations, Pipeline, Run};
 pub use report::{Cleanup, Report, Target};
 pub use stats::Latency;
 pub use sys::{Machine, Rss};
@@ -97,6 +98,11 @@ pub enum Section {
     Floor,
     /// 2. and 5. Webhook to `assigned`; RSS with open conversations.
     Pipeline,
+    /// 2b. The floor pipeline: the same webhooks through only the
+    /// unavoidable work, in the same run as `pipeline` (which it implies).
+    #[serde(rename = "floor_pipeline")]
+    #[value(name = "floor_pipeline")]
+    FloorPipeline,
     /// 3. Routing decisions by agent count.
     Assignment,
     /// 4. SLA timers.
@@ -105,7 +111,7 @@ pub enum Section {
 
 impl Section {
     /// Every section, in the order they run.
-    pub const ALL: [Section; 4] = [Section::Floor, Section::Pipeline, Section::Assignment, Section::Timers];
+    pub const ALL: [Section; 5] = [Section::Floor, Section::Pipeline, Section::FloorPipeline, Section::Assignment, Section::Timers];
 }
 
 /// The sizes a run used, all resolved.
@@ -173,7 +179,11 @@ impl Sizes {
             firing_window_secs: if quick { 1.0 } else { 10.0 },
             open: pick(o.open, 100_000, 500),
             sections: match &o.sections {
-                Some(given) if !given.is_empty() => Section::ALL.into_iter().filter(|s| given.contains(s)).collect(),
+                // The floor pipeline's half load runs at the pipeline's rate.
+                Some(given) if !given.is_empty() => Section::ALL
+                    .into_iter()
+                    .filter(|s| given.contains(s) || (*s == Section::Pipeline && given.contains(&Section::FloorPipeline)))
+                    .collect(),
                 _ => Section::ALL.to_vec(),
             },
         }
@@ -268,7 +278,17 @@ async fn sections(
     }
 
     if run(Section::Pipeline) {
-        let (pipeline, open) = pipeline::measure(
+        let floor_pipeline_prefix = format!("{prefix}_p");
+        let floor_pipeline = floor_pipeline::FloorPipelinePlan {
+            prefix: floor_pipeline_prefix.clone(),
+            nats_url: options.nats_url.clone(),
+            redis_url: options.redis_url.clone(),
+            token: String::new(),
+            agents: 100,
+            concurrency: settings.routing.workers,
+        };
+        let floor_plan = run(Section::FloorPipeline).then_some(&floor_pipeline);
+        let (pipeline, open, floor) = pipeline::measure(
             &pipeline::PipelinePlan {
                 prefix: pipeline_prefix.clone(),
                 nats_url: options.nats_url.clone(),
@@ -281,11 +301,15 @@ async fn sections(
                 open: sizes.open,
             },
             servers,
+            floor_plan,
         )
         .await
         .context("pipeline")?;
         report.pipeline = pipeline;
         report.open_conversations = open;
+        report.floor_pipeline = floor;
+        report.cleanup.streams.extend(cleanup::streams(&js, &floor_pipeline_prefix).await?);
+        report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &floor_pipeline_prefix).await?;
         report.cleanup.streams.extend(cleanup::streams(&js, &pipeline_prefix).await?);
         report.cleanup.redis_keys += cleanup::redis_keys(&mut conn, &pipeline_prefix).await?;
     }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::stats::{per_sec, round, Latency};
 use super::sys::{reset_peak, CpuTimes, CpuUse, Rss, Servers, LOAD_THREADS};
+use super::floor_pipeline::{FloorPipeline, FloorPipelinePlan};
 use super::traffic::Traffic;
 use crate::config::{Loader, Settings};
 
@@ -554,9 +555,27 @@ impl Load {
     }
 }
 
+/// The floor pipeline's runs, beside the pipeline's.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FloorPipelineFigures {
+    /// The closed-loop run at maximum throughput (same size and
+    /// concurrency as the pipeline's).
+    pub max: Run,
+    /// The open-loop run at the pipeline's half-load rate (so the two p99s
+    /// are at the same offered rate).
+    pub half_load: Run,
+}
+
 /// The end-to-end runs and the open-conversations reading, against one
-/// in-process daemon that is stopped at the end.
-pub async fn measure(plan: &PipelinePlan, servers: Servers) -> anyhow::Result<(Pipeline, OpenConversations)> {
+/// in-process daemon that is stopped at the end; with `floor`, the floor
+/// pipeline's runs too: its maximum before the daemon starts, its half
+/// load (at the daemon's half-load rate) after the daemon stopped, so the
+/// two never share the machine.
+pub async fn measure(
+    plan: &PipelinePlan,
+    servers: Servers,
+    floor: Option<&FloorPipelinePlan>,
+) -> anyhow::Result<(Pipeline, OpenConversations, Option<FloorPipelineFigures>)> {
     let token = format!("tok-{}", ulid::Ulid::new());
     // Every conversation of the three runs is assigned: the half-load run
     // sends at most as many as the maximum run.
@@ -564,19 +583,143 @@ pub async fn measure(plan: &PipelinePlan, servers: Servers) -> anyhow::Result<(P
     let agents = AGENTS.max(conversations.div_ceil(1000));
     let capacity = (conversations.div_ceil(agents) + 1).min(1000);
     let load = Load::start(&plan.nats_url).await?;
-    let daemon = match Daemon::start(plan, &token, agents, capacity).await {
-        Ok(d) => d,
-        Err(e) => {
-            load.stop();
+    let result = async {
+        let floor = match floor {
+            Some(f) => Some(FloorRuns::start(&load, plan, f, &token, servers).await?),
+            None => None,
+        };
+        let daemon = Daemon::start(plan, &token, agents, capacity).await?;
+        let result = runs(&load, plan, servers, &daemon, &token, agents, capacity).await;
+        let stopped = daemon.stop().await;
+        let (pipeline, open) = result?;
+        stopped?;
+        let floor = match floor {
+            Some(f) => Some(f.finish(&load, plan, &pipeline.half_load, servers).await?),
+            None => None,
+        };
+        Ok((pipeline, open, floor))
+    }
+    .await;
+    load.stop();
+    result
+}
+
+/// The floor pipeline between its two runs.
+struct FloorRuns {
+    floor: FloorPipeline,
+    traffic: Arc<Traffic>,
+    http: reqwest::Client,
+    prefix: String,
+    epoch: Instant,
+    max: Run,
+    next: u64,
+}
+
+impl FloorRuns {
+    /// Starts the floor pipeline, warms it up and measures its maximum.
+    async fn start(load: &Load, plan: &PipelinePlan, f: &FloorPipelinePlan, token: &str, servers: Servers) -> anyhow::Result<FloorRuns> {
+        let floor = FloorPipeline::start(&FloorPipelinePlan { token: token.to_owned(), ..f.clone() }).await?;
+        let traffic = Arc::new(Traffic { account: "bench".to_owned(), token: token.to_owned(), url: floor.url(), run: f.prefix.clone() });
+        let http = client(plan.concurrency)?;
+        let epoch = Instant::now();
+        let warm = 0..plan.warmup as u64;
+        let observer = load.observe(&f.prefix, epoch, warm.clone()).await?;
+        load.run(closed_loop(http.clone(), traffic.clone(), warm.clone(), plan.concurrency, epoch, Times::new(plan.warmup))).await?;
+        observer.wait_all(false, bound(plan.warmup)).await?;
+        observer.stop();
+        let range = warm.end..warm.end + plan.messages as u64;
+        let next = range.end;
+        let sink = Sink { load, http: &http, traffic: &traffic, prefix: &f.prefix, epoch, servers, redis_url: &plan.redis_url };
+        let max = sink.measured(range, Offer::Closed(plan.concurrency)).await?;
+        Ok(FloorRuns { floor, traffic, http, prefix: f.prefix.clone(), epoch, max, next })
+    }
+
+    /// Measures the half load at the pipeline's rate, then stops it.
+    async fn finish(self, load: &Load, plan: &PipelinePlan, pipeline_half: &Run, servers: Servers) -> anyhow::Result<FloorPipelineFigures> {
+        let n = pipeline_half.messages.max(1) as u64;
+        let sink = Sink {
+            load,
+            http: &self.http,
+            traffic: &self.traffic,
+            prefix: &self.prefix,
+            epoch: self.epoch,
+            servers,
+            redis_url: &plan.redis_url,
+        };
+        let half = sink.measured(self.next..self.next + n, Offer::Open(pipeline_half.offered_per_sec)).await;
+        let stopped = self.floor.stop().await;
+        let half_load = half?;
+        stopped?;
+        Ok(FloorPipelineFigures { max: self.max, half_load })
+    }
+}
+
+/// How a run offers its webhooks.
+#[derive(Clone, Copy, Debug)]
+enum Offer {
+    /// This many requests in flight, each sent when the one before it was
+    /// answered.
+    Closed(usize),
+    /// At this rate, from the intended start times.
+    Open(f64),
+}
+
+/// Where a measured run's webhooks go and how it is observed.
+struct Sink<'a> {
+    load: &'a Load,
+    http: &'a reqwest::Client,
+    traffic: &'a Arc<Traffic>,
+    /// The subjects' prefix the observer listens under.
+    prefix: &'a str,
+    epoch: Instant,
+    servers: Servers,
+    redis_url: &'a str,
+}
+
+impl Sink<'_> {
+    /// One measured run of the webhooks of `range`: latencies, throughput,
+    /// CPU by process and Redis counts.
+    async fn measured(&self, range: Range<u64>, offer: Offer) -> anyhow::Result<Run> {
+        let n = usize::try_from(range.end - range.start)?;
+        let observer = self.load.observe(self.prefix, self.epoch, range.clone()).await?;
+        let times = Times::new(n);
+        let cpu = CpuTimes::read(self.servers);
+        let commands = redis_commands(self.redis_url).await;
+        let trips = crate::store::conn::round_trips();
+        let (http, traffic, epoch) = (self.http.clone(), self.traffic.clone(), self.epoch);
+        let sent = match offer {
+            Offer::Closed(c) => self.load.run(closed_loop(http, traffic, range, c, epoch, times.clone())).await,
+            Offer::Open(rate) => self.load.run(open_loop(http, traffic, range, rate, epoch, times.clone())).await,
+        };
+        let waited = match sent {
+            Ok(()) => observer.wait_all(false, bound(n)).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = waited {
+            observer.stop();
             return Err(e);
         }
-    };
-    let result = runs(&load, plan, servers, &daemon, &token, agents, capacity).await;
-    let stopped = daemon.stop().await;
-    load.stop();
-    let result = result?;
-    stopped?;
-    Ok(result)
+        let (concurrency, offered) = match offer {
+            Offer::Closed(c) => (c, 0.0),
+            Offer::Open(rate) => (0, rate),
+        };
+        let mut run = observer.run(&times, concurrency, offered);
+        run.cpu = cpu.until(&CpuTimes::read(self.servers), n);
+        (run.redis_commands_per_message, run.redis_script_calls_per_message) =
+            per_message(commands, redis_commands(self.redis_url).await, n);
+        run.redis_round_trips_per_message = round(trips_per_message(trips, n));
+        observer.stop();
+        Ok(run)
+    }
+}
+
+/// The load generator's HTTP client.
+fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(concurrency * 4)
+        .tcp_nodelay(true)
+        .build()?)
 }
 
 async fn runs(
@@ -594,11 +737,7 @@ async fn runs(
         url: format!("http://{}/webhooks/sms/bench", daemon.addr),
         run: plan.prefix.clone(),
     });
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(plan.concurrency * 4)
-        .tcp_nodelay(true)
-        .build()?;
+    let http = client(plan.concurrency)?;
     let epoch = Instant::now();
     let mut next = 0u64;
     let mut range = |n: usize| {
@@ -615,40 +754,15 @@ async fn runs(
     observer.wait_all(false, bound(plan.warmup)).await?;
     observer.stop();
 
+    let sink = Sink { load, http: &http, traffic: &traffic, prefix: &plan.prefix, epoch, servers, redis_url: &plan.redis_url };
     // Maximum throughput: closed loop.
     let peak_reset = reset_peak();
-    let max_range = range(plan.messages);
-    let observer = load.observe(&plan.prefix, epoch, max_range.clone()).await?;
-    let times = Times::new(plan.messages);
-    let cpu = CpuTimes::read(servers);
-    let commands = redis_commands(&plan.redis_url).await;
-    let trips = crate::store::conn::round_trips();
-    load.run(closed_loop(http.clone(), traffic.clone(), max_range, c, epoch, times.clone())).await?;
-    observer.wait_all(false, bound(plan.messages)).await?;
-    let mut max = observer.run(&times, c, 0.0);
-    max.cpu = cpu.until(&CpuTimes::read(servers), plan.messages);
-    (max.redis_commands_per_message, max.redis_script_calls_per_message) =
-        per_message(commands, redis_commands(&plan.redis_url).await, plan.messages);
-    max.redis_round_trips_per_message = round(trips_per_message(trips, plan.messages));
-    observer.stop();
+    let max = sink.measured(range(plan.messages), Offer::Closed(c)).await?;
 
     // Half of that, open loop.
     let rate = max.messages_per_sec * plan.load_fraction;
     let half_n = ((rate * plan.half_load.as_secs_f64()).round() as usize).clamp(20, plan.messages.max(20));
-    let half_range = range(half_n);
-    let observer = load.observe(&plan.prefix, epoch, half_range.clone()).await?;
-    let times = Times::new(half_n);
-    let cpu = CpuTimes::read(servers);
-    let commands = redis_commands(&plan.redis_url).await;
-    let trips = crate::store::conn::round_trips();
-    load.run(open_loop(http.clone(), traffic.clone(), half_range, rate, epoch, times.clone())).await?;
-    observer.wait_all(false, bound(half_n)).await?;
-    let mut half_load = observer.run(&times, 0, rate);
-    half_load.cpu = cpu.until(&CpuTimes::read(servers), half_n);
-    (half_load.redis_commands_per_message, half_load.redis_script_calls_per_message) =
-        per_message(commands, redis_commands(&plan.redis_url).await, half_n);
-    half_load.redis_round_trips_per_message = round(trips_per_message(trips, half_n));
-    observer.stop();
+    let half_load = sink.measured(range(half_n), Offer::Open(rate)).await?;
     let rss = Rss::now();
 
     let pipeline = Pipeline {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::assign::Assignment;
 use super::floor::Floor;
-use super::pipeline::{OpenConversations, Pipeline, Run};
+use super::pipeline::{FloorPipelineFigures, OpenConversations, Pipeline, Run};
 use super::stats::{ratio, round, Latency};
 use super::sys::{CpuUse, Machine};
 use super::timers::TimerFigures;
@@ -31,6 +31,8 @@ pub struct Report {
     pub floor: Floor,
     /// 2. Webhook to `assigned`, through the in-process daemon.
     pub pipeline: Pipeline,
+    /// 2b. The floor pipeline beside the pipeline (when both ran).
+    pub floor_pipeline: Option<FloorPipelineFigures>,
     /// 5. The daemon's memory with many open conversations.
     pub open_conversations: OpenConversations,
     /// 3. One routing decision, by agent count.
@@ -192,6 +194,9 @@ impl Report {
                 ratio(large.drain.latency.p99_ms, small.drain.latency.p99_ms),
             );
         }
+        if let Some(fp) = &self.floor_pipeline {
+            floor_pipeline_ratios(&mut r, &self.pipeline, fp);
+        }
         let o = &self.open_conversations;
         r.insert(
             "open_conversations_rss_after / rss_before".to_owned(),
@@ -263,6 +268,9 @@ impl Report {
                 growth > 0.0 && growth <= 1.5,
             ));
         }
+        if let Some(fp) = &self.floor_pipeline {
+            floor_pipeline_targets(&mut t, &self.pipeline, fp);
+        }
         let late = self.timers.lateness.p99_ms;
         if ran(Section::Timers) {
             t.push(target(
@@ -303,6 +311,9 @@ impl Report {
         }
         if ran(Section::Pipeline) {
             self.pipeline_table(&mut s);
+        }
+        if let Some(fp) = &self.floor_pipeline {
+            floor_pipeline_table(&mut s, fp);
         }
         if ran(Section::Assignment) {
             self.assignment_table(&mut s);
@@ -501,6 +512,83 @@ fn cpu(c: &CpuUse, client: &str) -> String {
 
 fn lat(l: &Latency) -> String {
     format!("p50 {:.2} / p90 {:.2} / p99 {:.2} / max {:.2} ms", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms)
+}
+
+/// The CPU of one process per message over the floor pipeline's.
+fn cpu_ratio(p: Option<f64>, f: Option<f64>) -> f64 {
+    ratio(p.unwrap_or(0.0), f.unwrap_or(0.0))
+}
+
+/// The pipeline over the floor pipeline, in the same run.
+fn floor_pipeline_ratios(r: &mut BTreeMap<String, f64>, p: &Pipeline, fp: &FloorPipelineFigures) {
+    let (m, f) = (&p.max, &fp.max);
+    r.insert("e2e_msgs_per_sec / floor_pipeline_msgs_per_sec".to_owned(), ratio(m.messages_per_sec, f.messages_per_sec));
+    r.insert(
+        "half_load_p99_ms / floor_pipeline_half_load_p99_ms".to_owned(),
+        ratio(p.half_load.latency.p99_ms, fp.half_load.latency.p99_ms),
+    );
+    r.insert(
+        "daemon_us_per_message / floor_pipeline_daemon_us_per_message".to_owned(),
+        ratio(m.cpu.daemon_us_per_message, f.cpu.daemon_us_per_message),
+    );
+    r.insert(
+        "nats_server_us_per_message / floor_pipeline_nats_server_us_per_message".to_owned(),
+        cpu_ratio(m.cpu.nats_server_us_per_message, f.cpu.nats_server_us_per_message),
+    );
+    r.insert(
+        "redis_server_us_per_message / floor_pipeline_redis_server_us_per_message".to_owned(),
+        cpu_ratio(m.cpu.redis_server_us_per_message, f.cpu.redis_server_us_per_message),
+    );
+    r.insert(
+        "redis_commands_per_message / floor_pipeline_redis_commands_per_message".to_owned(),
+        ratio(m.redis_commands_per_message, f.redis_commands_per_message),
+    );
+}
+
+/// Issue 16's targets: the pipeline against the floor pipeline.
+fn floor_pipeline_targets(t: &mut Vec<Target>, p: &Pipeline, fp: &FloorPipelineFigures) {
+    let mut push = |name: &str, requirement: &str, measured: f64, unit: &str, pass: bool| {
+        t.push(Target { name: name.to_owned(), requirement: requirement.to_owned(), measured, unit: unit.to_owned(), pass });
+    };
+    let (m, f) = (&p.max, &fp.max);
+    let tput = ratio(m.messages_per_sec, f.messages_per_sec);
+    push("max throughput / floor pipeline's", ">= 1.0", tput, "ratio", tput >= 1.0);
+    let p99 = ratio(p.half_load.latency.p99_ms, fp.half_load.latency.p99_ms);
+    push("half-load p99 webhook -> agent / floor pipeline's at the same offered rate", "<= 1.5", p99, "ratio", p99 > 0.0 && p99 <= 1.5);
+    let redis = cpu_ratio(m.cpu.redis_server_us_per_message, f.cpu.redis_server_us_per_message);
+    push("redis-server CPU per message / floor pipeline's", "<= 1.5", redis, "ratio", redis > 0.0 && redis <= 1.5);
+    let trips = m.redis_round_trips_per_message;
+    push("Redis round trips per routed message (hot path)", "<= 3", trips, "calls", trips > 0.0 && trips <= 3.0);
+    let daemon = ratio(m.cpu.daemon_us_per_message, f.cpu.daemon_us_per_message);
+    push("daemon CPU per message / floor pipeline process's", "<= 1.3", daemon, "ratio", daemon > 0.0 && daemon <= 1.3);
+}
+
+/// The floor pipeline's lines.
+fn floor_pipeline_table(s: &mut String, fp: &FloorPipelineFigures) {
+    let _ = writeln!(
+        s,
+        "\n2b. floor pipeline: the same webhooks through only the unavoidable work (signature, JetStream publish+ack, \
+         one Redis script per message, one event publish+ack, fan-out to P.agent.<id>, acks; no batching)"
+    );
+    let (m, h) = (&fp.max, &fp.half_load);
+    let _ = writeln!(
+        s,
+        "  max (closed loop, {} in flight) {:>8.0} msg/s over {} msgs; latency {}",
+        m.concurrency,
+        m.messages_per_sec,
+        m.messages,
+        lat(&m.latency)
+    );
+    run_details(s, m);
+    let _ = writeln!(
+        s,
+        "  half load (open loop, {:.0}/s: the pipeline's rate)  {:>8.0} msg/s over {} msgs; latency {}",
+        h.offered_per_sec,
+        h.messages_per_sec,
+        h.messages,
+        lat(&h.latency)
+    );
+    run_details(s, h);
 }
 
 /// The lines under a pipeline run: the parts of its latency and its CPU.

@@ -39,6 +39,27 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     assert!(p.max.logged.p50_ms > 0.0 && p.max.logged.p50_ms <= l.p50_ms, "{:?} vs {l:?}", p.max.logged);
     assert!(f.publish_cpu.wall_secs > 0.0 && f.evalsha_cpu.wall_secs > 0.0);
 
+    // The floor pipeline, in the same run: the same sizes, its half load
+    // at the pipeline's rate, one Redis script call per message.
+    let fp = report.floor_pipeline.as_ref().expect("the floor pipeline ran beside the pipeline");
+    assert_eq!(fp.max.messages, sizes.messages);
+    assert_eq!(fp.max.latency.samples, sizes.messages);
+    assert!(fp.max.messages_per_sec > 0.0 && fp.max.latency.p99_ms > 0.0);
+    assert_eq!(fp.half_load.offered_per_sec, p.half_load.offered_per_sec);
+    assert_eq!(fp.half_load.messages, p.half_load.messages);
+    assert!(fp.half_load.latency.p99_ms > 0.0);
+    assert_eq!(fp.max.redis_script_calls_per_message, 1.0, "{:?}", fp.max);
+    assert!(p.max.redis_round_trips_per_message >= 1.0, "the daemon counts its round trips: {:?}", p.max);
+    for name in [
+        "e2e_msgs_per_sec / floor_pipeline_msgs_per_sec",
+        "half_load_p99_ms / floor_pipeline_half_load_p99_ms",
+        "daemon_us_per_message / floor_pipeline_daemon_us_per_message",
+        "redis_commands_per_message / floor_pipeline_redis_commands_per_message",
+    ] {
+        assert!(report.ratios.get(name).is_some_and(|r| *r > 0.0), "no ratio {name}: {:?}", report.ratios);
+    }
+    assert!(report.table().contains("2b. floor pipeline"));
+
     let o = &report.open_conversations;
     assert_eq!(o.conversations, sizes.open);
     assert_eq!(o.assigned + o.queued, sizes.open);
@@ -63,10 +84,10 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     );
     assert!(report.ratios.len() >= 10, "{:?}", report.ratios);
     assert!(report.ratios.values().all(|r| r.is_finite() && *r > 0.0), "{:?}", report.ratios);
-    assert_eq!(report.targets.len(), 6, "{:?}", report.targets);
+    assert_eq!(report.targets.len(), 11, "{:?}", report.targets);
 
     let json = serde_json::to_value(&report).unwrap();
-    for section in ["machine", "floor", "pipeline", "open_conversations", "assignment", "timers", "ratios", "targets"] {
+    for section in ["machine", "floor", "pipeline", "floor_pipeline", "open_conversations", "assignment", "timers", "ratios", "targets"] {
         assert!(!json[section].is_null(), "no {section} in the JSON report");
     }
     assert!(json["targets"].as_array().unwrap().iter().all(|t| t["pass"].is_boolean()));
@@ -79,7 +100,7 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     assert!(report.table().contains("CPU per message at maximum throughput"));
 
     // Nothing is left behind: no key, no stream under the run's prefix.
-    assert!(report.cleanup.redis_keys > 0 && report.cleanup.streams.len() >= 4, "{:?}", report.cleanup);
+    assert!(report.cleanup.redis_keys > 0 && report.cleanup.streams.len() >= 6, "{:?}", report.cleanup);
     let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
     let mut cursor = 0u64;
