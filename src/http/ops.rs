@@ -26,14 +26,14 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-/// `GET /api/v1/admin/dead-letters?limit=100`: deliveries that exhausted
-/// their attempts, oldest first, with the event, target and last reason.
+/// `GET /api/v1/admin/dead-letters?limit=100`: steps that gave up for good
+/// (deliveries, routing, the outbox), oldest first, with what each held.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/dead-letters",
     tag = "admin",
     summary = "List dead letters",
-    description = "Deliveries that exhausted their attempts, oldest first: `{\"total\", \"dead_letters\": [{id, event, target, kind, reason, at}]}`. Admin token only.",
+    description = "Steps that gave up for good, oldest first: `{\"total\", \"dead_letters\": [{id, kind, target, reason, at, …}]}` with the `event` of a delivery (kind `webhook`, `slack`, `email`, `nats`), the `message` of kind `inbound` (routing failed) or the `payload` and `entry` of kind `outbox` (too large for NATS). Admin token only.",
     params(("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")),
     responses(
         (status = 200, description = "The dead letters", body = serde_json::Value),
