@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod outbound;
 pub mod outbox;
+pub mod replay;
 pub mod routing;
 pub mod shutdown;
 pub mod sla;

@@ -65,7 +65,8 @@ async fn publish(app: &App, entries: &[OutboxEntry]) -> Vec<String> {
 
 /// An entry over the server's `max_payload`: it was not sent (that would
 /// drop the connection for everyone) and never will fit, so it becomes a
-/// dead letter of kind `outbox` with its payload, and the outbox moves on.
+/// dead letter of kind `outbox` with its payload and outbox id (for a
+/// replay, `crate::replay`), and the outbox moves on.
 /// Whether it was recorded (if not, it stays in the outbox for the relay).
 async fn too_large(app: &App, entry: &OutboxEntry, e: &crate::bus::BusError) -> bool {
     let id: String = format!("outbox~{}", entry.id)
@@ -73,7 +74,7 @@ async fn too_large(app: &App, entry: &OutboxEntry, e: &crate::bus::BusError) -> 
         .map(|c| if c.is_ascii_alphanumeric() || "-_.~:".contains(c) { c } else { '-' })
         .collect();
     let record = serde_json::json!({
-        "id": id, "kind": "outbox", "target": subject(app, entry), "reason": e.to_string(),
+        "id": id, "kind": "outbox", "entry": entry.id, "target": subject(app, entry), "reason": e.to_string(),
         "payload": String::from_utf8_lossy(&entry.payload), "at": chrono::Utc::now(),
     });
     match app.store.dead_letter(&id, &record, chrono::Utc::now().timestamp_millis()).await {

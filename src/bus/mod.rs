@@ -79,6 +79,10 @@ impl BusError {
     }
 }
 
+/// The header of a message an operator replayed from the dead letters
+/// (`POST /api/v1/admin/dead-letters/{id}/replay`).
+pub const REPLAY_HEADER: &str = "Switchboard-Replay";
+
 /// NATS's default `max_payload`, assumed until the server has said its own
 /// (the client assumes it too).
 pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
@@ -231,10 +235,31 @@ impl Bus {
     /// window. Returns the message's stream sequence, `None` for such a
     /// duplicate.
     pub async fn publish(&self, subject: String, msg_id: &str, payload: Bytes) -> Result<Option<u64>, BusError> {
+        self.publish_headers(subject, msg_id, None, payload).await
+    }
+
+    /// [`publish`](Self::publish) with the [`REPLAY_HEADER`]: an operator's
+    /// replay of a dead letter, which the consumers handle even where they
+    /// would skip a plain re-publish (delivery's "delivered before").
+    pub async fn publish_replay(&self, subject: String, msg_id: &str, payload: Bytes) -> Result<Option<u64>, BusError> {
+        self.publish_headers(subject, msg_id, Some((REPLAY_HEADER, "1")), payload).await
+    }
+
+    async fn publish_headers(
+        &self,
+        subject: String,
+        msg_id: &str,
+        extra: Option<(&'static str, &str)>,
+        payload: Bytes,
+    ) -> Result<Option<u64>, BusError> {
         let fail = |subject: &str, e: String| BusError::Publish { subject: subject.to_owned(), reason: e };
-        self.check_size(&subject, payload.len() + header_bytes(msg_id.len()))?;
+        let extra_len = extra.map_or(0, |(name, value)| header_bytes(name.len() + value.len()));
+        self.check_size(&subject, payload.len() + header_bytes(msg_id.len()) + extra_len)?;
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", msg_id);
+        if let Some((name, value)) = extra {
+            headers.insert(name, value);
+        }
         let bound = self.settings.publish_timeout();
         let ack = tokio::time::timeout(bound, async {
             self.js

@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, patiently, run_durable};
 use crate::config::DeliverTarget;
 use crate::events::{self, Event};
+use crate::replay::ReplayError;
 use crate::store::StoreError;
 use crate::telemetry::Outcome;
 pub use targets::{kind as target_kind, Attempt, Targets};
@@ -132,6 +133,10 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     if let Some(seq) = seq.filter(|&seq| !first_of_its_conversation(seq, msg.info().ok().map(|i| i.delivered))) {
         match patiently(&msg, "delivery", &app.metrics, stop, transient, || wait_turn(app, &msg, &conversation, seq)).await {
             None => return,
+            // A replayed dead letter (an event too large for the log
+            // then) is past the delivery mark, which moved beyond it: it
+            // goes to the targets that have no record of it.
+            Some(Ok(Turn::Done)) if is_replay(&msg) => {}
             Some(Ok(Turn::Go | Turn::Wait)) => {}
             Some(Ok(Turn::Done)) => {
                 ack(&msg, AckKind::Ack).await;
@@ -229,6 +234,11 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
         }
     }
     ack(&msg, AckKind::Ack).await;
+}
+
+/// Whether an operator replayed this event from the dead letters.
+fn is_replay(msg: &Message) -> bool {
+    msg.headers.as_ref().is_some_and(|h| h.get(crate::bus::REPLAY_HEADER).is_some())
 }
 
 /// Why one delivery to one target did not complete.
@@ -334,49 +344,28 @@ async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), 
     app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await.map_err(Failure::Store)
 }
 
-/// Delivers a dead letter again to its target (admin replay). `Ok(true)`
-/// when the target took it (the dead letter is dropped), `Ok(false)` when
-/// it failed again (it stays), `Err` for a dead letter that is not there or
-/// whose target is no longer configured.
-pub async fn replay(app: &App, id: &str) -> Result<Result<(), String>, ReplayError> {
-    let entry = app.store.dead_letter_entry(id).await.map_err(|e| ReplayError::Store(e.to_string()))?;
-    let entry = entry.ok_or(ReplayError::NotFound)?;
-    let event: Event = serde_json::from_value(entry["event"].clone()).map_err(|_| ReplayError::NotFound)?;
+/// Delivers a dead letter of an event to one target (`entry["target"]` =
+/// `<agent>#<index>` or `supervisor#<index>`) again, with the same
+/// webhook-id (admin replay). `Ok` when the target took it; the caller
+/// drops the dead letter.
+pub(crate) async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), ReplayError> {
+    let event: Event = serde_json::from_value(entry["event"].clone()).map_err(|_| ReplayError::Malformed("its event does not decode"))?;
     let key = entry["target"].as_str().unwrap_or_default();
+    let (owner, index) = key.rsplit_once('#').ok_or(ReplayError::Malformed("its target is not `<owner>#<index>`"))?;
+    let index: usize = index.parse().map_err(|_| ReplayError::Malformed("its target is not `<owner>#<index>`"))?;
     let live = app.live();
-    let (owner, index) = key.rsplit_once('#').ok_or(ReplayError::NotFound)?;
-    let index: usize = index.parse().map_err(|_| ReplayError::NotFound)?;
     let target = if owner == "supervisor" {
         live.settings.sla.supervisors.get(index)
     } else {
         live.settings.agents.get(owner).and_then(|a| a.deliver.get(index))
     };
     let target = target.ok_or(ReplayError::TargetGone)?;
-    let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|e| ReplayError::Store(e.to_string()))?);
-    let outcome = match attempt(app, target, &event, &body).await {
+    let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|_| ReplayError::Malformed("its event does not encode"))?);
+    match attempt(app, target, &event, &body).await {
         Attempt::Done | Attempt::Skipped => Ok(()),
-        Attempt::Gone => Err("the target answered 410 Gone".to_owned()),
-        Attempt::Retry(reason) | Attempt::Failed(reason) => Err(reason),
-    };
-    if outcome.is_ok() {
-        app.store.drop_dead_letter(id).await.map_err(|e| ReplayError::Store(e.to_string()))?;
-        tracing::info!(dead_letter = %id, "dead letter replayed");
+        Attempt::Gone => Err(ReplayError::Failed("the target answered 410 Gone".to_owned())),
+        Attempt::Retry(reason) | Attempt::Failed(reason) => Err(ReplayError::Failed(reason)),
     }
-    Ok(outcome)
-}
-
-/// Why a dead letter cannot be replayed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    /// No such dead letter.
-    #[error("no such dead letter")]
-    NotFound,
-    /// Its target is not configured any more.
-    #[error("the dead letter's target is no longer configured")]
-    TargetGone,
-    /// Redis.
-    #[error("{0}")]
-    Store(String),
 }
 
 #[cfg(test)]

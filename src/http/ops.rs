@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::auth::require_admin;
 use super::error::{ApiError, ErrorBody};
 use crate::app::App;
-use crate::delivery::ReplayError;
+use crate::replay::ReplayError;
 
 fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     require_admin(&app.live().settings, headers)
@@ -26,14 +26,14 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-/// `GET /api/v1/admin/dead-letters?limit=100`: deliveries that exhausted
-/// their attempts, oldest first, with the event, target and last reason.
+/// `GET /api/v1/admin/dead-letters?limit=100`: steps that gave up for good
+/// (deliveries, routing, the outbox), oldest first, with what each held.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/dead-letters",
     tag = "admin",
     summary = "List dead letters",
-    description = "Deliveries that exhausted their attempts, oldest first: `{\"total\", \"dead_letters\": [{id, event, target, kind, reason, at}]}`. Admin token only.",
+    description = "Steps that gave up for good, oldest first: `{\"total\", \"dead_letters\": [{id, kind, target, reason, at, …}]}` with the `event` of a delivery (kind `webhook`, `slack`, `email`, `nats`), the `message` of kind `inbound` (routing failed) or the `payload` and `entry` of kind `outbox` (too large for NATS). Admin token only.",
     params(("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")),
     responses(
         (status = 200, description = "The dead letters", body = serde_json::Value),
@@ -55,20 +55,26 @@ pub async fn dead_letters(
     Ok(Json(serde_json::json!({ "total": total, "dead_letters": items })))
 }
 
-/// `POST /api/v1/admin/dead-letters/{id}/replay`: delivers it again to its
-/// target now; 200 and dropped when the target takes it, 502 with the
-/// reason (and kept) when it fails again.
+/// `POST /api/v1/admin/dead-letters/{id}/replay`: does again what gave up,
+/// by the dead letter's kind (`crate::replay`); 200 and dropped when done,
+/// 502 with the reason (and kept) when a target fails again, 422 (kept)
+/// when it cannot be replayed.
 #[utoipa::path(
     post,
     path = "/api/v1/admin/dead-letters/{id}/replay",
     tag = "admin",
     summary = "Replay a dead letter",
-    description = "Delivers it again to its target now, with the same webhook-id; dropped when the target takes it. Admin token only.",
+    description = "Does again, now, what gave up, by the dead letter's `kind`, and drops it once done:\n\n\
+* a delivery (`webhook`, `slack`, `email`, `nats`): the event goes again to its target (`target` = `<agent>#<index>` or `supervisor#<index>`), with the same webhook-id;\n\
+* `inbound` (routing failed on the last delivery): the stored message is published again on its channel's inbound subject and routed. Routing dedupes by the provider's message id (within `routing.dedupe_ttl_secs`), so a message whose routing had been stored before the failure is not stored twice;\n\
+* `outbox` (an event or reply too large for NATS when it was published): published again on its subject under its outbox id if it now fits the server's `max_payload` (an event is then delivered to the targets that have not had it), else `422 too_large` and kept.\n\n\
+Admin token only.",
     params(("id" = String, Path, description = "The dead letter's id")),
     responses(
-        (status = 200, description = "Delivered and dropped", body = serde_json::Value),
-        (status = 404, description = "`not_found`: no such dead letter", body = ErrorBody),
+        (status = 200, description = "Done and dropped: `{\"id\", \"replayed\": true}`", body = serde_json::Value),
+        (status = 404, description = "`not_found`: no such dead letter (or replayed or dropped already)", body = ErrorBody),
         (status = 409, description = "`target_gone`: its target is no longer configured", body = ErrorBody),
+        (status = 422, description = "`too_large`: an `outbox` dead letter still over NATS's max_payload; `not_replayable`: an unknown kind or an entry lacking what its kind needs. The dead letter stays", body = ErrorBody),
         (status = 502, description = "`delivery_failed`: the target failed again; the dead letter stays", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
@@ -85,12 +91,21 @@ pub async fn replay_dead_letter(
     if !super::ids::is_dead_letter_id(&id) {
         return Err(ApiError::not_found("dead letter"));
     }
-    match crate::delivery::replay(&app, &id).await {
-        Ok(Ok(())) => Ok(Json(serde_json::json!({ "id": id, "replayed": true })).into_response()),
-        Ok(Err(reason)) => Ok(ApiError::new(StatusCode::BAD_GATEWAY, "delivery_failed", reason).into_response()),
-        Err(ReplayError::NotFound) => Err(ApiError::not_found("dead letter")),
-        Err(e @ ReplayError::TargetGone) => Err(ApiError::new(StatusCode::CONFLICT, "target_gone", e.to_string())),
-        Err(ReplayError::Store(e)) => Err(ApiError::unavailable(&e)),
+    match crate::replay::replay(&app, &id).await {
+        Ok(()) => Ok(Json(serde_json::json!({ "id": id, "replayed": true }))),
+        Err(e) => Err(replay_error(e)),
+    }
+}
+
+/// The answer to a replay that did not happen.
+fn replay_error(e: ReplayError) -> ApiError {
+    match e {
+        ReplayError::NotFound => ApiError::not_found("dead letter"),
+        ReplayError::TargetGone => ApiError::new(StatusCode::CONFLICT, "target_gone", e.to_string()),
+        ReplayError::Malformed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_replayable", e.to_string()),
+        ReplayError::TooLarge(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_large", e.to_string()),
+        ReplayError::Failed(reason) => ApiError::new(StatusCode::BAD_GATEWAY, "delivery_failed", reason),
+        ReplayError::Unavailable(detail) => ApiError::unavailable(&detail),
     }
 }
 

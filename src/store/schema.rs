@@ -36,8 +36,8 @@
 //! | `{P}:outbox:data`                | hash   | outbox entry id → `event:<type>` or `outbound:<channel>`, a newline, the payload as published |
 //! | `{P}:outbox:seqs`                | hash   | scope (`agent:<id>`, `system`) → last sequence number of its events of no conversation |
 //! | `{P}:outbox:cause:<cause>`       | string | event id appended for a cause (SLA firing, failed send) (EX 7 d): once per cause |
-//! | `{P}:deadletters`                | zset   | dead letter id → time (ms): deliveries that exhausted their attempts |
-//! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (event, target, reason)      |
+//! | `{P}:deadletters`                | zset   | dead letter id → time (ms): steps that gave up (deliveries, routing, outbox) |
+//! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (kind, target, reason, and the event, message or payload) |
 //! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `supervisor#<i>`) → why it is disabled (410) |
 //! | `{P}:email:msgid:<message-id>`  | string | conversation of an email we sent or received (EX 90 d) |
 //! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |

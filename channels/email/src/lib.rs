@@ -30,6 +30,7 @@
 //! records, conversation lookup and attachment storage are the daemon's.
 
 mod error;
+mod fit;
 mod html;
 mod loops;
 mod mailgun;
@@ -40,6 +41,7 @@ mod smtp_url;
 mod threading;
 
 pub use error::{EmailError, Result};
+pub use fit::fit;
 pub use html::html_to_text;
 pub use mailgun::{
     mailgun_signature, verify_mailgun, MailgunFields, MAILGUN_MAX_AGE, MAILGUN_TOKEN_TTL,
