@@ -1,6 +1,7 @@
 //! Redis: the connection, and every read and write switchboard makes, typed.
 //! The key schema and its invariants are in [`schema`].
 
+mod coalesce;
 pub mod conn;
 pub mod schema;
 mod outbox;
@@ -112,8 +113,25 @@ pub struct Store {
     sla_cas: Arc<Script>,
     chat_reserve: Arc<Script>,
     chat_commit: Arc<Script>,
+    delivered_many: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
+    /// The batching fronts (`coalesce`), started on first use.
+    batchers: Arc<tokio::sync::OnceCell<Batchers>>,
 }
+
+/// One fast-path removal: the ids published, and the SLA clocks'
+/// compare-and-set (key, read, new; empty key: none).
+type DoneItem = (Vec<String>, String, String, String);
+
+/// The calls that are batched when they come in faster than Redis answers.
+struct Batchers {
+    outbox_done: coalesce::Coalescer<DoneItem, bool>,
+    delivered: coalesce::Coalescer<(String, u64), ()>,
+}
+
+/// Requests per batch, and batches in flight, of each batched call.
+const BATCH_MAX: usize = 64;
+const BATCH_LANES: usize = 4;
 
 /// The routing library, prepended to the scripts that change assignments.
 const LIB_LUA: &str = include_str!("lua/lib.lua");
@@ -162,13 +180,45 @@ impl Store {
             lookup: Arc::new(Script::new(include_str!("lua/lookup.lua"))),
             chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),
             chat_commit: Arc::new(Script::new(include_str!("lua/chat_commit.lua"))),
+            delivered_many: Arc::new(Script::new(include_str!("lua/delivered_many.lua"))),
             outbox_scripts: Arc::new(outbox::OutboxScripts {
-                outbox_done: Script::new(include_str!("lua/outbox_done.lua")),
+                outbox_done_many: Script::new(include_str!("lua/outbox_done_many.lua")),
                 outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),
                 emit: with_lib(include_str!("lua/emit.lua")),
                 reply: with_lib(include_str!("lua/reply.lua")),
             }),
+            batchers: Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    /// The batching fronts, started on first use (on the caller's
+    /// runtime). They hold a copy of this store without fronts of its own.
+    async fn batchers(&self) -> &Batchers {
+        self.batchers
+            .get_or_init(|| async {
+                let bare = Store { batchers: Arc::new(tokio::sync::OnceCell::new()), ..self.clone() };
+                let done = bare.clone();
+                let marks = bare;
+                Batchers {
+                    outbox_done: coalesce::Coalescer::start(
+                        BATCH_MAX,
+                        BATCH_LANES,
+                        Arc::new(move |items| {
+                            let store = done.clone();
+                            Box::pin(async move { store.outbox_done_batch(items).await })
+                        }),
+                    ),
+                    delivered: coalesce::Coalescer::start(
+                        BATCH_MAX,
+                        BATCH_LANES,
+                        Arc::new(move |items| {
+                            let store = marks.clone();
+                            Box::pin(async move { store.delivered_batch(items).await })
+                        }),
+                    ),
+                }
+            })
+            .await
     }
 
     /// The key schema.
@@ -545,18 +595,20 @@ impl Store {
     /// target, or dead-lettered): the conversation's next event may go.
     /// The mark only moves forward.
     pub async fn mark_delivered_seq(&self, conversation: &str, seq: u64) -> Result<(), StoreError> {
+        self.batchers().await.delivered.call((self.keys.delivered_seq(conversation), seq)).await
+    }
+
+    /// Moves several delivery marks in one call, in order.
+    async fn delivered_batch(&self, marks: Vec<(String, u64)>) -> Result<Vec<()>, StoreError> {
+        let mut inv = self.delivered_many.prepare_invoke();
+        inv.arg(DELIVERED_SEQ_TTL_SECS);
+        for (key, seq) in &marks {
+            inv.key(key).arg(seq);
+        }
         let mut c = self.conn().await?;
-        let r: Result<i64, _> = Script::new(
-            "local c = tonumber(redis.call('GET', KEYS[1]) or '0') \
-             if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) \
-             else redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 1",
-        )
-        .key(self.keys.delivered_seq(conversation))
-        .arg(seq)
-        .arg(DELIVERED_SEQ_TTL_SECS)
-        .invoke_async(&mut c)
-        .await;
-        self.check(r).await.map(drop)
+        let r: Result<i64, _> = inv.invoke_async(&mut c).await;
+        self.check(r).await?;
+        Ok(vec![(); marks.len()])
     }
 
     /// Marks a delivery target disabled (it answered 410 Gone).

@@ -163,18 +163,27 @@ impl Store {
             return Ok(true);
         }
         let (conversation, read, new) = sla.unwrap_or(("", "", ""));
-        let mut inv = self.outbox_scripts.outbox_done.key(self.keys.outbox());
-        inv.key(self.keys.outbox_data())
-            .key(if conversation.is_empty() { String::new() } else { self.keys.sla(conversation) })
-            .arg(read)
-            .arg(new)
-            .arg(super::SLA_TTL_SECS);
-        for id in ids {
-            inv.arg(id);
+        let key = if conversation.is_empty() { String::new() } else { self.keys.sla(conversation) };
+        self.batchers().await.outbox_done.call((ids.to_vec(), key, read.to_owned(), new.to_owned())).await
+    }
+
+    /// Several removals in one call, in order (`lua/outbox_done_many.lua`).
+    pub(super) async fn outbox_done_batch(&self, items: Vec<super::DoneItem>) -> Result<Vec<bool>, StoreError> {
+        let mut inv = self.outbox_scripts.outbox_done_many.key(self.keys.outbox());
+        inv.key(self.keys.outbox_data());
+        for (_, sla_key, _, _) in &items {
+            inv.key(sla_key);
+        }
+        inv.arg(super::SLA_TTL_SECS);
+        for (ids, _, read, new) in &items {
+            inv.arg(read).arg(new).arg(ids.len());
+            for id in ids {
+                inv.arg(id);
+            }
         }
         let mut c = self.conn().await?;
-        let r: Result<i64, _> = inv.invoke_async(&mut c).await;
-        Ok(self.check(r).await? == 1)
+        let r: Result<Vec<i64>, _> = inv.invoke_async(&mut c).await;
+        Ok(self.check(r).await?.into_iter().map(|answer| answer == 1).collect())
     }
 
     /// Claims up to `batch` entries appended more than `after_ms` ago (or
@@ -263,7 +272,7 @@ impl Store {
 /// The scripts of the outbox (loaded once per store).
 #[derive(Debug)]
 pub(super) struct OutboxScripts {
-    pub(super) outbox_done: Script,
+    pub(super) outbox_done_many: Script,
     pub(super) outbox_claim: Script,
     pub(super) emit: Script,
     pub(super) reply: Script,

@@ -48,7 +48,10 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     assert_eq!(fp.half_load.offered_per_sec, p.half_load.offered_per_sec);
     assert_eq!(fp.half_load.messages, p.half_load.messages);
     assert!(fp.half_load.latency.p99_ms > 0.0);
-    assert_eq!(fp.max.redis_script_calls_per_message, 1.0, "{:?}", fp.max);
+    // One script call per message (the count is the floor's own; the
+    // server-side count also sees whatever else uses the shared Redis).
+    assert_eq!(fp.max.redis_round_trips_per_message, 1.0, "{:?}", fp.max);
+    assert!(fp.max.redis_script_calls_per_message >= 1.0, "{:?}", fp.max);
     assert!(p.max.redis_round_trips_per_message >= 1.0, "the daemon counts its round trips: {:?}", p.max);
     for name in [
         "e2e_msgs_per_sec / floor_pipeline_msgs_per_sec",
