@@ -125,6 +125,7 @@ type DoneItem = (Vec<String>, String, String, String);
 
 /// The calls that are batched when they come in faster than Redis answers.
 struct Batchers {
+    lookup: coalesce::Coalescer<Vec<String>, HashMap<String, String>>,
     outbox_done: coalesce::Coalescer<DoneItem, bool>,
     delivered: coalesce::Coalescer<(String, u64), ()>,
 }
@@ -198,8 +199,17 @@ impl Store {
             .get_or_init(|| async {
                 let bare = Store { batchers: Arc::new(tokio::sync::OnceCell::new()), ..self.clone() };
                 let done = bare.clone();
+                let lookups = bare.clone();
                 let marks = bare;
                 Batchers {
+                    lookup: coalesce::Coalescer::start(
+                        BATCH_MAX,
+                        BATCH_LANES,
+                        Arc::new(move |items| {
+                            let store = lookups.clone();
+                            Box::pin(async move { store.lookup_batch(items).await })
+                        }),
+                    ),
                     outbox_done: coalesce::Coalescer::start(
                         BATCH_MAX,
                         BATCH_LANES,
@@ -450,13 +460,22 @@ impl Store {
     /// The profile fields of the first of `identities` that names a
     /// customer (empty when none does), in one round trip.
     pub async fn customer_by_identities(&self, identities: &[(&str, &str)]) -> Result<HashMap<String, String>, StoreError> {
+        let keys = identities.iter().map(|(kind, value)| self.keys.identity(kind, value)).collect();
+        self.batchers().await.lookup.call(keys).await
+    }
+
+    /// Several profile lookups in one call (`lua/lookup.lua`).
+    async fn lookup_batch(&self, lookups: Vec<Vec<String>>) -> Result<Vec<HashMap<String, String>>, StoreError> {
         let mut inv = self.lookup.prepare_invoke();
-        for (kind, value) in identities {
-            inv.key(self.keys.identity(kind, value));
-        }
         inv.arg(self.keys.base());
+        for keys in &lookups {
+            for key in keys {
+                inv.key(key);
+            }
+            inv.arg(keys.len());
+        }
         let mut c = self.conn().await?;
-        let r = inv.invoke_async(&mut c).await;
+        let r: Result<Vec<HashMap<String, String>>, _> = inv.invoke_async(&mut c).await;
         self.check(r).await
     }
 
