@@ -280,7 +280,8 @@ pub enum ReloadError {
 
 /// Reads the configuration again (SIGHUP, `POST /api/v1/admin/reload`) and
 /// puts its routing sections (queues, agents and their tokens, rules,
-/// routing, SLA, calendars) in force. A configuration with problems is
+/// routing, SLA, calendars) in force, with the rotated secrets that can
+/// be (see [`crate::config::changes`]). A configuration with problems is
 /// refused with every problem and the old one stays.
 pub async fn reload(app: &App) -> Result<ReloadReport, ReloadError> {
     let entries = app.store.runtime_entries().await.map_err(RouteError::from)?;
