@@ -296,13 +296,9 @@ async fn reload_on_hangup(app: Arc<App>, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             got = hangups.recv() => if got.is_none() { return },
         }
-        match crate::routing::reload(&app).await {
-            Ok(report) if !report.restart_needed.is_empty() => tracing::warn!(
-                sections = ?report.restart_needed,
-                "reloaded; changes to these sections take effect after a restart"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "reload refused; the previous configuration stays in force"),
+        // The reload logs what needs a restart, and the secrets it changed.
+        if let Err(e) = crate::routing::reload(&app).await {
+            tracing::error!(error = %e, "reload refused; the previous configuration stays in force");
         }
     }
 }

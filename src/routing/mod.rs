@@ -429,6 +429,9 @@ pub async fn reload_with(app: &App, entries: HashMap<String, String>) -> Result<
         // The key paths only, never the values.
         tracing::info!(secrets = ?rotated, "secrets changed by the reload");
     }
+    if !report.restart_needed.is_empty() {
+        tracing::warn!(sections = ?report.restart_needed, "reloaded; changes to these sections take effect after a restart");
+    }
     tracing::info!(agents = report.agents, queues = report.queues, rules = report.rules, "configuration reloaded");
     Ok(report)
 }
