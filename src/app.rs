@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, BusError};
-use crate::config::Settings;
+use crate::config::{ChannelsSettings, Settings};
 use crate::delivery::Targets;
 use crate::health::{self, Readiness};
 use crate::outbound::Senders;
@@ -34,8 +34,9 @@ pub struct App {
     /// The reloadable routing configuration (queues, agents, rules, SLA,
     /// calendars, tokens) and its compiled rules; see [`App::live`].
     pub live: ArcSwap<Live>,
-    /// Provider senders.
-    pub senders: Senders,
+    /// Provider senders, built again by a reload that rotates their
+    /// credentials; see [`App::senders`].
+    pub senders: ArcSwap<Senders>,
     /// Agent delivery targets.
     pub targets: Targets,
     /// CloudEvents `source` of this instance's events.
@@ -52,9 +53,12 @@ pub struct App {
 /// The configuration routing works with, replaced as a whole by a reload.
 #[derive(Debug)]
 pub struct Live {
-    /// The settings of the last successful load. Only the routing sections
-    /// (queues, agents, rules, routing, SLA, calendars) and the agents'
-    /// tokens take effect on reload; the rest needs a restart.
+    /// The settings of the last successful load. The routing sections
+    /// (queues, agents, rules, routing, SLA, calendars), the agents' tokens
+    /// and delivery secrets, `server.admin_token` and the secrets of the
+    /// channel accounts running take effect on reload; the rest needs a
+    /// restart. Its `channels` are the start-time ones with the secrets of
+    /// the last load (see [`crate::config::changes::with_rotated_secrets`]).
     pub settings: Settings,
     /// The compiled rules.
     pub classifier: Classifier,
@@ -80,6 +84,11 @@ impl App {
         self.live.load_full()
     }
 
+    /// The provider senders in force now.
+    pub fn senders(&self) -> Arc<Senders> {
+        self.senders.load_full()
+    }
+
     /// Base of the redelivery backoff for failed bus messages.
     pub fn retry_base(&self) -> Duration {
         Duration::from_millis(500)
@@ -89,6 +98,36 @@ impl App {
     pub fn retry_cap(&self) -> Duration {
         Duration::from_secs(60)
     }
+}
+
+/// Puts the rotated channel secrets (`old` → `new`, the live channels
+/// before and after a reload) in force where they are held outside the
+/// live settings: the provider senders are built again when their
+/// credentials changed, and the web chat signs sessions with a new
+/// `session_secret`. Nothing is replaced unless all of it could be built.
+pub(crate) fn rotate_channel_secrets(app: &App, old: &ChannelsSettings, new: &ChannelsSettings) -> Result<(), String> {
+    let senders = if crate::config::changes::sender_credentials_differ(old, new) {
+        let mut settings = app.settings.clone();
+        settings.channels = new.clone();
+        Some(Senders::new(&settings)?)
+    } else {
+        None
+    };
+    let issuer = match (&app.chat, &old.webchat, &new.webchat) {
+        (Some(_), Some(o), Some(n)) if !crate::config::changes::same_secret(o.session_secret.as_ref(), n.session_secret.as_ref()) => {
+            Some(crate::http::webchat_issuer(n)?)
+        }
+        _ => None,
+    };
+    if let Some(senders) = senders {
+        app.senders.store(Arc::new(senders));
+        tracing::info!("provider senders rebuilt with the reloaded credentials");
+    }
+    if let (Some(chat), Some(issuer)) = (&app.chat, issuer) {
+        chat.rotate(issuer);
+        tracing::info!("web chat sessions are signed with the reloaded session secret");
+    }
+    Ok(())
 }
 
 /// Why the daemon could not start.
@@ -121,7 +160,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     let app = Arc::new(App {
         event_source: format!("/switchboard/{}", settings.nats.prefix),
         live: ArcSwap::from_pointee(Live::new(settings.clone())),
-        senders: Senders::new(&settings).map_err(StartError::Sender)?,
+        senders: ArcSwap::from_pointee(Senders::new(&settings).map_err(StartError::Sender)?),
         targets: Targets::new(&settings.delivery, settings.server.public_base())?,
         chat: crate::http::Chat::new(&settings).map_err(StartError::Webchat)?,
         sla: Some(crate::sla::Sla::new(&settings).map_err(|_| StoreError::Url)?),
@@ -257,13 +296,9 @@ async fn reload_on_hangup(app: Arc<App>, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             got = hangups.recv() => if got.is_none() { return },
         }
-        match crate::routing::reload(&app).await {
-            Ok(report) if !report.restart_needed.is_empty() => tracing::warn!(
-                sections = ?report.restart_needed,
-                "reloaded; changes to these sections take effect after a restart"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "reload refused; the previous configuration stays in force"),
+        // The reload logs what needs a restart, and the secrets it changed.
+        if let Err(e) = crate::routing::reload(&app).await {
+            tracing::error!(error = %e, "reload refused; the previous configuration stays in force");
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Every problem found along the way is reported with its key path, all at
 //! once, so an operator fixes a file in one pass.
 
+pub mod changes;
 mod load;
 mod model;
 mod validate;

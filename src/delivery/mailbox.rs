@@ -61,7 +61,8 @@ pub async fn deliver(app: &App, address: &str, event: &Event) -> Attempt {
     let Some(agent) = d.agent.as_ref().and_then(|a| live.settings.agents.get(a)) else { return Attempt::Skipped };
     let Some(token) = agent.token.as_ref().map(|t| t.expose_secret().to_owned()) else { return Attempt::Skipped };
     let preferred = (d.channel == "email").then_some(d.account.as_str());
-    let Some((account, sender)) = app.senders.email_for(preferred) else {
+    let senders = app.senders();
+    let Some((account, sender)) = senders.email_for(preferred) else {
         return Attempt::Failed("no email account with an smtp_url to send agent mail".into());
     };
     let what = event.event_type.rsplit('.').next().unwrap_or("event").replace('_', " ");

@@ -232,9 +232,12 @@ async fn profile(app: &App, shop_id: &str) -> Result<serde_json::Value, ApiError
     tag = "admin",
     summary = "Reload the configuration",
     description = "Reads the configuration again (like SIGHUP) and puts its routing sections \
-        (agents, queues, rules, SLA) in force; sections that need a restart are listed. An \
-        invalid configuration is refused with every problem and the previous one stays. Admin \
-        token only.",
+        (agents, queues, rules, SLA) in force, with the rotated secrets: the admin and agent \
+        tokens, delivery secrets, and the secrets of the channel accounts running (webhook \
+        verification and the provider senders use them at once). Sections that need a restart \
+        are listed (`redis` for a new `redis.url`, `channels` for accounts added or removed or \
+        other channel keys). An invalid configuration is refused with every problem and the \
+        previous one stays. Admin token only.",
     responses(
         (status = 200, description = "In force", body = ReloadReport),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),

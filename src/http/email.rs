@@ -62,7 +62,9 @@ fn reject(app: &App, account: &str, e: &switchboard_email::EmailError) -> Respon
     ),
 )]
 pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, req: Request) -> Response {
-    let Some(config) = app.settings.channels.email.get(&account) else {
+    // The live channels (a reload rotates the Mailgun key and the raw MIME
+    // token), copied so the reload is not held up across the body's read.
+    let Some(config) = app.live().settings.channels.email.get(&account).cloned() else {
         return ApiError::not_found("email account").into_response();
     };
     let content_type = req
@@ -75,7 +77,7 @@ pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, r
     // was taken for good: a provider's retry after a 503 is not a replay.
     let mut claim = None;
     let raw = if content_type.starts_with("message/rfc822") {
-        if let Err(e) = raw_mime_allowed(config, req.headers()) {
+        if let Err(e) = raw_mime_allowed(&config, req.headers()) {
             app.metrics.ingress("email", &account, Outcome::rejected);
             return e.into_response();
         }
@@ -119,7 +121,7 @@ pub async fn inbound(State(app): State<Arc<App>>, Path(account): Path<String>, r
         )
         .into_response();
     };
-    let resp = take(&app, &account, config, &raw).await;
+    let resp = take(&app, &account, &config, &raw).await;
     if let Some(seen) = claim {
         if !resp.status().is_success() {
             if let Err(e) = app.store.release(&seen).await {

@@ -22,7 +22,9 @@ const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>
 /// and `X-Twilio-Signature` over the public URL of the request (403, or
 /// 400 for a malformed body).
 fn verify(app: &App, account: &str, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Verified, ApiError> {
-    let config = app.settings.channels.sms.get(account).ok_or_else(|| ApiError::not_found("SMS account"))?;
+    // The live channels: a reload rotates the auth token.
+    let live = app.live();
+    let config = live.settings.channels.sms.get(account).ok_or_else(|| ApiError::not_found("SMS account"))?;
     let url = format!("{}{}", app.settings.server.public_base(), uri.path_and_query().map_or("", |p| p.as_str()));
     let token = config.auth_token.as_ref().map(secrecy::ExposeSecret::expose_secret).unwrap_or_default();
     let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());

@@ -55,11 +55,17 @@ const FRAME_BURST: f64 = 20.0;
 /// configured.
 #[derive(Debug)]
 pub struct Chat {
-    issuer: SessionIssuer,
-    identity_secret: Option<SecretString>,
+    /// Replaced when a reload rotates `session_secret`.
+    issuer: arc_swap::ArcSwap<SessionIssuer>,
     settings: WebchatSettings,
     public_url: String,
     sockets: Arc<Sockets>,
+}
+
+/// The session issuer for `w`'s `session_secret` and lifetime.
+pub fn issuer(w: &WebchatSettings) -> Result<SessionIssuer, String> {
+    let secret = w.session_secret.clone().unwrap_or_else(|| SecretString::from(String::new()));
+    SessionIssuer::new(secret, Duration::from_secs(w.session_ttl_secs)).map_err(|e| e.to_string())
 }
 
 /// The visitor sockets open on this instance, in all and per visitor.
@@ -123,16 +129,19 @@ impl Chat {
     /// The channel for `settings`, or `None` when web chat is not configured.
     pub fn new(settings: &Settings) -> Result<Option<Chat>, String> {
         let Some(w) = &settings.channels.webchat else { return Ok(None) };
-        let secret = w.session_secret.clone().unwrap_or_else(|| SecretString::from(String::new()));
-        let issuer =
-            SessionIssuer::new(secret, Duration::from_secs(w.session_ttl_secs)).map_err(|e| e.to_string())?;
         Ok(Some(Chat {
-            issuer,
-            identity_secret: w.identity_secret.clone(),
+            issuer: arc_swap::ArcSwap::from_pointee(issuer(w)?),
             settings: w.clone(),
             public_url: settings.server.public_url.clone(),
             sockets: Arc::default(),
         }))
+    }
+
+    /// Signs and checks sessions with `issuer` from now on (a reload that
+    /// rotates `session_secret`): sessions signed with the previous secret
+    /// are refused, and their widgets open new ones.
+    pub fn rotate(&self, issuer: SessionIssuer) {
+        self.issuer.store(Arc::new(issuer));
     }
 
     /// Checks the `Origin` of a browser request: absent (not a browser) or
@@ -246,7 +255,10 @@ fn open_session(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     let identity = match &request.identity {
         None => None,
         Some(raw) => {
-            let secret = chat.identity_secret.as_ref().map_or("", |s| s.expose_secret());
+            // The live one: a reload rotates it.
+            let live = app.live();
+            let secret = live.settings.channels.webchat.as_ref().and_then(|w| w.identity_secret.as_ref());
+            let secret = secret.map_or("", |s| s.expose_secret());
             if secret.is_empty() {
                 return Err(ApiError::forbidden(
                     "customer identities are not accepted: channels.webchat.identity_secret is not set",
@@ -255,7 +267,7 @@ fn open_session(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             Some(verify_identity(secret, raw, now).map_err(|e| refused(&e))?)
         }
     };
-    let session = chat.issuer.issue(request.visitor_id.as_deref(), identity.as_ref(), request.name.as_deref(), now);
+    let session = chat.issuer.load().issue(request.visitor_id.as_deref(), identity.as_ref(), request.name.as_deref(), now);
     tracing::info!(visitor = %Masked(&session.visitor_id), linked = identity.is_some(), "web chat session opened");
     let mut resp = axum::Json(&session).into_response();
     cors(&mut resp, origin);
@@ -324,7 +336,7 @@ fn authorize(app: &App, query: Option<&str>, headers: &HeaderMap) -> Result<Sess
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .ok_or_else(|| ApiError::forbidden("a session token is required (?token=…)"))?;
-    let claims = chat.issuer.verify(&token, chrono::Utc::now()).map_err(|e| refused(&e))?;
+    let claims = chat.issuer.load().verify(&token, chrono::Utc::now()).map_err(|e| refused(&e))?;
     chat.origin(headers)?;
     Ok(claims)
 }

@@ -29,7 +29,9 @@ use crate::telemetry::Outcome;
 const EVENT_DEDUPE: Duration = Duration::from_secs(24 * 3600);
 
 fn keys(app: &App, account: &str) -> Result<AccountKeys, ApiError> {
-    let Some(a) = app.settings.channels.wechat.get(account) else {
+    // The live channels: a reload rotates the token and the AES key.
+    let live = app.live();
+    let Some(a) = live.settings.channels.wechat.get(account) else {
         return Err(ApiError::not_found("WeChat account"));
     };
     let token = a.token.clone().unwrap_or_else(|| secrecy::SecretString::from(""));
@@ -144,11 +146,14 @@ pub async fn push(
         return e.into_response();
     }
     let now = chrono::Utc::now();
-    let Some(config) = app.settings.channels.wechat.get(&account) else {
+    // The live channels, like the keys: whether encryption is required
+    // follows a rotated (or removed) AES key.
+    let Some((window, require_encryption)) = app.live().settings.channels.wechat.get(&account).map(|config| {
+        (Duration::from_secs(config.timestamp_window_secs), config.requires_encryption())
+    }) else {
         return ApiError::not_found("WeChat account").into_response();
     };
-    let window = Duration::from_secs(config.timestamp_window_secs);
-    let policy = PushPolicy { require_encryption: config.requires_encryption(), max_skew: window, now };
+    let policy = PushPolicy { require_encryption, max_skew: window, now };
     let verified = match Verified::check_push(&keys, &q, &body, &policy) {
         Ok(v) => v,
         Err(e) => {

@@ -127,16 +127,17 @@ impl Senders {
 /// an opted-out SMS number, a WeChat customer outside the 48-hour window.
 async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::SendReceipt, SendError> {
     let store_err = |e: crate::store::StoreError| SendError::Retryable { reason: e.to_string(), retry_after: None };
+    let senders = app.senders();
     match msg.channel {
         Channel::Sms => {
-            let Some(sender) = app.senders.sms.get(&msg.account) else { return Err(unknown_account(msg)) };
+            let Some(sender) = senders.sms.get(&msg.account) else { return Err(unknown_account(msg)) };
             if app.store.is_opted_out(&msg.account, &msg.to).await.map_err(store_err)? {
                 return Err(refused("the customer opted out of SMS from this number (STOP)"));
             }
             sender.send(msg).await
         }
         Channel::Wechat => {
-            let Some(api) = app.senders.wechat.get(&msg.account) else { return Err(unknown_account(msg)) };
+            let Some(api) = senders.wechat.get(&msg.account) else { return Err(unknown_account(msg)) };
             let last = last_wechat_interaction(app, msg).await.map_err(store_err)?;
             if let Err(why) = switchboard_wechat::within_reply_window(last, chrono::Utc::now()) {
                 return Err(refused(&why));
@@ -144,7 +145,7 @@ async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::Send
             wechat::send(app, api, msg).await
         }
         Channel::Email => {
-            let Some(sender) = app.senders.email.get(&msg.account) else { return Err(unknown_account(msg)) };
+            let Some(sender) = senders.email.get(&msg.account) else { return Err(unknown_account(msg)) };
             let conv = app.store.conversation(&msg.conversation_id).await.map_err(store_err)?.unwrap_or_default();
             let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
             let headers = ReplyHeaders {

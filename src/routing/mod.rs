@@ -280,7 +280,8 @@ pub enum ReloadError {
 
 /// Reads the configuration again (SIGHUP, `POST /api/v1/admin/reload`) and
 /// puts its routing sections (queues, agents and their tokens, rules,
-/// routing, SLA, calendars) in force. A configuration with problems is
+/// routing, SLA, calendars) in force, with the rotated secrets that can
+/// be (see [`crate::config::changes`]). A configuration with problems is
 /// refused with every problem and the old one stays.
 pub async fn reload(app: &App) -> Result<ReloadReport, ReloadError> {
     let entries = app.store.runtime_entries().await.map_err(RouteError::from)?;
@@ -396,26 +397,17 @@ pub fn queue_references(settings: &Settings, name: &str) -> Vec<String> {
 pub async fn reload_with(app: &App, entries: HashMap<String, String>) -> Result<ReloadReport, ReloadError> {
     let old = app.live();
     let source = old.settings.source.clone().ok_or(ReloadError::NoSource)?;
-    let new = tokio::task::spawn_blocking(move || load_with_runtime(&source, &entries))
+    let mut new = tokio::task::spawn_blocking(move || load_with_runtime(&source, &entries))
         .await
         .map_err(|_| ReloadError::NoSource)?
         .map_err(ReloadError::Invalid)?;
-    let s = &app.settings;
-    let mut restart_needed = Vec::new();
-    let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
-    for (name, a, b) in [
-        ("server", &s.server as &dyn std::fmt::Debug, &new.server as &dyn std::fmt::Debug),
-        ("nats", &s.nats, &new.nats),
-        ("redis", &s.redis, &new.redis),
-        ("channels", &s.channels, &new.channels),
-        ("outbound", &s.outbound, &new.outbound),
-        ("delivery", &s.delivery, &new.delivery),
-        ("log", &s.log, &new.log),
-    ] {
-        if differs(a, b) {
-            restart_needed.push(name);
-        }
-    }
+    let restart_needed = crate::config::changes::restart_needed(&app.settings, &new);
+    let rotated = crate::config::changes::changed_secrets(&old.settings, &new);
+    // The channels run on with their start-time keys and the new secrets.
+    new.channels = crate::config::changes::with_rotated_secrets(&app.settings.channels, &new.channels);
+    crate::app::rotate_channel_secrets(app, &old.settings.channels, &new.channels).map_err(|message| {
+        ReloadError::Invalid(crate::config::Problems(vec![crate::config::Problem { key: "channels".into(), message }]))
+    })?;
     let report = ReloadReport {
         agents: new.agents.len(),
         queues: new.queues.len(),
@@ -433,6 +425,13 @@ pub async fn reload_with(app: &App, entries: HashMap<String, String>) -> Result<
         Err(e) => tracing::warn!(error = %e, "SLA clocks keep their old plan until they next move"),
     }
     drain(app).await?;
+    if !rotated.is_empty() {
+        // The key paths only, never the values.
+        tracing::info!(secrets = ?rotated, "secrets changed by the reload");
+    }
+    if !report.restart_needed.is_empty() {
+        tracing::warn!(sections = ?report.restart_needed, "reloaded; changes to these sections take effect after a restart");
+    }
     tracing::info!(agents = report.agents, queues = report.queues, rules = report.rules, "configuration reloaded");
     Ok(report)
 }

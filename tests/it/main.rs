@@ -20,6 +20,7 @@ mod outbox;
 mod oversize;
 mod readiness;
 mod reconnect;
+mod reload_secrets;
 mod replay;
 mod routing;
 mod scoping;
