@@ -130,6 +130,18 @@ struct Batchers {
     delivered: coalesce::Coalescer<(String, u64), ()>,
 }
 
+/// A batching front of `call` over `store`.
+fn front<Req, Resp, F, Fut>(store: &Store, call: F) -> coalesce::Coalescer<Req, Resp>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+    F: Fn(Store, Vec<Req>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Vec<Resp>, StoreError>> + Send + 'static,
+{
+    let store = store.clone();
+    coalesce::Coalescer::start(BATCH_MAX, BATCH_LANES, Arc::new(move |items| Box::pin(call(store.clone(), items))))
+}
+
 /// Requests per batch, and batches in flight, of each batched call.
 const BATCH_MAX: usize = 64;
 const BATCH_LANES: usize = 4;
@@ -198,34 +210,10 @@ impl Store {
         self.batchers
             .get_or_init(|| async {
                 let bare = Store { batchers: Arc::new(tokio::sync::OnceCell::new()), ..self.clone() };
-                let done = bare.clone();
-                let lookups = bare.clone();
-                let marks = bare;
                 Batchers {
-                    lookup: coalesce::Coalescer::start(
-                        BATCH_MAX,
-                        BATCH_LANES,
-                        Arc::new(move |items| {
-                            let store = lookups.clone();
-                            Box::pin(async move { store.lookup_batch(items).await })
-                        }),
-                    ),
-                    outbox_done: coalesce::Coalescer::start(
-                        BATCH_MAX,
-                        BATCH_LANES,
-                        Arc::new(move |items| {
-                            let store = done.clone();
-                            Box::pin(async move { store.outbox_done_batch(items).await })
-                        }),
-                    ),
-                    delivered: coalesce::Coalescer::start(
-                        BATCH_MAX,
-                        BATCH_LANES,
-                        Arc::new(move |items| {
-                            let store = marks.clone();
-                            Box::pin(async move { store.delivered_batch(items).await })
-                        }),
-                    ),
+                    lookup: front(&bare, |s, items| async move { s.lookup_batch(items).await }),
+                    outbox_done: front(&bare, |s, items| async move { s.outbox_done_batch(items).await }),
+                    delivered: front(&bare, |s, items| async move { s.delivered_batch(items).await }),
                 }
             })
             .await
