@@ -7,7 +7,9 @@
 //!
 //! A batch runs its requests in the order they arrived, in one atomic
 //! script, so each sees the effects of those before it, exactly as if they
-//! had been sent one after the other.
+//! had been sent one after the other. A batch that fails for a reason other
+//! than an outage (one request's key of the wrong type, say) is tried again
+//! one request at a time, so that only the request at fault fails.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +22,7 @@ use super::StoreError;
 /// What runs one batch: the requests in arrival order, one answer each in
 /// the same order.
 pub type Run<Req, Resp> =
-    Arc<dyn Fn(Vec<Req>) -> Pin<Box<dyn Future<Output = Result<Vec<Resp>, StoreError>> + Send>> + Send + Sync>;
+    Arc<dyn Fn(Arc<Vec<Req>>) -> Pin<Box<dyn Future<Output = Result<Vec<Resp>, StoreError>> + Send>> + Send + Sync>;
 
 type Waiting<Req, Resp> = (Req, oneshot::Sender<Result<Resp, StoreError>>);
 
@@ -29,7 +31,7 @@ pub struct Coalescer<Req, Resp> {
     tx: mpsc::UnboundedSender<Waiting<Req, Resp>>,
 }
 
-impl<Req: Send + 'static, Resp: Send + 'static> Coalescer<Req, Resp> {
+impl<Req: Clone + Send + Sync + 'static, Resp: Send + 'static> Coalescer<Req, Resp> {
     /// Starts the batching task (on the current runtime): at most `lanes`
     /// batches in flight, each of at most `max` requests.
     pub fn start(max: usize, lanes: usize, run: Run<Req, Resp>) -> Coalescer<Req, Resp> {
@@ -50,27 +52,8 @@ impl<Req: Send + 'static, Resp: Send + 'static> Coalescer<Req, Resp> {
                 let run = run.clone();
                 tokio::spawn(async move {
                     let (requests, waiters): (Vec<Req>, Vec<_>) = batch.into_iter().unzip();
-                    let n = requests.len();
-                    match run(requests).await {
-                        Ok(answers) if answers.len() == n => {
-                            for (waiter, answer) in waiters.into_iter().zip(answers) {
-                                let _ = waiter.send(Ok(answer));
-                            }
-                        }
-                        Ok(answers) => {
-                            let e = StoreError::Corrupt {
-                                key: "(batch)".into(),
-                                reason: format!("{} answers to {n} requests", answers.len()),
-                            };
-                            for waiter in waiters {
-                                let _ = waiter.send(Err(replicate(&e)));
-                            }
-                        }
-                        Err(e) => {
-                            for waiter in waiters {
-                                let _ = waiter.send(Err(replicate(&e)));
-                            }
-                        }
+                    for (waiter, answer) in waiters.into_iter().zip(answer_each(&run, requests).await) {
+                        let _ = waiter.send(answer);
                     }
                     drop(lane);
                 });
@@ -84,6 +67,29 @@ impl<Req: Send + 'static, Resp: Send + 'static> Coalescer<Req, Resp> {
         let (tx, rx) = oneshot::channel();
         self.tx.send((request, tx)).map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
+    }
+}
+
+/// Runs a batch and answers each of its requests; a batch that failed
+/// other than transiently is run again one request at a time.
+async fn answer_each<Req: Clone, Resp>(run: &Run<Req, Resp>, requests: Vec<Req>) -> Vec<Result<Resp, StoreError>> {
+    let n = requests.len();
+    let requests = Arc::new(requests);
+    match run(requests.clone()).await {
+        Ok(answers) if answers.len() == n => answers.into_iter().map(Ok).collect(),
+        Ok(answers) => {
+            let e = StoreError::Corrupt { key: "(batch)".into(), reason: format!("{} answers to {n} requests", answers.len()) };
+            (0..n).map(|_| Err(replicate(&e))).collect()
+        }
+        Err(e) if n > 1 && !e.is_transient() => {
+            let mut out = Vec::with_capacity(n);
+            for request in requests.iter() {
+                let alone = run(Arc::new(vec![request.clone()])).await;
+                out.push(alone.and_then(|mut a| a.pop().ok_or_else(|| replicate(&e))));
+            }
+            out
+        }
+        Err(e) => (0..n).map(|_| Err(replicate(&e))).collect(),
     }
 }
 
@@ -126,11 +132,11 @@ mod tests {
     async fn requests_queued_meanwhile_go_together_and_in_order() {
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = calls.clone();
-        let run: Run<u32, u32> = Arc::new(move |batch: Vec<u32>| {
+        let run: Run<u32, u32> = Arc::new(move |batch: Arc<Vec<u32>>| {
             seen.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                Ok(batch.into_iter().map(|x| x * 10).collect())
+                Ok(batch.iter().map(|x| x * 10).collect())
             })
         });
         let c = Arc::new(Coalescer::start(64, 1, run));
@@ -165,5 +171,31 @@ mod tests {
         let wrong: Run<u32, u32> = Arc::new(|_| Box::pin(async { Ok(vec![]) }));
         let c = Coalescer::start(8, 2, wrong);
         assert!(matches!(c.call(1).await, Err(StoreError::Corrupt { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_request_at_fault_fails_alone() {
+        // Request 13 makes any batch it is in fail (not an outage).
+        let run: Run<u32, u32> = Arc::new(|batch: Arc<Vec<u32>>| {
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                if batch.contains(&13) {
+                    return Err(StoreError::Corrupt { key: "k".into(), reason: "wrong type".into() });
+                }
+                Ok(batch.iter().map(|x| x + 1).collect())
+            })
+        });
+        let c = Arc::new(Coalescer::start(64, 1, run));
+        let answers = futures::future::join_all((10..20u32).map(|i| {
+            let c = c.clone();
+            async move { c.call(i).await }
+        }))
+        .await;
+        for (i, answer) in (10..20u32).zip(answers) {
+            match answer {
+                Ok(v) => assert_eq!(v, i + 1),
+                Err(e) => assert_eq!(i, 13, "{i} failed with {e}"),
+            }
+        }
     }
 }

@@ -98,7 +98,6 @@ pub struct Store {
     conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
     keys: Keys,
     timeout: Duration,
-    route: Arc<Script>,
     delivery: Arc<Script>,
     profile: Arc<Script>,
     lookup: Arc<Script>,
@@ -114,10 +113,14 @@ pub struct Store {
     chat_reserve: Arc<Script>,
     chat_commit: Arc<Script>,
     delivered_many: Arc<Script>,
+    route_many: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     /// The batching fronts (`coalesce`), started on first use.
     batchers: Arc<tokio::sync::OnceCell<Batchers>>,
 }
+
+/// One message to route: the keys and arguments of `lua/route.lua`.
+type RouteItem = (Vec<String>, Vec<Vec<u8>>);
 
 /// One fast-path removal: the ids published, and the SLA clocks'
 /// compare-and-set (key, read, new; empty key: none).
@@ -125,26 +128,30 @@ type DoneItem = (Vec<String>, String, String, String);
 
 /// The calls that are batched when they come in faster than Redis answers.
 struct Batchers {
+    route: coalesce::Coalescer<RouteItem, Result<Vec<String>, String>>,
     lookup: coalesce::Coalescer<Vec<String>, HashMap<String, String>>,
     outbox_done: coalesce::Coalescer<DoneItem, bool>,
     delivered: coalesce::Coalescer<(String, u64), ()>,
 }
 
 /// A batching front of `call` over `store`.
-fn front<Req, Resp, F, Fut>(store: &Store, call: F) -> coalesce::Coalescer<Req, Resp>
+fn front<Req, Resp, F, Fut>(store: &Store, max: usize, call: F) -> coalesce::Coalescer<Req, Resp>
 where
-    Req: Send + 'static,
+    Req: Clone + Send + Sync + 'static,
     Resp: Send + 'static,
-    F: Fn(Store, Vec<Req>) -> Fut + Send + Sync + 'static,
+    F: Fn(Store, Arc<Vec<Req>>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Vec<Resp>, StoreError>> + Send + 'static,
 {
     let store = store.clone();
-    coalesce::Coalescer::start(BATCH_MAX, BATCH_LANES, Arc::new(move |items| Box::pin(call(store.clone(), items))))
+    coalesce::Coalescer::start(max, BATCH_LANES, Arc::new(move |items| Box::pin(call(store.clone(), items))))
 }
 
 /// Requests per batch, and batches in flight, of each batched call.
 const BATCH_MAX: usize = 64;
 const BATCH_LANES: usize = 4;
+/// Messages per routing call: each may walk many agents, and Redis runs
+/// nothing else meanwhile.
+const ROUTE_BATCH_MAX: usize = 16;
 
 /// The routing library, prepended to the scripts that change assignments.
 const LIB_LUA: &str = include_str!("lua/lib.lua");
@@ -178,7 +185,6 @@ impl Store {
             conn: Arc::new(tokio::sync::Mutex::new(None)),
             keys: Keys::new(&settings.prefix),
             timeout: Duration::from_millis(settings.timeout_ms),
-            route: Arc::new(with_lib(include_str!("lua/route.lua"))),
             drain: Arc::new(with_lib(include_str!("lua/drain.lua"))),
             resolve: Arc::new(with_lib(include_str!("lua/resolve.lua"))),
             offer: Arc::new(with_lib(include_str!("lua/offer.lua"))),
@@ -194,6 +200,11 @@ impl Store {
             chat_reserve: Arc::new(Script::new(include_str!("lua/chat_reserve.lua"))),
             chat_commit: Arc::new(Script::new(include_str!("lua/chat_commit.lua"))),
             delivered_many: Arc::new(Script::new(include_str!("lua/delivered_many.lua"))),
+            route_many: Arc::new(Script::new(&format!(
+                "{LIB_LUA}\nlocal function route_one(KEYS, ARGV)\n{}\nend\n{}",
+                include_str!("lua/route.lua"),
+                include_str!("lua/route_many.lua")
+            ))),
             outbox_scripts: Arc::new(outbox::OutboxScripts {
                 outbox_done_many: Script::new(include_str!("lua/outbox_done_many.lua")),
                 outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),
@@ -211,9 +222,10 @@ impl Store {
             .get_or_init(|| async {
                 let bare = Store { batchers: Arc::new(tokio::sync::OnceCell::new()), ..self.clone() };
                 Batchers {
-                    lookup: front(&bare, |s, items| async move { s.lookup_batch(items).await }),
-                    outbox_done: front(&bare, |s, items| async move { s.outbox_done_batch(items).await }),
-                    delivered: front(&bare, |s, items| async move { s.delivered_batch(items).await }),
+                    route: front(&bare, ROUTE_BATCH_MAX, |s, items| async move { s.route_batch(items).await }),
+                    lookup: front(&bare, BATCH_MAX, |s, items| async move { s.lookup_batch(items).await }),
+                    outbox_done: front(&bare, BATCH_MAX, |s, items| async move { s.outbox_done_batch(items).await }),
+                    delivered: front(&bare, BATCH_MAX, |s, items| async move { s.delivered_batch(items).await }),
                 }
             })
             .await
@@ -453,10 +465,10 @@ impl Store {
     }
 
     /// Several profile lookups in one call (`lua/lookup.lua`).
-    async fn lookup_batch(&self, lookups: Vec<Vec<String>>) -> Result<Vec<HashMap<String, String>>, StoreError> {
+    async fn lookup_batch(&self, lookups: Arc<Vec<Vec<String>>>) -> Result<Vec<HashMap<String, String>>, StoreError> {
         let mut inv = self.lookup.prepare_invoke();
         inv.arg(self.keys.base());
-        for keys in &lookups {
+        for keys in lookups.iter() {
             for key in keys {
                 inv.key(key);
             }
@@ -606,10 +618,10 @@ impl Store {
     }
 
     /// Moves several delivery marks in one call, in order.
-    async fn delivered_batch(&self, marks: Vec<(String, u64)>) -> Result<Vec<()>, StoreError> {
+    async fn delivered_batch(&self, marks: Arc<Vec<(String, u64)>>) -> Result<Vec<()>, StoreError> {
         let mut inv = self.delivered_many.prepare_invoke();
         inv.arg(DELIVERED_SEQ_TTL_SECS);
-        for (key, seq) in &marks {
+        for (key, seq) in marks.iter() {
             inv.key(key).arg(seq);
         }
         let mut c = self.conn().await?;

@@ -168,14 +168,14 @@ impl Store {
     }
 
     /// Several removals in one call, in order (`lua/outbox_done_many.lua`).
-    pub(super) async fn outbox_done_batch(&self, items: Vec<super::DoneItem>) -> Result<Vec<bool>, StoreError> {
+    pub(super) async fn outbox_done_batch(&self, items: std::sync::Arc<Vec<super::DoneItem>>) -> Result<Vec<bool>, StoreError> {
         let mut inv = self.outbox_scripts.outbox_done_many.key(self.keys.outbox());
         inv.key(self.keys.outbox_data());
-        for (_, sla_key, _, _) in &items {
+        for (_, sla_key, _, _) in items.iter() {
             inv.key(sla_key);
         }
         inv.arg(super::SLA_TTL_SECS);
-        for (ids, _, read, new) in &items {
+        for (ids, _, read, new) in items.iter() {
             inv.arg(read).arg(new).arg(ids.len());
             for id in ids {
                 inv.arg(id);

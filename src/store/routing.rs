@@ -322,30 +322,40 @@ impl Store {
     pub async fn route(&self, req: RouteRequest<'_>) -> Result<RouteResult, StoreError> {
         let seen = self.keys.seen(req.channel, req.account, req.provider_message_id);
         let class = serde_json::to_string(&req.class).map_err(corrupt(seen.clone()))?;
-        let mut inv = self.route.key(&seen);
-        inv.key(self.keys.identity(req.identity.0, req.identity.1))
-            .key(req.shop_customer.map(|id| self.keys.identity("shop", id)).unwrap_or_default())
-            .arg(self.keys.base())
-            .arg(&req.stored_message)
-            .arg(&req.new_customer_id)
-            .arg(&req.new_conversation_id)
-            .arg(req.now_ms)
-            .arg(req.dedupe_ttl_secs)
-            .arg(req.channel.as_str())
-            .arg(req.account)
-            .arg(req.address)
-            .arg(req.message_id)
-            .arg(req.hint.as_deref().unwrap_or(""))
-            .arg(class)
-            .arg(req.join_window_ms)
-            .arg(req.reopen_window_ms)
-            .arg(&req.event_message);
+        let keys = vec![
+            seen.clone(),
+            self.keys.identity(req.identity.0, req.identity.1),
+            req.shop_customer.map(|id| self.keys.identity("shop", id)).unwrap_or_default(),
+        ];
+        let mut args: Vec<Vec<u8>> = [
+            self.keys.base(),
+            &req.stored_message,
+            &req.new_customer_id,
+            &req.new_conversation_id,
+            &req.now_ms.to_string(),
+            &req.dedupe_ttl_secs.to_string(),
+            req.channel.as_str(),
+            req.account,
+            req.address,
+            req.message_id,
+            req.hint.as_deref().unwrap_or(""),
+            &class,
+            &req.join_window_ms.to_string(),
+            &req.reopen_window_ms.to_string(),
+            &req.event_message,
+        ]
+        .iter()
+        .map(|a| a.as_bytes().to_vec())
+        .collect();
         for (field, value) in &req.profile {
-            inv.arg(*field).arg(value);
+            args.push(field.as_bytes().to_vec());
+            args.push(value.as_bytes().to_vec());
         }
-        let mut c = self.conn().await?;
-        let r: Result<Vec<String>, _> = inv.invoke_async(&mut c).await;
-        let (head, events) = split_reply(self.check(r).await?, 3)?;
+        let reply = self.batchers().await.route.call((keys, args)).await?.map_err(|e| {
+            StoreError::Redis(redis::RedisError::from((redis::ErrorKind::ResponseError, "routing script failed", e)))
+        })?;
+        let r: Result<Vec<String>, redis::RedisError> = Ok(reply);
+        let (head, events) = split_reply(r?, 3)?;
         let [duplicate, json, after]: [String; 3] =
             head.try_into().map_err(|_| StoreError::Corrupt { key: seen.clone(), reason: "short reply".into() })?;
         #[derive(Deserialize)]
@@ -360,6 +370,35 @@ impl Store {
         result.duplicate = duplicate == "1";
         (result.sla_clocks, result.priority, result.events) = (after.sla, after.priority, events);
         Ok(result)
+    }
+
+    /// Routes several messages in one call (`lua/route_many.lua`): each
+    /// message's `route.lua` answer, or its own error.
+    pub(super) async fn route_batch(&self, items: std::sync::Arc<Vec<super::RouteItem>>) -> Result<Vec<Result<Vec<String>, String>>, StoreError> {
+        let mut inv = self.route_many.prepare_invoke();
+        inv.arg(items.len());
+        for (keys, args) in items.iter() {
+            inv.arg(keys.len()).arg(args.len());
+        }
+        for (keys, args) in items.iter() {
+            for key in keys {
+                inv.key(key);
+            }
+            for arg in args {
+                inv.arg(arg.as_slice());
+            }
+        }
+        let mut c = self.conn().await?;
+        let r: Result<Vec<Vec<String>>, _> = inv.invoke_async(&mut c).await;
+        let answers = self.check(r).await?;
+        Ok(answers
+            .into_iter()
+            .map(|mut answer| match answer.first().map(String::as_str) {
+                Some("ok") => Ok(answer.split_off(1)),
+                Some("err") => Err(answer.get(1).cloned().unwrap_or_default()),
+                _ => Err("a malformed answer of the routing script".to_owned()),
+            })
+            .collect())
     }
 
     /// Runs a routing script whose answer is reply()-shaped (see

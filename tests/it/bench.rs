@@ -52,7 +52,7 @@ async fn a_quick_run_reports_every_section_and_cleans_up() {
     // server-side count also sees whatever else uses the shared Redis).
     assert_eq!(fp.max.redis_round_trips_per_message, 1.0, "{:?}", fp.max);
     assert!(fp.max.redis_script_calls_per_message >= 1.0, "{:?}", fp.max);
-    assert!(p.max.redis_round_trips_per_message >= 1.0, "the daemon counts its round trips: {:?}", p.max);
+    assert!(p.max.redis_round_trips_per_message > 0.0, "the daemon counts its round trips: {:?}", p.max);
     for name in [
         "e2e_msgs_per_sec / floor_pipeline_msgs_per_sec",
         "half_load_p99_ms / floor_pipeline_half_load_p99_ms",

@@ -216,3 +216,35 @@ async fn dead_letters_that_cannot_be_replayed_are_422() {
     assert_eq!(dead_letters(&app).await.len(), entries.len(), "all kept");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_at_fault_fails_alone_among_those_routed_with_it() {
+    let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
+    let app = spawn(&hook).await;
+    let mut c = redis().await;
+    let identity = format!("{{{}}}:ident:phone:{CUSTOMER}", app.prefix);
+    let _: () = redis::cmd("HSET").arg(&identity).arg("oops").arg("1").query_async(&mut c).await.unwrap();
+    // The one at fault and four others at once, so that the router's Redis
+    // calls go together (store::coalesce): only the one at fault fails.
+    let others = (1..=4).map(|i| format!("+1415555020{i}"));
+    let sends = futures::future::join_all(
+        std::iter::once(CUSTOMER.to_owned())
+            .chain(others)
+            .enumerate()
+            .map(|(i, from)| {
+                let app = &app;
+                async move { sms(app, &format!("SM0000000000000000000000000000B{i:02}"), &from, "where is my parcel?").await }
+            }),
+    );
+    sends.await;
+    let letter = wait_until(WAIT, || async { dead_letters(&app).await.into_iter().find(|l| l["kind"] == "inbound") }).await;
+    assert_eq!(letter.expect("the message at fault is dead-lettered")["message"]["customer"], CUSTOMER);
+    let assigned = wait_until(WAIT, || async {
+        let n = hook.events().iter().filter(|e| e["type"] == "switchboard.conversation.assigned").count();
+        (n == 4).then_some(n)
+    })
+    .await;
+    assert_eq!(assigned, Some(4), "the other four are assigned: {:?}", hook.events());
+    assert_eq!(dead_letters(&app).await.len(), 1);
+    app.stop().await;
+}
