@@ -35,7 +35,7 @@ pub struct ListQuery {
     tag = "admin",
     summary = "List dead letters",
     description = "Deliveries that exhausted their attempts, oldest first: `{\"total\", \"dead_letters\": [{id, event, target, kind, reason, at}]}`. Admin token only.",
-    params(("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")),
+    params(("limit" = Option<u32>, Query, description = "At most this many, 1 to 1000 (default 100); anything else is a 400 naming `limit`", minimum = 1, maximum = 1000)),
     responses(
         (status = 200, description = "The dead letters", body = DeadLetterPage),
         (status = 400, description = "`invalid_request`: a bad query", body = ErrorBody),
@@ -51,7 +51,10 @@ pub async fn dead_letters(
     Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be 1 to 1000"));
+    }
     let (items, total) = app.store.dead_letters(limit as isize).await.map_err(|e| ApiError::unavailable(&e))?;
     let dead_letters = items.into_iter().filter_map(|v| serde_json::from_value::<DeadLetter>(v).ok()).collect();
     Ok(Json(DeadLetterPage { total, dead_letters }))
