@@ -52,6 +52,7 @@ pub const BEARER: &str = "bearer";
         super::webchat::socket,
         super::api::set_status,
         super::api::agent_conversations,
+        super::api::list_conversations,
         super::api::conversation,
         super::api::reply,
         super::api::resolve,
