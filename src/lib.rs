@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod model;
 pub mod outbound;
 pub mod outbox;
 pub mod replay;

@@ -517,16 +517,8 @@ fn default_offer_timeout() -> u64 {
     30
 }
 
-/// How a queue hands conversations to agents.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueMode {
-    /// Assign directly.
-    #[default]
-    Auto,
-    /// Offer, and assign on accept.
-    Offer,
-}
+/// How a queue hands conversations to agents (defined in `model`).
+pub use crate::model::QueueMode;
 
 /// `[agents.<id>]`
 #[derive(Clone, Debug, Deserialize)]
@@ -557,29 +549,8 @@ pub struct AgentSettings {
     pub wrapup_secs: u64,
 }
 
-/// Agent presence.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentStatus {
-    /// Takes conversations.
-    #[default]
-    Available,
-    /// Logged in, takes none.
-    Away,
-    /// Not working.
-    Offline,
-}
-
-impl AgentStatus {
-    /// The stable lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Available => "available",
-            AgentStatus::Away => "away",
-            AgentStatus::Offline => "offline",
-        }
-    }
-}
+/// Agent presence (defined with the API's other enums in `model`).
+pub use crate::model::AgentStatus;
 
 /// How many conversations an agent holds at once.
 #[derive(Clone, Debug, Default, Deserialize)]

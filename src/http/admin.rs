@@ -1,7 +1,6 @@
 //! Admin routes (`server.admin_token` only): customer profiles and their
 //! linked identities, and the configuration reload.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -14,7 +13,9 @@ use utoipa::ToSchema;
 
 use super::auth::require_admin;
 use super::error::{ApiError, ErrorBody};
-use super::openapi::{CustomerProfile, InvalidConfig, ReloadReport};
+use super::openapi::InvalidConfig;
+use crate::model::Customer;
+use crate::routing::ReloadReport;
 use crate::app::App;
 use crate::routing::ReloadError;
 use crate::store::CustomerUpdate;
@@ -109,8 +110,8 @@ fn identity(app: &App, i: &IdentityBody) -> Result<(String, String), ApiError> {
     params(("id" = String, Path, description = "The shop's customer id, 1 to 128 characters without `|`")),
     request_body = CustomerBody,
     responses(
-        (status = 200, description = "Updated", body = CustomerProfile),
-        (status = 201, description = "Created", body = CustomerProfile),
+        (status = 200, description = "Updated", body = Customer),
+        (status = 201, description = "Created", body = Customer),
         (status = 400, description = "`invalid_request`: not the documented JSON, or a bad id, identity or attribute", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
@@ -180,7 +181,7 @@ pub async fn put_customer(
         conversation and last agent. Admin token only.",
     params(("id" = String, Path, description = "The shop's customer id")),
     responses(
-        (status = 200, description = "The profile", body = CustomerProfile),
+        (status = 200, description = "The profile", body = Customer),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
         (status = 404, description = "`not_found`: no such customer", body = ErrorBody),
@@ -192,7 +193,7 @@ pub async fn get_customer(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Customer>, ApiError> {
     admin(&app, &headers)?;
     if !super::ids::is_shop_customer_id(&id) {
         return Err(ApiError::not_found("customer"));
@@ -200,27 +201,10 @@ pub async fn get_customer(
     Ok(Json(profile(&app, &id).await?))
 }
 
-async fn profile(app: &App, shop_id: &str) -> Result<serde_json::Value, ApiError> {
+async fn profile(app: &App, shop_id: &str) -> Result<Customer, ApiError> {
     let found = app.store.customer_profile(("shop", shop_id)).await.map_err(|e| ApiError::unavailable(&e))?;
     let (profile, identities) = found.ok_or_else(|| ApiError::not_found("customer"))?;
-    let field = |k: &str| profile.get(k).filter(|v| !v.is_empty()).cloned();
-    let attributes: BTreeMap<&str, serde_json::Value> = [
-        ("tier", field("tier").map(serde_json::Value::from)),
-        ("language", field("language").map(serde_json::Value::from)),
-        ("name", field("name").map(serde_json::Value::from)),
-        ("tags", field("tags").map(|t| t.split(',').map(str::to_owned).collect::<Vec<_>>().into())),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| (k, v)))
-    .collect();
-    Ok(serde_json::json!({
-        "id": shop_id,
-        "customer": field("id"),
-        "identities": identities,
-        "attributes": attributes,
-        "open_conversation": field("open"),
-        "last_agent": field("last_agent"),
-    }))
+    Ok(Customer::from_stored(shop_id, &profile, &identities))
 }
 
 /// `POST /api/v1/admin/reload`: reads the configuration again and puts its

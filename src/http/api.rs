@@ -15,9 +15,11 @@ use utoipa::ToSchema;
 
 use super::auth::{authenticate, Principal};
 use super::error::{ApiError, ErrorBody};
-use super::openapi::{AgentConversations, ConversationView, Note, Placement, ReplyQueued, Resolved, StatusSet};
 use crate::app::App;
-use crate::config::AgentStatus;
+use crate::model::{
+    AgentConversations, AgentLoad, AgentStatus, Conversation, ConversationDetail, ConversationPage, ConversationState, Direction, Message, Note,
+    Placement, ReplyQueued, ReplyState, Resolved, StatusSet,
+};
 use crate::store::TransferTarget;
 
 
@@ -33,7 +35,6 @@ fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     /// The new status.
-    #[schema(value_type = super::openapi::AgentStatus)]
     status: AgentStatus,
 }
 
@@ -76,7 +77,7 @@ pub async fn set_status(
     if req.status == AgentStatus::Available {
         drain(&app).await;
     }
-    Ok(Json(serde_json::json!({ "agent": agent, "status": req.status })))
+    Ok(Json(StatusSet { agent, status: req.status }))
 }
 
 /// `GET /api/v1/agents/{agent}/conversations`
@@ -110,14 +111,22 @@ pub async fn agent_conversations(
         return Err(ApiError::forbidden("an agent may only list its own conversations"));
     }
     let ids = app.store.agent_conversations(&agent).await.map_err(|e| ApiError::unavailable(&e))?;
-    let mut out = Vec::with_capacity(ids.len());
+    let mut conversations = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(c) = app.store.conversation(&id).await.map_err(|e| ApiError::unavailable(&e))? {
-            out.push(c);
+        if let Some(record) = app.store.conversation(&id).await.map_err(|e| ApiError::unavailable(&e))? {
+            conversations.extend(typed(&id, &record));
         }
     }
-    let state = app.store.agent(&agent).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({ "agent": agent, "state": state, "conversations": out })))
+    let state = AgentLoad::from_hash(&app.store.agent(&agent).await.map_err(|e| ApiError::unavailable(&e))?);
+    Ok(Json(AgentConversations { agent, state, conversations }))
+}
+
+/// The conversation of a stored record; `None` (logged) when the record is
+/// not one this version reads, so one bad record does not hide the others.
+pub(super) fn typed(id: &str, record: &crate::store::ConversationRecord) -> Option<Conversation> {
+    Conversation::from_hash(record)
+        .map_err(|e| tracing::warn!(error = %e, conversation = %id, "a stored conversation cannot be shown"))
+        .ok()
 }
 
 /// Loads a conversation the principal may see (404 before 403, so an agent
@@ -145,7 +154,7 @@ async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::C
         and the SLA clocks. An agent sees only conversations assigned or offered to it.",
     params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
     responses(
-        (status = 200, description = "The conversation", body = ConversationView),
+        (status = 200, description = "The conversation", body = ConversationDetail),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: not assigned to this agent", body = ErrorBody),
         (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
@@ -159,25 +168,12 @@ pub async fn conversation(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let who = authenticate(&app.live().settings, &headers)?;
-    let conv = visible(&app, &who, &id).await?;
+    let record = visible(&app, &who, &id).await?;
+    let conversation = Conversation::from_hash(&record).map_err(|e| ApiError::unavailable(&e))?;
     let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
+    let messages = messages.iter().filter_map(|m| serde_json::from_value::<Message>(m.clone()).ok()).collect();
     let sla = crate::sla::clocks_view(&app, &id).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({ "conversation": present(conv), "messages": messages, "sla": sla })))
-}
-
-/// A conversation record as the API shows it: the fields the scripts keep
-/// as JSON (the routing decision, required skills, tags) as JSON.
-fn present(record: crate::store::ConversationRecord) -> serde_json::Map<String, serde_json::Value> {
-    record
-        .into_iter()
-        .map(|(k, v)| {
-            let value = match k.as_str() {
-                "decision" | "req_skills" | "tags" => serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v)),
-                _ => serde_json::Value::String(v),
-            };
-            (k, value)
-        })
-        .collect()
+    Ok(Json(ConversationDetail { conversation, messages, sla }))
 }
 
 /// `{"text": "…"}`
@@ -226,10 +222,10 @@ pub async fn note(
         Principal::Admin => "admin".to_owned(),
         Principal::Agent(a) => a.clone(),
     };
-    let note = serde_json::json!({
-        "id": ulid::Ulid::new().to_string(), "direction": "note", "agent": author, "text": text, "at": chrono::Utc::now(),
-    });
-    app.store.append_message(&id, &note.to_string()).await.map_err(|e| ApiError::unavailable(&e))?;
+    let note =
+        Note { id: ulid::Ulid::new().to_string(), direction: Direction::Note, agent: author, text: text.to_owned(), at: chrono::Utc::now() };
+    let stored = serde_json::to_string(&note).map_err(|e| ApiError::unavailable(&e))?;
+    app.store.append_message(&id, &stored).await.map_err(|e| ApiError::unavailable(&e))?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 
@@ -249,7 +245,7 @@ pub struct ReplyBody {
     /// WeChat only: media already uploaded to WeChat, by id, at most 10;
     /// each goes out as its own message.
     #[serde(default)]
-    #[schema(value_type = Vec<super::openapi::MediaRef>, max_items = 10)]
+    #[schema(max_items = 10)]
     media: Vec<MediaRef>,
 }
 
@@ -333,7 +329,7 @@ pub async fn reply(
     })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "id": ids.first(), "ids": ids, "conversation": id, "state": "queued" })),
+        Json(ReplyQueued { id: ids.first().cloned(), ids, conversation: id, state: ReplyState::Queued }),
     ))
 }
 
@@ -413,7 +409,7 @@ pub async fn resolve(
             Err(e) => tracing::warn!(error = %e, conversation = %id, "the sweep will free the agent's capacity"),
         }
     }
-    Ok(Json(serde_json::json!({ "conversation": id, "state": "resolved", "wrapup": outcome.wrapup })))
+    Ok(Json(Resolved { conversation: id, state: ConversationState::Resolved, wrapup: outcome.wrapup }))
 }
 
 /// `POST /api/v1/conversations/{id}/accept`: the agent takes the
@@ -473,7 +469,7 @@ pub async fn decline(
     answer(&app, &id, &headers, false).await
 }
 
-async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Result<Json<serde_json::Value>, ApiError> {
+async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Result<Json<Placement>, ApiError> {
     let who = authenticate(&app.live().settings, headers)?;
     super::ids::conversation(id)?;
     let conv = app.store.conversation(id).await.map_err(|e| ApiError::unavailable(&e))?;
@@ -503,7 +499,17 @@ async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Resul
         tracing::info!(conversation = %id, %agent, "offer declined");
         drain(app).await;
     }
-    Ok(Json(serde_json::json!({ "conversation": id, "state": outcome.state, "agent": (!outcome.agent.is_empty()).then_some(&outcome.agent) })))
+    Ok(Json(Placement {
+        conversation: id.to_owned(),
+        state: placed_state(&outcome.state)?,
+        agent: (!outcome.agent.is_empty()).then_some(outcome.agent),
+        queue: None,
+    }))
+}
+
+/// The state a script answered after placing a conversation.
+fn placed_state(state: &str) -> Result<ConversationState, ApiError> {
+    ConversationState::parse(state).ok_or_else(|| ApiError::unavailable(&format!("a script answered the state {state:?}")))
 }
 
 /// `{"agent": "bob"}` or `{"queue": "returns"}`, with an optional note.
@@ -583,10 +589,12 @@ pub async fn transfer(
     crate::outbox::flush_events(&app, &events).await;
     tracing::info!(conversation = %id, from = %outcome.from, to = %outcome.agent, queue = %outcome.queue, "transferred");
     drain(&app).await;
-    Ok(Json(serde_json::json!({
-        "conversation": id, "state": outcome.state, "queue": outcome.queue,
-        "agent": (!outcome.agent.is_empty()).then_some(&outcome.agent),
-    })))
+    Ok(Json(Placement {
+        state: placed_state(&outcome.state)?,
+        conversation: id,
+        queue: Some(outcome.queue),
+        agent: (!outcome.agent.is_empty()).then_some(outcome.agent),
+    }))
 }
 
 /// `{"on": true}`
@@ -634,4 +642,125 @@ pub async fn typing(
     let frame = switchboard_webchat::ServerFrame::Typing { from: switchboard_webchat::Sender::Agent, on: req.on };
     crate::outbound::webchat::push(&app, &visitor, &frame, None).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The largest page of `GET /api/v1/conversations`.
+const MAX_PAGE: u32 = 200;
+
+/// How many index entries one page examines at most while filtering; a
+/// page may come back short, with a cursor to go on from.
+const MAX_EXAMINED: usize = 2000;
+
+/// `?state=&queue=&agent=&channel=&customer=&cursor=&limit=`
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationQuery {
+    /// Only conversations in this state.
+    state: Option<ConversationState>,
+    /// Only conversations of this queue.
+    queue: Option<String>,
+    /// Only conversations with this agent (an agent's token: its own id, implied).
+    agent: Option<String>,
+    /// Only conversations on this channel.
+    #[param(value_type = Option<Channel>)]
+    channel: Option<Channel>,
+    /// Only conversations of this customer (the router's customer id).
+    customer: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// At most this many, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+}
+
+impl ConversationQuery {
+    fn matches(&self, c: &Conversation) -> bool {
+        self.state.is_none_or(|s| s == c.state)
+            && self.queue.as_ref().is_none_or(|q| *q == c.queue)
+            && self.agent.as_ref().is_none_or(|a| c.agent.as_ref() == Some(a))
+            && self.channel.is_none_or(|ch| ch == c.channel)
+            && self.customer.as_ref().is_none_or(|cu| c.customer.as_ref() == Some(cu))
+    }
+}
+
+/// The cursor for the page after conversation `id`: opaque to clients.
+fn encode_cursor(id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{id}"))
+}
+
+/// The conversation id a cursor continues after.
+fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    let bad = || ApiError::invalid("cursor", "is not a cursor this API gave out");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let id = text.strip_prefix("c1:").ok_or_else(bad)?;
+    super::ids::conversation(id).map_err(|_| bad())?;
+    Ok(id.to_owned())
+}
+
+/// `GET /api/v1/conversations`
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations",
+    tag = "agent",
+    summary = "List conversations",
+    description = "Conversations in id order (oldest first), filtered, a page at a time: pass \
+        `next_cursor` as `cursor` for the next page (absent on the last). The admin token sees \
+        every conversation; an agent's token only its own (`agent` is implied; another agent's \
+        is 403). A page may hold fewer than `limit` while more follow.",
+    params(ConversationQuery),
+    responses(
+        (status = 200, description = "A page of conversations", body = ConversationPage),
+        (status = 400, description = "`invalid_request`: a bad filter, `cursor` or `limit`, naming it", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: another agent's conversations", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn list_conversations(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<ConversationQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ConversationPage>, ApiError> {
+    let who = authenticate(&app.live().settings, &headers)?;
+    let mut q = query.map(|axum::extract::Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be 1 to 200"));
+    }
+    let mut after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    if let Principal::Agent(me) = &who {
+        match &q.agent {
+            Some(a) if a != me => return Err(ApiError::forbidden("an agent may only list its own conversations")),
+            _ => q.agent = Some(me.clone()),
+        }
+    }
+    let mut conversations = Vec::new();
+    let mut examined = 0;
+    let batch = (limit as usize).max(50);
+    loop {
+        let (ids, found) = app.store.conversations_after(after.as_deref(), batch).await.map_err(|e| ApiError::unavailable(&e))?;
+        let exhausted = ids.len() < batch;
+        for (id, record) in &found {
+            if let Some(c) = typed(id, record).filter(|c| q.matches(c)) {
+                conversations.push(c);
+                if conversations.len() == limit as usize {
+                    return Ok(Json(ConversationPage { conversations, next_cursor: Some(encode_cursor(id)) }));
+                }
+            }
+        }
+        examined += ids.len();
+        if exhausted {
+            return Ok(Json(ConversationPage { conversations, next_cursor: None }));
+        }
+        // Ids whose hash is gone still move the cursor on.
+        after = ids.last().cloned();
+        if examined >= MAX_EXAMINED {
+            return Ok(Json(ConversationPage { conversations, next_cursor: after.as_deref().map(encode_cursor) }));
+        }
+    }
 }

@@ -55,6 +55,9 @@ impl ApiError {
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", rejection.body_text()),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported", rejection.body_text()),
+            _ if matches!(rejection, axum::extract::rejection::JsonRejection::JsonSyntaxError(_)) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_request", format!("`body`: {}", rejection.body_text()))
+            }
             _ => Self::new(StatusCode::BAD_REQUEST, "invalid_request", rejection.body_text()),
         }
     }
@@ -116,6 +119,7 @@ pub struct AsIs;
 /// message; a 5xx gets the generic one.
 pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use http_body_util::BodyExt;
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned());
     let resp = next.run(req).await;
     let status = resp.status();
     if resp.extensions().get::<AsIs>().is_some() {
@@ -136,12 +140,35 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         Err(_) => String::new(),
     };
     let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let text = if status == StatusCode::BAD_REQUEST { name_the_field(&text, route.as_deref()) } else { text };
     let error = framework_error(status, text, &allow);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::TRANSFER_ENCODING);
     let (_, body) = error.into_response().into_parts();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Response::from_parts(parts, body)
+}
+
+/// A framework rejection's text with the offending field named where it is
+/// known: a path rejection names the route's parameters (`` `id` ``), a JSON
+/// syntax error names `body`. Query and JSON data errors already start with
+/// the field (`limit: invalid digit …`, `unknown field `colour``).
+fn name_the_field(text: &str, route: Option<&str>) -> String {
+    if text.starts_with("Invalid URL") || text.starts_with("Wrong number of path arguments") {
+        let params: Vec<String> = route
+            .unwrap_or("")
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|p| format!("`{p}`"))
+            .collect();
+        if !params.is_empty() {
+            return format!("path parameter {}: {text}", params.join(", "));
+        }
+    }
+    if text.starts_with("Failed to parse the request body as JSON") {
+        return format!("`body`: {text}");
+    }
+    text.to_owned()
 }
 
 /// The error for a framework answer of `status` with body `text`.

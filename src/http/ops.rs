@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::auth::require_admin;
 use super::error::{ApiError, ErrorBody};
 use crate::app::App;
+use crate::model::{Agent, AgentLoad, AgentStatus, Capacity, DeadLetter, DeadLetterPage, Queue, QueueStats, Replayed, Stats};
 use crate::replay::ReplayError;
 
 fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -34,9 +35,9 @@ pub struct ListQuery {
     tag = "admin",
     summary = "List dead letters",
     description = "Steps that gave up for good, oldest first: `{\"total\", \"dead_letters\": [{id, kind, target, reason, at, …}]}` with the `event` of a delivery (kind `webhook`, `slack`, `email`, `nats`), the `message` of kind `inbound` (routing failed) or the `payload` and `entry` of kind `outbox` (too large for NATS). Admin token only.",
-    params(("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")),
+    params(("limit" = Option<u32>, Query, description = "At most this many, 1 to 1000 (default 100); anything else is a 400 naming `limit`", minimum = 1, maximum = 1000)),
     responses(
-        (status = 200, description = "The dead letters", body = serde_json::Value),
+        (status = 200, description = "The dead letters", body = DeadLetterPage),
         (status = 400, description = "`invalid_request`: a bad query", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
@@ -50,9 +51,13 @@ pub async fn dead_letters(
     Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be 1 to 1000"));
+    }
     let (items, total) = app.store.dead_letters(limit as isize).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({ "total": total, "dead_letters": items })))
+    let dead_letters = items.into_iter().filter_map(|v| serde_json::from_value::<DeadLetter>(v).ok()).collect();
+    Ok(Json(DeadLetterPage { total, dead_letters }))
 }
 
 /// `POST /api/v1/admin/dead-letters/{id}/replay`: does again what gave up,
@@ -71,7 +76,7 @@ pub async fn dead_letters(
 Admin token only.",
     params(("id" = String, Path, description = "The dead letter's id")),
     responses(
-        (status = 200, description = "Done and dropped: `{\"id\", \"replayed\": true}`", body = serde_json::Value),
+        (status = 200, description = "Done and dropped", body = Replayed),
         (status = 404, description = "`not_found`: no such dead letter (or replayed or dropped already)", body = ErrorBody),
         (status = 409, description = "`target_gone`: its target is no longer configured", body = ErrorBody),
         (status = 422, description = "`too_large`: an `outbox` dead letter still over NATS's max_payload; `not_replayable`: an unknown kind or an entry lacking what its kind needs. The dead letter stays", body = ErrorBody),
@@ -92,7 +97,7 @@ pub async fn replay_dead_letter(
         return Err(ApiError::not_found("dead letter"));
     }
     match crate::replay::replay(&app, &id).await {
-        Ok(()) => Ok(Json(serde_json::json!({ "id": id, "replayed": true }))),
+        Ok(()) => Ok(Json(Replayed { id, replayed: true })),
         Err(e) => Err(replay_error(e)),
     }
 }
@@ -150,7 +155,7 @@ pub async fn drop_dead_letter(
     summary = "A snapshot of queues and agents",
     description = "Per queue: conversations waiting and the longest wait; per agent: status, load and load by channel; agents by status; dead letters. Admin token only.",
     responses(
-        (status = 200, description = "The snapshot", body = serde_json::Value),
+        (status = 200, description = "The snapshot", body = Stats),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
         (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
@@ -166,43 +171,23 @@ pub async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<im
     }
     let now = chrono::Utc::now().timestamp_millis();
     let stats = app.store.queue_stats(&names).await.map_err(|e| ApiError::unavailable(&e))?;
-    let queues: BTreeMap<&String, serde_json::Value> = names
+    let queues: BTreeMap<String, QueueStats> = names
         .iter()
         .zip(stats)
         .map(|(name, s)| {
-            let oldest = s.oldest_enqueued_ms.map(|at| (now - at).max(0) as f64 / 1000.0);
-            (name, serde_json::json!({ "waiting": s.waiting, "longest_wait_secs": oldest }))
+            let longest_wait_secs = s.oldest_enqueued_ms.map(|at| (now - at).max(0) as f64 / 1000.0);
+            (name.clone(), QueueStats { waiting: s.waiting, longest_wait_secs })
         })
         .collect();
     let mut agents = BTreeMap::new();
-    let mut by_status: BTreeMap<String, u32> = BTreeMap::new();
+    let mut agents_by_status: BTreeMap<AgentStatus, u32> = BTreeMap::new();
     for id in live.settings.agents.keys() {
-        let state = app.store.agent(id).await.map_err(|e| ApiError::unavailable(&e))?;
-        let field = |k: &str| state.get(k).cloned().unwrap_or_default();
-        let status = state.get("status").cloned().unwrap_or_else(|| "offline".into());
-        *by_status.entry(status.clone()).or_default() += 1;
-        let loads: BTreeMap<&str, u32> = switchboard_core::Channel::ALL
-            .iter()
-            .map(|ch| (ch.as_str(), field(&format!("load:{ch}")).parse().unwrap_or(0)))
-            .collect();
-        agents.insert(
-            id.clone(),
-            serde_json::json!({
-                "status": status,
-                "load": field("load").parse::<u32>().unwrap_or(0),
-                "capacity": field("cap_total").parse::<u32>().unwrap_or(0),
-                "load_by_channel": loads,
-            }),
-        );
+        let load = AgentLoad::from_hash(&app.store.agent(id).await.map_err(|e| ApiError::unavailable(&e))?);
+        *agents_by_status.entry(load.status).or_default() += 1;
+        agents.insert(id.clone(), load);
     }
-    let (_, dead) = app.store.dead_letters(1).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({
-        "at": chrono::Utc::now(),
-        "queues": queues,
-        "agents": agents,
-        "agents_by_status": by_status,
-        "dead_letters": dead,
-    })))
+    let (_, dead_letters) = app.store.dead_letters(1).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(Stats { at: chrono::Utc::now(), queues, agents, agents_by_status, dead_letters }))
 }
 
 /// `agents` or `queues`: the sections changeable at run time.
@@ -222,7 +207,7 @@ fn section(kind: &str) -> Result<&'static str, ApiError> {
     summary = "The agents in force",
     description = "Name, skills, languages, capacities, wrap-up and delivery target kinds of every agent; tokens are never shown. Admin token only.",
     responses(
-        (status = 200, description = "The agents", body = serde_json::Value),
+        (status = 200, description = "The agents", body = AgentList),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
         (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
@@ -232,24 +217,43 @@ fn section(kind: &str) -> Result<&'static str, ApiError> {
 pub async fn list_agents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
     let live = app.live();
-    let agents: BTreeMap<&String, serde_json::Value> = live
+    let agents = live
         .settings
         .agents
         .iter()
         .map(|(id, a)| {
             let c = &a.capacity;
-            let deliver: Vec<&str> = a.deliver.iter().map(crate::delivery::target_kind).collect();
             (
-                id,
-                serde_json::json!({
-                    "name": a.name, "skills": a.skills, "languages": a.languages,
-                    "capacity": { "chat": c.chat, "wechat": c.wechat, "sms": c.sms, "email": c.email, "total": c.total() },
-                    "wrapup_secs": a.wrapup_secs, "deliver": deliver,
-                }),
+                id.clone(),
+                Agent {
+                    id: id.clone(),
+                    name: a.name.clone(),
+                    skills: a.skills.clone(),
+                    languages: a.languages.clone(),
+                    capacity: Capacity { chat: c.chat, wechat: c.wechat, sms: c.sms, email: c.email, total: c.total() },
+                    wrapup_secs: a.wrapup_secs,
+                    deliver: a.deliver.iter().map(|d| crate::delivery::target_kind(d).to_owned()).collect(),
+                },
             )
         })
         .collect();
-    Ok(Json(serde_json::json!({ "agents": agents })))
+    Ok(Json(AgentList { agents }))
+}
+
+/// Every agent in force, by id.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentList {
+    /// The agents.
+    agents: BTreeMap<String, Agent>,
+}
+
+/// Every queue in force, by name, and the default queue.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueList {
+    /// The queues.
+    queues: BTreeMap<String, Queue>,
+    /// Where conversations no rule places go.
+    default_queue: String,
 }
 
 /// `GET /api/v1/admin/queues`: every queue in force.
@@ -259,7 +263,7 @@ pub async fn list_agents(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
     tag = "admin",
     summary = "The queues in force",
     responses(
-        (status = 200, description = "The queues and the default queue", body = serde_json::Value),
+        (status = 200, description = "The queues and the default queue", body = QueueList),
         (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: an agent's token", body = ErrorBody),
         (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
@@ -269,21 +273,25 @@ pub async fn list_agents(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
 pub async fn list_queues(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
     let live = app.live();
-    let queues: BTreeMap<&String, serde_json::Value> = live
+    let queues = live
         .settings
         .queues
         .iter()
         .map(|(name, q)| {
-            (
-                name,
-                serde_json::json!({
-                    "skills": q.skills, "priority": q.priority, "mode": if q.mode == crate::config::QueueMode::Offer { "offer" } else { "auto" }, "offer_timeout_secs": q.offer_timeout_secs,
-                    "overflow": q.overflow, "sla": q.sla, "bullseye_steps": q.bullseye.len(),
-                }),
-            )
+            let queue = Queue {
+                name: name.clone(),
+                skills: q.skills.clone(),
+                priority: q.priority,
+                mode: q.mode,
+                offer_timeout_secs: q.offer_timeout_secs,
+                overflow: q.overflow.clone(),
+                sla: q.sla.clone(),
+                bullseye_steps: u32::try_from(q.bullseye.len()).unwrap_or(u32::MAX),
+            };
+            (name.clone(), queue)
         })
         .collect();
-    Ok(Json(serde_json::json!({ "queues": queues, "default_queue": live.settings.routing.default_queue })))
+    Ok(Json(QueueList { queues, default_queue: live.settings.routing.default_queue.clone() }))
 }
 
 /// `PUT /api/v1/admin/agents/{id}` and `PUT /api/v1/admin/queues/{name}`:

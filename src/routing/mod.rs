@@ -251,7 +251,7 @@ async fn sweep_once(app: &App) -> Result<(), RouteError> {
 }
 
 /// What a reload changed.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ReloadReport {
     /// Agents, queues and rules now in force.
     pub agents: usize,

@@ -23,50 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::calendar::Calendar;
 
-/// Which clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClockKind {
-    /// First customer message → first agent reply.
-    FirstResponse,
-    /// Customer message after a reply → next agent reply.
-    NextResponse,
-    /// Opened → resolved.
-    Resolution,
-    /// WeChat's 48-hour customer-service window.
-    ReplyWindow,
-}
-
-impl ClockKind {
-    /// The stable name (timer ids, metrics, the API).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClockKind::FirstResponse => "first_response",
-            ClockKind::NextResponse => "next_response",
-            ClockKind::Resolution => "resolution",
-            ClockKind::ReplyWindow => "reply_window",
-        }
-    }
-
-    /// The kind named `s`.
-    pub fn parse(s: &str) -> Option<ClockKind> {
-        [ClockKind::FirstResponse, ClockKind::NextResponse, ClockKind::Resolution, ClockKind::ReplyWindow]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
-
-/// Whether a clock counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClockState {
-    /// Counting.
-    Running,
-    /// Not counting, will resume (resolution while waiting on the customer).
-    Paused,
-    /// Done.
-    Stopped,
-}
+pub use crate::model::{ClockKind, ClockState};
 
 /// One clock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -188,12 +145,13 @@ impl Clock {
     }
 
     /// `met`, `breached`, or `running`/`paused` while undecided.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> crate::model::SlaOutcome {
+        use crate::model::SlaOutcome;
         match (self.state, self.breached) {
-            (_, true) => "breached",
-            (ClockState::Stopped, false) => "met",
-            (ClockState::Running, false) => "running",
-            (ClockState::Paused, false) => "paused",
+            (_, true) => SlaOutcome::Breached,
+            (ClockState::Stopped, false) => SlaOutcome::Met,
+            (ClockState::Running, false) => SlaOutcome::Running,
+            (ClockState::Paused, false) => SlaOutcome::Paused,
         }
     }
 }
@@ -447,7 +405,7 @@ mod tests {
         assert_eq!(c.get(ClockKind::FirstResponse).cloned(), before);
         c.apply(Trigger::AgentReply, t(20), &targets(), &calendars);
         let first = c.get(ClockKind::FirstResponse).unwrap();
-        assert_eq!((first.outcome(), first.used_ms), ("met", 20_000));
+        assert_eq!((first.outcome().as_str(), first.used_ms), ("met", 20_000));
         let resolution = c.get(ClockKind::Resolution).unwrap();
         assert_eq!(resolution.state, ClockState::Paused, "waiting on the customer");
         assert!(c.timers("c1").is_empty(), "nothing runs while waiting on the customer");
@@ -465,12 +423,12 @@ mod tests {
         // 20 s used before the pause; 3580 s left from t(100).
         assert_eq!((resolution.state, resolution.breach_due), (ClockState::Running, Some(t(100 + 3580))));
         c.apply(Trigger::AgentReply, t(400), &targets(), &calendars);
-        assert_eq!(c.get(ClockKind::NextResponse).unwrap().outcome(), "breached", "300 s used of 120");
+        assert_eq!(c.get(ClockKind::NextResponse).unwrap().outcome().as_str(), "breached", "300 s used of 120");
         c.apply(Trigger::CustomerMessage, t(500), &targets(), &calendars);
         assert_eq!(c.get(ClockKind::NextResponse).unwrap().run, 2);
         c.apply(Trigger::Resolved, t(600), &targets(), &calendars);
         let resolution = c.get(ClockKind::Resolution).unwrap();
-        assert_eq!((resolution.outcome(), resolution.used_ms), ("met", 20_000 + 300_000 + 100_000));
+        assert_eq!((resolution.outcome().as_str(), resolution.used_ms), ("met", 20_000 + 300_000 + 100_000));
         assert!(c.timers("c1").is_empty());
     }
 

@@ -282,7 +282,7 @@ fn record_outcomes(app: &App, before: &Clocks, after: &Clocks, queue: &str, chan
     for c in &after.clocks {
         let was_running = before.get(c.kind).is_some_and(|b| b.run == c.run && b.state != ClockState::Stopped);
         if c.state == ClockState::Stopped && was_running && c.kind != ClockKind::ReplyWindow {
-            app.metrics.sla_clock(queue, channel, &priority.to_string(), c.kind.as_str(), c.outcome());
+            app.metrics.sla_clock(queue, channel, &priority.to_string(), c.kind.as_str(), c.outcome().as_str());
             if c.kind == ClockKind::FirstResponse {
                 app.metrics.first_response(queue, channel, c.used_ms as f64 / 1000.0);
             }
@@ -337,32 +337,28 @@ pub async fn replan(app: &App, old: &crate::app::Live) -> Result<usize, SlaError
 }
 
 /// The clocks of a conversation as the API shows them.
-pub async fn clocks_view(app: &App, conversation: &str) -> Result<serde_json::Value, SlaError> {
+pub async fn clocks_view(app: &App, conversation: &str) -> Result<Vec<crate::model::SlaClock>, SlaError> {
     let clocks = read(&app.store.sla_clocks(conversation).await?)?;
     let live = app.live();
     let now = Utc::now();
-    let list: Vec<serde_json::Value> = clocks
+    Ok(clocks
         .clocks
         .iter()
-        .map(|c| {
-            let used = c.used(now, &calendar(&live.calendars, &c.calendar));
-            serde_json::json!({
-                "clock": c.kind.as_str(),
-                "policy": c.policy,
-                "calendar": c.calendar,
-                "target_secs": c.target_ms as f64 / 1000.0,
-                "state": c.state,
-                "outcome": c.outcome(),
-                "due": c.breach_due,
-                "warn_at": c.warn_due,
-                "elapsed_business_secs": used as f64 / 1000.0,
-                "warned": c.warned,
-                "breached": c.breached,
-                "stopped_at": c.stopped_at,
-            })
+        .map(|c| crate::model::SlaClock {
+            clock: c.kind,
+            policy: c.policy.clone(),
+            calendar: c.calendar.clone(),
+            target_secs: c.target_ms as f64 / 1000.0,
+            state: c.state,
+            outcome: c.outcome(),
+            due: c.breach_due,
+            warn_at: c.warn_due,
+            elapsed_business_secs: c.used(now, &calendar(&live.calendars, &c.calendar)) as f64 / 1000.0,
+            warned: c.warned,
+            breached: c.breached,
+            stopped_at: c.stopped_at,
         })
-        .collect();
-    Ok(serde_json::Value::Array(list))
+        .collect())
 }
 
 /// Fires this replica's share of SLA timers until `cancel` fires.

@@ -292,6 +292,39 @@ impl Store {
         Ok((!fields.is_empty()).then_some(fields))
     }
 
+    /// Up to `count` conversation ids after `after` (exclusive), in id
+    /// order, from the conversation index; with the conversations' fields.
+    /// Ids whose hash is gone are left out.
+    pub async fn conversations_after(
+        &self,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<(Vec<String>, Vec<(String, ConversationRecord)>), StoreError> {
+        let min = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let mut c = self.conn().await?;
+        let r: Result<Vec<String>, _> = redis::cmd("ZRANGEBYLEX")
+            .arg(self.keys.conversation_index())
+            .arg(&min)
+            .arg("+")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(count)
+            .query_async(&mut c)
+            .await;
+        let ids = self.check(r).await?;
+        if ids.is_empty() {
+            return Ok((ids, Vec::new()));
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(self.keys.conversation(id));
+        }
+        let r: Result<Vec<ConversationRecord>, _> = pipe.query_async(&mut c).await;
+        let records = self.check(r).await?;
+        let found = ids.iter().cloned().zip(records).filter(|(_, r)| !r.is_empty()).collect();
+        Ok((ids, found))
+    }
+
     /// A conversation's messages, oldest first, as stored JSON.
     pub async fn messages(&self, id: &str) -> Result<Vec<serde_json::Value>, StoreError> {
         let mut c = self.conn().await?;

@@ -13,6 +13,7 @@
 //! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …)       |
 //! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`(`_at`), `last_resolved`, `resolved_at`, attributes (`tier`, `language`, `name`, `tags`, `shop_id`) |
 //! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number) |
+//! | `{P}:convs`                      | zset   | every conversation id, score 0 (listed by id: ULIDs sort by creation), added by `route.lua` as it creates one |
 //! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first                        |
 //! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`, `missed`; from configuration: `cap:<ch>`, `cap_total`, `skill:<s>`, `lang:<l>`, `langs` (`*`: any) |
 //! | `{P}:agents`, `{P}:agents:<ch>`  | set    | every agent; the agents with a capacity on ch      |
@@ -99,6 +100,11 @@ impl Keys {
     /// A conversation.
     pub fn conversation(&self, id: &str) -> String {
         format!("{}:conv:{id}", self.base)
+    }
+
+    /// Every conversation id (the listing's index).
+    pub fn conversation_index(&self) -> String {
+        format!("{}:convs", self.base)
     }
 
     /// A conversation's messages.

@@ -95,7 +95,7 @@ async fn freed_capacity_is_taken_at_once() {
         .json()
         .await
         .unwrap();
-    assert_eq!(alice["state"]["load:sms"], "1");
+    assert_eq!(alice["state"]["load_by_channel"]["sms"], 1);
     assert_eq!(alice["conversations"].as_array().unwrap().len(), 1);
     // The first customer writes again: with no reopen window, a new
     // conversation (the old one stays resolved).

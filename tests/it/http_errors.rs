@@ -63,19 +63,32 @@ async fn framework_rejections_are_json_errors() {
     let app = TestApp::spawn(&config("")).await;
     let get = |path: &'static str, token| call(&app, Method::GET, path, token, None);
 
-    // Query: a bad value and an unknown field.
-    for path in ["/api/v1/admin/dead-letters?limit=many", "/api/v1/admin/dead-letters?colour=blue"] {
+    // Query: a bad value, an unknown field and an out-of-bounds limit, each naming the field.
+    for (path, field) in [
+        ("/api/v1/admin/dead-letters?limit=many", "limit"),
+        ("/api/v1/admin/dead-letters?colour=blue", "colour"),
+        ("/api/v1/admin/dead-letters?limit=1001", "limit"),
+        ("/api/v1/admin/dead-letters?limit=0", "limit"),
+    ] {
         let (status, e) = json_error(get(path, Some(ADMIN)).await).await;
         assert_eq!((status, e["code"].as_str()), (400, Some("invalid_request")), "{path}");
+        assert!(e["message"].as_str().unwrap().contains(field), "{path}: {e}");
     }
     let (status, _) = json_error(call(&app, Method::POST, "/webhooks/sms/shop/status?outbound=%FF%FE", None, None).await).await;
     assert!(status == 400 || status == 403, "{status}");
     // Path: a segment that is not UTF-8.
     let (status, e) = json_error(get("/api/v1/conversations/%FF%FE", Some(ALICE)).await).await;
     assert_eq!((status, e["code"].as_str()), (400, Some("invalid_request")));
-    // Bad JSON, and JSON without its content type.
+    assert!(e["message"].as_str().unwrap().contains("`id`"), "{e}");
+    // Bad JSON (syntax, then a bad value), and JSON without its content type.
     let bad = call(&app, Method::PUT, "/api/v1/agents/alice/status", Some(ALICE), Some(("application/json", b"{".to_vec())));
-    assert_eq!(json_error(bad.await).await.0, 400);
+    let (status, e) = json_error(bad.await).await;
+    assert_eq!(status, 400);
+    assert!(e["message"].as_str().unwrap().contains("`body`"), "{e}");
+    let bad = call(&app, Method::PUT, "/api/v1/agents/alice/status", Some(ALICE), Some(("application/json", br#"{"status": "asleep"}"#.to_vec())));
+    let (status, e) = json_error(bad.await).await;
+    assert_eq!(status, 400);
+    assert!(e["message"].as_str().unwrap().contains("status"), "{e}");
     let untyped = call(&app, Method::PUT, "/api/v1/agents/alice/status", Some(ALICE), Some(("text/plain", b"{}".to_vec())));
     assert_eq!(json_error(untyped.await).await.0, 415);
     // Oversize bodies: 413 on the API, a webhook and web chat.

@@ -9,6 +9,7 @@ mod browser;
 mod capacity;
 mod cli;
 mod concurrency;
+mod conformance;
 mod delivery;
 mod email;
 mod faults;

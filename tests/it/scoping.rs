@@ -49,6 +49,9 @@ async fn every_api_route_checks_whose_token_it_is() {
                 .replace("{id}", if path.contains("customers") || path.contains("dead-letters") { "c-1" } else { &conv })
                 .replace("{kind}", "agents")
                 .replace("{name}", "alice");
+            // The listing is alice's through its `agent` filter (bob's own,
+            // unfiltered listing is checked below).
+            let path = if path == "/api/v1/conversations" { format!("{path}?agent=alice") } else { path };
             (*method, path)
         })
         .collect();
@@ -82,5 +85,8 @@ async fn every_api_route_checks_whose_token_it_is() {
             assert!(status < 500, "{method} {path} with a malformed body: {status} {body}");
         }
     }
+    // Unfiltered, bob's token lists only bob's conversations: none of alice's.
+    let (status, body) = send("get", "/api/v1/conversations", Some("bob-token"), "").await;
+    assert_eq!((status, body["conversations"].as_array().map(Vec::len)), (200, Some(0)), "{body}");
     app.stop().await;
 }

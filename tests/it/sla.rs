@@ -97,7 +97,7 @@ async fn warning_and_breach_fire_once_across_replicas_and_the_breach_reroutes() 
         .json()
         .await
         .unwrap();
-    assert_eq!(detail["conversation"]["priority"], "5");
+    assert_eq!(detail["conversation"]["priority"], 5);
     let first = detail["sla"].as_array().unwrap().iter().find(|c| c["clock"] == "first_response").unwrap().clone();
     assert_eq!((first["outcome"].as_str(), first["target_secs"].as_f64()), (Some("breached"), Some(2.0)));
     a.stop().await;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// subjects, Redis keys and capacity maps, so it never changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Channel {
     /// Twilio-compatible SMS/MMS.
     Sms,

@@ -41,6 +41,7 @@ pub struct InboundMessage {
 
 /// A piece of media attached to a message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Attachment {
     /// MIME type, e.g. `image/jpeg`.
     pub content_type: String,
@@ -142,6 +143,7 @@ pub struct OutboundMessage {
 
 /// A piece of media held by the provider, referred to by its id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct MediaRef {
     /// `image`, `voice` or `video`.
     pub kind: String,

@@ -137,6 +137,9 @@ end
 if not conv then
   conv = ARGV[4]
   created = true
+  -- The index of every conversation, by id (ULIDs sort by creation), for
+  -- `GET /api/v1/conversations`; written where conversations are created.
+  redis.call('ZADD', P .. ':convs', 0, conv)
   with(vfields, 'id', conv, 'customer', cid, 'created_at', now, 'enqueued_at', now, 'state', 'queued')
 end
 local vkey = P .. ':conv:' .. conv
