@@ -228,7 +228,15 @@ if decision and #decision > 0 then
   ev.decision = {chosen = placed and agent or nil, candidates = decision}
 end
 emit(P, ev)
-local out = {'0', encoded, after(conv)}
+-- A conversation opened here has no SLA clocks yet (its id is new) and
+-- the priority it was just given: nothing to read.
+local next_read
+if created then
+  next_read = cjson.encode({sla = '', priority = num(class.priority)})
+else
+  next_read = after(conv)
+end
+local out = {'0', encoded, next_read}
 for _, v in ipairs(EMITTED) do
   table.insert(out, v)
 end
