@@ -622,14 +622,11 @@ impl FloorRuns {
         let traffic = Arc::new(Traffic { account: "bench".to_owned(), token: token.to_owned(), url: floor.url(), run: f.prefix.clone() });
         let http = client(plan.concurrency)?;
         let epoch = Instant::now();
+        let sink = Sink { load, http: &http, traffic: &traffic, prefix: &f.prefix, epoch, servers, redis_url: &plan.redis_url };
         let warm = 0..plan.warmup as u64;
-        let observer = load.observe(&f.prefix, epoch, warm.clone()).await?;
-        load.run(closed_loop(http.clone(), traffic.clone(), warm.clone(), plan.concurrency, epoch, Times::new(plan.warmup))).await?;
-        observer.wait_all(false, bound(plan.warmup)).await?;
-        observer.stop();
+        sink.warm_up(warm.clone(), plan.concurrency).await?;
         let range = warm.end..warm.end + plan.messages as u64;
         let next = range.end;
-        let sink = Sink { load, http: &http, traffic: &traffic, prefix: &f.prefix, epoch, servers, redis_url: &plan.redis_url };
         let max = sink.measured(range, Offer::Closed(plan.concurrency)).await?;
         Ok(FloorRuns { floor, traffic, http, prefix: f.prefix.clone(), epoch, max, next })
     }
@@ -677,6 +674,18 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// Unmeasured webhooks first: connections opened, scripts loaded,
+    /// code paths touched.
+    async fn warm_up(&self, range: Range<u64>, concurrency: usize) -> anyhow::Result<()> {
+        let n = usize::try_from(range.end - range.start)?;
+        let observer = self.load.observe(self.prefix, self.epoch, range.clone()).await?;
+        let (http, traffic) = (self.http.clone(), self.traffic.clone());
+        self.load.run(closed_loop(http, traffic, range, concurrency, self.epoch, Times::new(n))).await?;
+        let waited = observer.wait_all(false, bound(n)).await;
+        observer.stop();
+        waited
+    }
+
     /// One measured run of the webhooks of `range`: latencies, throughput,
     /// CPU by process and Redis counts.
     async fn measured(&self, range: Range<u64>, offer: Offer) -> anyhow::Result<Run> {
@@ -747,14 +756,8 @@ async fn runs(
     };
     let c = plan.concurrency;
 
-    // Warm-up: connections, scripts loaded, code paths touched.
-    let warm = range(plan.warmup);
-    let observer = load.observe(&plan.prefix, epoch, warm.clone()).await?;
-    load.run(closed_loop(http.clone(), traffic.clone(), warm, c, epoch, Times::new(plan.warmup))).await?;
-    observer.wait_all(false, bound(plan.warmup)).await?;
-    observer.stop();
-
     let sink = Sink { load, http: &http, traffic: &traffic, prefix: &plan.prefix, epoch, servers, redis_url: &plan.redis_url };
+    sink.warm_up(range(plan.warmup), c).await?;
     // Maximum throughput: closed loop.
     let peak_reset = reset_peak();
     let max = sink.measured(range(plan.messages), Offer::Closed(c)).await?;

@@ -134,9 +134,7 @@ impl Server {
 
     /// SIGSTOP: the process holds its connections and answers nothing.
     pub fn pause(&self) {
-        if let Some(child) = &self.child {
-            let _ = Command::new("kill").args(["-STOP", &child.id().to_string()]).status();
-        }
+        signal(self.child.as_ref(), "-STOP");
     }
 }
 
@@ -199,10 +197,8 @@ impl Replica {
         self.child = Some(child);
     }
 
-    fn signal(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
-        }
+    fn signal(&self, name: &str) {
+        signal(self.child.as_ref(), name);
     }
 
     /// kill -9.
@@ -268,5 +264,12 @@ impl Drop for TempDir {
         if std::env::var_os("FAULTS_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+/// Sends `name` (`-STOP`, `-TERM`…) to `child`, if it runs.
+fn signal(child: Option<&Child>, name: &str) {
+    if let Some(child) = child {
+        let _ = Command::new("kill").args([name, &child.id().to_string()]).status();
     }
 }
