@@ -63,7 +63,7 @@ pub struct Live {
     /// The compiled rules.
     pub classifier: Classifier,
     /// The compiled business calendars.
-    pub calendars: std::collections::BTreeMap<String, crate::sla::calendar::Calendar>,
+    pub calendars: std::collections::BTreeMap<String, crate::model::calendar::Calendar>,
 }
 
 impl Live {

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::store::Candidate;
+use crate::model::Candidate;
 
 /// `switchboard.conversation.queued`
 pub const QUEUED: &str = "switchboard.conversation.queued";
@@ -145,22 +145,6 @@ pub struct Decision {
     /// The rule that classified the conversation (`None`: the default queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-}
-
-impl EventData {
-    /// The common fields of a conversation, from its stored record.
-    pub fn from_record(conversation_id: &str, record: &crate::store::ConversationRecord) -> EventData {
-        let field = |k: &str| record.get(k).cloned().unwrap_or_default();
-        EventData {
-            conversation_id: conversation_id.to_owned(),
-            channel: field("channel"),
-            account: field("account"),
-            customer: Customer { id: field("customer"), address: field("address") },
-            queue: field("queue"),
-            agent: record.get("agent").filter(|a| !a.is_empty()).cloned(),
-            ..EventData::default()
-        }
-    }
 }
 
 impl Event {

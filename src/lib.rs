@@ -9,6 +9,7 @@
 pub mod app;
 pub mod bench;
 pub mod bus;
+pub mod classify;
 pub mod config;
 pub mod delivery;
 pub mod events;
@@ -20,6 +21,7 @@ pub mod outbox;
 pub mod replay;
 pub mod routing;
 pub mod shutdown;
+pub mod signing;
 pub mod sla;
 pub mod store;
 pub mod telemetry;

@@ -1,5 +1,5 @@
 //! SLA timers at scale: a million open timers in Redis
-//! ([`crate::sla::timers`]), their memory, and how late a steady stream of
+//! ([`crate::store::timers`]), their memory, and how late a steady stream of
 //! them fires while the rest wait.
 
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::stats::{per_sec, Latency};
-use crate::sla::timers::{system_clock, Fired, TimerOptions, Timers};
+use crate::store::timers::{system_clock, Fired, TimerOptions, Timers};
 
 /// What the timer measurement is made of.
 #[derive(Clone, Debug)]

@@ -260,13 +260,13 @@ impl Settings {
                         http_url(url, &format!("{t}.url"), p);
                         match secret {
                             None => p.push(format!("{t}.secret"), "is required (or secret_file)"),
-                            Some(s) if crate::delivery::signing::decode_secret(s.expose_secret()).is_none() => {
+                            Some(s) if crate::signing::decode_secret(s.expose_secret()).is_none() => {
                                 p.push(format!("{t}.secret"), "must be `whsec_` followed by base64")
                             }
                             Some(_) => {}
                         }
                         for (j, s) in previous_secrets.iter().enumerate() {
-                            if crate::delivery::signing::decode_secret(s.expose_secret()).is_none() {
+                            if crate::signing::decode_secret(s.expose_secret()).is_none() {
                                 p.push(format!("{t}.previous_secrets[{j}]"), "must be `whsec_` followed by base64");
                             }
                         }
@@ -363,7 +363,7 @@ impl Settings {
             match target {
                 DeliverTarget::Webhook { url, secret, .. } => {
                     http_url(url, &format!("{t}.url"), p);
-                    if secret.as_ref().is_none_or(|s| crate::delivery::signing::decode_secret(s.expose_secret()).is_none()) {
+                    if secret.as_ref().is_none_or(|s| crate::signing::decode_secret(s.expose_secret()).is_none()) {
                         p.push(format!("{t}.secret"), "must be `whsec_` followed by base64");
                     }
                 }
@@ -376,7 +376,7 @@ impl Settings {
         }
         for (name, c) in &self.calendars {
             let at = format!("calendars.{name}");
-            if let Err(problems) = crate::sla::calendar::Calendar::parse(&c.timezone, &c.hours, &c.holidays, &c.overrides) {
+            if let Err(problems) = crate::model::calendar::Calendar::parse(&c.timezone, &c.hours, &c.holidays, &c.overrides) {
                 for problem in problems {
                     p.push(format!("{at}.{}", problem.path), problem.message);
                 }

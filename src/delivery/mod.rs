@@ -9,7 +9,6 @@
 //! a permanent refusal, the delivery is dead-lettered.
 
 pub mod mailbox;
-pub mod signing;
 mod targets;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use secrecy::ExposeSecret;
 use switchboard_core::retry;
 
-use super::signing;
+use crate::signing;
 use crate::config::{DeliverTarget, DeliverySettings};
 use crate::events::Event;
 

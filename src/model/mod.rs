@@ -8,6 +8,7 @@
 //! and kinds are enums; internal bookkeeping stays out.
 
 mod agent;
+pub mod calendar;
 mod answers;
 mod conversation;
 mod customer;

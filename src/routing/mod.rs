@@ -5,7 +5,7 @@
 //! gets the stored result back from Redis and re-publishes the same event
 //! ids, which JetStream de-duplicates.
 
-mod classify;
+
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use chrono::Utc;
 use switchboard_core::{Channel, InboundMessage, Masked};
 use tokio_util::sync::CancellationToken;
 
-pub use classify::{detect_language, Attributes, Classification, Classifier};
+pub use crate::classify::{detect_language, Attributes, Classification, Classifier};
 
 use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, patiently, run_durable};

@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::calendar::Calendar;
+use crate::model::calendar::Calendar;
 
 pub use crate::model::{ClockKind, ClockState};
 

@@ -15,9 +15,7 @@
 //! runs the policy's escalations (each at most once per firing), then marks
 //! the clock warned or breached.
 
-pub mod calendar;
 pub mod clock;
-pub mod timers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,9 +25,9 @@ use chrono::{DateTime, Utc};
 use switchboard_core::Channel;
 use tokio_util::sync::CancellationToken;
 
-use self::calendar::Calendar;
+use crate::model::calendar::Calendar;
 use self::clock::{parse_timer_id, ClockKind, ClockState, Clocks, Stage, Target, Targets, Trigger};
-use self::timers::{Fired, TimerOptions, Timers};
+use crate::store::timers::{self, Fired, TimerOptions, Timers};
 use crate::app::App;
 use crate::config::{Escalation, Settings, SlaPolicy};
 use crate::events;

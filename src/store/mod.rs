@@ -7,6 +7,7 @@ pub mod schema;
 mod outbox;
 mod routing;
 pub mod sending;
+pub mod timers;
 mod webchat;
 
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use secrecy::ExposeSecret;
 
 pub use schema::Keys;
 pub use routing::{
-    AgentSync, BullseyeJson, Candidate, ClassJson, CustomerUpdate, EscalationOutcome, QueueStats, QueueJson, Widened, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
+    AgentSync, BullseyeJson, ClassJson, CustomerUpdate, EscalationOutcome, QueueStats, QueueJson, Widened, OfferOutcome, Placement, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
     TransferOutcome, TransferTarget,
 };
 pub use webchat::{ChatSlot, CHAT_TTL};
@@ -175,6 +176,22 @@ impl std::fmt::Debug for Store {
 
 /// A conversation's stored fields.
 pub type ConversationRecord = HashMap<String, String>;
+
+impl crate::events::EventData {
+    /// The common fields of a conversation, from its stored record.
+    pub fn from_record(conversation_id: &str, record: &ConversationRecord) -> crate::events::EventData {
+        let field = |k: &str| record.get(k).cloned().unwrap_or_default();
+        crate::events::EventData {
+            conversation_id: conversation_id.to_owned(),
+            channel: field("channel"),
+            account: field("account"),
+            customer: crate::events::Customer { id: field("customer"), address: field("address") },
+            queue: field("queue"),
+            agent: record.get("agent").filter(|a| !a.is_empty()).cloned(),
+            ..crate::events::EventData::default()
+        }
+    }
+}
 
 impl Store {
     /// A handle for `settings`; does not connect yet.

@@ -11,6 +11,7 @@ use switchboard_core::Channel;
 
 use super::outbox::{split_reply, OutboxEntry};
 use super::{Store, StoreError};
+use crate::model::Candidate;
 
 /// One inbound message to route (see `lua/route.lua`).
 #[derive(Debug)]
@@ -124,21 +125,6 @@ pub struct RouteResult {
     /// The events the step appended to the outbox (none for a duplicate).
     #[serde(skip)]
     pub events: Vec<OutboxEntry>,
-}
-
-/// How one candidate agent fared in an assignment decision.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    /// Agent id (`""` for a summary line).
-    pub agent: String,
-    /// Status at decision time.
-    pub status: String,
-    /// Load on the channel at decision time.
-    pub load: u32,
-    /// Capacity on the channel.
-    pub capacity: u32,
-    /// Why it was or was not chosen.
-    pub reason: String,
 }
 
 /// Lua's cjson writes an empty table as `{}`; accept it as an empty list.

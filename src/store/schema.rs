@@ -26,7 +26,7 @@
 //! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`, `queue:<name>` (JSON requirements, overflow, bullseye steps): the configuration the scripts read |
 //! | `{P}:customer:<cid>:identities`  | set    | the customer's identities as `kind:value` (`phone:+1…`, `email:…`, `shop:…`) |
 //! | `{P}:sla:<id>`                   | string | the conversation's SLA clocks, JSON (`sla::clock::Clocks`), replaced by compare-and-set (EX 90 d) |
-//! | `{P}:timers:sla:*`               | …      | SLA warn/breach timers (see `sla::timers`)          |
+//! | `{P}:timers:sla:*`               | …      | SLA warn/breach timers (see `store::timers`)          |
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
 //! | `{P}:queue:<name>:waiting:<ch>`  | zset   | unassigned conversation on channel ch → score: (SLA deadline or enqueue time, ms) − priority × 1e13 |
@@ -197,7 +197,7 @@ impl Keys {
         format!("{}:sla:{conversation}", self.base)
     }
 
-    /// Prefix of the SLA timers (see `sla::timers`).
+    /// Prefix of the SLA timers (see `store::timers`).
     pub fn sla_timers(&self) -> String {
         format!("{}:timers:sla", self.base)
     }

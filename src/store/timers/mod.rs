@@ -92,10 +92,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-const SCHEDULE_LUA: &str = include_str!("lua/timers_schedule.lua");
-const CLAIM_LUA: &str = include_str!("lua/timers_claim.lua");
-const ACK_LUA: &str = include_str!("lua/timers_ack.lua");
-const RELEASE_LUA: &str = include_str!("lua/timers_release.lua");
+const SCHEDULE_LUA: &str = include_str!("../lua/timers_schedule.lua");
+const CLAIM_LUA: &str = include_str!("../lua/timers_claim.lua");
+const ACK_LUA: &str = include_str!("../lua/timers_ack.lua");
+const RELEASE_LUA: &str = include_str!("../lua/timers_release.lua");
 
 /// Timers per round trip in [`Timers::schedule_many`] and per `MULTI` in
 /// [`Timers::cancel_many`].
@@ -853,5 +853,4 @@ where
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "timers_tests.rs"]
 mod tests;
