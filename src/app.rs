@@ -1,21 +1,23 @@
-//! Wiring: one [`App`] per daemon instance, and [`run`], which serves until
-//! the cancellation token fires and then drains within the bound.
+//! What the handlers and workers of one instance share: one [`App`],
+//! built by [`crate::daemon::run`], holding the connections, the live
+//! (reloadable) configuration and the channel senders.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::bus::{Bus, BusError};
+use crate::bus::Bus;
 use crate::config::{ChannelsSettings, Settings};
-use crate::delivery::Targets;
-use crate::health::{self, Readiness};
-use crate::outbound::Senders;
-use crate::routing::Classifier;
-use crate::store::{Store, StoreError};
+use crate::targets::Targets;
+use crate::health::Readiness;
+use crate::senders::Senders;
+use crate::classify::Classifier;
+use crate::model::calendar::Calendar;
+use crate::store::timers::{TimerOptions, Timers};
+use crate::store::Store;
 use crate::telemetry::Metrics;
 
 /// Everything a handler or worker of one instance shares.
@@ -42,9 +44,9 @@ pub struct App {
     /// CloudEvents `source` of this instance's events.
     pub event_source: String,
     /// The web chat channel, when configured.
-    pub chat: Option<crate::http::Chat>,
-    /// The SLA timers.
-    pub sla: Option<crate::sla::Sla>,
+    pub chat: Option<crate::chat::Chat>,
+    /// The SLA timers (`{P}:timers:sla`).
+    pub sla_timers: Timers,
     /// Fires when the instance starts shutting down: long-lived
     /// connections (web chat sockets) close so the drain can finish.
     pub closing: CancellationToken,
@@ -63,7 +65,7 @@ pub struct Live {
     /// The compiled rules.
     pub classifier: Classifier,
     /// The compiled business calendars.
-    pub calendars: std::collections::BTreeMap<String, crate::model::calendar::Calendar>,
+    pub calendars: BTreeMap<String, Calendar>,
 }
 
 impl Live {
@@ -71,7 +73,7 @@ impl Live {
     pub fn new(settings: Settings) -> Live {
         Live {
             classifier: Classifier::new(&settings),
-            calendars: crate::sla::compile_calendars(&settings),
+            calendars: compile_calendars(&settings),
             settings,
         }
     }
@@ -115,7 +117,7 @@ pub(crate) fn rotate_channel_secrets(app: &App, old: &ChannelsSettings, new: &Ch
     };
     let issuer = match (&app.chat, &old.webchat, &new.webchat) {
         (Some(_), Some(o), Some(n)) if !crate::config::changes::same_secret(o.session_secret.as_ref(), n.session_secret.as_ref()) => {
-            Some(crate::http::webchat_issuer(n)?)
+            Some(crate::chat::issuer(n)?)
         }
         _ => None,
     };
@@ -130,175 +132,22 @@ pub(crate) fn rotate_channel_secrets(app: &App, old: &ChannelsSettings, new: &Ch
     Ok(())
 }
 
-/// Why the daemon could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// NATS options are unusable.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// Redis options are unusable.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A provider sender could not be built.
-    #[error("cannot set up a provider sender: {0}")]
-    Sender(String),
-    /// The web chat channel could not be set up.
-    #[error("cannot set up the web chat: {0}")]
-    Webchat(String),
-    /// The delivery HTTP client could not be built.
-    #[error("cannot set up delivery: {0}")]
-    Delivery(#[from] reqwest::Error),
+/// The compiled calendars of a configuration.
+pub fn compile_calendars(settings: &Settings) -> BTreeMap<String, Calendar> {
+    settings
+        .calendars
+        .iter()
+        .filter_map(|(name, c)| {
+            // Validation refused calendars that do not parse.
+            Calendar::parse(&c.timezone, &c.hours, &c.holidays, &c.overrides).ok().map(|cal| (name.clone(), cal))
+        })
+        .collect()
 }
 
-/// Runs one instance on `listener` until `shutdown` fires, then stops
-/// intake, lets in-flight work finish within `shutdown.timeout_secs`, and
-/// returns. NATS and Redis may be down at start: the instance serves
-/// `/readyz` 503 and sets itself up when they come.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
-    let bus = Bus::connect(&settings.nats).await?;
-    let store = Store::new(&settings.redis)?;
-    let app = Arc::new(App {
-        event_source: format!("/switchboard/{}", settings.nats.prefix),
-        live: ArcSwap::from_pointee(Live::new(settings.clone())),
-        senders: ArcSwap::from_pointee(Senders::new(&settings).map_err(StartError::Sender)?),
-        targets: Targets::new(&settings.delivery, settings.server.public_base())?,
-        chat: crate::http::Chat::new(&settings).map_err(StartError::Webchat)?,
-        sla: Some(crate::sla::Sla::new(&settings).map_err(|_| StoreError::Url)?),
-        closing: shutdown.clone(),
-        metrics: Metrics::new(),
-        readiness: Readiness::new(),
-        bus,
-        store,
-        settings,
-    });
-    let tracker = TaskTracker::new();
-    // Workers stop on `work`; it is cancelled after HTTP intake has stopped.
-    let work = CancellationToken::new();
-
-    tracker.spawn(health::watch(
-        app.readiness.clone(),
-        app.bus.clone(),
-        app.store.clone(),
-        app.metrics.clone(),
-        Duration::from_millis(500),
-        work.clone(),
-    ));
-    tracker.spawn(start_workers(app.clone(), tracker.clone(), work.clone()));
-    tracker.spawn(reload_on_hangup(app.clone(), work.clone()));
-
-    let addr = listener.local_addr().ok();
-    let limits = crate::http::Limits::from_settings(&app.settings.server);
-    tracing::info!(listen = ?addr, max_connections = limits.max_connections, "switchboard serving");
-    let http_shutdown = CancellationToken::new();
-    let http = tokio::spawn(crate::http::serve(
-        listener,
-        crate::http::router(app.clone()),
-        limits,
-        app.metrics.clone(),
-        http_shutdown.clone(),
-    ));
-
-    shutdown.cancelled().await;
-    app.readiness.drain();
-    http_shutdown.cancel();
-    tracing::info!("shutting down: intake stopped, draining in-flight work");
-    let bound = app.settings.shutdown.timeout();
-    let drained = tokio::time::timeout(bound, async {
-        if let Err(e) = http.await {
-            tracing::warn!(error = %e, "HTTP server task failed");
-        }
-        work.cancel();
-        tracker.close();
-        tracker.wait().await;
-    })
-    .await;
-    if drained.is_err() {
-        work.cancel();
-        tracing::warn!(
-            bound_secs = bound.as_secs(),
-            "drain bound reached; unfinished messages stay unacknowledged and will be redelivered"
-        );
-    }
-    // Flush acks and publishes still buffered in the client.
-    let _ = tokio::time::timeout(Duration::from_secs(1), app.bus.client().flush()).await;
-    tracing::info!("switchboard stopped");
-    Ok(())
-}
-
-/// Sets up streams and agent state (retrying while NATS or Redis are down),
-/// then starts the router, sender and delivery workers.
-async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: CancellationToken) {
-    // The streams first: intake needs nothing else, so it is ready while
-    // Redis may still be away.
-    if !set_up(&cancel, || async { app.bus.ensure_streams().await.map_err(|e| e.to_string()) }).await {
-        return;
-    }
-    app.readiness.streams_ready();
-    if !set_up(&cancel, || async { crate::routing::sync_agents(&app, None).await.map_err(|e| e.to_string()) }).await {
-        return;
-    }
-    // Agents and queues changed through the admin API live in Redis: pick
-    // them up now, and whenever a replica announces a change.
-    match app.store.runtime_entries().await {
-        Ok(entries) if !entries.is_empty() => {
-            if let Err(e) = crate::routing::reload_with(&app, entries).await {
-                tracing::error!(error = %e, "the run-time agents and queues could not be applied");
-            }
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot read the run-time agents and queues"),
-    }
-    tracker.spawn(crate::routing::follow_runtime_changes(app.clone(), cancel.clone()));
-    app.readiness.workers_started();
-    tracker.spawn(crate::routing::run(app.clone(), cancel.clone()));
-    tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));
-    tracker.spawn(crate::routing::sweep(app.clone(), cancel.clone()));
-    tracker.spawn(crate::sla::run(app.clone(), cancel.clone()));
-    tracker.spawn(crate::outbox::relay(app.clone(), cancel.clone()));
-    tracker.spawn(crate::delivery::run(app, cancel));
-}
-
-/// Runs `step` until it succeeds (backing off from 200 ms to 5 s while
-/// NATS or Redis are down); `false` when `cancel` fired first.
-async fn set_up<F, Fut>(cancel: &CancellationToken, step: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let mut wait = Duration::from_millis(200);
-    loop {
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return false,
-            r = step() => r,
-        };
-        match result {
-            Ok(()) => return true,
-            Err(e) => {
-                tracing::warn!(error = %e, "set-up not possible yet; retrying");
-                tokio::select! {
-                    _ = cancel.cancelled() => return false,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-/// Reloads the routing configuration on SIGHUP until `cancel` fires.
-async fn reload_on_hangup(app: Arc<App>, cancel: CancellationToken) {
-    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP; reload through the admin API");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            got = hangups.recv() => if got.is_none() { return },
-        }
-        // The reload logs what needs a restart, and the secrets it changed.
-        if let Err(e) = crate::routing::reload(&app).await {
-            tracing::error!(error = %e, "reload refused; the previous configuration stays in force");
-        }
-    }
+/// The SLA timers of `settings`' Redis, under `{P}:timers:sla`.
+pub fn sla_timers(settings: &Settings) -> Result<Timers, redis::RedisError> {
+    let client = redis::Client::open(secrecy::ExposeSecret::expose_secret(&settings.redis.url))?;
+    let keys = crate::store::Keys::new(&settings.redis.prefix);
+    let opts = TimerOptions { lease: Duration::from_secs(30), ..TimerOptions::default() };
+    Ok(Timers::new(client, &keys.sla_timers(), opts))
 }

@@ -9,9 +9,12 @@
 pub mod app;
 pub mod bench;
 pub mod bus;
+pub mod chat;
 pub mod classify;
 pub mod config;
+pub mod daemon;
 pub mod delivery;
+pub mod escalation;
 pub mod events;
 pub mod health;
 pub mod http;
@@ -20,10 +23,12 @@ pub mod outbound;
 pub mod outbox;
 pub mod replay;
 pub mod routing;
+pub mod senders;
 pub mod shutdown;
 pub mod signing;
 pub mod sla;
 pub mod store;
+pub mod targets;
 pub mod telemetry;
 
-pub use app::run;
+pub use daemon::run;

@@ -77,7 +77,7 @@ pub async fn replay(app: &App, id: &str) -> Result<(), ReplayError> {
     match entry["kind"].as_str().unwrap_or_default() {
         "inbound" => republish_inbound(app, id, &entry).await?,
         "outbox" => republish_outbox(app, id, &entry).await?,
-        "webhook" | "slack" | "email" | "nats" => crate::delivery::replay_to_target(app, &entry).await?,
+        "webhook" | "slack" | "email" | "nats" => replay_to_target(app, &entry).await?,
         _ => return Err(ReplayError::Malformed("its kind is not one that is replayed")),
     }
     // `false`: a concurrent replay dropped it first (both went through).
@@ -124,6 +124,30 @@ fn is_outbox_subject(app: &App, subject: &str) -> bool {
 /// Dot-separated tokens, none empty, of printable ASCII without spaces.
 fn is_subject_tail(tail: &str) -> bool {
     !tail.is_empty() && tail.split('.').all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+}
+
+/// Delivers a dead letter of an event to one target (`entry["target"]` =
+/// `<agent>#<index>` or `supervisor#<index>`) again, with the same
+/// webhook-id (admin replay). `Ok` when the target took it; the caller
+/// drops the dead letter.
+async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), ReplayError> {
+    let event: crate::events::Event = serde_json::from_value(entry["event"].clone()).map_err(|_| ReplayError::Malformed("its event does not decode"))?;
+    let key = entry["target"].as_str().unwrap_or_default();
+    let (owner, index) = key.rsplit_once('#').ok_or(ReplayError::Malformed("its target is not `<owner>#<index>`"))?;
+    let index: usize = index.parse().map_err(|_| ReplayError::Malformed("its target is not `<owner>#<index>`"))?;
+    let live = app.live();
+    let target = if owner == "supervisor" {
+        live.settings.sla.supervisors.get(index)
+    } else {
+        live.settings.agents.get(owner).and_then(|a| a.deliver.get(index))
+    };
+    let target = target.ok_or(ReplayError::TargetGone)?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|_| ReplayError::Malformed("its event does not encode"))?);
+    match crate::delivery::attempt(app, target, &event, &body).await {
+        crate::targets::Attempt::Done | crate::targets::Attempt::Skipped => Ok(()),
+        crate::targets::Attempt::Gone => Err(ReplayError::Failed("the target answered 410 Gone".to_owned())),
+        crate::targets::Attempt::Retry(reason) | crate::targets::Attempt::Failed(reason) => Err(ReplayError::Failed(reason)),
+    }
 }
 
 #[cfg(test)]

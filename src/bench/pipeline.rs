@@ -183,7 +183,7 @@ struct Daemon {
     addr: std::net::SocketAddr,
     settings: Settings,
     shutdown: CancellationToken,
-    handle: JoinHandle<Result<(), crate::app::StartError>>,
+    handle: JoinHandle<Result<(), crate::daemon::StartError>>,
 }
 
 impl Daemon {

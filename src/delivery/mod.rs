@@ -9,7 +9,6 @@
 //! a permanent refusal, the delivery is dead-lettered.
 
 pub mod mailbox;
-mod targets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +20,9 @@ use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, patiently, run_durable};
 use crate::config::DeliverTarget;
 use crate::events::{self, Event};
-use crate::replay::ReplayError;
 use crate::store::StoreError;
 use crate::telemetry::Outcome;
-pub use targets::{kind as target_kind, Attempt, Targets};
+pub use crate::targets::{kind as target_kind, Attempt, Targets};
 
 /// How long a per-event record of reached targets is kept.
 const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -258,7 +256,7 @@ async fn deliver_once(
     target: &DeliverTarget,
     last_delivery: bool,
 ) -> Result<(), Failure> {
-    let kind = targets::kind(target);
+    let kind = crate::targets::kind(target);
     if app.store.was_delivered(&event.id, key).await.map_err(Failure::Store)? {
         return Ok(());
     }
@@ -310,7 +308,7 @@ async fn deliver_once(
 
 /// One delivery of `event` to `target`: the mailbox target through SMTP,
 /// the HTTP targets through [`Targets`].
-async fn attempt(app: &App, target: &DeliverTarget, event: &Event, body: &bytes::Bytes) -> Attempt {
+pub(crate) async fn attempt(app: &App, target: &DeliverTarget, event: &Event, body: &bytes::Bytes) -> Attempt {
     match target {
         DeliverTarget::Email { address } => mailbox::deliver(app, address, event).await,
         _ => app.targets.deliver(target, event, body).await,
@@ -341,30 +339,6 @@ async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), 
         }
     }
     app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await.map_err(Failure::Store)
-}
-
-/// Delivers a dead letter of an event to one target (`entry["target"]` =
-/// `<agent>#<index>` or `supervisor#<index>`) again, with the same
-/// webhook-id (admin replay). `Ok` when the target took it; the caller
-/// drops the dead letter.
-pub(crate) async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), ReplayError> {
-    let event: Event = serde_json::from_value(entry["event"].clone()).map_err(|_| ReplayError::Malformed("its event does not decode"))?;
-    let key = entry["target"].as_str().unwrap_or_default();
-    let (owner, index) = key.rsplit_once('#').ok_or(ReplayError::Malformed("its target is not `<owner>#<index>`"))?;
-    let index: usize = index.parse().map_err(|_| ReplayError::Malformed("its target is not `<owner>#<index>`"))?;
-    let live = app.live();
-    let target = if owner == "supervisor" {
-        live.settings.sla.supervisors.get(index)
-    } else {
-        live.settings.agents.get(owner).and_then(|a| a.deliver.get(index))
-    };
-    let target = target.ok_or(ReplayError::TargetGone)?;
-    let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|_| ReplayError::Malformed("its event does not encode"))?);
-    match attempt(app, target, &event, &body).await {
-        Attempt::Done | Attempt::Skipped => Ok(()),
-        Attempt::Gone => Err(ReplayError::Failed("the target answered 410 Gone".to_owned())),
-        Attempt::Retry(reason) | Attempt::Failed(reason) => Err(ReplayError::Failed(reason)),
-    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,6 @@ use tower_http::timeout::TimeoutLayer;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use server::{serve, Limits};
-pub use webchat::{issuer as webchat_issuer, Chat};
 
 use crate::app::App;
 

@@ -22,18 +22,18 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use switchboard_core::{Channel, Masked, RejectKind};
 use switchboard_webchat::{
     parse_client_frame, to_inbound, verify_identity, ChatMessage, ClientFrame, ErrorCode, SessionClaims,
-    SessionIssuer, SessionRequest, ServerFrame, WebchatError,
+    SessionRequest, ServerFrame, WebchatError,
 };
 use tokio::time::Instant;
 
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{Session, SessionRequest as SessionRequestDoc};
 use crate::app::App;
-use crate::config::{Settings, WebchatSettings};
+use crate::chat::{Chat, SocketSlot};
 use crate::events::{self, Event, EventData};
 use crate::outbound::webchat::{push, ORIGIN_HEADER};
 use crate::store::ChatSlot;
@@ -51,110 +51,20 @@ const MAX_WS_MESSAGE: usize = 64 * 1024;
 const FRAMES_PER_SEC: f64 = 5.0;
 const FRAME_BURST: f64 = 20.0;
 
-/// The web chat channel of one instance, when `[channels.webchat]` is
-/// configured.
-#[derive(Debug)]
-pub struct Chat {
-    /// Replaced when a reload rotates `session_secret`.
-    issuer: arc_swap::ArcSwap<SessionIssuer>,
-    settings: WebchatSettings,
-    public_url: String,
-    sockets: Arc<Sockets>,
-}
-
-/// The session issuer for `w`'s `session_secret` and lifetime.
-pub fn issuer(w: &WebchatSettings) -> Result<SessionIssuer, String> {
-    let secret = w.session_secret.clone().unwrap_or_else(|| SecretString::from(String::new()));
-    SessionIssuer::new(secret, Duration::from_secs(w.session_ttl_secs)).map_err(|e| e.to_string())
-}
-
-/// The visitor sockets open on this instance, in all and per visitor.
-#[derive(Debug, Default)]
-struct Sockets {
-    open: std::sync::Mutex<(u32, std::collections::HashMap<String, u32>)>,
-}
-
-/// One visitor socket's place under the caps, given back when dropped
-/// (the socket closed, or the upgrade never happened).
-#[derive(Debug)]
-struct SocketSlot {
-    sockets: Arc<Sockets>,
-    visitor: String,
-}
-
-impl Sockets {
-    /// A place for one more socket of `visitor`, or the 429 that says
-    /// which cap is reached.
-    fn take(self: &Arc<Self>, visitor: &str, settings: &WebchatSettings) -> Result<SocketSlot, ApiError> {
-        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (total, per_visitor) = &mut *open;
-        let mine = per_visitor.get(visitor).copied().unwrap_or(0);
-        if mine >= settings.max_sockets_per_visitor {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_sockets",
-                format!(
-                    "this visitor already has {mine} sockets open (channels.webchat.max_sockets_per_visitor); close one first"
-                ),
-            ));
-        }
-        if *total >= settings.max_sockets {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_sockets",
-                "the web chat holds as many sockets as it may (channels.webchat.max_sockets); retry later",
-            ));
-        }
-        *total += 1;
-        per_visitor.insert(visitor.to_owned(), mine + 1);
-        Ok(SocketSlot { sockets: self.clone(), visitor: visitor.to_owned() })
+/// Checks the `Origin` of a browser request: absent (not a browser) or
+/// allowed. Answers the allowed origin, to echo in CORS headers.
+fn allowed_origin(chat: &Chat, headers: &HeaderMap) -> Result<Option<HeaderValue>, ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(None) };
+    if origin.to_str().is_ok_and(|o| chat.origin_allowed(o)) {
+        Ok(Some(origin.clone()))
+    } else {
+        Err(ApiError::forbidden("this page's origin may not use the web chat (channels.webchat.allowed_origins)"))
     }
 }
 
-impl Drop for SocketSlot {
-    fn drop(&mut self) {
-        let mut open = self.sockets.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (total, per_visitor) = &mut *open;
-        *total = total.saturating_sub(1);
-        if let Some(n) = per_visitor.get_mut(&self.visitor) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                per_visitor.remove(&self.visitor);
-            }
-        }
-    }
-}
-
-impl Chat {
-    /// The channel for `settings`, or `None` when web chat is not configured.
-    pub fn new(settings: &Settings) -> Result<Option<Chat>, String> {
-        let Some(w) = &settings.channels.webchat else { return Ok(None) };
-        Ok(Some(Chat {
-            issuer: arc_swap::ArcSwap::from_pointee(issuer(w)?),
-            settings: w.clone(),
-            public_url: settings.server.public_url.clone(),
-            sockets: Arc::default(),
-        }))
-    }
-
-    /// Signs and checks sessions with `issuer` from now on (a reload that
-    /// rotates `session_secret`): sessions signed with the previous secret
-    /// are refused, and their widgets open new ones.
-    pub fn rotate(&self, issuer: SessionIssuer) {
-        self.issuer.store(Arc::new(issuer));
-    }
-
-    /// Checks the `Origin` of a browser request: absent (not a browser) or
-    /// allowed. Answers the allowed origin, to echo in CORS headers.
-    fn origin(&self, headers: &HeaderMap) -> Result<Option<HeaderValue>, ApiError> {
-        let Some(origin) = headers.get(header::ORIGIN) else { return Ok(None) };
-        let allowed = origin.to_str().is_ok_and(|o| self.settings.origin_allowed(o, &self.public_url));
-        if allowed {
-            Ok(Some(origin.clone()))
-        } else {
-            Err(ApiError::forbidden("this page's origin may not use the web chat (channels.webchat.allowed_origins)"))
-        }
-    }
+/// A place for one more socket of `visitor`, or the 429 naming the cap.
+fn take_socket(chat: &Chat, visitor: &str) -> Result<SocketSlot, ApiError> {
+    chat.take_socket(visitor).map_err(|e| ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sockets", e.to_string()))
 }
 
 fn chat(app: &App) -> Result<&Chat, ApiError> {
@@ -202,7 +112,7 @@ fn cors(resp: &mut Response, origin: Option<HeaderValue>) {
     ),
 )]
 pub async fn preflight(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let origin = match chat(&app).and_then(|c| c.origin(&headers)) {
+    let origin = match chat(&app).and_then(|c| allowed_origin(c, &headers)) {
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };
@@ -249,7 +159,7 @@ pub async fn sessions(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
 
 fn open_session(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let chat = chat(app)?;
-    let origin = chat.origin(headers)?;
+    let origin = allowed_origin(chat, headers)?;
     let request = SessionRequest::parse(body).map_err(|e| refused(&e))?;
     let now = chrono::Utc::now();
     let identity = match &request.identity {
@@ -267,7 +177,7 @@ fn open_session(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             Some(verify_identity(secret, raw, now).map_err(|e| refused(&e))?)
         }
     };
-    let session = chat.issuer.load().issue(request.visitor_id.as_deref(), identity.as_ref(), request.name.as_deref(), now);
+    let session = chat.issuer().issue(request.visitor_id.as_deref(), identity.as_ref(), request.name.as_deref(), now);
     tracing::info!(visitor = %Masked(&session.visitor_id), linked = identity.is_some(), "web chat session opened");
     let mut resp = axum::Json(&session).into_response();
     cors(&mut resp, origin);
@@ -320,7 +230,7 @@ pub async fn socket(
         }
     };
     // Checked before the upgrade, so that a refusal is a plain 429.
-    let slot = match chat(&app).and_then(|c| c.sockets.take(claims.visitor_id(), &c.settings)) {
+    let slot = match chat(&app).and_then(|c| take_socket(c, claims.visitor_id())) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -336,8 +246,8 @@ fn authorize(app: &App, query: Option<&str>, headers: &HeaderMap) -> Result<Sess
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .ok_or_else(|| ApiError::forbidden("a session token is required (?token=…)"))?;
-    let claims = chat.issuer.load().verify(&token, chrono::Utc::now()).map_err(|e| refused(&e))?;
-    chat.origin(headers)?;
+    let claims = chat.issuer().verify(&token, chrono::Utc::now()).map_err(|e| refused(&e))?;
+    allowed_origin(chat, headers)?;
     Ok(claims)
 }
 
@@ -383,7 +293,7 @@ async fn serve(app: Arc<App>, claims: SessionClaims, ws: WebSocket) {
         }
     };
     tracing::debug!(visitor = %Masked(&visitor), "web chat socket open");
-    let idle = Duration::from_secs(chat.settings.idle_timeout_secs);
+    let idle = Duration::from_secs(chat.settings().idle_timeout_secs);
     let expires_in = (claims.expires_at() - chrono::Utc::now()).to_std().unwrap_or_default();
     let expiry = tokio::time::sleep(expires_in);
     tokio::pin!(expiry);
@@ -507,7 +417,7 @@ async fn on_message(
         error_frame(ErrorCode::Unavailable, "the message could not be stored just now", Some(client_id))
     };
     let new_id = ulid::Ulid::new().to_string();
-    let slot = match app.store.chat_reserve(visitor, client_id, &new_id, chat.settings.messages_per_minute).await {
+    let slot = match app.store.chat_reserve(visitor, client_id, &new_id, chat.settings().messages_per_minute).await {
         Ok(s) => s,
         Err(e) => return unavailable(&e),
     };
@@ -541,7 +451,7 @@ async fn on_message(
         Ok(j) => j,
         Err(e) => return unavailable(&e),
     };
-    match app.store.chat_commit(visitor, client_id, seq, &json, chat.settings.history_limit).await {
+    match app.store.chat_commit(visitor, client_id, seq, &json, chat.settings().history_limit).await {
         Ok(true) => push(app, visitor, &ServerFrame::Message(message), Some(socket_id)).await,
         Ok(false) => {}
         Err(e) => return unavailable(&e),

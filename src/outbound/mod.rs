@@ -28,20 +28,16 @@
 //! read (the channel senders return a receipt without a provider id): the
 //! provider has the message, and a retry would send it twice.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message};
 use switchboard_core::{Channel, Masked, OutboundMessage, SendError};
-use switchboard_sms::{SenderOptions, SmsSender};
-use switchboard_email::{ReplyHeaders, SmtpOptions, SmtpSender};
-use switchboard_wechat::{ApiOptions, WechatApi};
+use switchboard_email::ReplyHeaders;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::bus::consume::{ack, decode_or_term, delivered, run_durable};
-use crate::config::Settings;
 use crate::events::{self, EventMessage};
 use crate::store::EmitRequest;
 use crate::telemetry::Outcome;
@@ -54,74 +50,6 @@ pub mod webchat;
 /// How long the sent/failed state of a reply is remembered.
 const STATE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// The provider senders, by channel and account.
-#[derive(Debug, Default)]
-pub struct Senders {
-    sms: HashMap<String, SmsSender>,
-    wechat: HashMap<String, WechatApi>,
-    email: HashMap<String, SmtpSender>,
-}
-
-impl Senders {
-    /// One sender per configured account.
-    pub fn new(settings: &Settings) -> Result<Senders, String> {
-        let mut sms = HashMap::new();
-        for (name, a) in &settings.channels.sms {
-            let options = SenderOptions {
-                api_base: a.api_base.clone(),
-                account_sid: a.account_sid.clone(),
-                auth_token: a.auth_token.clone().unwrap_or_else(|| secrecy::SecretString::from("")),
-                from: a.from.clone(),
-                status_callback: Some(format!("{}/webhooks/sms/{name}/status", settings.server.public_base())),
-                request_timeout: settings.outbound.request_timeout(),
-                max_attempts: settings.outbound.max_attempts,
-                base_delay: settings.outbound.base_delay(),
-                max_delay: settings.outbound.max_delay(),
-            };
-            sms.insert(name.clone(), SmsSender::new(options).map_err(|e| e.to_string())?);
-        }
-        let mut wechat = HashMap::new();
-        for (name, a) in &settings.channels.wechat {
-            let Some(secret) = a.app_secret.clone() else { continue };
-            let options = ApiOptions {
-                api_base: a.api_base.clone(),
-                app_id: a.app_id.clone(),
-                app_secret: secret,
-                request_timeout: settings.outbound.request_timeout(),
-                max_attempts: settings.outbound.max_attempts,
-                base_delay: settings.outbound.base_delay(),
-                max_delay: settings.outbound.max_delay(),
-            };
-            wechat.insert(name.clone(), WechatApi::new(options).map_err(|e| e.to_string())?);
-        }
-        let mut email = HashMap::new();
-        for (name, a) in &settings.channels.email {
-            let Some(smtp_url) = a.smtp_url.clone() else { continue };
-            let options = SmtpOptions {
-                smtp_url,
-                from: a.address.clone(),
-                domain: a.domain().to_owned(),
-                timeout: settings.outbound.request_timeout(),
-                max_attempts: settings.outbound.max_attempts,
-                base_delay: settings.outbound.base_delay(),
-                max_delay: settings.outbound.max_delay(),
-            };
-            email.insert(name.clone(), SmtpSender::new(options).map_err(|e| e.to_string())?);
-        }
-        Ok(Senders { sms, wechat, email })
-    }
-}
-
-impl Senders {
-    /// The SMTP sender of email account `preferred` if it has one, else of
-    /// the first email account that has one (agent mailbox delivery).
-    pub fn email_for(&self, preferred: Option<&str>) -> Option<(&str, &SmtpSender)> {
-        preferred
-            .and_then(|p| self.email.get_key_value(p))
-            .or_else(|| self.email.iter().next())
-            .map(|(name, sender)| (name.as_str(), sender))
-    }
-}
 
 /// Sends one reply on its channel, after the channel's own refusals:
 /// an opted-out SMS number, a WeChat customer outside the 48-hour window.
@@ -130,14 +58,14 @@ async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::Send
     let senders = app.senders();
     match msg.channel {
         Channel::Sms => {
-            let Some(sender) = senders.sms.get(&msg.account) else { return Err(unknown_account(msg)) };
+            let Some(sender) = senders.sms(&msg.account) else { return Err(unknown_account(msg)) };
             if app.store.is_opted_out(&msg.account, &msg.to).await.map_err(store_err)? {
                 return Err(refused("the customer opted out of SMS from this number (STOP)"));
             }
             sender.send(msg).await
         }
         Channel::Wechat => {
-            let Some(api) = senders.wechat.get(&msg.account) else { return Err(unknown_account(msg)) };
+            let Some(api) = senders.wechat(&msg.account) else { return Err(unknown_account(msg)) };
             let last = last_wechat_interaction(app, msg).await.map_err(store_err)?;
             if let Err(why) = switchboard_wechat::within_reply_window(last, chrono::Utc::now()) {
                 return Err(refused(&why));
@@ -145,7 +73,7 @@ async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::Send
             wechat::send(app, api, msg).await
         }
         Channel::Email => {
-            let Some(sender) = senders.email.get(&msg.account) else { return Err(unknown_account(msg)) };
+            let Some(sender) = senders.email(&msg.account) else { return Err(unknown_account(msg)) };
             let conv = app.store.conversation(&msg.conversation_id).await.map_err(store_err)?.unwrap_or_default();
             let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
             let headers = ReplyHeaders {

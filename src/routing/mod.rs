@@ -5,7 +5,7 @@
 //! gets the stored result back from Redis and re-publishes the same event
 //! ids, which JetStream de-duplicates.
 
-
+pub mod agent_mail;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,9 +41,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     let started = Instant::now();
     let Some(inbound) = decode_or_term::<InboundMessage>(&msg, &app.metrics, "router").await else { return };
-    if inbound.channel == Channel::Email && crate::delivery::mailbox::is_agent_mail(&inbound) {
+    if inbound.channel == Channel::Email && agent_mail::is_agent_mail(&inbound) {
         // An agent answering a conversation mail: a reply, not a customer message.
-        match crate::delivery::mailbox::agent_reply(app, &inbound).await {
+        match agent_mail::agent_reply(app, &inbound).await {
             Ok(()) => ack(&msg, AckKind::Ack).await,
             Err(e) => {
                 let wait = switchboard_core::retry::backoff(delivered(&msg) as u32, app.retry_base(), app.retry_cap());

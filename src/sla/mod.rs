@@ -1,37 +1,30 @@
-//! The SLA engine: business calendars ([`calendar`]), the clocks of a
-//! conversation and how events move them ([`clock`]), and durable timers in
-//! Redis that fire once across replicas ([`timers`]).
+//! The SLA clocks of conversations: how events move them ([`clock`]),
+//! over the business calendars (`model::calendar`), with their warn and
+//! breach timers kept in Redis (`store::timers`).
 //!
 //! The router (a customer message), the reply route (an agent reply) and
-//! the resolve route call [`observe`]: it moves the conversation's clocks
-//! (stored as JSON, replaced by compare-and-set so concurrent moves are not
-//! lost), and schedules or cancels the warn and breach timers of each
-//! clock. Each trigger carries an id (the message id, the outbound id), so
-//! a redelivered message moves nothing twice but re-schedules its timers.
-//!
-//! Every replica runs [`run`]: a timer that fires publishes
-//! `switchboard.sla.warning` or `.breached` with the firing id as event id
-//! (so it is on the bus once, whichever replica fired it and however often),
-//! runs the policy's escalations (each at most once per firing), then marks
-//! the clock warned or breached.
+//! the resolve route call [`observe`] (or [`plan`] and [`settle`] around
+//! the router's own write): it moves the conversation's clocks (stored as
+//! JSON, replaced by compare-and-set so concurrent moves are not lost), and
+//! schedules or cancels the warn and breach timers of each clock. Each
+//! trigger carries an id (the message id, the outbound id), so a
+//! redelivered message moves nothing twice but re-schedules its timers.
+//! What happens when a timer fires is in `crate::escalation`.
 
 pub mod clock;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use switchboard_core::Channel;
-use tokio_util::sync::CancellationToken;
 
 use crate::model::calendar::Calendar;
-use self::clock::{parse_timer_id, ClockKind, ClockState, Clocks, Stage, Target, Targets, Trigger};
-use crate::store::timers::{self, Fired, TimerOptions, Timers};
-use crate::app::App;
-use crate::config::{Escalation, Settings, SlaPolicy};
-use crate::events;
-use crate::store::{ConversationRecord, TransferTarget};
+use self::clock::{ClockKind, ClockState, Clocks, Target, Targets, Trigger};
+use crate::store::timers;
+use crate::app::{App, Live};
+use crate::config::{Settings, SlaPolicy};
+use crate::store::ConversationRecord;
 
 /// WeChat's customer-service window.
 const WECHAT_WINDOW: Duration = Duration::from_secs(48 * 3600);
@@ -45,49 +38,12 @@ pub enum SlaError {
     /// The timers.
     #[error(transparent)]
     Timers(#[from] timers::TimerError),
-    /// NATS.
-    #[error(transparent)]
-    Route(#[from] crate::routing::RouteError),
     /// Stored clocks that are not what this version writes.
     #[error("unreadable SLA clocks: {0}")]
     Corrupt(String),
     /// Too many concurrent changes.
     #[error("the clocks kept changing; try again")]
     Contended,
-}
-
-/// The timers of one instance.
-#[derive(Clone)]
-pub struct Sla {
-    timers: Timers,
-}
-
-impl std::fmt::Debug for Sla {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sla").finish_non_exhaustive()
-    }
-}
-
-impl Sla {
-    /// The SLA timers under `{P}:timers:sla`.
-    pub fn new(settings: &Settings) -> Result<Sla, redis::RedisError> {
-        let client = redis::Client::open(secrecy::ExposeSecret::expose_secret(&settings.redis.url))?;
-        let keys = crate::store::Keys::new(&settings.redis.prefix);
-        let opts = TimerOptions { lease: Duration::from_secs(30), ..TimerOptions::default() };
-        Ok(Sla { timers: Timers::new(client, &keys.sla_timers(), opts) })
-    }
-}
-
-/// The compiled calendars of a configuration.
-pub fn compile_calendars(settings: &Settings) -> BTreeMap<String, Calendar> {
-    settings
-        .calendars
-        .iter()
-        .filter_map(|(name, c)| {
-            // Validation refused calendars that do not parse.
-            Calendar::parse(&c.timezone, &c.hours, &c.holidays, &c.overrides).ok().map(|cal| (name.clone(), cal))
-        })
-        .collect()
 }
 
 /// The policy for a conversation: the first `[[sla.overrides]]` entry that
@@ -144,7 +100,7 @@ pub fn first_deadline(app: &App, queue: &str, channel: Channel, priority: i32, n
     (due.map_or(0, |d| d.timestamp_millis()), first.policy)
 }
 
-fn calendar(calendars: &BTreeMap<String, Calendar>, name: &str) -> Calendar {
+pub(crate) fn calendar(calendars: &BTreeMap<String, Calendar>, name: &str) -> Calendar {
     calendars.get(name).cloned().unwrap_or_else(Calendar::always)
 }
 
@@ -152,7 +108,7 @@ fn priority_of(record: &ConversationRecord) -> i32 {
     record.get("priority").and_then(|p| p.parse().ok()).unwrap_or(0)
 }
 
-fn read(raw: &str) -> Result<Clocks, SlaError> {
+pub(crate) fn read(raw: &str) -> Result<Clocks, SlaError> {
     if raw.is_empty() {
         return Ok(Clocks::default());
     }
@@ -163,9 +119,6 @@ fn read(raw: &str) -> Result<Clocks, SlaError> {
 /// `trigger_id`) and schedules their timers. (The router, which reads the
 /// clocks in its routing step, uses [`plan`] and [`settle`] directly.)
 pub async fn observe(app: &App, conversation: &str, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>) -> Result<(), SlaError> {
-    if app.sla.is_none() {
-        return Ok(());
-    }
     let record = app.store.conversation(conversation).await?.unwrap_or_default();
     let field = |k: &str| record.get(k).map_or("", String::as_str);
     let mut clocks = app.store.sla_clocks(conversation).await?;
@@ -205,8 +158,6 @@ pub struct Step(StepKind);
 
 #[derive(Debug)]
 enum StepKind {
-    /// No SLA engine.
-    Off,
     /// The trigger was applied before (a redelivery): nothing to write.
     Applied(Clocks),
     /// Replace `read` by `new`.
@@ -226,9 +177,6 @@ impl Step {
 /// Plans the move of the clocks `seen.clocks` for `trigger` (idempotent per
 /// `trigger_id`), without writing anything.
 pub fn plan(app: &App, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>, seen: Seen<'_>) -> Result<Step, SlaError> {
-    if app.sla.is_none() {
-        return Ok(Step(StepKind::Off));
-    }
     let mut state = read(seen.clocks)?;
     if state.last_trigger == trigger_id {
         return Ok(Step(StepKind::Applied(state)));
@@ -247,9 +195,8 @@ pub fn plan(app: &App, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>, s
 /// counts the clocks that stopped, cancels the timers no longer wanted and
 /// schedules the wanted ones.
 pub async fn settle(app: &App, conversation: &str, seen: Seen<'_>, step: Step) -> Result<(), SlaError> {
-    let Some(sla) = app.sla.as_ref() else { return Ok(()) };
+    let timers = &app.sla_timers;
     let (clocks, mut stale) = match step.0 {
-        StepKind::Off => return Ok(()),
         // Done before: its step may have stopped short of cancelling, so
         // every timer this state may have had goes.
         StepKind::Applied(state) => {
@@ -265,12 +212,12 @@ pub async fn settle(app: &App, conversation: &str, seen: Seen<'_>, step: Step) -
     let wanted = clocks.timers(conversation);
     stale.retain(|id| !wanted.iter().any(|(w, _)| w == id));
     if !stale.is_empty() {
-        sla.timers.cancel_many(stale).await?;
+        timers.cancel_many(stale).await?;
     }
     if !wanted.is_empty() {
         let batch: Vec<(String, i64, String)> =
             wanted.into_iter().map(|(id, at)| (id, at.timestamp_millis(), conversation.to_owned())).collect();
-        sla.timers.schedule_many(batch).await?;
+        timers.schedule_many(batch).await?;
     }
     Ok(())
 }
@@ -291,8 +238,8 @@ fn record_outcomes(app: &App, before: &Clocks, after: &Clocks, queue: &str, chan
 /// After a reload: every running clock is carried over to the new
 /// calendars and targets (the time used so far counted on the old ones)
 /// and its timers re-planned. Returns how many conversations changed.
-pub async fn replan(app: &App, old: &crate::app::Live) -> Result<usize, SlaError> {
-    let Some(sla) = app.sla.as_ref() else { return Ok(0) };
+pub async fn replan(app: &App, old: &Live) -> Result<usize, SlaError> {
+    let timers = &app.sla_timers;
     let live = app.live();
     let mut changed = 0;
     for conversation in app.store.sla_conversations().await? {
@@ -325,7 +272,7 @@ pub async fn replan(app: &App, old: &crate::app::Live) -> Result<usize, SlaError
                     .into_iter()
                     .map(|(id, at)| (id, at.timestamp_millis(), conversation.clone()))
                     .collect();
-                sla.timers.schedule_many(wanted).await?;
+                timers.schedule_many(wanted).await?;
                 changed += 1;
                 break;
             }
@@ -357,145 +304,4 @@ pub async fn clocks_view(app: &App, conversation: &str) -> Result<Vec<crate::mod
             stopped_at: c.stopped_at,
         })
         .collect())
-}
-
-/// Fires this replica's share of SLA timers until `cancel` fires.
-pub async fn run(app: Arc<App>, cancel: CancellationToken) {
-    let Some(sla) = app.sla.clone() else { return };
-    let handler = move |fired: Fired| {
-        let app = app.clone();
-        async move {
-            fire(&app, &fired).await.map_err(|e| {
-                tracing::warn!(error = %e, timer = %fired.id, "SLA timer failed; it will fire again");
-                e.to_string()
-            })
-        }
-    };
-    sla.timers.run(handler, cancel).await;
-}
-
-/// One warn or breach timer.
-async fn fire(app: &App, fired: &Fired) -> Result<(), SlaError> {
-    let Some((conversation, kind, run, stage)) = parse_timer_id(&fired.id) else { return Ok(()) };
-    let raw = app.store.sla_clocks(&conversation).await?;
-    let state = read(&raw)?;
-    let Some(clock) = state.get(kind).filter(|c| c.run == run && c.state == ClockState::Running).cloned() else {
-        return Ok(()); // Stopped or restarted since: nothing to say.
-    };
-    if (stage == Stage::Warning && clock.warned) || (stage == Stage::Breach && clock.breached) {
-        return Ok(());
-    }
-    let record = app.store.conversation(&conversation).await?.unwrap_or_default();
-    let live = app.live();
-    let policy = live.settings.sla.policies.get(&clock.policy);
-    let actions: Vec<Escalation> = match (kind, stage, policy) {
-        // The reply window closing: the conversation goes up its queue.
-        (ClockKind::ReplyWindow, Stage::Warning, _) => vec![Escalation::RaisePriority { by: 10 }],
-        (ClockKind::ReplyWindow, Stage::Breach, _) => vec![],
-        (_, Stage::Warning, Some(p)) => p.on_warning.clone(),
-        (_, Stage::Breach, Some(p)) => p.on_breach.clone(),
-        (_, _, None) => vec![],
-    };
-    let now = Utc::now();
-    let event_type = if stage == Stage::Warning { events::SLA_WARNING } else { events::SLA_BREACHED };
-    let used = clock.used(now, &calendar(&live.calendars, &clock.calendar));
-    let details = serde_json::json!({
-        "clock": kind.as_str(),
-        "policy": clock.policy,
-        "target_secs": clock.target_ms as f64 / 1000.0,
-        "due": clock.breach_due,
-        "elapsed_business_secs": used as f64 / 1000.0,
-        "escalations": actions.iter().map(describe).collect::<Vec<_>>(),
-    });
-    // Once per firing: a firing handled again (a crash before the clock
-    // was marked) appends nothing new.
-    let req = crate::store::EmitRequest {
-        event_type,
-        conversation: &conversation,
-        cause: &fired.firing_id,
-        supervisors: actions.contains(&Escalation::Notify),
-        sla: Some(details.to_string()),
-        ..Default::default()
-    };
-    if let Some(emitted) = app.store.emit(&req, now.timestamp_millis()).await? {
-        crate::outbox::flush_events(app, &emitted.entries).await;
-    }
-    app.metrics.sla_event(record.get("queue").map_or("", String::as_str), kind.as_str(), if stage == Stage::Warning { "warning" } else { "breach" });
-    tracing::info!(conversation = %conversation, clock = kind.as_str(), stage = ?stage, "SLA {}", if stage == Stage::Warning { "warning" } else { "breach" });
-    for (i, action) in actions.iter().enumerate() {
-        let once = format!("{}:sla:done:{}:{i}", app.store.keys().base(), fired.firing_id);
-        if app.store.first_seen(&once, Duration::from_secs(24 * 3600)).await? {
-            if let Err(e) = escalate(app, &conversation, &record, action, now).await {
-                app.store.release(&once).await?;
-                return Err(e);
-            }
-        }
-    }
-    // Mark the clock; a concurrent move of the clocks makes us read again.
-    for _ in 0..8 {
-        let raw = app.store.sla_clocks(&conversation).await?;
-        let mut state = read(&raw)?;
-        let Some(c) = state.clocks.iter_mut().find(|c| c.kind == kind && c.run == run) else { return Ok(()) };
-        match stage {
-            Stage::Warning => c.warned = true,
-            Stage::Breach => c.breached = true,
-        }
-        state.version += 1;
-        let json = serde_json::to_string(&state).map_err(|e| SlaError::Corrupt(e.to_string()))?;
-        if app.store.sla_replace(&conversation, &raw, &json).await? {
-            return Ok(());
-        }
-    }
-    Err(SlaError::Contended)
-}
-
-fn describe(action: &Escalation) -> String {
-    match action {
-        Escalation::RaisePriority { by } => format!("raise_priority +{by}"),
-        Escalation::Reroute { queue } => format!("reroute {}", queue.as_deref().unwrap_or("overflow")),
-        Escalation::Notify => "notify supervisors".into(),
-        Escalation::Reoffer => "reoffer".into(),
-    }
-}
-
-/// Runs one escalation action.
-async fn escalate(
-    app: &App,
-    conversation: &str,
-    record: &ConversationRecord,
-    action: &Escalation,
-    now: DateTime<Utc>,
-) -> Result<(), SlaError> {
-    let now_ms = now.timestamp_millis();
-    match action {
-        Escalation::Notify => Ok(()), // The event itself goes to the supervisors.
-        Escalation::RaisePriority { by } => {
-            app.store.raise_priority(conversation, *by, now_ms).await?;
-            Ok(())
-        }
-        Escalation::Reroute { queue } => {
-            let live = app.live();
-            let from = record.get("queue").cloned().unwrap_or_default();
-            let target = queue.clone().or_else(|| live.settings.queues.get(&from).and_then(|q| q.overflow.clone()));
-            let Some(target) = target.filter(|t| *t != from && live.settings.has_queue(t)) else { return Ok(()) };
-            if record.get("state").map(String::as_str) != Some("queued") {
-                // It is with an agent already; re-routing would take it away.
-                return Ok(());
-            }
-            let why = format!("SLA escalation: re-routed from {from}");
-            let (_, events) =
-                app.store.reroute(conversation, &TransferTarget::Queue(live.classifier.queue(&target).to_json()), &why, now_ms).await?;
-            crate::outbox::flush_events(app, &events).await;
-            Ok(())
-        }
-        Escalation::Reoffer => {
-            let (outcome, events) = app.store.reoffer(conversation, now_ms).await?;
-            crate::outbox::flush_events(app, &events).await;
-            if outcome.from.is_empty() {
-                return Ok(());
-            }
-            crate::routing::drain(app).await?;
-            Ok(())
-        }
-    }
 }

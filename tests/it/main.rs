@@ -15,6 +15,7 @@ mod email;
 mod faults;
 mod flood;
 mod http_errors;
+mod layout;
 mod ids;
 mod openapi;
 mod outbox;

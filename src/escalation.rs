@@ -1,0 +1,176 @@
+//! SLA escalations: every replica runs [`run`], which fires its share of
+//! the SLA timers (`store::timers`, once across replicas). A timer that
+//! fires publishes `switchboard.sla.warning` or `.breached` with the firing
+//! id as event id (so it is on the bus once, whichever replica fired it and
+//! however often), runs the policy's escalations (each at most once per
+//! firing: raise the priority, re-route to the overflow queue, re-offer to
+//! another agent, notify the supervisors), then marks the clock warned or
+//! breached. The clocks themselves, and how messages move them, are in
+//! [`crate::sla`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::Escalation;
+use crate::events;
+use crate::routing::RouteError;
+use crate::sla::clock::{parse_timer_id, ClockKind, ClockState, Stage};
+use crate::sla::{calendar, read, SlaError};
+use crate::store::timers::Fired;
+use crate::store::{ConversationRecord, StoreError, TransferTarget};
+
+/// Why a firing failed (the timer fires again).
+#[derive(Debug, thiserror::Error)]
+enum FireError {
+    #[error(transparent)]
+    Sla(#[from] SlaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+/// Fires this replica's share of SLA timers until `cancel` fires.
+pub async fn run(app: Arc<App>, cancel: CancellationToken) {
+    let timers = app.sla_timers.clone();
+    let handler = move |fired: Fired| {
+        let app = app.clone();
+        async move {
+            fire(&app, &fired).await.map_err(|e| {
+                tracing::warn!(error = %e, timer = %fired.id, "SLA timer failed; it will fire again");
+                e.to_string()
+            })
+        }
+    };
+    timers.run(handler, cancel).await;
+}
+
+/// One warn or breach timer.
+async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
+    let Some((conversation, kind, run, stage)) = parse_timer_id(&fired.id) else { return Ok(()) };
+    let raw = app.store.sla_clocks(&conversation).await?;
+    let state = read(&raw).map_err(FireError::Sla)?;
+    let Some(clock) = state.get(kind).filter(|c| c.run == run && c.state == ClockState::Running).cloned() else {
+        return Ok(()); // Stopped or restarted since: nothing to say.
+    };
+    if (stage == Stage::Warning && clock.warned) || (stage == Stage::Breach && clock.breached) {
+        return Ok(());
+    }
+    let record = app.store.conversation(&conversation).await?.unwrap_or_default();
+    let live = app.live();
+    let policy = live.settings.sla.policies.get(&clock.policy);
+    let actions: Vec<Escalation> = match (kind, stage, policy) {
+        // The reply window closing: the conversation goes up its queue.
+        (ClockKind::ReplyWindow, Stage::Warning, _) => vec![Escalation::RaisePriority { by: 10 }],
+        (ClockKind::ReplyWindow, Stage::Breach, _) => vec![],
+        (_, Stage::Warning, Some(p)) => p.on_warning.clone(),
+        (_, Stage::Breach, Some(p)) => p.on_breach.clone(),
+        (_, _, None) => vec![],
+    };
+    let now = Utc::now();
+    let event_type = if stage == Stage::Warning { events::SLA_WARNING } else { events::SLA_BREACHED };
+    let used = clock.used(now, &calendar(&live.calendars, &clock.calendar));
+    let details = serde_json::json!({
+        "clock": kind.as_str(),
+        "policy": clock.policy,
+        "target_secs": clock.target_ms as f64 / 1000.0,
+        "due": clock.breach_due,
+        "elapsed_business_secs": used as f64 / 1000.0,
+        "escalations": actions.iter().map(describe).collect::<Vec<_>>(),
+    });
+    // Once per firing: a firing handled again (a crash before the clock
+    // was marked) appends nothing new.
+    let req = crate::store::EmitRequest {
+        event_type,
+        conversation: &conversation,
+        cause: &fired.firing_id,
+        supervisors: actions.contains(&Escalation::Notify),
+        sla: Some(details.to_string()),
+        ..Default::default()
+    };
+    if let Some(emitted) = app.store.emit(&req, now.timestamp_millis()).await? {
+        crate::outbox::flush_events(app, &emitted.entries).await;
+    }
+    app.metrics.sla_event(record.get("queue").map_or("", String::as_str), kind.as_str(), if stage == Stage::Warning { "warning" } else { "breach" });
+    tracing::info!(conversation = %conversation, clock = kind.as_str(), stage = ?stage, "SLA {}", if stage == Stage::Warning { "warning" } else { "breach" });
+    for (i, action) in actions.iter().enumerate() {
+        let once = format!("{}:sla:done:{}:{i}", app.store.keys().base(), fired.firing_id);
+        if app.store.first_seen(&once, Duration::from_secs(24 * 3600)).await? {
+            if let Err(e) = escalate(app, &conversation, &record, action, now).await {
+                app.store.release(&once).await?;
+                return Err(e);
+            }
+        }
+    }
+    // Mark the clock; a concurrent move of the clocks makes us read again.
+    for _ in 0..8 {
+        let raw = app.store.sla_clocks(&conversation).await?;
+        let mut state = read(&raw).map_err(FireError::Sla)?;
+        let Some(c) = state.clocks.iter_mut().find(|c| c.kind == kind && c.run == run) else { return Ok(()) };
+        match stage {
+            Stage::Warning => c.warned = true,
+            Stage::Breach => c.breached = true,
+        }
+        state.version += 1;
+        let json = serde_json::to_string(&state).map_err(|e| FireError::Sla(SlaError::Corrupt(e.to_string())))?;
+        if app.store.sla_replace(&conversation, &raw, &json).await? {
+            return Ok(());
+        }
+    }
+    Err(SlaError::Contended.into())
+}
+
+fn describe(action: &Escalation) -> String {
+    match action {
+        Escalation::RaisePriority { by } => format!("raise_priority +{by}"),
+        Escalation::Reroute { queue } => format!("reroute {}", queue.as_deref().unwrap_or("overflow")),
+        Escalation::Notify => "notify supervisors".into(),
+        Escalation::Reoffer => "reoffer".into(),
+    }
+}
+
+/// Runs one escalation action.
+async fn escalate(
+    app: &App,
+    conversation: &str,
+    record: &ConversationRecord,
+    action: &Escalation,
+    now: DateTime<Utc>,
+) -> Result<(), FireError> {
+    let now_ms = now.timestamp_millis();
+    match action {
+        Escalation::Notify => Ok(()), // The event itself goes to the supervisors.
+        Escalation::RaisePriority { by } => {
+            app.store.raise_priority(conversation, *by, now_ms).await?;
+            Ok(())
+        }
+        Escalation::Reroute { queue } => {
+            let live = app.live();
+            let from = record.get("queue").cloned().unwrap_or_default();
+            let target = queue.clone().or_else(|| live.settings.queues.get(&from).and_then(|q| q.overflow.clone()));
+            let Some(target) = target.filter(|t| *t != from && live.settings.has_queue(t)) else { return Ok(()) };
+            if record.get("state").map(String::as_str) != Some("queued") {
+                // It is with an agent already; re-routing would take it away.
+                return Ok(());
+            }
+            let why = format!("SLA escalation: re-routed from {from}");
+            let (_, events) =
+                app.store.reroute(conversation, &TransferTarget::Queue(live.classifier.queue(&target).to_json()), &why, now_ms).await?;
+            crate::outbox::flush_events(app, &events).await;
+            Ok(())
+        }
+        Escalation::Reoffer => {
+            let (outcome, events) = app.store.reoffer(conversation, now_ms).await?;
+            crate::outbox::flush_events(app, &events).await;
+            if outcome.from.is_empty() {
+                return Ok(());
+            }
+            crate::routing::drain(app).await?;
+            Ok(())
+        }
+    }
+}
