@@ -139,7 +139,7 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     }
     tracker.spawn(crate::routing::follow_runtime_changes(app.clone(), cancel.clone()));
     app.readiness.workers_started();
-    tracker.spawn(crate::routing::run(app.clone(), cancel.clone()));
+    tracker.spawn(crate::inbound::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbound::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::routing::sweep(app.clone(), cancel.clone()));
     tracker.spawn(crate::escalation::run(app.clone(), cancel.clone()));

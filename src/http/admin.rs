@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::auth::require_admin;
+use super::auth::AdminOnly;
 use super::error::{ApiError, ErrorBody};
 use super::openapi::InvalidConfig;
 use crate::model::Customer;
@@ -19,10 +19,6 @@ use crate::routing::ReloadReport;
 use crate::app::App;
 use crate::routing::ReloadError;
 use crate::store::CustomerUpdate;
-
-fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    require_admin(&app.live().settings, headers)
-}
 
 /// One identity to link.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -121,11 +117,10 @@ fn identity(app: &App, i: &IdentityBody) -> Result<(String, String), ApiError> {
 )]
 pub async fn put_customer(
     State(app): State<Arc<App>>,
+    _admin: AdminOnly,
     Path(id): Path<String>,
-    headers: HeaderMap,
     req: Result<Json<CustomerBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    admin(&app, &headers)?;
     if !super::ids::is_shop_customer_id(&id) {
         return Err(ApiError::invalid("id", "must be 1 to 128 characters without `|` or control characters"));
     }
@@ -191,10 +186,9 @@ pub async fn put_customer(
 )]
 pub async fn get_customer(
     State(app): State<Arc<App>>,
+    _admin: AdminOnly,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<Customer>, ApiError> {
-    admin(&app, &headers)?;
     if !super::ids::is_shop_customer_id(&id) {
         return Err(ApiError::not_found("customer"));
     }
@@ -232,8 +226,7 @@ async fn profile(app: &App, shop_id: &str) -> Result<Customer, ApiError> {
     ),
     security(("bearer" = [])),
 )]
-pub async fn reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    admin(&app, &headers)?;
+pub async fn reload(State(app): State<Arc<App>>, _admin: AdminOnly) -> Result<Response, ApiError> {
     match crate::routing::reload(&app).await {
         Ok(report) => Ok(Json(report).into_response()),
         Err(ReloadError::Invalid(problems)) => {

@@ -13,18 +13,21 @@ use serde::Deserialize;
 use switchboard_core::{Channel, MediaRef};
 use utoipa::ToSchema;
 
-use super::auth::{authenticate, Principal};
+use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use crate::app::App;
 use crate::model::{
-    AgentConversations, AgentLoad, AgentStatus, Conversation, ConversationDetail, ConversationPage, ConversationState, Direction, Message, Note,
-    Placement, ReplyQueued, ReplyState, Resolved, StatusSet,
+    AgentConversations, AgentLoad, AgentStatus, Conversation, ConversationDetail, ConversationPage, ConversationState, Message, Note,
+    Placement, ReplyQueued, Resolved, StatusSet,
 };
-use crate::store::TransferTarget;
+use crate::commands::answer::AnswerOffer;
+use crate::commands::note::AddNote;
+use crate::commands::reply::Reply;
+use crate::commands::resolve::Resolve;
+use crate::commands::status::SetStatus;
+use crate::commands::transfer::{Transfer, TransferTo};
+use crate::commands::typing::Typing;
 
-
-/// The longest reply accepted (Twilio's limit for one message body).
-const MAX_REPLY_CHARS: usize = 1600;
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     r.map(|Json(v)| v).map_err(|e| ApiError::json(&e))
@@ -60,24 +63,15 @@ pub struct StatusBody {
 )]
 pub async fn set_status(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(agent): Path<String>,
-    headers: HeaderMap,
     req: Result<Json<StatusBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.live().settings, &headers)?;
-    if !app.live().settings.agents.contains_key(&agent) {
-        return Err(ApiError::not_found("agent"));
-    }
-    if !who.may_act_for(&agent) {
-        return Err(ApiError::forbidden("an agent may only set its own status"));
-    }
-    let req = body(req)?;
-    app.store.set_agent_status(&agent, req.status.as_str()).await.map_err(|e| ApiError::unavailable(&e))?;
-    tracing::info!(%agent, status = req.status.as_str(), "agent status changed");
-    if req.status == AgentStatus::Available {
-        drain(&app).await;
-    }
-    Ok(Json(StatusSet { agent, status: req.status }))
+    // 404 and 403 before the body is looked at.
+    let check = SetStatus { agent: agent.clone(), by: who.clone(), status: AgentStatus::Offline };
+    check.precheck(&app)?;
+    let status = body(req)?.status;
+    Ok(Json(SetStatus { agent, by: who, status }.apply(&app).await?))
 }
 
 /// `GET /api/v1/agents/{agent}/conversations`
@@ -100,10 +94,9 @@ pub async fn set_status(
 )]
 pub async fn agent_conversations(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(agent): Path<String>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.live().settings, &headers)?;
     if !app.live().settings.agents.contains_key(&agent) {
         return Err(ApiError::not_found("agent"));
     }
@@ -132,16 +125,7 @@ pub(super) fn typed(id: &str, record: &crate::store::ConversationRecord) -> Opti
 /// Loads a conversation the principal may see (404 before 403, so an agent
 /// cannot probe ids it has no business with... beyond existence).
 async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::ConversationRecord, ApiError> {
-    super::ids::conversation(id)?;
-    let conv = app.store.conversation(id).await.map_err(|e| ApiError::unavailable(&e))?;
-    let conv = conv.ok_or_else(|| ApiError::not_found("conversation"))?;
-    let agent = conv.get("agent").map(String::as_str).unwrap_or("");
-    if let Principal::Agent(a) = who {
-        if a != agent {
-            return Err(ApiError::forbidden("this conversation is not assigned to you"));
-        }
-    }
-    Ok(conv)
+    Ok(crate::commands::visible(app, who, id).await?)
 }
 
 /// `GET /api/v1/conversations/{id}`
@@ -164,10 +148,9 @@ async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::C
 )]
 pub async fn conversation(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.live().settings, &headers)?;
     let record = visible(&app, &who, &id).await?;
     let conversation = Conversation::from_hash(&record).map_err(|e| ApiError::unavailable(&e))?;
     let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
@@ -207,25 +190,13 @@ pub struct NoteBody {
 )]
 pub async fn note(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     req: Result<Json<NoteBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.live().settings, &headers)?;
     visible(&app, &who, &id).await?;
-    let req = body(req)?;
-    let text = req.text.trim();
-    if text.is_empty() || text.chars().count() > 4000 {
-        return Err(ApiError::invalid("text", "must be 1 to 4000 characters"));
-    }
-    let author = match &who {
-        Principal::Admin => "admin".to_owned(),
-        Principal::Agent(a) => a.clone(),
-    };
-    let note =
-        Note { id: ulid::Ulid::new().to_string(), direction: Direction::Note, agent: author, text: text.to_owned(), at: chrono::Utc::now() };
-    let stored = serde_json::to_string(&note).map_err(|e| ApiError::unavailable(&e))?;
-    app.store.append_message(&id, &stored).await.map_err(|e| ApiError::unavailable(&e))?;
+    let text = body(req)?.text;
+    let note = AddNote { conversation: id, by: who, text }.apply(&app).await?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 
@@ -279,58 +250,16 @@ pub struct ReplyBody {
 )]
 pub async fn reply(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
     req: Result<Json<ReplyBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.live().settings, &headers)?;
-    let conv = visible(&app, &who, &id).await?;
+    visible(&app, &who, &id).await?;
     let req = body(req)?;
-    let text = req.text.trim();
-    if text.is_empty() && req.media_urls.is_empty() && req.media.is_empty() {
-        return Err(ApiError::invalid("text", "must not be empty"));
-    }
-    let kinds = ["image", "voice", "video"];
-    if req.media.len() > 10
-        || req.media.iter().any(|m| !kinds.contains(&m.kind.as_str()) || m.media_id.is_empty() || m.media_id.len() > 128)
-    {
-        return Err(ApiError::invalid("media", "must be at most 10 of {\"kind\": image|voice|video, \"media_id\"}"));
-    }
-    if text.chars().count() > MAX_REPLY_CHARS {
-        return Err(ApiError::invalid("text", "is longer than 1600 characters"));
-    }
-    if req.media_urls.len() > 10 || req.media_urls.iter().any(|u| url::Url::parse(u).is_err()) {
-        return Err(ApiError::invalid("media_urls", "must be at most 10 absolute URLs"));
-    }
-    let agent = match &who {
-        Principal::Agent(a) => Some(a.clone()),
-        Principal::Admin => conv.get("agent").cloned(),
-    };
-    let id_for_reply = match idempotency_key(&headers)? {
-        Some(key) => crate::outbound::reply::idempotent_id(agent.as_deref().unwrap_or("admin"), &id, key),
-        None => ulid::Ulid::new().to_string(),
-    };
-    let reply = crate::outbound::reply::Reply {
-        id: id_for_reply,
-        agent,
-        text: text.to_owned(),
-        media_urls: req.media_urls,
-        media: req.media,
-    };
-    let ids = crate::outbound::reply::submit(&app, &id, &conv, reply, chrono::Utc::now()).await.map_err(|e| {
-        use crate::outbound::reply::ReplyError;
-        match e {
-            ReplyError::Resolved => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            ReplyError::NotFound => ApiError::not_found("conversation"),
-            ReplyError::OptedOut => ApiError::new(StatusCode::CONFLICT, "opted_out", e.to_string()),
-            ReplyError::MediaNotWechat => ApiError::invalid("media", "media ids are only for WeChat conversations; use media_urls"),
-            ReplyError::Unavailable(detail) => ApiError::unavailable(&detail),
-        }
-    })?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ReplyQueued { id: ids.first().cloned(), ids, conversation: id, state: ReplyState::Queued }),
-    ))
+    let idempotency_key = idempotency_key(&headers)?.map(str::to_owned);
+    let reply = Reply { conversation: id, by: who, text: req.text, media_urls: req.media_urls, media: req.media, idempotency_key };
+    Ok((StatusCode::ACCEPTED, Json(reply.apply(&app).await?)))
 }
 
 /// The request's `Idempotency-Key`, if any: 1-128 printable ASCII characters.
@@ -339,14 +268,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     match value.to_str() {
         Ok(k) if (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(k)),
         _ => Err(ApiError::invalid("Idempotency-Key", "must be 1 to 128 printable ASCII characters")),
-    }
-}
-
-/// Assigns what waits now that capacity freed; a failure only delays it
-/// until the next freeing event, so it is logged, not answered.
-async fn drain(app: &App) {
-    if let Err(e) = crate::routing::drain(app).await {
-        tracing::warn!(error = %e, "could not assign waiting conversations");
     }
 }
 
@@ -372,44 +293,10 @@ async fn drain(app: &App) {
 )]
 pub async fn resolve(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let who = authenticate(&app.live().settings, &headers)?;
-    let conv = visible(&app, &who, &id).await?;
-    let now = chrono::Utc::now();
-    let wrapup_ms = conv
-        .get("agent")
-        .and_then(|a| app.live().settings.agents.get(a).map(|s| s.wrapup_secs.saturating_mul(1000)))
-        .unwrap_or(0);
-    let by = match &who {
-        Principal::Admin => "admin".to_owned(),
-        Principal::Agent(a) => a.clone(),
-    };
-    let (outcome, events) = app
-        .store
-        .resolve(&id, now.timestamp_millis(), wrapup_ms, &by)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    let Some(outcome) = outcome else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the conversation is already resolved"));
-    };
-    // Resolved, with its event, in one step; what follows only delays.
-    let trigger_id = format!("resolved:{}", now.timestamp_millis());
-    if let Err(e) = crate::sla::observe(&app, &id, crate::sla::clock::Trigger::Resolved, &trigger_id, now).await {
-        tracing::warn!(error = %e, conversation = %id, "resolved, but the SLA clocks did not stop");
-    }
-    let on_the_log = crate::outbox::flush_events(&app, &events).await;
-    if on_the_log && !outcome.wrapup && !outcome.agent.is_empty() {
-        // Only now, after the event is on the log: the log never shows the
-        // capacity reused before the resolve. (Otherwise, or if this fails,
-        // the sweep frees it shortly.)
-        match app.store.release_resolved(&id, chrono::Utc::now().timestamp_millis()).await {
-            Ok(_) => drain(&app).await,
-            Err(e) => tracing::warn!(error = %e, conversation = %id, "the sweep will free the agent's capacity"),
-        }
-    }
-    Ok(Json(Resolved { conversation: id, state: ConversationState::Resolved, wrapup: outcome.wrapup }))
+    Ok(Json(Resolve { conversation: id, by: who }.apply(&app).await?))
 }
 
 /// `POST /api/v1/conversations/{id}/accept`: the agent takes the
@@ -434,10 +321,10 @@ pub async fn resolve(
 )]
 pub async fn accept(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    answer(&app, &id, &headers, true).await
+    answer(&app, &id, who, true).await
 }
 
 /// `POST /api/v1/conversations/{id}/decline`: the agent turns the offer
@@ -463,53 +350,14 @@ pub async fn accept(
 )]
 pub async fn decline(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    answer(&app, &id, &headers, false).await
+    answer(&app, &id, who, false).await
 }
 
-async fn answer(app: &App, id: &str, headers: &HeaderMap, accept: bool) -> Result<Json<Placement>, ApiError> {
-    let who = authenticate(&app.live().settings, headers)?;
-    super::ids::conversation(id)?;
-    let conv = app.store.conversation(id).await.map_err(|e| ApiError::unavailable(&e))?;
-    let conv = conv.ok_or_else(|| ApiError::not_found("conversation"))?;
-    let agent = match &who {
-        Principal::Agent(a) => a.clone(),
-        // The admin answers for the agent the conversation is offered to.
-        Principal::Admin => conv.get("agent").cloned().unwrap_or_default(),
-    };
-    if conv.get("agent").map(String::as_str) != Some(agent.as_str()) {
-        return Err(ApiError::forbidden("this conversation is not offered to you"));
-    }
-    let now = chrono::Utc::now();
-    let (outcome, events) =
-        app.store.answer_offer(id, &agent, accept, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
-    if !outcome.ok {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("the conversation is not offered to you (it is {})", outcome.state),
-        ));
-    }
-    crate::outbox::flush_events(app, &events).await;
-    if accept {
-        tracing::info!(conversation = %id, %agent, "offer accepted");
-    } else {
-        tracing::info!(conversation = %id, %agent, "offer declined");
-        drain(app).await;
-    }
-    Ok(Json(Placement {
-        conversation: id.to_owned(),
-        state: placed_state(&outcome.state)?,
-        agent: (!outcome.agent.is_empty()).then_some(outcome.agent),
-        queue: None,
-    }))
-}
-
-/// The state a script answered after placing a conversation.
-fn placed_state(state: &str) -> Result<ConversationState, ApiError> {
-    ConversationState::parse(state).ok_or_else(|| ApiError::unavailable(&format!("a script answered the state {state:?}")))
+async fn answer(app: &App, id: &str, who: Principal, accept: bool) -> Result<Json<Placement>, ApiError> {
+    Ok(Json(AnswerOffer { conversation: id.to_owned(), by: who, accept }.apply(app).await?))
 }
 
 /// `{"agent": "bob"}` or `{"queue": "returns"}`, with an optional note.
@@ -555,46 +403,18 @@ pub struct TransferBody {
 )]
 pub async fn transfer(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     req: Result<Json<TransferBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let live = app.live();
-    let who = authenticate(&live.settings, &headers)?;
     visible(&app, &who, &id).await?;
     let req = body(req)?;
-    let target = match (&req.agent, &req.queue) {
-        (Some(agent), None) if live.settings.agents.contains_key(agent) => TransferTarget::Agent(agent.clone()),
-        (Some(_), None) => return Err(ApiError::invalid("agent", "is not a configured agent")),
-        (None, Some(queue)) if live.settings.has_queue(queue) => TransferTarget::Queue(live.classifier.queue(queue).to_json()),
-        (None, Some(_)) => return Err(ApiError::invalid("queue", "is not a configured queue")),
+    let to = match (req.agent, req.queue) {
+        (Some(agent), None) => TransferTo::Agent(agent),
+        (None, Some(queue)) => TransferTo::Queue(queue),
         _ => return Err(ApiError::invalid("agent", "or `queue` is required, not both")),
     };
-    if req.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(ApiError::invalid("note", "is longer than 2000 characters"));
-    }
-    let now = chrono::Utc::now();
-    let note = req.note.as_deref().unwrap_or("");
-    let (outcome, events) =
-        app.store.transfer(&id, &target, note, now.timestamp_millis()).await.map_err(|e| ApiError::unavailable(&e))?;
-    if !outcome.ok {
-        let message = match outcome.error.as_str() {
-            "resolved" => "the conversation is resolved",
-            "same_agent" => "the conversation is already with this agent",
-            "agent_unavailable" => "the agent is not available or has no free capacity on this channel",
-            _ => "the conversation cannot be transferred",
-        };
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", message));
-    }
-    crate::outbox::flush_events(&app, &events).await;
-    tracing::info!(conversation = %id, from = %outcome.from, to = %outcome.agent, queue = %outcome.queue, "transferred");
-    drain(&app).await;
-    Ok(Json(Placement {
-        state: placed_state(&outcome.state)?,
-        conversation: id,
-        queue: Some(outcome.queue),
-        agent: (!outcome.agent.is_empty()).then_some(outcome.agent),
-    }))
+    Ok(Json(Transfer { conversation: id, by: who, to, note: req.note }.apply(&app).await?))
 }
 
 /// `{"on": true}`
@@ -628,19 +448,13 @@ pub struct TypingBody {
 )]
 pub async fn typing(
     State(app): State<Arc<App>>,
+    who: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     req: Result<Json<TypingBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let who = authenticate(&app.live().settings, &headers)?;
-    let conv = visible(&app, &who, &id).await?;
-    let req = body(req)?;
-    if conv.get("channel").map(String::as_str) != Some(Channel::Webchat.as_str()) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "unsupported", "typing indicators exist only in web chat"));
-    }
-    let visitor = conv.get("address").cloned().unwrap_or_default();
-    let frame = switchboard_webchat::ServerFrame::Typing { from: switchboard_webchat::Sender::Agent, on: req.on };
-    crate::outbound::webchat::push(&app, &visitor, &frame, None).await;
+    visible(&app, &who, &id).await?;
+    let on = body(req)?.on;
+    Typing { conversation: id, by: who, on }.apply(&app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -723,10 +537,9 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
 )]
 pub async fn list_conversations(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    who: Principal,
     query: Result<axum::extract::Query<ConversationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConversationPage>, ApiError> {
-    let who = authenticate(&app.live().settings, &headers)?;
     let mut q = query.map(|axum::extract::Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {

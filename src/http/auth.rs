@@ -1,32 +1,25 @@
 //! Bearer tokens: the admin token acts for all, an agent's token only for
 //! that agent. Tokens are compared in constant time, and every token is
 //! compared so the time does not tell which one nearly matched.
+//!
+//! Routes state who may call them by their arguments: a [`Principal`]
+//! (any known token; what it may touch is checked by the command) or
+//! [`AdminOnly`]. A route with neither is public (probes, webhooks, whose
+//! own signatures are checked by the channel).
 
+use std::sync::Arc;
+
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use crate::app::App;
 use crate::config::Settings;
 
-/// Who a request acts for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Principal {
-    /// The admin token.
-    Admin,
-    /// An agent's token.
-    Agent(String),
-}
-
-impl Principal {
-    /// Whether this principal may act for `agent`.
-    pub fn may_act_for(&self, agent: &str) -> bool {
-        match self {
-            Principal::Admin => true,
-            Principal::Agent(a) => a == agent,
-        }
-    }
-}
+/// Who a request's token names: the admin, or an agent.
+pub use crate::commands::Actor as Principal;
 
 /// The principal of a request's `Authorization: Bearer` token.
 pub fn authenticate(settings: &Settings, headers: &HeaderMap) -> Result<Principal, ApiError> {
@@ -58,5 +51,28 @@ pub fn require_admin(settings: &Settings, headers: &HeaderMap) -> Result<(), Api
     match authenticate(settings, headers)? {
         Principal::Admin => Ok(()),
         Principal::Agent(_) => Err(ApiError::forbidden("this route needs the admin token")),
+    }
+}
+
+/// A route taking a [`Principal`] argument answers 401 without a known
+/// bearer token before anything else is looked at.
+impl axum::extract::FromRequestParts<Arc<App>> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        authenticate(&app.live().settings, &parts.headers)
+    }
+}
+
+/// A route taking an [`AdminOnly`] argument may be called with the admin
+/// token only: 401 without a known token, 403 with an agent's.
+#[derive(Debug)]
+pub struct AdminOnly;
+
+impl axum::extract::FromRequestParts<Arc<App>> for AdminOnly {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        require_admin(&app.live().settings, &parts.headers).map(|()| AdminOnly)
     }
 }

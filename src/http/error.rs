@@ -193,3 +193,18 @@ fn framework_error(status: StatusCode, text: String, allow: &str) -> ApiError {
         s => ApiError::new(s, "invalid_request", or("the request is malformed")),
     }
 }
+
+/// The one mapping of command refusals to HTTP: 403, 404, 409 (with the
+/// command's code), 400 naming the field, 503.
+impl From<crate::commands::CommandError> for ApiError {
+    fn from(e: crate::commands::CommandError) -> Self {
+        use crate::commands::CommandError as E;
+        match e {
+            E::Forbidden(message) => ApiError::forbidden(message),
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            E::Invalid { field, why } => ApiError::invalid(field, why),
+            E::Unavailable(detail) => ApiError::unavailable(&detail),
+        }
+    }
+}

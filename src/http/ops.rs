@@ -5,20 +5,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::require_admin;
+use super::auth::AdminOnly;
 use super::error::{ApiError, ErrorBody};
 use crate::app::App;
 use crate::model::{Agent, AgentLoad, AgentStatus, Capacity, DeadLetter, DeadLetterPage, Queue, QueueStats, Replayed, Stats};
 use crate::replay::ReplayError;
-
-fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    require_admin(&app.live().settings, headers)
-}
 
 /// `?limit=` for listings.
 #[derive(Debug, Deserialize)]
@@ -47,10 +43,9 @@ pub struct ListQuery {
 )]
 pub async fn dead_letters(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminOnly,
     Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    admin(&app, &headers)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1 to 1000"));
@@ -89,10 +84,9 @@ Admin token only.",
 )]
 pub async fn replay_dead_letter(
     State(app): State<Arc<App>>,
+    _admin: AdminOnly,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    admin(&app, &headers)?;
     if !super::ids::is_dead_letter_id(&id) {
         return Err(ApiError::not_found("dead letter"));
     }
@@ -132,10 +126,9 @@ fn replay_error(e: ReplayError) -> ApiError {
 )]
 pub async fn drop_dead_letter(
     State(app): State<Arc<App>>,
+    _admin: AdminOnly,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    admin(&app, &headers)?;
     if !super::ids::is_dead_letter_id(&id) {
         return Err(ApiError::not_found("dead letter"));
     }
@@ -162,8 +155,7 @@ pub async fn drop_dead_letter(
     ),
     security(("bearer" = [])),
 )]
-pub async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
-    admin(&app, &headers)?;
+pub async fn stats(State(app): State<Arc<App>>, _admin: AdminOnly) -> Result<impl IntoResponse, ApiError> {
     let live = app.live();
     let mut names: Vec<String> = live.settings.queues.keys().cloned().collect();
     if !live.settings.queues.contains_key(&live.settings.routing.default_queue) {
@@ -214,8 +206,7 @@ fn section(kind: &str) -> Result<&'static str, ApiError> {
     ),
     security(("bearer" = [])),
 )]
-pub async fn list_agents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
-    admin(&app, &headers)?;
+pub async fn list_agents(State(app): State<Arc<App>>, _admin: AdminOnly) -> Result<impl IntoResponse, ApiError> {
     let live = app.live();
     let agents = live
         .settings
@@ -270,8 +261,7 @@ pub struct QueueList {
     ),
     security(("bearer" = [])),
 )]
-pub async fn list_queues(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
-    admin(&app, &headers)?;
+pub async fn list_queues(State(app): State<Arc<App>>, _admin: AdminOnly) -> Result<impl IntoResponse, ApiError> {
     let live = app.live();
     let queues = live
         .settings
@@ -325,11 +315,10 @@ pub async fn list_queues(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
 )]
 pub async fn put_entry(
     State(app): State<Arc<App>>,
+    _admin: AdminOnly,
     Path((kind, name)): Path<(String, String)>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    admin(&app, &headers)?;
     let section = section(&kind)?;
     if !crate::config::is_valid_name(&name) {
         return Err(ApiError::invalid("name", "names are lower-case letters, digits, `_` and `-`"));
@@ -390,10 +379,9 @@ pub async fn put_entry(
 )]
 pub async fn delete_entry(
     State(app): State<Arc<App>>,
+    _admin: AdminOnly,
     Path((kind, name)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    admin(&app, &headers)?;
     let section = section(&kind)?;
     let live = app.live();
     let exists = crate::config::is_valid_name(&name) && match section {

@@ -1,16 +1,17 @@
 //! Agents answering by email: a conversation mailed to an agent carries a
 //! reply address with a token signed by the agent's API token
 //! ([`reply_token`]); the agent's answer to it comes in as an email on the
-//! inbound stream, and [`agent_reply`] turns it into that agent's reply to
-//! the customer, on the customer's channel.
+//! inbound stream, is checked here ([`sender_and_conversation`]), and
+//! `commands::reply::MailReply` turns it into that agent's reply to the
+//! customer, on the customer's channel.
+
+use std::collections::BTreeMap;
 
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
-use switchboard_core::{InboundMessage, Masked};
+use switchboard_core::InboundMessage;
 
-use super::RouteError;
-use crate::app::App;
 use crate::config::{AgentSettings, DeliverTarget};
 
 /// Characters of the signature in the token.
@@ -46,7 +47,7 @@ pub fn is_agent_mail(inbound: &InboundMessage) -> bool {
 }
 
 /// The agent whose `email` delivery target is `address`.
-fn agent_by_address<'a>(agents: &'a std::collections::BTreeMap<String, AgentSettings>, address: &str) -> Option<(&'a str, &'a AgentSettings)> {
+fn agent_by_address<'a>(agents: &'a BTreeMap<String, AgentSettings>, address: &str) -> Option<(&'a str, &'a AgentSettings)> {
     agents.iter().find_map(|(id, a)| {
         a.deliver
             .iter()
@@ -55,57 +56,36 @@ fn agent_by_address<'a>(agents: &'a std::collections::BTreeMap<String, AgentSett
     })
 }
 
-/// Handles an email to an agent reply token: from the agent's configured
-/// address with a valid signature, on a conversation that agent holds, its
-/// text goes to the customer as the agent's reply; anything else is dropped
-/// with a warning (never routed as a customer message: the token is ours).
-pub async fn agent_reply(app: &App, inbound: &InboundMessage) -> Result<(), RouteError> {
-    let Some((conversation, sig)) = inbound.metadata.get("conversation_token").and_then(parse_token) else { return Ok(()) };
-    let live = app.live();
-    let refuse = |why: &str| {
-        tracing::warn!(from = %Masked(&inbound.customer), %conversation, why, "agent reply mail refused");
-        Ok(())
+/// What an email to an agent reply token is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MailCheck {
+    /// Signed for this agent: its text is the agent's reply on the
+    /// conversation (if the agent may still reply there).
+    Signed {
+        /// The agent.
+        agent: String,
+        /// The conversation.
+        conversation: String,
+    },
+    /// Not from an agent, or not signed for the sender.
+    Refused(&'static str),
+}
+
+/// Checks an email to an agent reply token: the sender must be an agent's
+/// configured address, and the token signed with that agent's API token.
+pub fn sender_and_conversation(agents: &BTreeMap<String, AgentSettings>, mail: &InboundMessage) -> MailCheck {
+    let Some((conversation, sig)) = mail.metadata.get("conversation_token").and_then(parse_token) else {
+        return MailCheck::Refused("the reply token does not parse");
     };
-    let Some((agent, settings)) = agent_by_address(&live.settings.agents, &inbound.customer) else {
-        return refuse("the sender is no agent's configured address");
+    let Some((agent, settings)) = agent_by_address(agents, &mail.customer) else {
+        return MailCheck::Refused("the sender is no agent's configured address");
     };
     let token = settings.token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default();
     let expected = signature(&token, &conversation);
     if expected.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), sig.as_bytes())) {
-        return refuse("the reply token is not signed for this agent");
+        return MailCheck::Refused("the reply token is not signed for this agent");
     }
-    let Some(conv) = app.store.conversation(&conversation).await? else { return refuse("no such conversation") };
-    if conv.get("agent").map(String::as_str) != Some(agent) {
-        return refuse("the conversation is not the agent's");
-    }
-    let text = inbound.text.trim().to_owned();
-    if text.is_empty() {
-        return refuse("the mail has no text above the quote");
-    }
-    let reply = crate::outbound::reply::Reply {
-        // The inbound id: a redelivered mail submits the same reply, which
-        // JetStream and the sender absorb.
-        id: format!("{}~reply", inbound.id),
-        agent: Some(agent.to_owned()),
-        text,
-        media_urls: vec![],
-        media: vec![],
-    };
-    let once = format!("{}:agentmail:{}", app.store.keys().base(), inbound.id);
-    if !app.store.first_seen(&once, std::time::Duration::from_secs(7 * 24 * 3600)).await? {
-        return Ok(());
-    }
-    match crate::outbound::reply::submit(app, &conversation, &conv, reply, chrono::Utc::now()).await {
-        Ok(_) => {
-            tracing::info!(%conversation, %agent, "agent replied by email");
-            Ok(())
-        }
-        Err(crate::outbound::reply::ReplyError::Unavailable(e)) => {
-            app.store.release(&once).await?;
-            Err(RouteError::Reply(e))
-        }
-        Err(e) => refuse(&e.to_string()),
-    }
+    MailCheck::Signed { agent: agent.to_owned(), conversation }
 }
 
 #[cfg(test)]

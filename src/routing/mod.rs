@@ -9,9 +9,8 @@ pub mod agent_mail;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_nats::jetstream::{AckKind, Message};
 use chrono::Utc;
 use switchboard_core::{Channel, InboundMessage, Masked};
 use tokio_util::sync::CancellationToken;
@@ -19,101 +18,10 @@ use tokio_util::sync::CancellationToken;
 pub use crate::classify::{detect_language, Attributes, Classification, Classifier};
 
 use crate::app::App;
-use crate::bus::consume::{ack, decode_or_term, delivered, patiently, run_durable};
 use crate::events::EventMessage;
 use crate::config::Settings;
 use crate::sla::clock::Trigger;
 use crate::store::{AgentSync, BullseyeJson, QueueJson, RouteRequest, RouteResult};
-
-/// Runs the router until `cancel` fires.
-pub async fn run(app: Arc<App>, cancel: CancellationToken) {
-    let subjects = app.bus.subjects();
-    let (stream, filter) = (subjects.inbound_stream(), subjects.inbound_all());
-    let workers = app.settings.routing.workers;
-    let stop = cancel.clone();
-    run_durable(&app.bus, "router", stream, filter, workers, cancel, |msg| {
-        let (app, stop) = (app.clone(), stop.clone());
-        async move { handle(&app, msg, &stop).await }
-    })
-    .await;
-}
-
-async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
-    let started = Instant::now();
-    let Some(inbound) = decode_or_term::<InboundMessage>(&msg, &app.metrics, "router").await else { return };
-    if inbound.channel == Channel::Email && agent_mail::is_agent_mail(&inbound) {
-        // An agent answering a conversation mail: a reply, not a customer message.
-        match agent_mail::agent_reply(app, &inbound).await {
-            Ok(()) => ack(&msg, AckKind::Ack).await,
-            Err(e) => {
-                let wait = switchboard_core::retry::backoff(delivered(&msg) as u32, app.retry_base(), app.retry_cap());
-                tracing::warn!(error = %e, "agent reply mail failed; it will be redelivered");
-                ack(&msg, AckKind::Nak(Some(wait))).await;
-            }
-        }
-        return;
-    }
-    // Waits out an outage of Redis or NATS in place, however long.
-    let routed = patiently(&msg, "router", &app.metrics, stop, RouteError::is_transient, || route(app, &inbound)).await;
-    let Some(routed) = routed else { return };
-    match routed {
-        Ok(result) => {
-            ack(&msg, AckKind::Ack).await;
-            let outcome = if result.duplicate {
-                "duplicate"
-            } else if !result.decision.is_empty() && result.agent.is_some() {
-                "assigned"
-            } else if result.agent.is_some() {
-                "continued"
-            } else {
-                "queued"
-            };
-            app.metrics.routed(&result.queue, outcome, started.elapsed().as_secs_f64());
-            tracing::info!(
-                conversation = %result.conversation,
-                channel = %inbound.channel,
-                customer = %Masked(&inbound.customer),
-                queue = %result.queue,
-                agent = result.agent.as_deref().unwrap_or("-"),
-                outcome,
-                "routed"
-            );
-        }
-        Err(e) => {
-            let attempt = delivered(&msg);
-            if attempt >= app.settings.nats.max_deliver {
-                poison(app, &msg, &inbound, &e).await;
-                return;
-            }
-            let wait = switchboard_core::retry::backoff(attempt as u32, app.retry_base(), app.retry_cap());
-            tracing::warn!(error = %e, attempt, "routing failed; the message will be redelivered");
-            ack(&msg, AckKind::Nak(Some(wait))).await;
-        }
-    }
-}
-
-/// A message that failed routing on its last delivery (not for want of
-/// Redis or NATS): kept as a dead letter (kind `inbound`, with the message)
-/// and terminated, never silently dropped. If even that fails, it is handed
-/// back to try again.
-async fn poison(app: &App, msg: &Message, inbound: &InboundMessage, e: &RouteError) {
-    let id = format!("inbound~{}", inbound.id);
-    let entry = serde_json::json!({
-        "id": id, "kind": "inbound", "target": "router", "reason": e.to_string(),
-        "message": inbound, "at": Utc::now(),
-    });
-    match app.store.dead_letter(&id, &entry, Utc::now().timestamp_millis()).await {
-        Ok(()) => {
-            tracing::error!(error = %e, message = %inbound.id, "routing failed on the last delivery; dead-lettered");
-            app.metrics.poison("router");
-            ack(msg, AckKind::Term).await;
-        }
-        Err(store) => {
-            tracing::warn!(error = %store, "cannot dead-letter a failed message; retrying it");
-            ack(msg, AckKind::Nak(Some(Duration::from_secs(5)))).await;
-        }
-    }
-}
 
 /// Why routing one message failed (it will be retried).
 #[derive(Debug, thiserror::Error)]
@@ -127,9 +35,6 @@ pub enum RouteError {
     /// The SLA clocks could not be moved.
     #[error("SLA: {0}")]
     Sla(String),
-    /// An agent's emailed reply could not be queued for sending.
-    #[error("reply: {0}")]
-    Reply(String),
 }
 
 impl RouteError {
@@ -139,7 +44,7 @@ impl RouteError {
         match self {
             RouteError::Store(e) => e.is_transient(),
             RouteError::Bus(_) => true,
-            RouteError::Sla(_) | RouteError::Reply(_) => false,
+            RouteError::Sla(_) => false,
         }
     }
 }
@@ -482,7 +387,7 @@ fn sms_keyword(text: &str) -> Option<bool> {
     }
 }
 
-async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, RouteError> {
+pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, RouteError> {
     if inbound.channel == Channel::Sms {
         if let Some(opted_out) = sms_keyword(&inbound.text) {
             // Recorded before routing: the message still joins the thread,

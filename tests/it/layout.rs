@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["delivery"],
     &["replay"],
     &["commands"],
+    &["inbound"],
     &["http"],
     &["daemon"],
     &["bench"],
@@ -190,4 +191,31 @@ fn the_scanner_finds_grouped_and_plain_paths() {
     let found = uses("use crate::{config::Settings, store::{Keys, Store}};\nlet x = crate::events::QUEUED;");
     assert_eq!(found.into_iter().collect::<Vec<_>>(), ["config", "events", "store"]);
     assert!(uses(&code("// see crate::app\nfn f() {}")).is_empty());
+}
+
+/// The files of the authenticated API: each route there states who may
+/// call it by taking a `Principal` or an `AdminOnly` argument (the
+/// extractors in `http::auth`), so a route cannot be added without it.
+const AUTHENTICATED_ROUTES: &[&str] = &["http/api.rs", "http/admin.rs", "http/ops.rs"];
+
+#[test]
+fn every_api_route_states_who_may_call_it() {
+    let mut unstated = Vec::new();
+    let mut routes = 0;
+    for file in AUTHENTICATED_ROUTES {
+        let text = code(&std::fs::read_to_string(src().join(file)).unwrap());
+        for (i, chunk) in text.split("pub async fn ").enumerate().skip(1) {
+            let signature = chunk.split('{').next().unwrap_or_default();
+            if !signature.contains("State<Arc<App>>") {
+                continue;
+            }
+            routes += 1;
+            if !signature.contains(": Principal") && !signature.contains(": AdminOnly") {
+                let name = chunk.split('(').next().unwrap_or_default();
+                unstated.push(format!("{file}: {name} (route {i})"));
+            }
+        }
+    }
+    assert!(routes >= 20, "the scan found only {routes} routes");
+    assert!(unstated.is_empty(), "routes without Principal or AdminOnly:\n{}", unstated.join("\n"));
 }
