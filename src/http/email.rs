@@ -13,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
-use switchboard_core::{Channel, Masked};
+use switchboard_core::Channel;
 use switchboard_email::{MailgunFields, ParseOptions};
 
 use super::error::{ApiError, ErrorBody};
@@ -190,25 +190,15 @@ async fn take(app: &App, account: &str, config: &crate::config::EmailAccount, ra
         return bounce(app, account, bounced).await;
     }
     let mut msg = parsed.message;
-    let msg_id = format!("email:{account}:{}", msg.provider_message_id);
     // Cut to fit NATS, with a note in metadata (see `intake`).
-    let payload = match super::intake::encode_email(app, &mut msg, &msg_id) {
-        Ok(p) => p,
-        Err(e) => {
-            app.metrics.ingress("email", account, Outcome::rejected);
-            return e.into_response();
-        }
-    };
-    if msg.metadata.get("truncated").is_some() {
-        tracing::info!(channel = "email", %account, message = %msg.id, "inbound email cut to fit the bus (metadata.truncated)");
-    }
-    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Email), &msg_id, payload.into()).await {
-        app.metrics.ingress("email", account, if e.is_too_large() { Outcome::rejected } else { Outcome::retry });
-        return super::intake::publish_failed(&e).into_response();
+    if let Err(e) = super::intake::publish_inbound(app, &mut msg).await {
+        app.metrics.ingress("email", account, e.outcome());
+        return e.into_error().into_response();
     }
     app.metrics.ingress("email", account, Outcome::ok);
-    let flagged = parsed.auto.as_deref().unwrap_or("-");
-    tracing::info!(channel = "email", %account, from = %Masked(&msg.customer), message = %msg.id, auto = flagged, "inbound accepted");
+    if let Some(auto) = parsed.auto.as_deref() {
+        tracing::info!(channel = "email", %account, message = %msg.id, auto, "the inbound email is an automatic reply");
+    }
     Json(serde_json::json!({ "id": msg.id, "auto": parsed.auto })).into_response()
 }
 

@@ -28,10 +28,11 @@
 //!   (`metadata.attachments_omitted`).
 
 use axum::http::StatusCode;
-use switchboard_core::InboundMessage;
+use switchboard_core::{Channel, InboundMessage, Masked};
 
 use super::error::ApiError;
 use crate::app::App;
+use crate::telemetry::Outcome;
 
 /// The part of `max_payload` a provider webhook body may use.
 const PROVIDER_BODY_SHARE: usize = 16;
@@ -87,4 +88,64 @@ pub fn encode_email(app: &App, msg: &mut InboundMessage, msg_id: &str) -> Result
     let max_payload = app.bus.max_payload();
     switchboard_email::fit(msg, max_payload / EMAIL_TEXT_SHARE, app.bus.payload_limit(msg_id.len()));
     encode(app, msg, msg_id)
+}
+
+/// Why an inbound message was not taken: refused for good (413: it can
+/// never fit on NATS; the provider must not retry), or not durable yet
+/// (503: the provider retries).
+#[derive(Debug)]
+pub enum NotTaken {
+    /// 4xx, counted `rejected`.
+    Refused(ApiError),
+    /// 503, counted `retry`.
+    Unavailable(ApiError),
+}
+
+impl NotTaken {
+    /// The ingress outcome to count.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            NotTaken::Refused(_) => Outcome::rejected,
+            NotTaken::Unavailable(_) => Outcome::retry,
+        }
+    }
+
+    /// The answer to the provider.
+    pub fn into_error(self) -> ApiError {
+        match self {
+            NotTaken::Refused(e) | NotTaken::Unavailable(e) => e,
+        }
+    }
+}
+
+/// The one way a verified, decoded provider message goes onto the bus:
+/// encoded (an email cut to fit first), published to `P.inbound.<channel>`
+/// under the de-duplication key `<channel>:<account>:<provider id>` and
+/// waited for with the bounded ack, then logged once (the customer
+/// masked, never the text). The caller answers the provider only after
+/// `Ok`, and counts the outcome.
+pub async fn publish_inbound(app: &App, msg: &mut InboundMessage) -> Result<(), NotTaken> {
+    let channel = msg.channel;
+    let msg_id = format!("{}:{}:{}", channel.as_str(), msg.account, msg.provider_message_id);
+    let payload = if channel == Channel::Email {
+        let payload = encode_email(app, msg, &msg_id).map_err(NotTaken::Refused)?;
+        if msg.metadata.get("truncated").is_some() {
+            tracing::info!(channel = "email", account = %msg.account, message = %msg.id, "inbound email cut to fit the bus (metadata.truncated)");
+        }
+        payload
+    } else {
+        encode(app, msg, &msg_id).map_err(NotTaken::Refused)?
+    };
+    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(channel), &msg_id, payload.into()).await {
+        let answer = publish_failed(&e);
+        return Err(if e.is_too_large() { NotTaken::Refused(answer) } else { NotTaken::Unavailable(answer) });
+    }
+    tracing::info!(
+        channel = channel.as_str(),
+        account = %msg.account,
+        from = %Masked(&msg.customer),
+        message = %msg.id,
+        "inbound accepted"
+    );
+    Ok(())
 }

@@ -8,6 +8,7 @@ mod admin;
 mod api;
 mod auth;
 mod email;
+mod entries;
 mod error;
 mod ids;
 mod intake;
@@ -85,7 +86,7 @@ route_table! {
     "/api/v1/admin/stats" => get(ops::stats);
     "/api/v1/admin/agents" => get(ops::list_agents);
     "/api/v1/admin/queues" => get(ops::list_queues);
-    "/api/v1/admin/{kind}/{name}" => put(ops::put_entry).delete(ops::delete_entry);
+    "/api/v1/admin/{kind}/{name}" => put(entries::put_entry).delete(entries::delete_entry);
 }
 
 /// The application's routes and layers.

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use switchboard_core::{Channel, Masked};
 use switchboard_sms::Verified;
 
 use super::error::{ApiError, ErrorBody};
@@ -86,27 +85,17 @@ pub async fn inbound(
         Err(e) => return reject(e),
     };
     let id = ulid::Ulid::new().to_string();
-    let msg = match switchboard_sms::normalize(&account, &verified, id, chrono::Utc::now()) {
+    let mut msg = match switchboard_sms::normalize(&account, &verified, id, chrono::Utc::now()) {
         Ok(m) => m,
         Err(e) => return reject(rejected(&e)),
     };
-    let msg_id = format!("sms:{account}:{}", msg.provider_message_id);
-    // Too large for NATS: a final 413 (Twilio does not retry a 4xx).
-    let payload = match super::intake::encode(&app, &msg, &msg_id) {
-        Ok(p) => p,
-        Err(e) => return reject(e),
-    };
-    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Sms), &msg_id, payload.into()).await {
-        // Not durable: answer 5xx so the provider retries (a 413 if it can
-        // never fit).
-        if e.is_too_large() {
-            return reject(super::intake::publish_failed(&e));
-        }
-        app.metrics.ingress("sms", &account, Outcome::retry);
-        return ApiError::unavailable(&e).into_response();
+    // Too large for NATS: a final 413 (Twilio does not retry a 4xx); not
+    // durable: 503, so Twilio retries.
+    if let Err(e) = super::intake::publish_inbound(&app, &mut msg).await {
+        app.metrics.ingress("sms", &account, e.outcome());
+        return e.into_error().into_response();
     }
     app.metrics.ingress("sms", &account, Outcome::ok);
-    tracing::info!(channel = "sms", %account, from = %Masked(&msg.customer), message = %msg.id, "inbound accepted");
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], EMPTY_TWIML).into_response()
 }
 

@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use switchboard_core::{Channel, Masked};
+use switchboard_core::Channel;
 use sha2::Digest as _;
 use switchboard_wechat::{AccountKeys, Push, PushPolicy, PushQuery, Verified, WechatEvent};
 
@@ -200,7 +200,7 @@ pub async fn push(
         }
     };
     let result = match push {
-        Push::Message(msg) => publish(&app, &account, &msg).await,
+        Push::Message(mut msg) => publish(&app, &mut msg).await,
         Push::Event(event) => handle_event(&app, &account, &event, now).await,
     };
     // Only a push taken for good short-cuts its retries; one that failed
@@ -224,6 +224,10 @@ pub async fn push(
             app.metrics.ingress("wechat", &account, Outcome::retry);
             ApiError::unavailable(&e).into_response()
         }
+        Err(PushError::NotDurable(e)) => {
+            app.metrics.ingress("wechat", &account, Outcome::retry);
+            e.into_response()
+        }
     }
 }
 
@@ -232,6 +236,8 @@ pub async fn push(
 enum PushError {
     Refused(ApiError),
     Unavailable(crate::outbound::BoxError),
+    /// The publish was not acknowledged: the answer says so.
+    NotDurable(ApiError),
 }
 
 impl<E: Into<crate::outbound::BoxError>> From<E> for PushError {
@@ -240,14 +246,12 @@ impl<E: Into<crate::outbound::BoxError>> From<E> for PushError {
     }
 }
 
-async fn publish(app: &App, account: &str, msg: &switchboard_core::InboundMessage) -> Result<Outcome, PushError> {
-    let msg_id = format!("wechat:{account}:{}", msg.provider_message_id);
-    let payload = super::intake::encode(app, msg, &msg_id).map_err(PushError::Refused)?;
-    if let Err(e) = app.bus.publish(app.bus.subjects().inbound(Channel::Wechat), &msg_id, payload.into()).await {
-        return Err(if e.is_too_large() { PushError::Refused(super::intake::publish_failed(&e)) } else { e.into() });
+async fn publish(app: &App, msg: &mut switchboard_core::InboundMessage) -> Result<Outcome, PushError> {
+    match super::intake::publish_inbound(app, msg).await {
+        Ok(()) => Ok(Outcome::ok),
+        Err(super::intake::NotTaken::Refused(e)) => Err(PushError::Refused(e)),
+        Err(super::intake::NotTaken::Unavailable(e)) => Err(PushError::NotDurable(e)),
     }
-    tracing::info!(channel = "wechat", %account, from = %Masked(&msg.customer), message = %msg.id, "inbound accepted");
-    Ok(Outcome::ok)
 }
 
 /// Events update the customer's profile; a menu click is also a message
@@ -286,7 +290,7 @@ async fn handle_event(
         return Err(PushError::Unavailable(e.into()));
     }
     if event.kind.is_conversational() {
-        let msg = switchboard_core::InboundMessage {
+        let mut msg = switchboard_core::InboundMessage {
             id: ulid::Ulid::new().to_string(),
             channel: Channel::Wechat,
             account: account.to_owned(),
@@ -299,7 +303,7 @@ async fn handle_event(
             received_at: now,
             metadata: Default::default(),
         };
-        let published = publish(app, account, &msg).await;
+        let published = publish(app, &mut msg).await;
         if published.is_err() {
             let _ = app.store.release(&seen).await;
         }

@@ -1,6 +1,5 @@
-//! The agent API (`/api/v1/…`): presence, my conversations, a conversation,
-//! and replying. Every route authenticates first; an agent acts only for
-//! itself and its own conversations.
+//! The actions on a conversation: note, reply, resolve, accept, decline,
+//! transfer and typing, each a `crate::commands` command.
 
 use std::sync::Arc;
 
@@ -10,154 +9,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
-use switchboard_core::{Channel, MediaRef};
+use switchboard_core::MediaRef;
 use utoipa::ToSchema;
 
-use super::auth::Principal;
-use super::error::{ApiError, ErrorBody};
+use super::{body, visible};
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::app::App;
 use crate::model::{
-    AgentConversations, AgentLoad, AgentStatus, Conversation, ConversationDetail, ConversationPage, ConversationState, Message, Note,
-    Placement, ReplyQueued, Resolved, StatusSet,
+    Note,
+    Placement, ReplyQueued, Resolved,
 };
 use crate::commands::answer::AnswerOffer;
 use crate::commands::note::AddNote;
 use crate::commands::reply::Reply;
 use crate::commands::resolve::Resolve;
-use crate::commands::status::SetStatus;
 use crate::commands::transfer::{Transfer, TransferTo};
 use crate::commands::typing::Typing;
-
-
-fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    r.map(|Json(v)| v).map_err(|e| ApiError::json(&e))
-}
-
-/// `{"status": "available" | "away" | "offline"}`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatusBody {
-    /// The new status.
-    status: AgentStatus,
-}
-
-/// `PUT /api/v1/agents/{agent}/status`
-#[utoipa::path(
-    put,
-    path = "/api/v1/agents/{agent}/status",
-    tag = "agent",
-    summary = "Set an agent's presence",
-    description = "`available` takes conversations (and hands out what waits at once), `away` \
-        and `offline` take none. An agent sets only its own status; the admin token any agent's.",
-    params(("agent" = String, Path, description = "The agent id (`agents.<id>`)")),
-    request_body = StatusBody,
-    responses(
-        (status = 200, description = "The status now in force", body = StatusSet),
-        (status = 400, description = "`invalid_request`: not the documented JSON", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
-        (status = 403, description = "`forbidden`: another agent's status", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such agent", body = ErrorBody),
-        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn set_status(
-    State(app): State<Arc<App>>,
-    who: Principal,
-    Path(agent): Path<String>,
-    req: Result<Json<StatusBody>, JsonRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    // 404 and 403 before the body is looked at.
-    let check = SetStatus { agent: agent.clone(), by: who.clone(), status: AgentStatus::Offline };
-    check.precheck(&app)?;
-    let status = body(req)?.status;
-    Ok(Json(SetStatus { agent, by: who, status }.apply(&app).await?))
-}
-
-/// `GET /api/v1/agents/{agent}/conversations`
-#[utoipa::path(
-    get,
-    path = "/api/v1/agents/{agent}/conversations",
-    tag = "agent",
-    summary = "An agent's open conversations",
-    description = "The conversations assigned or offered to the agent, with its routing state. \
-        An agent lists only its own; the admin token any agent's.",
-    params(("agent" = String, Path, description = "The agent id (`agents.<id>`)")),
-    responses(
-        (status = 200, description = "The agent's conversations", body = AgentConversations),
-        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
-        (status = 403, description = "`forbidden`: another agent's conversations", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such agent", body = ErrorBody),
-        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn agent_conversations(
-    State(app): State<Arc<App>>,
-    who: Principal,
-    Path(agent): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    if !app.live().settings.agents.contains_key(&agent) {
-        return Err(ApiError::not_found("agent"));
-    }
-    if !who.may_act_for(&agent) {
-        return Err(ApiError::forbidden("an agent may only list its own conversations"));
-    }
-    let ids = app.store.agent_conversations(&agent).await.map_err(|e| ApiError::unavailable(&e))?;
-    let mut conversations = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(record) = app.store.conversation(&id).await.map_err(|e| ApiError::unavailable(&e))? {
-            conversations.extend(typed(&id, &record));
-        }
-    }
-    let state = AgentLoad::from_hash(&app.store.agent(&agent).await.map_err(|e| ApiError::unavailable(&e))?);
-    Ok(Json(AgentConversations { agent, state, conversations }))
-}
-
-/// The conversation of a stored record; `None` (logged) when the record is
-/// not one this version reads, so one bad record does not hide the others.
-pub(super) fn typed(id: &str, record: &crate::store::ConversationRecord) -> Option<Conversation> {
-    Conversation::from_hash(record)
-        .map_err(|e| tracing::warn!(error = %e, conversation = %id, "a stored conversation cannot be shown"))
-        .ok()
-}
-
-/// Loads a conversation the principal may see (404 before 403, so an agent
-/// cannot probe ids it has no business with... beyond existence).
-async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::ConversationRecord, ApiError> {
-    Ok(crate::commands::visible(app, who, id).await?)
-}
-
-/// `GET /api/v1/conversations/{id}`
-#[utoipa::path(
-    get,
-    path = "/api/v1/conversations/{id}",
-    tag = "agent",
-    summary = "A conversation",
-    description = "State, queue, agent, customer, the routing decision, the messages and notes, \
-        and the SLA clocks. An agent sees only conversations assigned or offered to it.",
-    params(("id" = String, Path, description = "The conversation id, a ULID; any other string is 404")),
-    responses(
-        (status = 200, description = "The conversation", body = ConversationDetail),
-        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not assigned to this agent", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
-        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn conversation(
-    State(app): State<Arc<App>>,
-    who: Principal,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    let record = visible(&app, &who, &id).await?;
-    let conversation = Conversation::from_hash(&record).map_err(|e| ApiError::unavailable(&e))?;
-    let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
-    let messages = messages.iter().filter_map(|m| serde_json::from_value::<Message>(m.clone()).ok()).collect();
-    let sla = crate::sla::clocks_view(&app, &id).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(ConversationDetail { conversation, messages, sla }))
-}
 
 /// `{"text": "…"}`
 #[derive(Debug, Deserialize, ToSchema)]
@@ -456,124 +324,4 @@ pub async fn typing(
     let on = body(req)?.on;
     Typing { conversation: id, by: who, on }.apply(&app).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The largest page of `GET /api/v1/conversations`.
-const MAX_PAGE: u32 = 200;
-
-/// How many index entries one page examines at most while filtering; a
-/// page may come back short, with a cursor to go on from.
-const MAX_EXAMINED: usize = 2000;
-
-/// `?state=&queue=&agent=&channel=&customer=&cursor=&limit=`
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ConversationQuery {
-    /// Only conversations in this state.
-    state: Option<ConversationState>,
-    /// Only conversations of this queue.
-    queue: Option<String>,
-    /// Only conversations with this agent (an agent's token: its own id, implied).
-    agent: Option<String>,
-    /// Only conversations on this channel.
-    #[param(value_type = Option<Channel>)]
-    channel: Option<Channel>,
-    /// Only conversations of this customer (the router's customer id).
-    customer: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// At most this many, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u32>,
-}
-
-impl ConversationQuery {
-    fn matches(&self, c: &Conversation) -> bool {
-        self.state.is_none_or(|s| s == c.state)
-            && self.queue.as_ref().is_none_or(|q| *q == c.queue)
-            && self.agent.as_ref().is_none_or(|a| c.agent.as_ref() == Some(a))
-            && self.channel.is_none_or(|ch| ch == c.channel)
-            && self.customer.as_ref().is_none_or(|cu| c.customer.as_ref() == Some(cu))
-    }
-}
-
-/// The cursor for the page after conversation `id`: opaque to clients.
-fn encode_cursor(id: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{id}"))
-}
-
-/// The conversation id a cursor continues after.
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    use base64::Engine as _;
-    let bad = || ApiError::invalid("cursor", "is not a cursor this API gave out");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let id = text.strip_prefix("c1:").ok_or_else(bad)?;
-    super::ids::conversation(id).map_err(|_| bad())?;
-    Ok(id.to_owned())
-}
-
-/// `GET /api/v1/conversations`
-#[utoipa::path(
-    get,
-    path = "/api/v1/conversations",
-    tag = "agent",
-    summary = "List conversations",
-    description = "Conversations in id order (oldest first), filtered, a page at a time: pass \
-        `next_cursor` as `cursor` for the next page (absent on the last). The admin token sees \
-        every conversation; an agent's token only its own (`agent` is implied; another agent's \
-        is 403). A page may hold fewer than `limit` while more follow.",
-    params(ConversationQuery),
-    responses(
-        (status = 200, description = "A page of conversations", body = ConversationPage),
-        (status = 400, description = "`invalid_request`: a bad filter, `cursor` or `limit`, naming it", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: no or unknown bearer token", body = ErrorBody),
-        (status = 403, description = "`forbidden`: another agent's conversations", body = ErrorBody),
-        (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn list_conversations(
-    State(app): State<Arc<App>>,
-    who: Principal,
-    query: Result<axum::extract::Query<ConversationQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<ConversationPage>, ApiError> {
-    let mut q = query.map(|axum::extract::Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be 1 to 200"));
-    }
-    let mut after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    if let Principal::Agent(me) = &who {
-        match &q.agent {
-            Some(a) if a != me => return Err(ApiError::forbidden("an agent may only list its own conversations")),
-            _ => q.agent = Some(me.clone()),
-        }
-    }
-    let mut conversations = Vec::new();
-    let mut examined = 0;
-    let batch = (limit as usize).max(50);
-    loop {
-        let (ids, found) = app.store.conversations_after(after.as_deref(), batch).await.map_err(|e| ApiError::unavailable(&e))?;
-        let exhausted = ids.len() < batch;
-        for (id, record) in &found {
-            if let Some(c) = typed(id, record).filter(|c| q.matches(c)) {
-                conversations.push(c);
-                if conversations.len() == limit as usize {
-                    return Ok(Json(ConversationPage { conversations, next_cursor: Some(encode_cursor(id)) }));
-                }
-            }
-        }
-        examined += ids.len();
-        if exhausted {
-            return Ok(Json(ConversationPage { conversations, next_cursor: None }));
-        }
-        // Ids whose hash is gone still move the cursor on.
-        after = ids.last().cloned();
-        if examined >= MAX_EXAMINED {
-            return Ok(Json(ConversationPage { conversations, next_cursor: after.as_deref().map(encode_cursor) }));
-        }
-    }
 }
