@@ -215,3 +215,77 @@ fn every_api_route_states_who_may_call_it() {
     assert!(routes >= 20, "the scan found only {routes} routes");
     assert!(unstated.is_empty(), "routes without Principal or AdminOnly:\n{}", unstated.join("\n"));
 }
+
+/// The key segments the Lua scripts name (`P .. ':conv:' .. id`,
+/// `akey .. ':conversations'`): each must be documented in
+/// `src/store/schema.rs`, where every key is defined, so a script cannot
+/// invent a key the schema does not know.
+#[test]
+fn lua_uses_only_key_segments_the_schema_documents() {
+    let schema = std::fs::read_to_string(src().join("store/schema.rs")).unwrap();
+    let mut scripts = Vec::new();
+    sources_with(&src().join("store/lua"), "lua", &mut scripts);
+    assert!(scripts.len() > 10, "the scan found only {} scripts", scripts.len());
+    let mut undocumented = BTreeSet::new();
+    let mut checked = 0;
+    for script in &scripts {
+        let text = std::fs::read_to_string(script).unwrap();
+        for literal in lua_strings(&text) {
+            // Key segments are the literals that start with `:`.
+            for segment in literal.split(':').skip(1).filter(|s| !s.is_empty()) {
+                if !segment.chars().all(|c| c.is_ascii_lowercase() || c == '_') || !literal.starts_with(':') {
+                    continue;
+                }
+                checked += 1;
+                if !schema.contains(&format!(":{segment}")) {
+                    undocumented.insert(format!("{segment} (in {})", script.file_name().unwrap().to_string_lossy()));
+                }
+            }
+        }
+    }
+    assert!(checked > 25, "the scan checked only {checked} key segments");
+    assert!(undocumented.is_empty(), "key segments not in store/schema.rs:\n{}", undocumented.into_iter().collect::<Vec<_>>().join("\n"));
+}
+
+fn sources_with(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == ext) {
+            out.push(path);
+        }
+    }
+}
+
+/// The string literals of a Lua source ('…' and "…"), comments skipped.
+fn lua_strings(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '-' if chars.peek() == Some(&'-') => break,
+                '\'' | '"' => {
+                    let mut literal = String::new();
+                    while let Some(d) = chars.next() {
+                        match d {
+                            '\\' => {
+                                chars.next();
+                            }
+                            d if d == c => break,
+                            d => literal.push(d),
+                        }
+                    }
+                    found.push(literal);
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_lua_scanner_skips_comments_and_reads_both_quotes() {
+    let found = lua_strings("local k = P .. ':conv:' .. id -- the agent's key\nlocal m = \":msgs\" -- it's");
+    assert_eq!(found, [":conv:", ":msgs"]);
+}
