@@ -153,7 +153,7 @@ async fn escalate(
             let from = record.get("queue").cloned().unwrap_or_default();
             let target = queue.clone().or_else(|| live.settings.queues.get(&from).and_then(|q| q.overflow.clone()));
             let Some(target) = target.filter(|t| *t != from && live.settings.has_queue(t)) else { return Ok(()) };
-            if record.get("state").map(String::as_str) != Some("queued") {
+            if record.get("state").map(String::as_str) != Some(crate::model::ConversationState::Queued.as_str()) {
                 // It is with an agent already; re-routing would take it away.
                 return Ok(());
             }

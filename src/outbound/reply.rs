@@ -60,7 +60,7 @@ pub async fn submit(
 ) -> Result<Vec<String>, ReplyError> {
     let unavailable = |e: &dyn std::fmt::Display| ReplyError::Unavailable(e.to_string());
     let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
-    if field("state") == "resolved" {
+    if field("state") == crate::model::ConversationState::Resolved.as_str() {
         return Err(ReplyError::Resolved);
     }
     let channel: Channel = field("channel").parse().map_err(|e| unavailable(&format_args!("bad channel: {e}")))?;

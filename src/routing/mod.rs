@@ -101,7 +101,7 @@ pub async fn sync_agents(app: &App, previous: Option<&Settings>) -> Result<(), R
     let empty = Default::default();
     for id in previous.iter().flat_map(|p| p.agents.keys()).filter(|id| !settings.agents.contains_key(*id)) {
         let capacity = Channel::ALL.map(|ch| (ch, 0));
-        let gone = AgentSync { id, status: "offline", force: true, total: 0, capacity, skills: &empty, languages: &[] };
+        let gone = AgentSync { id, status: crate::model::AgentStatus::Offline.as_str(), force: true, total: 0, capacity, skills: &empty, languages: &[] };
         app.store.sync_agent(&gone).await?;
     }
     Ok(())
