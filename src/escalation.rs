@@ -11,17 +11,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::Escalation;
 use crate::events;
-use crate::routing::RouteError;
+use crate::commands::escalate::Escalate;
+use crate::commands::CommandError;
 use crate::sla::clock::{parse_timer_id, ClockKind, ClockState, Stage};
 use crate::sla::{calendar, read, SlaError};
 use crate::store::timers::Fired;
-use crate::store::{ConversationRecord, StoreError, TransferTarget};
+use crate::store::StoreError;
 
 /// Why a firing failed (the timer fires again).
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,7 @@ enum FireError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Route(#[from] RouteError),
+    Command(#[from] CommandError),
 }
 
 /// Fires this replica's share of SLA timers until `cancel` fires.
@@ -100,9 +101,10 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
     for (i, action) in actions.iter().enumerate() {
         let once = format!("{}:sla:done:{}:{i}", app.store.keys().base(), fired.firing_id);
         if app.store.first_seen(&once, Duration::from_secs(24 * 3600)).await? {
-            if let Err(e) = escalate(app, &conversation, &record, action, now).await {
+            let step = Escalate { conversation: &conversation, record: &record, action, now };
+            if let Err(e) = step.apply(app).await {
                 app.store.release(&once).await?;
-                return Err(e);
+                return Err(e.into());
             }
         }
     }
@@ -130,47 +132,5 @@ fn describe(action: &Escalation) -> String {
         Escalation::Reroute { queue } => format!("reroute {}", queue.as_deref().unwrap_or("overflow")),
         Escalation::Notify => "notify supervisors".into(),
         Escalation::Reoffer => "reoffer".into(),
-    }
-}
-
-/// Runs one escalation action.
-async fn escalate(
-    app: &App,
-    conversation: &str,
-    record: &ConversationRecord,
-    action: &Escalation,
-    now: DateTime<Utc>,
-) -> Result<(), FireError> {
-    let now_ms = now.timestamp_millis();
-    match action {
-        Escalation::Notify => Ok(()), // The event itself goes to the supervisors.
-        Escalation::RaisePriority { by } => {
-            app.store.raise_priority(conversation, *by, now_ms).await?;
-            Ok(())
-        }
-        Escalation::Reroute { queue } => {
-            let live = app.live();
-            let from = record.get("queue").cloned().unwrap_or_default();
-            let target = queue.clone().or_else(|| live.settings.queues.get(&from).and_then(|q| q.overflow.clone()));
-            let Some(target) = target.filter(|t| *t != from && live.settings.has_queue(t)) else { return Ok(()) };
-            if record.get("state").map(String::as_str) != Some(crate::model::ConversationState::Queued.as_str()) {
-                // It is with an agent already; re-routing would take it away.
-                return Ok(());
-            }
-            let why = format!("SLA escalation: re-routed from {from}");
-            let (_, events) =
-                app.store.reroute(conversation, &TransferTarget::Queue(live.classifier.queue(&target).to_json()), &why, now_ms).await?;
-            crate::outbox::flush_events(app, &events).await;
-            Ok(())
-        }
-        Escalation::Reoffer => {
-            let (outcome, events) = app.store.reoffer(conversation, now_ms).await?;
-            crate::outbox::flush_events(app, &events).await;
-            if outcome.from.is_empty() {
-                return Ok(());
-            }
-            crate::routing::drain(app).await?;
-            Ok(())
-        }
     }
 }

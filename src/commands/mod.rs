@@ -4,12 +4,14 @@
 //! struct whose `apply` checks who may do it, validates the input, makes
 //! the one store step, puts its events on the log and hands freed capacity
 //! to whoever waits. The HTTP API, the emailed agent reply and (later) the
-//! Slack and bot paths all go through them, so a rule holds everywhere.
+//! Slack and bot paths all go through them, so a rule holds everywhere;
+//! the SLA ladder's steps are [`escalate`].
 //!
 //! Every refusal is a [`CommandError`]; its kind maps to one HTTP status in
 //! one place (`http::error`).
 
 pub mod answer;
+pub mod escalate;
 pub mod note;
 pub mod reply;
 pub mod resolve;
