@@ -59,7 +59,7 @@ pub async fn play(ctx: Arc<Ctx>, agent: Agent, index: u64, stop: Stop) {
         transferred: std::collections::HashSet::new(),
     };
     desk.status("available").await;
-    let mut next_break = Instant::now() + desk.between(20.0, 45.0);
+    let mut next_break = Instant::now() + desk.between(40.0, 90.0);
     while !is_stopped(&stop) {
         if Instant::now() >= next_break {
             desk.status("away").await;
@@ -68,7 +68,7 @@ pub async fn play(ctx: Arc<Ctx>, agent: Agent, index: u64, stop: Stop) {
             let mut stop2 = stop.clone();
             let _ = tokio::time::timeout(pause, stop2.wait_for(|s| *s)).await;
             desk.status("available").await;
-            next_break = Instant::now() + desk.between(20.0, 45.0);
+            next_break = Instant::now() + desk.between(40.0, 90.0);
         }
         desk.round().await;
         tokio::time::sleep(POLL).await;
@@ -138,7 +138,7 @@ impl Desk<'_> {
             }
             let planned = match state {
                 "offered" => Some((Action::Accept, self.between(1.0, 4.0))),
-                "assigned" if !self.transferred.contains(id) && self.rng.gen_bool(0.08) => {
+                "assigned" if !self.transferred.contains(id) && self.rng.gen_bool(0.12) => {
                     Some((Action::Transfer, self.between(2.0, 6.0)))
                 }
                 "assigned" => Some((Action::Reply, self.between(3.0, 12.0))),
