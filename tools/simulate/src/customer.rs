@@ -48,6 +48,9 @@ async fn put_profile(ctx: &Ctx, c: &Customer) {
 pub async fn play(ctx: Arc<Ctx>, c: Customer) {
     tokio::time::sleep_until(ctx.start + c.at).await;
     ctx.stats.conversations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if c.vip {
+        ctx.stats.vip.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let known = c.vip || c.second.is_some();
     if known && [Some(c.first), c.second].into_iter().flatten().any(|ch| ch != Ch::Webchat) {
         put_profile(&ctx, &c).await;
@@ -82,6 +85,9 @@ pub async fn play(ctx: Arc<Ctx>, c: Customer) {
             break;
         }
         ctx.stats.sent(ch.name());
+        if k == 1 && c.second.is_some() {
+            ctx.stats.switched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if !answered(&ctx, &mut visitor, &address, seen).await {
             ctx.stats.unanswered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             break;

@@ -19,6 +19,9 @@ pub fn channel_index(channel: &str) -> usize {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub conversations: AtomicU64,
+    pub vip: AtomicU64,
+    /// Customers who wrote again on a second channel.
+    pub switched: AtomicU64,
     sent: [AtomicU64; 4],
     replies: [AtomicU64; 4],
     pub accepted: AtomicU64,
@@ -58,6 +61,8 @@ impl Stats {
         Summary {
             elapsed,
             conversations: get(&self.conversations),
+            vip: get(&self.vip),
+            switched: get(&self.switched),
             sent: CHANNELS.iter().zip(&self.sent).map(|(c, n)| ((*c).to_owned(), get(n))).collect(),
             replies: CHANNELS.iter().zip(&self.replies).map(|(c, n)| ((*c).to_owned(), get(n))).collect(),
             accepted: get(&self.accepted),
@@ -79,6 +84,10 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Conversations started by simulated customers.
     pub conversations: u64,
+    /// Of them, VIP customers.
+    pub vip: u64,
+    /// Of them, customers who continued on a second channel.
+    pub switched: u64,
     /// Customer messages the daemon took (2xx or a web chat `ack`), per channel.
     pub sent: BTreeMap<String, u64>,
     /// Agent replies that reached the fake providers or the visitor's socket, per channel.
@@ -123,7 +132,14 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "summary after {:.1} s: {} conversations", self.elapsed.as_secs_f64(), self.conversations)?;
+        writeln!(
+            f,
+            "summary after {:.1} s: {} conversations ({} VIP, {} continued on a second channel)",
+            self.elapsed.as_secs_f64(),
+            self.conversations,
+            self.vip,
+            self.switched
+        )?;
         writeln!(f, "  {:<8} {:>6} {:>8}", "channel", "sent", "replies")?;
         for c in CHANNELS {
             let (s, r) = (self.sent.get(c).copied().unwrap_or(0), self.replies.get(c).copied().unwrap_or(0));
