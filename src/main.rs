@@ -1,4 +1,4 @@
-//! The `switchboard` command: `serve`, `check-config` and `bench`.
+//! The `switchboard` command: `serve`, `check-config`, `bench` and `simulate`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,9 @@ enum Command {
     /// Measure this machine's performance envelope against the raw NATS and
     /// Redis floor (see the README's Performance section).
     Bench(switchboard::bench::Options),
+    /// Drive a running daemon with demo traffic on all four channels,
+    /// playing the providers and the agents (see the README's Demo section).
+    Simulate(switchboard_simulate::Options),
 }
 
 fn load(config: Option<PathBuf>) -> Result<Settings, ExitCode> {
@@ -44,8 +47,18 @@ fn load(config: Option<PathBuf>) -> Result<Settings, ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `simulate` promises one line and exit 2 for a bad flag.
+        Err(e) if std::env::args().nth(1).as_deref() == Some("simulate") && e.use_stderr() => {
+            let text = e.render().to_string();
+            eprintln!("switchboard simulate: {}", text.lines().next().unwrap_or("bad flags").trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match cli.command {
+        Command::Simulate(options) => simulate(options),
         Command::CheckConfig { config } => match load(config) {
             Ok(_) => {
                 println!("configuration OK");
@@ -107,4 +120,27 @@ fn bench(options: &switchboard::bench::Options) -> anyhow::Result<()> {
         print!("{}", report.table());
     }
     Ok(())
+}
+
+/// Runs the simulator: progress and the summary on stdout; a bad flag,
+/// configuration or an unreachable daemon is one line and exit 2; a run
+/// that counted errors exits 1.
+fn simulate(options: switchboard_simulate::Options) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("switchboard simulate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(switchboard_simulate::run(options)) {
+        Ok(summary) => {
+            print!("{summary}");
+            if summary.error_count() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(e) => {
+            eprintln!("switchboard simulate: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

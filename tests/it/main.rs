@@ -27,6 +27,7 @@ mod replay;
 mod routing;
 mod scoping;
 mod sending;
+mod simulate;
 mod sla;
 mod sms_more;
 mod sms_path;
