@@ -42,7 +42,6 @@ const NOT_YET_SPLIT: &[&str] = &[
     "http/ops.rs",
     "http/server.rs",
     "http/webchat.rs",
-    "model/calendar.rs",
     "routing/mod.rs",
     "store/mod.rs",
     "store/routing.rs",
