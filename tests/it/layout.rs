@@ -44,7 +44,6 @@ const NOT_YET_SPLIT: &[&str] = &[
     "routing/mod.rs",
     "store/mod.rs",
     "store/routing.rs",
-    "store/timers/mod.rs",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
