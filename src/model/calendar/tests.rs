@@ -7,6 +7,7 @@
 //! (at 01:00Z both ways). Asia/Shanghai is UTC+8 with no DST.
 
 use super::*;
+use chrono::{NaiveDateTime, TimeZone};
 
 type Day<'a> = (&'a str, &'a [&'a str]);
 

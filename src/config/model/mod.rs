@@ -1,0 +1,58 @@
+//! The typed configuration, section by section. Field comments live in
+//! `config/default.toml`; these types only say what shape each key has. Each
+//! submodule holds one group of sections; all of them are re-exported here.
+
+use std::collections::BTreeMap;
+
+mod agents;
+mod backends;
+mod channels;
+mod routing;
+mod sending;
+mod server;
+mod sla;
+
+pub use agents::*;
+pub use backends::*;
+pub use channels::*;
+pub use routing::*;
+pub use sending::*;
+pub use server::*;
+pub use sla::*;
+
+/// The whole configuration, after loading and validation.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[log]`
+    pub log: LogSettings,
+    /// `[shutdown]`
+    pub shutdown: ShutdownSettings,
+    /// `[nats]`
+    pub nats: NatsSettings,
+    /// `[redis]`
+    pub redis: RedisSettings,
+    /// `[routing]`
+    pub routing: RoutingSettings,
+    /// `[outbound]`
+    pub outbound: OutboundSettings,
+    /// `[delivery]`
+    pub delivery: DeliverySettings,
+    /// `[outbox]`
+    pub outbox: OutboxSettings,
+    /// `[channels.*]`
+    pub channels: ChannelsSettings,
+    /// `[queues.<name>]`
+    pub queues: BTreeMap<String, QueueSettings>,
+    /// `[agents.<id>]`
+    pub agents: BTreeMap<String, AgentSettings>,
+    /// `[[rules]]`
+    pub rules: Vec<RuleSettings>,
+    /// `[sla]`
+    pub sla: SlaSettings,
+    /// `[calendars.<name>]`
+    pub calendars: BTreeMap<String, CalendarSettings>,
+    /// The sources these settings were loaded from, read again by a reload.
+    pub source: Option<super::Loader>,
+}

@@ -1,0 +1,61 @@
+//! The sending side: the retry policy of `[outbound]` and `[delivery]`, and the
+//! `[outbox]` relay.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `[outbox]`: the relay that publishes what a step could not.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OutboxSettings {
+    /// An entry still unpublished this long after its step is the relay's.
+    pub relay_after_ms: u64,
+    /// How often each replica's relay looks.
+    pub relay_interval_ms: u64,
+    /// How long a relay's claim keeps other relays off its entries.
+    pub relay_lease_ms: u64,
+    /// Entries claimed per look.
+    pub relay_batch: usize,
+}
+
+impl OutboxSettings {
+    /// The relay's period.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.relay_interval_ms)
+    }
+}
+
+/// Retry policy shared by the outbound sender and agent delivery.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RetrySettings {
+    /// Attempts within one delivery.
+    pub max_attempts: u32,
+    /// Backoff base.
+    pub base_delay_ms: u64,
+    /// Cap on one wait.
+    pub max_delay_ms: u64,
+    /// Timeout of one request.
+    pub request_timeout_ms: u64,
+    /// Concurrent sends per replica.
+    pub workers: usize,
+}
+
+impl RetrySettings {
+    /// Backoff base.
+    pub fn base_delay(&self) -> Duration {
+        Duration::from_millis(self.base_delay_ms)
+    }
+    /// Cap on one wait.
+    pub fn max_delay(&self) -> Duration {
+        Duration::from_millis(self.max_delay_ms)
+    }
+    /// Timeout of one request.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// `[outbound]`
+pub type OutboundSettings = RetrySettings;
+/// `[delivery]`
+pub type DeliverySettings = RetrySettings;

@@ -1,0 +1,123 @@
+//! Secrets: reading every `*_file` key into its value (a regular, small UTF-8
+//! file only), and making sure no two principals share a bearer token.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::load::Problems;
+use crate::config::model::*;
+
+impl Settings {
+    /// Reads every `*_file` secret; a key given both ways is a problem.
+    pub(in crate::config) fn resolve_secrets(&mut self, p: &mut Problems) {
+        secret(&mut self.server.admin_token, &self.server.admin_token_file, "server.admin_token", p);
+        let mut url = Some(self.redis.url.clone());
+        if self.redis.url_file.is_some() {
+            url = None;
+        }
+        secret(&mut url, &self.redis.url_file, "redis.url", p);
+        if let Some(url) = url {
+            self.redis.url = url;
+        }
+        for (name, a) in &mut self.channels.sms {
+            secret(&mut a.auth_token, &a.auth_token_file, &format!("channels.sms.{name}.auth_token"), p);
+        }
+        for (name, a) in &mut self.channels.wechat {
+            let at = format!("channels.wechat.{name}");
+            secret(&mut a.app_secret, &a.app_secret_file, &format!("{at}.app_secret"), p);
+            secret(&mut a.token, &a.token_file, &format!("{at}.token"), p);
+            secret(&mut a.encoding_aes_key, &a.encoding_aes_key_file, &format!("{at}.encoding_aes_key"), p);
+        }
+        for (name, a) in &mut self.channels.email {
+            let at = format!("channels.email.{name}");
+            secret(&mut a.smtp_url, &a.smtp_url_file, &format!("{at}.smtp_url"), p);
+            secret(&mut a.mailgun_signing_key, &a.mailgun_signing_key_file, &format!("{at}.mailgun_signing_key"), p);
+            secret(&mut a.raw_mime_token, &a.raw_mime_token_file, &format!("{at}.raw_mime_token"), p);
+        }
+        if let Some(w) = &mut self.channels.webchat {
+            secret(&mut w.session_secret, &w.session_secret_file, "channels.webchat.session_secret", p);
+            secret(&mut w.identity_secret, &w.identity_secret_file, "channels.webchat.identity_secret", p);
+        }
+        for (name, a) in &mut self.agents {
+            secret(&mut a.token, &a.token_file, &format!("agents.{name}.token"), p);
+            for (i, target) in a.deliver.iter_mut().enumerate() {
+                if let DeliverTarget::Webhook { secret: s, secret_file, .. } = target {
+                    secret(s, secret_file, &format!("agents.{name}.deliver[{i}].secret"), p);
+                }
+            }
+        }
+    }
+}
+
+fn secret(value: &mut Option<SecretString>, file: &Option<PathBuf>, key: &str, p: &mut Problems) {
+    let Some(path) = file else { return };
+    if value.is_some() {
+        p.push(key, format!("give either `{0}` or `{0}_file`, not both", key.rsplit('.').next().unwrap_or(key)));
+        return;
+    }
+    match read_secret_file(path) {
+        Ok(s) => *value = Some(SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned())),
+        Err(why) => p.push(format!("{key}_file"), format!("{}: {why}", path.display())),
+    }
+}
+
+/// The largest secret file read.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret file: a regular file (a FIFO, device or directory is
+/// refused; opening does not wait for a FIFO's writer) of at most
+/// [`MAX_SECRET_FILE_BYTES`], in UTF-8. Only the configuration file and the
+/// environment name such files, at start and on reload (which runs this
+/// off the async runtime); run-time (admin API) entries cannot.
+fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file (FIFOs, devices and directories are refused)".into());
+    }
+    if meta.len() > MAX_SECRET_FILE_BYTES {
+        return Err(format!("is larger than {MAX_SECRET_FILE_BYTES} bytes"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!("is larger than {MAX_SECRET_FILE_BYTES} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".into())
+}
+
+/// Every bearer token acts for one principal only: a token shared by two
+/// (an agent given another's token, or the admin token) would act as
+/// whichever is looked up first. Names both owners, never the token.
+pub(super) fn unique_tokens(settings: &Settings, p: &mut Problems) {
+    let mut owners: Vec<(String, &str)> = Vec::new();
+    if let Some(t) = &settings.server.admin_token {
+        owners.push(("server.admin_token".into(), t.expose_secret().trim()));
+    }
+    for (name, a) in &settings.agents {
+        if let Some(t) = &a.token {
+            owners.push((format!("agents.{name}.token"), t.expose_secret().trim()));
+        }
+    }
+    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for (owner, token) in &owners {
+        if token.is_empty() {
+            continue;
+        }
+        match seen.get(token) {
+            Some(first) => p.push(owner.as_str(), format!("is the same token as `{first}`; every token must be unique")),
+            None => {
+                seen.insert(token, owner.as_str());
+            }
+        }
+    }
+}
