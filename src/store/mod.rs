@@ -14,10 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 
 pub use conn::Counted;
-use redis::{AsyncCommands, AsyncConnectionConfig, Script};
+use redis::{AsyncCommands, Script};
 use secrecy::ExposeSecret;
 
 pub use schema::Keys;
@@ -95,10 +94,8 @@ pub enum Claim {
 /// one multiplexed connection, replaced after an I/O error.
 #[derive(Clone)]
 pub struct Store {
-    client: redis::Client,
-    conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
+    conn: Arc<conn::Shared>,
     keys: Keys,
-    timeout: Duration,
     delivery: Arc<Script>,
     profile: Arc<Script>,
     lookup: Arc<Script>,
@@ -198,10 +195,8 @@ impl Store {
     pub fn new(settings: &RedisSettings) -> Result<Store, StoreError> {
         let client = redis::Client::open(settings.url.expose_secret()).map_err(|_| StoreError::Url)?;
         Ok(Store {
-            client,
-            conn: Arc::new(tokio::sync::Mutex::new(None)),
+            conn: Arc::new(conn::Shared::new(client, Duration::from_millis(settings.timeout_ms))),
             keys: Keys::new(&settings.prefix),
-            timeout: Duration::from_millis(settings.timeout_ms),
             drain: Arc::new(with_lib(include_str!("lua/drain.lua"))),
             resolve: Arc::new(with_lib(include_str!("lua/resolve.lua"))),
             offer: Arc::new(with_lib(include_str!("lua/offer.lua"))),
@@ -255,27 +250,13 @@ impl Store {
 
     /// The shared connection, connecting if there is none.
     pub async fn conn(&self) -> Result<Counted, StoreError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(Counted(c.clone()));
-        }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout);
-        let c = self.client.get_multiplexed_async_connection_with_config(&config).await?;
-        *slot = Some(c.clone());
-        Ok(Counted(c))
+        Ok(self.conn.get().await?)
     }
 
-    /// Drops the shared connection after an error that may mean it is dead,
-    /// so the next call reconnects.
+    /// Passes `r` on, dropping the shared connection after an error that
+    /// may mean it is dead, so the next call reconnects.
     async fn check<T>(&self, r: Result<T, redis::RedisError>) -> Result<T, StoreError> {
-        if let Err(e) = &r {
-            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() {
-                *self.conn.lock().await = None;
-            }
-        }
-        Ok(r?)
+        Ok(self.conn.check(r).await?)
     }
 
     /// PING, for readiness.

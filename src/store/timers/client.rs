@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use redis::{AsyncConnectionConfig, Script};
-use tokio::sync::{Mutex, Notify};
+use redis::Script;
+use tokio::sync::Notify;
 
 use super::*;
 use crate::store::Counted;
@@ -16,8 +16,7 @@ impl Timers {
     pub fn new(client: redis::Client, prefix: &str, opts: TimerOptions) -> Timers {
         Timers {
             inner: Arc::new(Inner {
-                client,
-                conn: Mutex::new(None),
+                conn: crate::store::conn::Shared::new(client, opts.redis_timeout),
                 keys: Keys::new(prefix),
                 opts,
                 schedule: Script::new(SCHEDULE_LUA),
@@ -32,36 +31,13 @@ impl Timers {
 
     /// The shared connection, connecting if there is none.
     pub(super) async fn conn(&self) -> Result<Counted, TimerError> {
-        let mut slot = self.inner.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(Counted(c.clone()));
-        }
-        let timeout = self.inner.opts.redis_timeout;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(timeout)
-            .set_response_timeout(timeout);
-        let c = self
-            .inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        *slot = Some(c.clone());
-        Ok(Counted(c))
+        Ok(self.inner.conn.get().await?)
     }
 
-    /// Drops the shared connection after an error that may mean it is dead,
-    /// so the next call reconnects.
+    /// Passes `r` on, dropping the connection after an error that may mean
+    /// it is dead, so the next call reconnects.
     pub(super) async fn check<T>(&self, r: Result<T, redis::RedisError>) -> Result<T, TimerError> {
-        if let Err(e) = &r {
-            if e.is_io_error()
-                || e.is_connection_dropped()
-                || e.is_timeout()
-                || e.is_connection_refusal()
-            {
-                *self.inner.conn.lock().await = None;
-            }
-        }
-        Ok(r?)
+        Ok(self.inner.conn.check(r).await?)
     }
 
     pub(super) fn now(&self) -> i64 {

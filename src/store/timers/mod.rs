@@ -88,9 +88,8 @@ use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::MultiplexedConnection;
 use redis::Script;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Notify;
 
 const SCHEDULE_LUA: &str = include_str!("../lua/timers_schedule.lua");
 const CLAIM_LUA: &str = include_str!("../lua/timers_claim.lua");
@@ -304,8 +303,7 @@ pub struct Timers {
 }
 
 struct Inner {
-    client: redis::Client,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    conn: crate::store::conn::Shared,
     keys: Keys,
     opts: TimerOptions,
     schedule: Script,
