@@ -50,10 +50,18 @@ fn config() -> String {
 }
 
 async fn collect(sub: &mut async_nats::Subscriber, until: Duration) -> Vec<(Duration, Value)> {
-    let start = tokio::time::Instant::now();
+    collect_since(sub, tokio::time::Instant::now(), until).await
+}
+
+/// The events seen for `until` from now, each with the time since `since`.
+/// Stamped from before the message was sent, an event's time is a sound
+/// lower bound on its delay: the webhook may answer after the router has
+/// already started the clock, so a stamp taken after the answer is not.
+async fn collect_since(sub: &mut async_nats::Subscriber, since: tokio::time::Instant, until: Duration) -> Vec<(Duration, Value)> {
+    let end = tokio::time::Instant::now() + until;
     let mut seen = Vec::new();
-    while let Ok(Some(msg)) = tokio::time::timeout_at(start + until, sub.next()).await {
-        seen.push((start.elapsed(), serde_json::from_slice(&msg.payload).unwrap()));
+    while let Ok(Some(msg)) = tokio::time::timeout_at(end, sub.next()).await {
+        seen.push((since.elapsed(), serde_json::from_slice(&msg.payload).unwrap()));
     }
     seen
 }
@@ -66,8 +74,9 @@ async fn warning_and_breach_fire_once_across_replicas_and_the_breach_reroutes() 
     let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
     let mut sub = nats.subscribe(format!("{prefix}.events.>")).await.unwrap();
     nats.flush().await.unwrap();
+    let sent = tokio::time::Instant::now();
     sms(&a, "SM1", "+14155550001", "help me").await;
-    let seen = collect(&mut sub, Duration::from_secs(4)).await;
+    let seen = collect_since(&mut sub, sent, Duration::from_secs(4)).await;
     let of = |t: &str| seen.iter().filter(|(_, e)| e["type"] == t).collect::<Vec<_>>();
     let warnings = of("switchboard.sla.warning");
     let breaches = of("switchboard.sla.breached");
