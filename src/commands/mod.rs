@@ -101,16 +101,43 @@ pub fn is_conversation_id(id: &str) -> bool {
     ulid::Ulid::from_string(id).is_ok_and(|u| u.to_string() == id)
 }
 
-/// Loads a conversation the actor may act on: 404 before 403, so an agent
+/// A conversation loaded for an actor who may act on it. Only [`visible`]
+/// makes one, so a command that takes it cannot skip the check, and a
+/// caller that had to check before decoding its input loads it once.
+#[derive(Debug)]
+pub struct Visible {
+    id: String,
+    record: ConversationRecord,
+    by: Actor,
+}
+
+impl Visible {
+    /// The conversation id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The conversation as stored.
+    pub fn record(&self) -> &ConversationRecord {
+        &self.record
+    }
+
+    /// Who acts on it.
+    pub fn by(&self) -> &Actor {
+        &self.by
+    }
+}
+
+/// Loads a conversation `by` may act on: 404 before 403, so an agent
 /// learns nothing of conversations that are not its own beyond existence.
-pub(crate) async fn visible(app: &App, by: &Actor, id: &str) -> Result<ConversationRecord, CommandError> {
-    let conv = load(app, id).await?;
-    if let Actor::Agent(a) = by {
-        if conv.get("agent").map(String::as_str) != Some(a.as_str()) {
+pub async fn visible(app: &App, by: Actor, id: &str) -> Result<Visible, CommandError> {
+    let record = load(app, id).await?;
+    if let Actor::Agent(a) = &by {
+        if record.get("agent").map(String::as_str) != Some(a.as_str()) {
             return Err(CommandError::Forbidden("this conversation is not assigned to you"));
         }
     }
-    Ok(conv)
+    Ok(Visible { id: id.to_owned(), record, by })
 }
 
 /// Loads a conversation: 404 when the id is out of format or unknown.

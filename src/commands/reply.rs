@@ -7,7 +7,7 @@
 use switchboard_core::{InboundMessage, MediaRef};
 use tracing::instrument;
 
-use super::{visible, Actor, CommandError};
+use super::{visible, Actor, CommandError, Visible};
 use crate::app::App;
 use crate::model::{ReplyQueued, ReplyState};
 use crate::outbound::reply::{idempotent_id, submit, ReplyError};
@@ -21,10 +21,9 @@ const MAX_MEDIA: usize = 10;
 /// Reply to the customer of `conversation`.
 #[derive(Debug)]
 pub struct Reply {
-    /// The conversation.
-    pub conversation: String,
-    /// Who replies (the admin replies as the conversation's agent).
-    pub by: Actor,
+    /// The conversation, and who replies (the admin replies as the
+    /// conversation's agent).
+    pub conversation: Visible,
     /// The text (trimmed), at most 1600 characters; may be empty with media.
     pub text: String,
     /// Absolute URLs of media to attach (SMS/MMS, email), at most 10.
@@ -37,10 +36,9 @@ pub struct Reply {
 
 impl Reply {
     /// Queues the reply; answers its outbound ids.
-    #[instrument(name = "reply", skip_all, fields(conversation = %self.conversation))]
+    #[instrument(name = "reply", skip_all, fields(conversation = %self.conversation.id()))]
     pub async fn apply(self, app: &App) -> Result<ReplyQueued, CommandError> {
-        let id = self.conversation;
-        let conv = visible(app, &self.by, &id).await?;
+        let Visible { id, record: conv, by } = self.conversation;
         let text = self.text.trim();
         if text.is_empty() && self.media_urls.is_empty() && self.media.is_empty() {
             return Err(CommandError::Invalid { field: "text", why: "must not be empty" });
@@ -60,7 +58,7 @@ impl Reply {
         if self.media_urls.len() > MAX_MEDIA || self.media_urls.iter().any(|u| url::Url::parse(u).is_err()) {
             return Err(CommandError::Invalid { field: "media_urls", why: "must be at most 10 absolute URLs" });
         }
-        let agent = match &self.by {
+        let agent = match &by {
             Actor::Agent(a) => Some(a.clone()),
             Actor::Admin => conv.get("agent").cloned(),
         };
@@ -129,9 +127,16 @@ impl MailReply<'_> {
         }
         // The inbound id: a redelivered mail submits the same reply, which
         // JetStream and the sender absorb.
+        let conversation = match visible(app, Actor::Agent(agent), &conversation).await {
+            Ok(visible) => visible,
+            Err(CommandError::Unavailable(e)) => {
+                app.store.release(&once).await.map_err(|e| CommandError::unavailable(&e))?;
+                return Err(CommandError::Unavailable(e));
+            }
+            Err(e) => return Ok(MailOutcome::Refused(e.to_string())),
+        };
         let reply = Reply {
             conversation,
-            by: Actor::Agent(agent),
             text: self.mail.text.clone(),
             media_urls: vec![],
             media: vec![],

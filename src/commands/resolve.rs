@@ -23,7 +23,7 @@ impl Resolve {
     #[instrument(name = "resolve", skip_all, fields(conversation = %self.conversation))]
     pub async fn apply(self, app: &App) -> Result<Resolved, CommandError> {
         let id = self.conversation;
-        let conv = visible(app, &self.by, &id).await?;
+        let conv = visible(app, self.by.clone(), &id).await?.record;
         let now = chrono::Utc::now();
         let wrapup_ms = conv
             .get("agent")

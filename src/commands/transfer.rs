@@ -4,7 +4,7 @@
 
 use tracing::instrument;
 
-use super::{drain, placed_state, visible, Actor, CommandError};
+use super::{drain, placed_state, CommandError, Visible};
 use crate::app::App;
 use crate::model::Placement;
 use crate::store::TransferTarget;
@@ -22,10 +22,8 @@ pub enum TransferTo {
 /// agent (at most 2000 characters).
 #[derive(Debug)]
 pub struct Transfer {
-    /// The conversation.
-    pub conversation: String,
-    /// Who transfers it.
-    pub by: Actor,
+    /// The conversation, and who transfers it.
+    pub conversation: Visible,
     /// Where to.
     pub to: TransferTo,
     /// Why, for the next agent.
@@ -36,11 +34,10 @@ impl Transfer {
     /// Transfers; 400 for an unknown agent or queue or a long note, 409
     /// when the conversation is resolved, already with that agent, or the
     /// agent cannot take it.
-    #[instrument(name = "transfer", skip_all, fields(conversation = %self.conversation))]
+    #[instrument(name = "transfer", skip_all, fields(conversation = %self.conversation.id()))]
     pub async fn apply(self, app: &App) -> Result<Placement, CommandError> {
         let live = app.live();
-        let id = self.conversation;
-        visible(app, &self.by, &id).await?;
+        let id = self.conversation.id;
         let target = match self.to {
             TransferTo::Agent(agent) if live.settings.agents.contains_key(&agent) => TransferTarget::Agent(agent),
             TransferTo::Agent(_) => return Err(CommandError::Invalid { field: "agent", why: "is not a configured agent" }),

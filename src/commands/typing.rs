@@ -4,16 +4,14 @@
 use switchboard_core::Channel;
 use switchboard_webchat::{Sender, ServerFrame};
 
-use super::{visible, Actor, CommandError};
+use super::{CommandError, Visible};
 use crate::app::App;
 
 /// Show (`on: true`) or hide the typing indicator in `conversation`.
 #[derive(Debug)]
 pub struct Typing {
-    /// The conversation.
-    pub conversation: String,
-    /// Who types.
-    pub by: Actor,
+    /// The conversation, and who types.
+    pub conversation: Visible,
     /// Typing or not.
     pub on: bool,
 }
@@ -22,7 +20,7 @@ impl Typing {
     /// Sends it to the visitor's open sockets; 409 `unsupported` outside
     /// web chat.
     pub async fn apply(self, app: &App) -> Result<(), CommandError> {
-        let conv = visible(app, &self.by, &self.conversation).await?;
+        let conv = self.conversation.record();
         if conv.get("channel").map(String::as_str) != Some(Channel::Webchat.as_str()) {
             return Err(CommandError::Conflict { code: "unsupported", message: "typing indicators exist only in web chat".into() });
         }

@@ -62,9 +62,9 @@ pub async fn note(
     Path(id): Path<String>,
     req: Result<Json<NoteBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    visible(&app, &who, &id).await?;
+    let conversation = visible(&app, who, &id).await?;
     let text = body(req)?.text;
-    let note = AddNote { conversation: id, by: who, text }.apply(&app).await?;
+    let note = AddNote { conversation, text }.apply(&app).await?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 
@@ -123,10 +123,10 @@ pub async fn reply(
     headers: HeaderMap,
     req: Result<Json<ReplyBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    visible(&app, &who, &id).await?;
+    let conversation = visible(&app, who, &id).await?;
     let req = body(req)?;
     let idempotency_key = idempotency_key(&headers)?.map(str::to_owned);
-    let reply = Reply { conversation: id, by: who, text: req.text, media_urls: req.media_urls, media: req.media, idempotency_key };
+    let reply = Reply { conversation, text: req.text, media_urls: req.media_urls, media: req.media, idempotency_key };
     Ok((StatusCode::ACCEPTED, Json(reply.apply(&app).await?)))
 }
 
@@ -275,14 +275,14 @@ pub async fn transfer(
     Path(id): Path<String>,
     req: Result<Json<TransferBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    visible(&app, &who, &id).await?;
+    let conversation = visible(&app, who, &id).await?;
     let req = body(req)?;
     let to = match (req.agent, req.queue) {
         (Some(agent), None) => TransferTo::Agent(agent),
         (None, Some(queue)) => TransferTo::Queue(queue),
         _ => return Err(ApiError::invalid("agent", "or `queue` is required, not both")),
     };
-    Ok(Json(Transfer { conversation: id, by: who, to, note: req.note }.apply(&app).await?))
+    Ok(Json(Transfer { conversation, to, note: req.note }.apply(&app).await?))
 }
 
 /// `{"on": true}`
@@ -320,8 +320,8 @@ pub async fn typing(
     Path(id): Path<String>,
     req: Result<Json<TypingBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    visible(&app, &who, &id).await?;
+    let conversation = visible(&app, who, &id).await?;
     let on = body(req)?.on;
-    Typing { conversation: id, by: who, on }.apply(&app).await?;
+    Typing { conversation, on }.apply(&app).await?;
     Ok(StatusCode::NO_CONTENT)
 }

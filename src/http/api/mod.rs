@@ -123,7 +123,7 @@ pub(super) fn typed(id: &str, record: &crate::store::ConversationRecord) -> Opti
 
 /// Loads a conversation the principal may see (404 before 403, so an agent
 /// cannot probe ids it has no business with... beyond existence).
-async fn visible(app: &App, who: &Principal, id: &str) -> Result<crate::store::ConversationRecord, ApiError> {
+async fn visible(app: &App, who: Principal, id: &str) -> Result<crate::commands::Visible, ApiError> {
     Ok(crate::commands::visible(app, who, id).await?)
 }
 
@@ -150,8 +150,8 @@ pub async fn conversation(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let record = visible(&app, &who, &id).await?;
-    let conversation = Conversation::from_hash(&record).map_err(|e| ApiError::unavailable(&e))?;
+    let visible = visible(&app, who, &id).await?;
+    let conversation = Conversation::from_hash(visible.record()).map_err(|e| ApiError::unavailable(&e))?;
     let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
     let messages = messages.iter().filter_map(|m| serde_json::from_value::<Message>(m.clone()).ok()).collect();
     let sla = crate::sla::clocks_view(&app, &id).await.map_err(|e| ApiError::unavailable(&e))?;
