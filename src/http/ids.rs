@@ -8,9 +8,7 @@ use super::error::ApiError;
 
 /// A conversation id: a ULID in its canonical form (26 upper-case
 /// Crockford base-32 characters), as the router makes them.
-pub fn is_conversation_id(id: &str) -> bool {
-    ulid::Ulid::from_string(id).is_ok_and(|u| u.to_string() == id)
-}
+pub use crate::commands::is_conversation_id;
 
 /// An outbound message id: a ULID, or an idempotent reply's `K` and 25
 /// upper-case hex digits; 26 characters either way.
