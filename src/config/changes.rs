@@ -25,6 +25,7 @@ pub fn same_secret(a: Option<&SecretString>, b: Option<&SecretString>) -> bool {
 fn secrets(settings: &Settings) -> Vec<(String, Option<&SecretString>)> {
     let mut all = vec![
         ("server.admin_token".to_owned(), settings.server.admin_token.as_ref()),
+        ("server.supervisor_token".to_owned(), settings.server.supervisor_token.as_ref()),
         ("redis.url".to_owned(), Some(&settings.redis.url)),
     ];
     let c = &settings.channels;
@@ -125,12 +126,13 @@ pub fn sender_credentials_differ(a: &ChannelsSettings, b: &ChannelsSettings) -> 
 /// The sections of `new` that differ from the `running` (start-time)
 /// settings in what only a restart puts in force. Live on reload, so not
 /// listed: the routing sections, agents (their tokens and delivery secrets
-/// too), `server.admin_token`, and the channels' secrets of the accounts
+/// too), `server.admin_token`, `server.supervisor_token`, and the channels' secrets of the accounts
 /// running.
 pub fn restart_needed(running: &Settings, new: &Settings) -> Vec<&'static str> {
     let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
     let mut server = new.server.clone();
     (server.admin_token, server.admin_token_file) = (running.server.admin_token.clone(), running.server.admin_token_file.clone());
+    (server.supervisor_token, server.supervisor_token_file) = (running.server.supervisor_token.clone(), running.server.supervisor_token_file.clone());
     // With the rotated secrets in, the channels compare equal unless a
     // key that needs a restart changed (secrets print redacted).
     let channels = with_rotated_secrets(&running.channels, &new.channels);

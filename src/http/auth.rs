@@ -3,9 +3,11 @@
 //! compared so the time does not tell which one nearly matched.
 //!
 //! Routes state who may call them by their arguments: a [`Principal`]
-//! (any known token; what it may touch is checked by the command) or
-//! [`AdminOnly`]. A route with neither is public (probes, webhooks, whose
-//! own signatures are checked by the channel).
+//! (any known token; what it may touch is checked by the command),
+//! [`AdminOnly`], or [`Watcher`] (the admin or the read-only supervisor
+//! token: the dashboard and the reports). A route with none of them is
+//! public (probes, webhooks, whose own signatures are checked by the
+//! channel).
 
 use std::sync::Arc;
 
@@ -21,15 +23,19 @@ use crate::config::Settings;
 /// Who a request's token names: the admin, or an agent.
 pub use crate::commands::Actor as Principal;
 
-/// The principal of a request's `Authorization: Bearer` token.
-pub fn authenticate(settings: &Settings, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let token = headers
+/// The token of a request's `Authorization: Bearer` header, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(ApiError::unauthorized)?;
+}
+
+/// The principal of a request's `Authorization: Bearer` token.
+pub fn authenticate(settings: &Settings, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
     let mut found = None;
     if let Some(admin) = &settings.server.admin_token {
         if bool::from(admin.expose_secret().as_bytes().ct_eq(token.as_bytes())) {
@@ -74,5 +80,69 @@ impl axum::extract::FromRequestParts<Arc<App>> for AdminOnly {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         require_admin(&app.live().settings, &parts.headers).map(|()| AdminOnly)
+    }
+}
+
+/// Who may watch (the supervisor dashboard, its stream and the reports):
+/// the admin token or the read-only `server.supervisor_token`. 401 without
+/// either (an agent's token included: agents see their own conversations
+/// through the API, not the whole floor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code, reason = "the supervisor and reports routes take it; they land next")]
+pub enum Watcher {
+    /// The admin token.
+    Admin,
+    /// The supervisor token.
+    Supervisor,
+}
+
+/// The [`Watcher`] of a request's bearer token, if it is the admin's or the
+/// supervisor's (compared in constant time, both always compared).
+#[allow(dead_code, reason = "the supervisor and reports routes take it; they land next")]
+pub fn watcher(settings: &Settings, headers: &HeaderMap) -> Result<Watcher, ApiError> {
+    let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
+    let matches = |t: &Option<secrecy::SecretString>| t.as_ref().is_some_and(|t| bool::from(t.expose_secret().as_bytes().ct_eq(token.as_bytes())));
+    let (admin, supervisor) = (matches(&settings.server.admin_token), matches(&settings.server.supervisor_token));
+    match (admin, supervisor) {
+        (true, _) => Ok(Watcher::Admin),
+        (false, true) => Ok(Watcher::Supervisor),
+        _ => Err(ApiError::unauthorized()),
+    }
+}
+
+impl axum::extract::FromRequestParts<Arc<App>> for Watcher {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        watcher(&app.live().settings, &parts.headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_supervisor_token_watches_but_does_not_act() {
+        let settings = crate::config::Loader::new()
+            .without_env()
+            .overlay("[server]\nadmin_token = \"adm\"\nsupervisor_token = \"sup\"\n[agents.alice]\ntoken = \"ali\"\n".to_owned())
+            .load()
+            .unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(watcher(&settings, &headers("adm")).unwrap(), Watcher::Admin);
+        assert_eq!(watcher(&settings, &headers("sup")).unwrap(), Watcher::Supervisor);
+        for refused in ["ali", "nope"] {
+            assert_eq!(axum::response::IntoResponse::into_response(watcher(&settings, &headers(refused)).unwrap_err()).status(), axum::http::StatusCode::UNAUTHORIZED);
+        }
+        assert!(watcher(&settings, &HeaderMap::new()).is_err());
+        // The supervisor token is no principal: it acts on nothing.
+        assert!(authenticate(&settings, &headers("sup")).is_err());
+        assert!(require_admin(&settings, &headers("sup")).is_err());
     }
 }

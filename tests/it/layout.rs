@@ -181,17 +181,35 @@ fn the_scanner_finds_grouped_and_plain_paths() {
     assert!(uses(&code("// see crate::app\nfn f() {}")).is_empty());
 }
 
-/// The files of the authenticated API: each route there states who may
-/// call it by taking a `Principal` or an `AdminOnly` argument (the
-/// extractors in `http::auth`), so a route cannot be added without it.
-const AUTHENTICATED_ROUTES: &[&str] =
-    &["http/api/mod.rs", "http/api/actions.rs", "http/api/list.rs", "http/admin.rs", "http/ops.rs", "http/entries.rs"];
+/// The files of the authenticated API besides every file under
+/// `http/api/`: each route there states who may call it by taking a
+/// `Principal`, an `AdminOnly` or a `Watcher` argument (the extractors in
+/// `http::auth`), so a route cannot be added without it.
+const AUTHENTICATED_ROUTES: &[&str] = &["http/admin.rs", "http/ops.rs", "http/entries.rs"];
+
+/// Every `.rs` file under `dir`, relative to `src/`.
+fn files_under(dir: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![src().join(dir)];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path.strip_prefix(src()).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
 
 #[test]
 fn every_api_route_states_who_may_call_it() {
     let mut unstated = Vec::new();
     let mut routes = 0;
-    for file in AUTHENTICATED_ROUTES {
+    let files: Vec<String> = files_under("http/api").into_iter().chain(AUTHENTICATED_ROUTES.iter().map(|f| f.to_string())).collect();
+    for file in &files {
         let text = code(&std::fs::read_to_string(src().join(file)).unwrap());
         for (i, chunk) in text.split("pub async fn ").enumerate().skip(1) {
             let signature = chunk.split('{').next().unwrap_or_default();
@@ -199,14 +217,14 @@ fn every_api_route_states_who_may_call_it() {
                 continue;
             }
             routes += 1;
-            if !signature.contains(": Principal") && !signature.contains(": AdminOnly") {
+            if ![": Principal", ": AdminOnly", ": Watcher"].iter().any(|x| signature.contains(x)) {
                 let name = chunk.split('(').next().unwrap_or_default();
                 unstated.push(format!("{file}: {name} (route {i})"));
             }
         }
     }
     assert!(routes >= 20, "the scan found only {routes} routes");
-    assert!(unstated.is_empty(), "routes without Principal or AdminOnly:\n{}", unstated.join("\n"));
+    assert!(unstated.is_empty(), "routes without Principal, AdminOnly or Watcher:\n{}", unstated.join("\n"));
 }
 
 /// The key segments the Lua scripts name (`P .. ':conv:' .. id`,

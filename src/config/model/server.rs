@@ -19,6 +19,10 @@ pub struct ServerSettings {
     pub admin_token: Option<SecretString>,
     /// File holding the admin API token.
     pub admin_token_file: Option<PathBuf>,
+    /// The read-only supervisor token (dashboard, reports, snapshot).
+    pub supervisor_token: Option<SecretString>,
+    /// File holding the supervisor token.
+    pub supervisor_token_file: Option<PathBuf>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Per-request time limit.

@@ -12,6 +12,7 @@ impl Settings {
     /// Reads every `*_file` secret; a key given both ways is a problem.
     pub(in crate::config) fn resolve_secrets(&mut self, p: &mut Problems) {
         secret(&mut self.server.admin_token, &self.server.admin_token_file, "server.admin_token", p);
+        secret(&mut self.server.supervisor_token, &self.server.supervisor_token_file, "server.supervisor_token", p);
         let mut url = Some(self.redis.url.clone());
         if self.redis.url_file.is_some() {
             url = None;
@@ -102,6 +103,9 @@ pub(super) fn unique_tokens(settings: &Settings, p: &mut Problems) {
     let mut owners: Vec<(String, &str)> = Vec::new();
     if let Some(t) = &settings.server.admin_token {
         owners.push(("server.admin_token".into(), t.expose_secret().trim()));
+    }
+    if let Some(t) = &settings.server.supervisor_token {
+        owners.push(("server.supervisor_token".into(), t.expose_secret().trim()));
     }
     for (name, a) in &settings.agents {
         if let Some(t) = &a.token {
