@@ -46,8 +46,14 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 
 /// How long an event waits for the conversation's earlier events to be
 /// delivered (by any replica), from when it reached the log, before it
-/// goes anyway: a stuck earlier event must not hold a conversation for ever.
-const ORDER_WAIT: Duration = Duration::from_secs(10);
+/// goes anyway: a stuck earlier event must not hold a conversation for
+/// ever. Long enough for an earlier event held by a replica that died, or
+/// lost in a stream leader's failover, to be redelivered after the ack
+/// wait and delivered (twice over, with a loaded machine's slack): at
+/// least 30 s, and four ack waits.
+fn order_wait(ack_wait_secs: u64) -> Duration {
+    Duration::from_secs(ack_wait_secs.saturating_mul(4).max(30))
+}
 
 /// What an event's delivery does about the conversation's earlier events.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,7 +91,7 @@ fn first_of_its_conversation(seq: u64, delivery: Option<i64>) -> bool {
 /// Waits until event `seq` of `conversation` is next (every earlier one
 /// delivered or dead-lettered, by any replica), keeping the message in
 /// progress meanwhile (a wait is not a failed delivery: it must not use up
-/// `nats.max_deliver`). Past [`ORDER_WAIT`] since the event reached the
+/// `nats.max_deliver`). Past [`order_wait`] since the event reached the
 /// log it goes out of order (logged). Redis errors are returned: the event
 /// is retried, never delivered blind.
 async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) -> Result<Turn, crate::store::StoreError> {
@@ -98,6 +104,7 @@ async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) -> Re
             (chrono::Utc::now() - published).to_std().unwrap_or_default()
         })
         .unwrap_or_default();
+    let order_wait = order_wait(app.settings.nats.ack_wait_secs);
     let mut polls = 0u32;
     loop {
         let delivered = app.store.delivered_seq(conversation).await?;
@@ -105,7 +112,7 @@ async fn wait_turn(app: &App, msg: &Message, conversation: &str, seq: u64) -> Re
             Turn::Wait => {}
             decided => return Ok(decided),
         }
-        if on_log_since + started.elapsed() >= ORDER_WAIT {
+        if on_log_since + started.elapsed() >= order_wait {
             tracing::warn!(%conversation, seq, delivered, "an earlier event of the conversation is still undelivered; delivering out of order");
             return Ok(Turn::Go);
         }
@@ -343,7 +350,8 @@ async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::{first_of_its_conversation, turn, Turn};
+    use super::{first_of_its_conversation, order_wait, turn, Turn};
+    use std::time::Duration;
 
     #[test]
     fn only_a_first_event_on_its_first_delivery_skips_the_order() {
@@ -362,5 +370,12 @@ mod tests {
         // Delivered already (republished by the relay, redelivered).
         assert_eq!(turn(5, 5), Turn::Done);
         assert_eq!(turn(9, 5), Turn::Done);
+    }
+
+    #[test]
+    fn an_event_waits_out_a_redelivery_of_the_one_before_it() {
+        assert_eq!(order_wait(5), Duration::from_secs(30));
+        assert_eq!(order_wait(30), Duration::from_secs(120));
+        assert_eq!(order_wait(u64::MAX), Duration::from_secs(u64::MAX));
     }
 }

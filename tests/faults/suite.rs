@@ -254,16 +254,19 @@ pub async fn run(size: Size, plan: Plan) -> Report {
 
     traffic.await.unwrap();
     // Quiet: every acknowledged message delivered, every agent done, the
-    // outbox relayed; then nothing changes for a while.
+    // outbox relayed, no consumer with work left (a message waiting out a
+    // retry backoff, or an event waiting for its conversation's earlier
+    // one, changes nothing visible for a while); then nothing changes for
+    // a while.
     let mut last = (0, 0, usize::MAX);
     let mut stable_since = Instant::now();
-    let quiet_by = Instant::now() + Duration::from_secs(120);
+    let quiet_by = Instant::now() + Duration::from_secs(180);
     while Instant::now() < quiet_by {
         let now = (peers.counts().0, peers.counts().1, pending_agents.load(Ordering::SeqCst));
         if now != last {
             last = now;
             stable_since = Instant::now();
-        } else if now.2 == 0 && stable_since.elapsed() > Duration::from_secs(6) {
+        } else if now.2 == 0 && stable_since.elapsed() > Duration::from_secs(6) && backlog(&nats_url).await == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -413,6 +416,27 @@ async fn server_fault(server: &Arc<Mutex<Server>>, name: &str, down: Duration) -
 }
 
 /// Every event on the run's log, in log order.
+/// Messages the replicas' durable consumers still have to handle or to
+/// acknowledge, over every stream of the run (`u64::MAX` when NATS cannot
+/// tell: not quiet).
+async fn backlog(nats_url: &str) -> u64 {
+    let count = async {
+        let seeds: Vec<async_nats::ServerAddr> = nats_url.split(',').filter_map(|u| u.parse().ok()).collect();
+        let js = async_nats::jetstream::new(async_nats::connect(seeds).await.ok()?);
+        let mut total = 0;
+        for name in ["inbound", "outbound", "events"] {
+            let stream = js.get_stream(format!("{PREFIX}_{name}")).await.ok()?;
+            let mut consumers = stream.consumers();
+            while let Some(info) = consumers.next().await {
+                let info = info.ok()?;
+                total += info.num_pending + info.num_ack_pending as u64;
+            }
+        }
+        Some(total)
+    };
+    tokio::time::timeout(Duration::from_secs(5), count).await.ok().flatten().unwrap_or(u64::MAX)
+}
+
 async fn read_log(nats_url: &str) -> Vec<Value> {
     let seeds: Vec<async_nats::ServerAddr> = nats_url.split(',').map(|u| u.parse().unwrap()).collect();
     let client = async_nats::connect(seeds).await.unwrap();
