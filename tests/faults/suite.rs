@@ -415,7 +415,6 @@ async fn server_fault(server: &Arc<Mutex<Server>>, name: &str, down: Duration) -
     Fault { name: name.into(), injected, recovered: Instant::now() }
 }
 
-/// Every event on the run's log, in log order.
 /// Messages the replicas' durable consumers still have to handle or to
 /// acknowledge, over every stream of the run (`u64::MAX` when NATS cannot
 /// tell: not quiet).
@@ -437,6 +436,7 @@ async fn backlog(nats_url: &str) -> u64 {
     tokio::time::timeout(Duration::from_secs(5), count).await.ok().flatten().unwrap_or(u64::MAX)
 }
 
+/// Every event on the run's log, in log order.
 async fn read_log(nats_url: &str) -> Vec<Value> {
     let seeds: Vec<async_nats::ServerAddr> = nats_url.split(',').map(|u| u.parse().unwrap()).collect();
     let client = async_nats::connect(seeds).await.unwrap();

@@ -187,30 +187,16 @@ fn the_scanner_finds_grouped_and_plain_paths() {
 /// `http::auth`), so a route cannot be added without it.
 const AUTHENTICATED_ROUTES: &[&str] = &["http/admin.rs", "http/ops.rs", "http/entries.rs"];
 
-/// Every `.rs` file under `dir`, relative to `src/`.
-fn files_under(dir: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut todo = vec![src().join(dir)];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path.strip_prefix(src()).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn every_api_route_states_who_may_call_it() {
     let mut unstated = Vec::new();
     let mut routes = 0;
-    let files: Vec<String> = files_under("http/api").into_iter().chain(AUTHENTICATED_ROUTES.iter().map(|f| f.to_string())).collect();
-    for file in &files {
-        let text = code(&std::fs::read_to_string(src().join(file)).unwrap());
+    let mut files = Vec::new();
+    sources(&src().join("http/api"), &mut files);
+    files.extend(AUTHENTICATED_ROUTES.iter().map(|f| src().join(f)));
+    for path in &files {
+        let file = path.strip_prefix(src()).unwrap().display();
+        let text = code(&std::fs::read_to_string(path).unwrap());
         for (i, chunk) in text.split("pub async fn ").enumerate().skip(1) {
             let signature = chunk.split('{').next().unwrap_or_default();
             if !signature.contains("State<Arc<App>>") {
