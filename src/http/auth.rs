@@ -33,20 +33,21 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Whether `token` is the configured `secret` (constant time in both).
+fn is(secret: Option<&secrecy::SecretString>, token: &str) -> bool {
+    secret.is_some_and(|s| bool::from(s.expose_secret().as_bytes().ct_eq(token.as_bytes())))
+}
+
 /// The principal of a request's `Authorization: Bearer` token.
 pub fn authenticate(settings: &Settings, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
     let mut found = None;
-    if let Some(admin) = &settings.server.admin_token {
-        if bool::from(admin.expose_secret().as_bytes().ct_eq(token.as_bytes())) {
-            found = Some(Principal::Admin);
-        }
+    if is(settings.server.admin_token.as_ref(), token) {
+        found = Some(Principal::Admin);
     }
     for (id, agent) in &settings.agents {
-        if let Some(t) = &agent.token {
-            if bool::from(t.expose_secret().as_bytes().ct_eq(token.as_bytes())) && found.is_none() {
-                found = Some(Principal::Agent(id.clone()));
-            }
+        if is(agent.token.as_ref(), token) && found.is_none() {
+            found = Some(Principal::Agent(id.clone()));
         }
     }
     found.ok_or_else(ApiError::unauthorized)
@@ -101,8 +102,7 @@ pub enum Watcher {
 #[allow(dead_code, reason = "the supervisor and reports routes take it; they land next")]
 pub fn watcher(settings: &Settings, headers: &HeaderMap) -> Result<Watcher, ApiError> {
     let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
-    let matches = |t: &Option<secrecy::SecretString>| t.as_ref().is_some_and(|t| bool::from(t.expose_secret().as_bytes().ct_eq(token.as_bytes())));
-    let (admin, supervisor) = (matches(&settings.server.admin_token), matches(&settings.server.supervisor_token));
+    let (admin, supervisor) = (is(settings.server.admin_token.as_ref(), token), is(settings.server.supervisor_token.as_ref(), token));
     match (admin, supervisor) {
         (true, _) => Ok(Watcher::Admin),
         (false, true) => Ok(Watcher::Supervisor),
