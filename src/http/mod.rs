@@ -7,6 +7,7 @@
 mod admin;
 mod api;
 mod auth;
+mod dashboard;
 mod email;
 mod entries;
 mod error;
@@ -67,6 +68,8 @@ route_table! {
     "/webchat/sessions" => post(webchat::sessions).options(webchat::preflight);
     "/webchat/ws" => get(webchat::socket);
     "/webhooks/wechat/{account}" => get(wechat::verify).post(wechat::push);
+    "/dashboard" => get(dashboard::page);
+    "/dashboard/app.js" => get(dashboard::script);
     "/api/v1/agents/{agent}/status" => put(api::set_status);
     "/api/v1/agents/{agent}/conversations" => get(api::agent_conversations);
     "/api/v1/conversations" => get(api::list_conversations);

@@ -48,6 +48,8 @@ pub const BEARER: &str = "bearer";
         super::email::inbound,
         super::widget_js,
         super::widget_demo,
+        super::dashboard::page,
+        super::dashboard::script,
         super::webchat::sessions,
         super::webchat::preflight,
         super::webchat::socket,
@@ -83,6 +85,7 @@ pub const BEARER: &str = "bearer";
         (name = "webchat", description = "The embeddable web chat: widget, visitor sessions, the visitor's WebSocket"),
         (name = "agent", description = "The agent API: presence, conversations, replies (agent or admin token)"),
         (name = "admin", description = "Admin routes (admin token only)"),
+        (name = "supervisor", description = "The supervisor dashboard, its live figures and the reports (admin or supervisor token)"),
     ),
 )]
 struct ApiDoc;
