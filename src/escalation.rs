@@ -61,7 +61,7 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
     if (stage == Stage::Warning && clock.warned) || (stage == Stage::Breach && clock.breached) {
         return Ok(());
     }
-    let record = app.store.conversation(&conversation).await?.unwrap_or_default();
+    let record = app.store.conversation(&conversation).await?;
     let live = app.live();
     let policy = live.settings.sla.policies.get(&clock.policy);
     let actions: Vec<Escalation> = match (kind, stage, policy) {
@@ -96,15 +96,18 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
     if let Some(emitted) = app.store.emit(&req, now.timestamp_millis()).await? {
         crate::outbox::flush_events(app, &emitted.entries).await;
     }
-    app.metrics.sla_event(record.get("queue").map_or("", String::as_str), kind.as_str(), if stage == Stage::Warning { "warning" } else { "breach" });
+    app.metrics.sla_event(record.as_ref().map_or("", |c| c.queue.as_str()), kind.as_str(), if stage == Stage::Warning { "warning" } else { "breach" });
     tracing::info!(conversation = %conversation, clock = kind.as_str(), stage = ?stage, "SLA {}", if stage == Stage::Warning { "warning" } else { "breach" });
-    for (i, action) in actions.iter().enumerate() {
-        let once = format!("{}:sla:done:{}:{i}", app.store.keys().base(), fired.firing_id);
-        if app.store.first_seen(&once, Duration::from_secs(24 * 3600)).await? {
-            let step = Escalate { conversation: &conversation, record: &record, action, now };
-            if let Err(e) = step.apply(app).await {
-                app.store.release(&once).await?;
-                return Err(e.into());
+    // A conversation gone since (erased) gets no escalation steps.
+    if let Some(record) = &record {
+        for (i, action) in actions.iter().enumerate() {
+            let once = format!("{}:sla:done:{}:{i}", app.store.keys().base(), fired.firing_id);
+            if app.store.first_seen(&once, Duration::from_secs(24 * 3600)).await? {
+                let step = Escalate { conversation: &conversation, record, action, now };
+                if let Err(e) = step.apply(app).await {
+                    app.store.release(&once).await?;
+                    return Err(e.into());
+                }
             }
         }
     }

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Candidate;
+use crate::model::{Candidate, Conversation};
 
 /// `switchboard.conversation.queued`
 pub const QUEUED: &str = "switchboard.conversation.queued";
@@ -145,6 +145,25 @@ pub struct Decision {
     /// The rule that classified the conversation (`None`: the default queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+}
+
+impl EventData {
+    /// The common fields of `conversation`: its id, channel, account,
+    /// customer, queue and agent.
+    pub fn about(conversation: &Conversation) -> EventData {
+        EventData {
+            conversation_id: conversation.id.clone(),
+            channel: conversation.channel.as_str().to_owned(),
+            account: conversation.account.clone(),
+            customer: Customer {
+                id: conversation.customer.clone().unwrap_or_default(),
+                address: conversation.address.clone().unwrap_or_default(),
+            },
+            queue: conversation.queue.clone(),
+            agent: conversation.agent.clone(),
+            ..EventData::default()
+        }
+    }
 }
 
 impl Event {

@@ -25,7 +25,7 @@ impl AnswerOffer {
     pub async fn apply(self, app: &App) -> Result<Placement, CommandError> {
         let id = self.conversation;
         let conv = load(app, &id).await?;
-        let offered_to = conv.get("agent").cloned().unwrap_or_default();
+        let offered_to = conv.agent.unwrap_or_default();
         let agent = match self.by {
             Actor::Agent(a) => a,
             Actor::Admin => offered_to.clone(),

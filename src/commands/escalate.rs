@@ -11,7 +11,8 @@ use super::CommandError;
 use crate::app::App;
 use crate::config::Escalation;
 use crate::model::ConversationState;
-use crate::store::{ConversationRecord, TransferTarget};
+use crate::model::Conversation;
+use crate::store::TransferTarget;
 
 /// Run `action` on `conversation` (as `record` was when the timer fired).
 #[derive(Debug)]
@@ -19,7 +20,7 @@ pub struct Escalate<'a> {
     /// The conversation.
     pub conversation: &'a str,
     /// Its record when the timer fired.
-    pub record: &'a ConversationRecord,
+    pub record: &'a Conversation,
     /// The action.
     pub action: &'a Escalation,
     /// When the timer fired.
@@ -42,10 +43,10 @@ impl Escalate<'_> {
             }
             Escalation::Reroute { queue } => {
                 let live = app.live();
-                let from = record.get("queue").cloned().unwrap_or_default();
+                let from = record.queue.clone();
                 let target = queue.clone().or_else(|| live.settings.queues.get(&from).and_then(|q| q.overflow.clone()));
                 let Some(target) = target.filter(|t| *t != from && live.settings.has_queue(t)) else { return Ok(()) };
-                if record.get("state").map(String::as_str) != Some(ConversationState::Queued.as_str()) {
+                if record.state != ConversationState::Queued {
                     // It is with an agent already; re-routing would take it away.
                     return Ok(());
                 }

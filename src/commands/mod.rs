@@ -20,8 +20,7 @@ pub mod transfer;
 pub mod typing;
 
 use crate::app::App;
-use crate::model::ConversationState;
-use crate::store::ConversationRecord;
+use crate::model::{Conversation, ConversationState};
 
 /// Who acts: the admin token, or an agent (for itself and its own
 /// conversations only).
@@ -106,19 +105,18 @@ pub fn is_conversation_id(id: &str) -> bool {
 /// caller that had to check before decoding its input loads it once.
 #[derive(Debug)]
 pub struct Visible {
-    id: String,
-    record: ConversationRecord,
+    record: Conversation,
     by: Actor,
 }
 
 impl Visible {
     /// The conversation id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.record.id
     }
 
-    /// The conversation as stored.
-    pub fn record(&self) -> &ConversationRecord {
+    /// The conversation.
+    pub fn record(&self) -> &Conversation {
         &self.record
     }
 
@@ -133,15 +131,15 @@ impl Visible {
 pub async fn visible(app: &App, by: Actor, id: &str) -> Result<Visible, CommandError> {
     let record = load(app, id).await?;
     if let Actor::Agent(a) = &by {
-        if record.get("agent").map(String::as_str) != Some(a.as_str()) {
+        if record.agent.as_ref() != Some(a) {
             return Err(CommandError::Forbidden("this conversation is not assigned to you"));
         }
     }
-    Ok(Visible { id: id.to_owned(), record, by })
+    Ok(Visible { record, by })
 }
 
 /// Loads a conversation: 404 when the id is out of format or unknown.
-pub(crate) async fn load(app: &App, id: &str) -> Result<ConversationRecord, CommandError> {
+pub(crate) async fn load(app: &App, id: &str) -> Result<Conversation, CommandError> {
     if !is_conversation_id(id) {
         return Err(CommandError::NotFound("conversation"));
     }

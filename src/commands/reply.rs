@@ -38,7 +38,8 @@ impl Reply {
     /// Queues the reply; answers its outbound ids.
     #[instrument(name = "reply", skip_all, fields(conversation = %self.conversation.id()))]
     pub async fn apply(self, app: &App) -> Result<ReplyQueued, CommandError> {
-        let Visible { id, record: conv, by } = self.conversation;
+        let Visible { record: conv, by } = self.conversation;
+        let id = conv.id.clone();
         let text = self.text.trim();
         if text.is_empty() && self.media_urls.is_empty() && self.media.is_empty() {
             return Err(CommandError::Invalid { field: "text", why: "must not be empty" });
@@ -60,7 +61,7 @@ impl Reply {
         }
         let agent = match &by {
             Actor::Agent(a) => Some(a.clone()),
-            Actor::Admin => conv.get("agent").cloned(),
+            Actor::Admin => conv.agent.clone(),
         };
         let reply_id = match &self.idempotency_key {
             Some(key) => idempotent_id(agent.as_deref().unwrap_or("admin"), &id, key),
@@ -73,7 +74,7 @@ impl Reply {
             media_urls: self.media_urls,
             media: self.media,
         };
-        let ids = submit(app, &id, &conv, reply, chrono::Utc::now()).await.map_err(refusal)?;
+        let ids = submit(app, &conv, reply, chrono::Utc::now()).await.map_err(refusal)?;
         Ok(ReplyQueued { id: ids.first().cloned(), ids, conversation: id, state: ReplyState::Queued })
     }
 }

@@ -26,7 +26,8 @@ impl Resolve {
         let conv = visible(app, self.by.clone(), &id).await?.record;
         let now = chrono::Utc::now();
         let wrapup_ms = conv
-            .get("agent")
+            .agent
+            .as_ref()
             .and_then(|a| app.live().settings.agents.get(a).map(|s| s.wrapup_secs.saturating_mul(1000)))
             .unwrap_or(0);
         let (outcome, events) = app

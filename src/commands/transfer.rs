@@ -37,7 +37,7 @@ impl Transfer {
     #[instrument(name = "transfer", skip_all, fields(conversation = %self.conversation.id()))]
     pub async fn apply(self, app: &App) -> Result<Placement, CommandError> {
         let live = app.live();
-        let id = self.conversation.id;
+        let id = self.conversation.id().to_owned();
         let target = match self.to {
             TransferTo::Agent(agent) if live.settings.agents.contains_key(&agent) => TransferTarget::Agent(agent),
             TransferTo::Agent(_) => return Err(CommandError::Invalid { field: "agent", why: "is not a configured agent" }),

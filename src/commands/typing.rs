@@ -21,10 +21,10 @@ impl Typing {
     /// web chat.
     pub async fn apply(self, app: &App) -> Result<(), CommandError> {
         let conv = self.conversation.record();
-        if conv.get("channel").map(String::as_str) != Some(Channel::Webchat.as_str()) {
+        if conv.channel != Channel::Webchat {
             return Err(CommandError::Conflict { code: "unsupported", message: "typing indicators exist only in web chat".into() });
         }
-        let visitor = conv.get("address").cloned().unwrap_or_default();
+        let visitor = conv.address.clone().unwrap_or_default();
         let frame = ServerFrame::Typing { from: Sender::Agent, on: self.on };
         crate::outbound::webchat::push(app, &visitor, &frame, None).await;
         Ok(())

@@ -204,6 +204,20 @@ pub struct Conversation {
     pub resolved_at: Option<DateTime<Utc>>,
     /// When its agent's wrap-up ends, after a resolve.
     pub wrapup_until: Option<DateTime<Utc>>,
+    /// The email thread our replies continue (internal: not in the API).
+    #[serde(skip)]
+    pub email_thread: EmailThread,
+}
+
+/// The headers that thread an email conversation: the Message-ID of the
+/// customer's last email and the references before it. Routing keeps them
+/// so that a reply lands in the customer's thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmailThread {
+    /// The Message-ID of the customer's last email.
+    pub last_message_id: Option<String>,
+    /// The thread's Message-IDs, oldest first.
+    pub references: Vec<String>,
 }
 
 impl Conversation {
@@ -246,6 +260,10 @@ impl Conversation {
             reopened_at: super::time(hash, "reopened_at")?,
             resolved_at: super::time(hash, "resolved_at")?,
             wrapup_until: super::time(hash, "wrapup_until")?,
+            email_thread: EmailThread {
+                last_message_id: f("email_last_message_id").map(str::to_owned),
+                references: f("email_references").unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+            },
         })
     }
 }

@@ -74,12 +74,12 @@ async fn send(app: &App, msg: &OutboundMessage) -> Result<switchboard_core::Send
         }
         Channel::Email => {
             let Some(sender) = senders.email(&msg.account) else { return Err(unknown_account(msg)) };
-            let conv = app.store.conversation(&msg.conversation_id).await.map_err(store_err)?.unwrap_or_default();
-            let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
+            let conv = app.store.conversation(&msg.conversation_id).await.map_err(store_err)?;
+            let (thread, subject) = conv.map(|c| (c.email_thread, c.subject.unwrap_or_default())).unwrap_or_default();
             let headers = ReplyHeaders {
-                in_reply_to: conv.get("email_last_message_id").cloned().filter(|m| !m.is_empty()),
-                references: field("email_references").split_whitespace().map(str::to_owned).collect(),
-                subject: field("email_subject"),
+                in_reply_to: thread.last_message_id,
+                references: thread.references,
+                subject,
                 conversation_token: msg.conversation_id.clone(),
             };
             sender.send(msg, &headers).await
@@ -107,16 +107,15 @@ async fn last_wechat_interaction(
     app: &App,
     msg: &OutboundMessage,
 ) -> Result<chrono::DateTime<chrono::Utc>, crate::store::StoreError> {
-    let conv = app.store.conversation(&msg.conversation_id).await?.unwrap_or_default();
+    let conv = app.store.conversation(&msg.conversation_id).await?;
     let kind = format!("wechat-{}", msg.account);
     let profile = app.store.customer_by_identity((&kind, &msg.to)).await?;
-    let ms = [conv.get("last_customer_at"), profile.get("wechat_last_interaction_ms")]
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.parse::<i64>().ok())
-        .max()
-        .unwrap_or(0);
-    Ok(chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default())
+    let pushed = profile
+        .get("wechat_last_interaction_ms")
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(chrono::DateTime::from_timestamp_millis);
+    let wrote = conv.and_then(|c| c.last_customer_message_at);
+    Ok(wrote.max(pushed).unwrap_or_default())
 }
 
 fn refused(reason: &str) -> SendError {

@@ -9,7 +9,8 @@ use switchboard_core::{Channel, MediaRef, OutboundMessage};
 
 use crate::app::App;
 use crate::events::EventMessage;
-use crate::store::{ConversationRecord, ReplyOutcome, ReplyRecord};
+use crate::model::{Conversation, ConversationState};
+use crate::store::{ReplyOutcome, ReplyRecord};
 
 /// One reply to send.
 #[derive(Debug)]
@@ -47,35 +48,34 @@ pub enum ReplyError {
     Unavailable(String),
 }
 
-/// Submits `reply` to conversation `id` (whose record is `conv`); the ids
+/// Submits `reply` to conversation `conv`; the ids
 /// of the outbound messages once they are committed (Redis' outbox; the
 /// sender gets them at once, or from the relay after an outage). A
 /// submission with a reply id seen before answers the same ids.
 pub async fn submit(
     app: &App,
-    id: &str,
-    conv: &ConversationRecord,
+    conv: &Conversation,
     reply: Reply,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, ReplyError> {
     let unavailable = |e: &dyn std::fmt::Display| ReplyError::Unavailable(e.to_string());
-    let field = |k: &str| conv.get(k).cloned().unwrap_or_default();
-    if field("state") == crate::model::ConversationState::Resolved.as_str() {
+    if conv.state == ConversationState::Resolved {
         return Err(ReplyError::Resolved);
     }
-    let channel: Channel = field("channel").parse().map_err(|e| unavailable(&format_args!("bad channel: {e}")))?;
+    let (id, channel) = (conv.id.as_str(), conv.channel);
+    let address = conv.address.clone().unwrap_or_default();
     if !reply.media.is_empty() && channel != Channel::Wechat {
         return Err(ReplyError::MediaNotWechat);
     }
-    if channel == Channel::Sms && app.store.is_opted_out(&field("account"), &field("address")).await.map_err(|e| unavailable(&e))? {
+    if channel == Channel::Sms && app.store.is_opted_out(&conv.account, &address).await.map_err(|e| unavailable(&e))? {
         return Err(ReplyError::OptedOut);
     }
     let base = OutboundMessage {
         id: reply.id.clone(),
         conversation_id: id.to_owned(),
         channel,
-        account: field("account"),
-        to: field("address"),
+        account: conv.account.clone(),
+        to: address,
         text: reply.text.clone(),
         media_urls: reply.media_urls.clone(),
         media_ids: vec![],

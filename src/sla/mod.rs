@@ -24,7 +24,7 @@ use self::clock::{ClockKind, ClockState, Clocks, Target, Targets, Trigger};
 use crate::store::timers;
 use crate::app::{App, Live};
 use crate::config::{Settings, SlaPolicy};
-use crate::store::ConversationRecord;
+use crate::model::Conversation;
 
 /// WeChat's customer-service window.
 const WECHAT_WINDOW: Duration = Duration::from_secs(48 * 3600);
@@ -104,8 +104,12 @@ pub(crate) fn calendar(calendars: &BTreeMap<String, Calendar>, name: &str) -> Ca
     calendars.get(name).cloned().unwrap_or_else(Calendar::always)
 }
 
-fn priority_of(record: &ConversationRecord) -> i32 {
-    record.get("priority").and_then(|p| p.parse().ok()).unwrap_or(0)
+/// The queue, channel and priority of `conversation` its clocks follow
+/// (none, of a conversation gone since).
+fn placement(conversation: Option<&Conversation>) -> (String, String, i32) {
+    conversation.map_or_else(Default::default, |c| {
+        (c.queue.clone(), c.channel.as_str().to_owned(), i32::try_from(c.priority).unwrap_or(0))
+    })
 }
 
 pub(crate) fn read(raw: &str) -> Result<Clocks, SlaError> {
@@ -119,11 +123,10 @@ pub(crate) fn read(raw: &str) -> Result<Clocks, SlaError> {
 /// `trigger_id`) and schedules their timers. (The router, which reads the
 /// clocks in its routing step, uses [`plan`] and [`settle`] directly.)
 pub async fn observe(app: &App, conversation: &str, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>) -> Result<(), SlaError> {
-    let record = app.store.conversation(conversation).await?.unwrap_or_default();
-    let field = |k: &str| record.get(k).map_or("", String::as_str);
+    let (queue, channel, priority) = placement(app.store.conversation(conversation).await?.as_ref());
     let mut clocks = app.store.sla_clocks(conversation).await?;
     for _ in 0..8 {
-        let seen = Seen { queue: field("queue"), channel: field("channel"), priority: priority_of(&record), clocks: &clocks };
+        let seen = Seen { queue: &queue, channel: &channel, priority, clocks: &clocks };
         let step = plan(app, trigger, trigger_id, now, seen)?;
         let written = match step.write() {
             Some((read, new)) => app.store.sla_replace(conversation, read, new).await?,
@@ -243,9 +246,8 @@ pub async fn replan(app: &App, old: &Live) -> Result<usize, SlaError> {
     let live = app.live();
     let mut changed = 0;
     for conversation in app.store.sla_conversations().await? {
-        let record = app.store.conversation(&conversation).await?.unwrap_or_default();
-        let field = |k: &str| record.get(k).cloned().unwrap_or_default();
-        let targets = targets_for(&live.settings, &field("queue"), &field("channel"), priority_of(&record));
+        let (queue, channel, priority) = placement(app.store.conversation(&conversation).await?.as_ref());
+        let targets = targets_for(&live.settings, &queue, &channel, priority);
         let now = Utc::now();
         for _ in 0..8 {
             let raw = app.store.sla_clocks(&conversation).await?;

@@ -28,6 +28,7 @@ pub use webchat::{ChatSlot, CHAT_TTL};
 pub use outbox::{EmitRequest, Emitted, OutboxEntry, OutboxTarget, ReplyOutcome, ReplyRecord};
 
 use crate::config::RedisSettings;
+use crate::model::{Conversation, ModelError};
 
 /// What went wrong talking to Redis.
 #[derive(Debug, thiserror::Error)]
@@ -172,23 +173,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// A conversation's stored fields.
-pub type ConversationRecord = HashMap<String, String>;
-
-impl crate::events::EventData {
-    /// The common fields of a conversation, from its stored record.
-    pub fn from_record(conversation_id: &str, record: &ConversationRecord) -> crate::events::EventData {
-        let field = |k: &str| record.get(k).cloned().unwrap_or_default();
-        crate::events::EventData {
-            conversation_id: conversation_id.to_owned(),
-            channel: field("channel"),
-            account: field("account"),
-            customer: crate::events::Customer { id: field("customer"), address: field("address") },
-            queue: field("queue"),
-            agent: record.get("agent").filter(|a| !a.is_empty()).cloned(),
-            ..crate::events::EventData::default()
-        }
-    }
-}
+type ConversationRecord = HashMap<String, String>;
 
 impl Store {
     /// A handle for `settings`; does not connect yet.
@@ -282,22 +267,28 @@ impl Store {
         Ok(ids)
     }
 
-    /// A conversation's fields, or `None` if it does not exist.
-    pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRecord>, StoreError> {
+    /// A conversation, or `None` if it does not exist; a hash this version
+    /// cannot read is [`StoreError::Corrupt`].
+    pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
         let mut c = self.conn().await?;
-        let r: Result<ConversationRecord, _> = c.hgetall(self.keys.conversation(id)).await;
+        let key = self.keys.conversation(id);
+        let r: Result<ConversationRecord, _> = c.hgetall(&key).await;
         let fields = self.check(r).await?;
-        Ok((!fields.is_empty()).then_some(fields))
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Conversation::from_hash(&fields).map(Some).map_err(|e| StoreError::Corrupt { key, reason: e.to_string() })
     }
 
     /// Up to `count` conversation ids after `after` (exclusive), in id
-    /// order, from the conversation index; with the conversations' fields.
-    /// Ids whose hash is gone are left out.
+    /// order, from the conversation index; with the conversations. Ids
+    /// whose hash is gone are left out; a hash this version cannot read is
+    /// an `Err` in its place, so one bad record does not hide the others.
     pub async fn conversations_after(
         &self,
         after: Option<&str>,
         count: usize,
-    ) -> Result<(Vec<String>, Vec<(String, ConversationRecord)>), StoreError> {
+    ) -> Result<(Vec<String>, Vec<(String, Result<Conversation, ModelError>)>), StoreError> {
         let min = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
         let mut c = self.conn().await?;
         let r: Result<Vec<String>, _> = redis::cmd("ZRANGEBYLEX")
@@ -319,7 +310,13 @@ impl Store {
         }
         let r: Result<Vec<ConversationRecord>, _> = pipe.query_async(&mut c).await;
         let records = self.check(r).await?;
-        let found = ids.iter().cloned().zip(records).filter(|(_, r)| !r.is_empty()).collect();
+        let found = ids
+            .iter()
+            .cloned()
+            .zip(records)
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(id, r)| (id, Conversation::from_hash(&r)))
+            .collect();
         Ok((ids, found))
     }
 

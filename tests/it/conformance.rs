@@ -108,7 +108,8 @@ async fn every_route_answers_what_the_document_describes() {
     let c = |suffix: &str| format!("/api/v1/conversations/{conv}{suffix}");
 
     // Probes, the document, the web chat's static routes and sessions.
-    for route in ["/healthz", "/readyz", "/readyz/intake", "/metrics", "/openapi.json", "/webchat/widget.js", "/webchat/"] {
+    let statics = ["/healthz", "/readyz", "/readyz/intake", "/metrics", "/openapi.json"];
+    for route in statics.into_iter().chain(["/webchat/widget.js", "/webchat/", "/dashboard", "/dashboard/app.js"]) {
         x.call(Method::GET, route, route, None, None).await;
     }
     x.call(Method::POST, "/webchat/sessions", "/webchat/sessions", None, Some(("application/json", "{}".into()))).await;

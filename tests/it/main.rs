@@ -10,7 +10,6 @@ mod capacity;
 mod cli;
 mod concurrency;
 mod conformance;
-mod dashboard;
 mod delivery;
 mod email;
 mod faults;

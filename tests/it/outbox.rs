@@ -29,7 +29,7 @@ async fn conversation(prefix: &str, id: &str) {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("HSET")
         .arg(format!("{{{prefix}}}:conv:{id}"))
-        .arg(&["id", id, "state", "assigned", "channel", "sms", "account", "shop", "customer", "K1", "address", "+14155550001", "queue", "general", "agent", "alice"])
+        .arg(&["id", id, "state", "assigned", "channel", "sms", "account", "shop", "customer", "K1", "address", "+14155550001", "queue", "general", "agent", "alice", "created_at", "1700000000000"])
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -150,7 +150,7 @@ async fn a_reply_is_recorded_with_its_event_and_outbound_messages_once() {
         [&OutboxTarget::Event("switchboard.conversation.replied".into()), &OutboxTarget::Outbound(switchboard_core::Channel::Sms)]
     );
     let conv = store.conversation("C1").await.unwrap().unwrap();
-    assert_eq!(conv["state"], "waiting");
+    assert_eq!(conv.state, switchboard::model::ConversationState::Waiting);
     assert_eq!(store.messages("C1").await.unwrap().len(), 1);
     // The same reply id again (a retry with the same idempotency key).
     let (again, none) = store.record_reply(&record("R1")).await.unwrap();

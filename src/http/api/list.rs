@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 use switchboard_core::Channel;
 
-use super::typed;
+use super::unreadable;
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::app::App;
@@ -117,11 +117,18 @@ pub async fn list_conversations(
     loop {
         let (ids, found) = app.store.conversations_after(after.as_deref(), batch).await.map_err(|e| ApiError::unavailable(&e))?;
         let exhausted = ids.len() < batch;
-        for (id, record) in &found {
-            if let Some(c) = typed(id, record).filter(|c| q.matches(c)) {
+        for (id, record) in found {
+            let c = match record {
+                Ok(c) => c,
+                Err(e) => {
+                    unreadable(&id, &e);
+                    continue;
+                }
+            };
+            if q.matches(&c) {
                 conversations.push(c);
                 if conversations.len() == limit as usize {
-                    return Ok(Json(ConversationPage { conversations, next_cursor: Some(encode_cursor(id)) }));
+                    return Ok(Json(ConversationPage { conversations, next_cursor: Some(encode_cursor(&id)) }));
                 }
             }
         }

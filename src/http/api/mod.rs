@@ -17,7 +17,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use crate::app::App;
 use crate::model::{
-    AgentConversations, AgentLoad, AgentStatus, Conversation, ConversationDetail, Message, StatusSet,
+    AgentConversations, AgentLoad, AgentStatus, ConversationDetail, Message, StatusSet,
 };
 use crate::commands::status::SetStatus;
 
@@ -105,20 +105,20 @@ pub async fn agent_conversations(
     let ids = app.store.agent_conversations(&agent).await.map_err(|e| ApiError::unavailable(&e))?;
     let mut conversations = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(record) = app.store.conversation(&id).await.map_err(|e| ApiError::unavailable(&e))? {
-            conversations.extend(typed(&id, &record));
+        match app.store.conversation(&id).await {
+            Ok(found) => conversations.extend(found),
+            Err(e @ crate::store::StoreError::Corrupt { .. }) => unreadable(&id, &e),
+            Err(e) => return Err(ApiError::unavailable(&e)),
         }
     }
     let state = AgentLoad::from_hash(&app.store.agent(&agent).await.map_err(|e| ApiError::unavailable(&e))?);
     Ok(Json(AgentConversations { agent, state, conversations }))
 }
 
-/// The conversation of a stored record; `None` (logged) when the record is
-/// not one this version reads, so one bad record does not hide the others.
-pub(super) fn typed(id: &str, record: &crate::store::ConversationRecord) -> Option<Conversation> {
-    Conversation::from_hash(record)
-        .map_err(|e| tracing::warn!(error = %e, conversation = %id, "a stored conversation cannot be shown"))
-        .ok()
+/// Logs a stored conversation this version cannot read; lists leave it
+/// out, so one bad record does not hide the others.
+pub(super) fn unreadable(id: &str, error: &dyn std::fmt::Display) {
+    tracing::warn!(error = %error, conversation = %id, "a stored conversation cannot be shown");
 }
 
 /// Loads a conversation the principal may see (404 before 403, so an agent
@@ -151,7 +151,7 @@ pub async fn conversation(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let visible = visible(&app, who, &id).await?;
-    let conversation = Conversation::from_hash(visible.record()).map_err(|e| ApiError::unavailable(&e))?;
+    let conversation = visible.record().clone();
     let messages = app.store.messages(&id).await.map_err(|e| ApiError::unavailable(&e))?;
     let messages = messages.iter().filter_map(|m| serde_json::from_value::<Message>(m.clone()).ok()).collect();
     let sla = crate::sla::clocks_view(&app, &id).await.map_err(|e| ApiError::unavailable(&e))?;

@@ -252,8 +252,8 @@ async fn forward_typing(app: &App, visitor: &str, on: bool) -> Result<(), Box<dy
     let profile = app.store.customer_by_identity(("visitor", visitor)).await?;
     let Some(conversation) = profile.get("open") else { return Ok(()) };
     let Some(record) = app.store.conversation(conversation).await? else { return Ok(()) };
-    let Some(agent) = record.get("agent").filter(|a| !a.is_empty()) else { return Ok(()) };
-    let mut data = EventData::from_record(conversation, &record);
+    let Some(agent) = record.agent.as_deref() else { return Ok(()) };
+    let mut data = EventData::about(&record);
     data.typing = Some(on);
     let event = Event::new(events::TYPING, ulid::Ulid::new().to_string(), &app.event_source, chrono::Utc::now(), data);
     app.bus.publish_core(app.bus.subjects().agent(agent), serde_json::to_vec(&event)?.into()).await?;
