@@ -101,7 +101,7 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
     // A conversation gone since (erased) gets no escalation steps.
     if let Some(record) = &record {
         for (i, action) in actions.iter().enumerate() {
-            let once = format!("{}:sla:done:{}:{i}", app.store.keys().base(), fired.firing_id);
+            let once = app.store.keys().escalation_done(&fired.firing_id, i);
             if app.store.first_seen(&once, Duration::from_secs(24 * 3600)).await? {
                 let step = Escalate { conversation: &conversation, record, action, now };
                 if let Err(e) = step.apply(app).await {

@@ -122,7 +122,7 @@ impl MailReply<'_> {
             MailCheck::Signed { agent, conversation } => (agent, conversation),
             MailCheck::Refused(why) => return Ok(MailOutcome::Refused(why.to_owned())),
         };
-        let once = format!("{}:agentmail:{}", app.store.keys().base(), self.mail.id);
+        let once = app.store.keys().agent_mail(&self.mail.id);
         if !app.store.first_seen(&once, std::time::Duration::from_secs(7 * 24 * 3600)).await.map_err(|e| CommandError::unavailable(&e))? {
             return Ok(MailOutcome::Replied);
         }

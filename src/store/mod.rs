@@ -602,7 +602,7 @@ impl Store {
     /// One dead letter.
     pub async fn dead_letter_entry(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let mut c = self.conn().await?;
-        let r: Result<Option<String>, _> = c.hget(format!("{}:data", self.keys.dead_letters()), id).await;
+        let r: Result<Option<String>, _> = c.hget(self.keys.dead_letter_data(), id).await;
         Ok(self.check(r).await?.and_then(|m| serde_json::from_str(&m).ok()))
     }
 

@@ -680,7 +680,7 @@ impl Store {
 
     /// Every conversation that has SLA clocks (SCAN, for a reload).
     pub async fn sla_conversations(&self) -> Result<Vec<String>, StoreError> {
-        let prefix = format!("{}:sla:", self.keys.base());
+        let prefix = self.keys.sla_prefix();
         let pattern = format!("{}*", redis_glob_escape(&prefix));
         let mut c = self.conn().await?;
         let mut cursor: u64 = 0;
@@ -689,7 +689,8 @@ impl Store {
             let r: Result<(u64, Vec<String>), _> =
                 redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut c).await;
             let (next, keys) = self.check(r).await?;
-            out.extend(keys.into_iter().filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)));
+            // `{P}:sla:done:…` markers share the prefix; conversation ids have no `:`.
+            out.extend(keys.into_iter().filter_map(|k| k.strip_prefix(&prefix).filter(|id| !id.contains(':')).map(str::to_owned)));
             if next == 0 {
                 return Ok(out);
             }

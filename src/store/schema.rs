@@ -26,6 +26,8 @@
 //! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`, `queue:<name>` (JSON requirements, overflow, bullseye steps): the configuration the scripts read |
 //! | `{P}:customer:<cid>:identities`  | set    | the customer's identities as `kind:value` (`phone:+1…`, `email:…`, `shop:…`) |
 //! | `{P}:sla:<id>`                   | string | the conversation's SLA clocks, JSON (`sla::clock::Clocks`), replaced by compare-and-set (EX 90 d) |
+//! | `{P}:sla:done:<firing>:<i>`      | string | the i-th escalation step of an SLA timer's firing ran (EX 24 h) |
+//! | `{P}:agentmail:<inbound id>`     | string | an agent's emailed reply was taken (EX 7 d)        |
 //! | `{P}:timers:sla:*`               | …      | SLA warn/breach timers (see `store::timers`)          |
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
@@ -225,6 +227,27 @@ impl Keys {
     /// Dead-lettered deliveries.
     pub fn dead_letters(&self) -> String {
         format!("{}:deadletters", self.base)
+    }
+
+    /// Dead letter id → its JSON.
+    pub fn dead_letter_data(&self) -> String {
+        format!("{}:deadletters:data", self.base)
+    }
+
+    /// The start of every conversation's SLA clocks key: `sla(c)` is this
+    /// followed by `c`.
+    pub fn sla_prefix(&self) -> String {
+        format!("{}:sla:", self.base)
+    }
+
+    /// Set once the `step`-th escalation of an SLA timer's firing ran.
+    pub fn escalation_done(&self, firing: &str, step: usize) -> String {
+        format!("{}:sla:done:{firing}:{step}", self.base)
+    }
+
+    /// Set once an emailed agent reply (by its inbound id) was taken.
+    pub fn agent_mail(&self, inbound_id: &str) -> String {
+        format!("{}:agentmail:{inbound_id}", self.base)
     }
 }
 
