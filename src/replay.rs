@@ -127,7 +127,7 @@ fn is_subject_tail(tail: &str) -> bool {
 }
 
 /// Delivers a dead letter of an event to one target (`entry["target"]` =
-/// `<agent>#<index>` or `supervisor#<index>`) again, with the same
+/// `<agent>#<index>`, `queue:<name>#<index>` or `supervisor#<index>`) again, with the same
 /// webhook-id (admin replay). `Ok` when the target took it; the caller
 /// drops the dead letter.
 async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), ReplayError> {
@@ -138,6 +138,8 @@ async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), Re
     let live = app.live();
     let target = if owner == "supervisor" {
         live.settings.sla.supervisors.get(index)
+    } else if let Some(queue) = owner.strip_prefix("queue:") {
+        live.settings.queues.get(queue).and_then(|q| q.deliver.get(index))
     } else {
         live.settings.agents.get(owner).and_then(|a| a.deliver.get(index))
     };
@@ -145,7 +147,7 @@ async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), Re
     let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|_| ReplayError::Malformed("its event does not encode"))?);
     match crate::delivery::attempt(app, target, &event, &body).await {
         crate::targets::Attempt::Done | crate::targets::Attempt::Skipped => Ok(()),
-        crate::targets::Attempt::Gone => Err(ReplayError::Failed("the target answered 410 Gone".to_owned())),
+        crate::targets::Attempt::Gone(reason) => Err(ReplayError::Failed(format!("the target {reason}"))),
         crate::targets::Attempt::Retry(reason) | crate::targets::Attempt::Failed(reason) => Err(ReplayError::Failed(reason)),
     }
 }

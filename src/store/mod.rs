@@ -5,6 +5,7 @@ mod coalesce;
 pub mod conn;
 pub mod schema;
 mod outbox;
+pub mod ratelimit;
 mod routing;
 pub mod sending;
 pub mod timers;
