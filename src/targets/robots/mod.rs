@@ -10,8 +10,9 @@
 //! dead-lettered); a permanent refusal (bad key, token, signature or
 //! keyword) disables the target with `switchboard.delivery.disabled`; an
 //! unknown refusal dead-letters the event. The own rate limit delays sends,
-//! never drops them: a send waits for a slot at most one window (plus the
-//! backoff cap) and is then retried like any transient failure.
+//! never drops them: a send waits for a slot (at most `max_attempts`
+//! windows plus the backoff cap, then it is retried like any transient
+//! failure).
 
 pub mod card;
 pub mod sign;
@@ -146,11 +147,14 @@ impl Targets {
     }
 
     /// Waits until the robot's shared window has a slot (counting this
-    /// send), at most its longest window plus the backoff cap.
+    /// send): at most `delivery.max_attempts` windows plus the backoff cap,
+    /// then the delivery is retried later like any transient failure (a
+    /// backlog longer than that, at the robot's rate, ends dead-lettered
+    /// after `nats.max_deliver` deliveries, replayable).
     async fn wait_for_slot(&self, store: &Store, robot: &Robot<'_>) -> Result<(), String> {
         let limits = robot.limits();
         let longest = limits.iter().map(|(_, w)| *w).max().unwrap_or(Duration::from_secs(60));
-        let budget = longest + self.settings.max_delay();
+        let budget = longest * self.settings.max_attempts.max(1) + self.settings.max_delay();
         let started = tokio::time::Instant::now();
         loop {
             match store.take_robot_slot(robot.url.expose_secret(), &limits).await {

@@ -1,0 +1,423 @@
+//! Delivery to the chat robots of WeCom, DingTalk and Feishu, against local
+//! fakes of their webhook endpoints that check the credential in the URL
+//! and recompute the signature from the shared secret with their own HMAC
+//! code (the published schemes, not the daemon's functions), refusing a
+//! wrong one with the provider's error code; their rate-limit answers; the
+//! shared rate limit across replicas; and the configuration checks.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::Uri;
+use base64::Engine;
+use futures::StreamExt;
+use hmac::Mac;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::support::{sms, wait_until, TestApp};
+
+const DING_TOKEN: &str = "ding-access-token";
+const DING_SECRET: &str = "SECdingtalk-shared-secret-0123456789";
+const FEISHU_HOOK: &str = "2f0f8a4e-feishu-hook";
+const FEISHU_SECRET: &str = "feishu-shared-secret";
+const WECOM_KEY: &str = "693a91f6-7xxx-wecom-key";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Wecom,
+    Dingtalk,
+    Feishu,
+}
+
+/// One request a fake robot received, and whether it accepted it.
+#[derive(Clone, Debug)]
+struct Received {
+    at: Instant,
+    body: Value,
+    accepted: bool,
+}
+
+struct RobotState {
+    kind: Kind,
+    received: Vec<Received>,
+    /// Answers forced on the next well-signed requests (rate limits).
+    forced: Vec<Value>,
+}
+
+/// A fake WeCom, DingTalk or Feishu robot endpoint.
+struct FakeRobot {
+    base: String,
+    state: Arc<Mutex<RobotState>>,
+}
+
+fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn query(uri: &Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect()
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The provider's check of one request: `Ok` or its error answer.
+fn check(kind: Kind, uri: &Uri, body: &Value) -> Result<(), Value> {
+    let q = query(uri);
+    match kind {
+        Kind::Wecom => {
+            // The key is the credential; a wrong one is an invalid URL.
+            if uri.path() != "/cgi-bin/webhook/send" || param(&q, "key") != Some(WECOM_KEY) {
+                return Err(json!({ "errcode": 93000, "errmsg": "invalid webhook url" }));
+            }
+            if body["msgtype"] != "markdown" || !body["markdown"]["content"].is_string() {
+                return Err(json!({ "errcode": 40008, "errmsg": "invalid message type" }));
+            }
+        }
+        Kind::Dingtalk => {
+            if uri.path() != "/robot/send" || param(&q, "access_token") != Some(DING_TOKEN) {
+                return Err(json!({ "errcode": 300001, "errmsg": "token is not exist" }));
+            }
+            // sign = base64(HMAC-SHA256(secret, "{timestamp}\n{secret}")),
+            // the timestamp in ms within an hour.
+            let (Some(ts), Some(sign)) = (param(&q, "timestamp"), param(&q, "sign")) else {
+                return Err(json!({ "errcode": 310000, "errmsg": "sign not match" }));
+            };
+            let fresh = ts.parse::<i64>().is_ok_and(|t| (now_ms() - t).abs() < 3_600_000);
+            let expected = hmac_b64(DING_SECRET.as_bytes(), format!("{ts}\n{DING_SECRET}").as_bytes());
+            if !fresh || sign != expected {
+                return Err(json!({ "errcode": 310000, "errmsg": "sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]" }));
+            }
+            if body["msgtype"] != "actionCard" && body["msgtype"] != "markdown" {
+                return Err(json!({ "errcode": 40035, "errmsg": "invalid msgtype" }));
+            }
+        }
+        Kind::Feishu => {
+            if uri.path() != format!("/open-apis/bot/v2/hook/{FEISHU_HOOK}") {
+                return Err(json!({ "code": 19001, "msg": "param invalid: incoming webhook access token invalid" }));
+            }
+            // sign = base64(HMAC-SHA256(key = "{timestamp}\n{secret}", "")),
+            // the timestamp in seconds, a string, within an hour.
+            let ts = body["timestamp"].as_str().unwrap_or_default();
+            let fresh = ts.parse::<i64>().is_ok_and(|t| (now_ms() / 1000 - t).abs() < 3600);
+            let expected = hmac_b64(format!("{ts}\n{FEISHU_SECRET}").as_bytes(), b"");
+            if !fresh || body["sign"].as_str() != Some(expected.as_str()) {
+                return Err(json!({ "code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time" }));
+            }
+            if body["msg_type"] != "interactive" || !body["card"]["elements"].is_array() {
+                return Err(json!({ "code": 9499, "msg": "Bad Request" }));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn answer(State(state): State<Arc<Mutex<RobotState>>>, uri: Uri, body: Bytes) -> axum::Json<Value> {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut s = state.lock().unwrap();
+    let kind = s.kind;
+    let (accepted, reply) = match check(kind, &uri, &body) {
+        Err(refusal) => (false, refusal),
+        Ok(()) if !s.forced.is_empty() => (false, s.forced.remove(0)),
+        Ok(()) if kind == Kind::Feishu => (true, json!({ "code": 0, "msg": "success", "data": {} })),
+        Ok(()) => (true, json!({ "errcode": 0, "errmsg": "ok" })),
+    };
+    s.received.push(Received { at: Instant::now(), body, accepted });
+    axum::Json(reply)
+}
+
+impl FakeRobot {
+    async fn start(kind: Kind, forced: Vec<Value>) -> FakeRobot {
+        let state = Arc::new(Mutex::new(RobotState { kind, received: Vec::new(), forced }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(answer).with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeRobot { base, state }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    fn accepted(&self) -> Vec<Received> {
+        self.received().into_iter().filter(|r| r.accepted).collect()
+    }
+
+    /// Waits for `n` accepted requests.
+    async fn wait_accepted(&self, n: usize, deadline: Duration) -> Vec<Received> {
+        let got = wait_until(deadline, || {
+            let a = self.accepted();
+            async move { (a.len() >= n).then_some(a) }
+        })
+        .await;
+        got.unwrap_or_else(|| panic!("expected {n} accepted requests, got {:?}", self.received()))
+    }
+}
+
+/// The target TOML of a fake, with `secret` (DingTalk, Feishu) or `key`
+/// (WeCom) as given and `extra` keys.
+fn target(kind: Kind, base: &str, credential: &str, extra: &str) -> String {
+    match kind {
+        Kind::Wecom => format!(r#"{{ kind = "wecom", url = "{base}/cgi-bin/webhook/send?key={credential}"{extra} }}"#),
+        Kind::Dingtalk => {
+            format!(r#"{{ kind = "dingtalk", url = "{base}/robot/send?access_token={DING_TOKEN}", secret = "{credential}"{extra} }}"#)
+        }
+        Kind::Feishu => format!(r#"{{ kind = "feishu", url = "{base}/open-apis/bot/v2/hook/{FEISHU_HOOK}", secret = "{credential}"{extra} }}"#),
+    }
+}
+
+fn config(queue_targets: &[String]) -> String {
+    format!(
+        r#"
+        [server]
+        admin_token = "admin-secret"
+        public_url = "https://switchboard.example"
+        [nats]
+        max_deliver = 3
+        [delivery]
+        max_attempts = 3
+        base_delay_ms = 50
+        max_delay_ms = 2000
+        [channels.sms.shop]
+        account_sid = "AC0123456789abcdef0123456789abcdef"
+        auth_token = "{}"
+        from = "+15005550006"
+        api_base = "http://127.0.0.1:9"
+        [queues.general]
+        deliver = [ {} ]
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ sms = 50 }}
+        "#,
+        crate::support::TWILIO_TOKEN,
+        queue_targets.join(", ")
+    )
+}
+
+/// The card's text, whatever the provider's shape.
+fn card_text(body: &Value) -> String {
+    body.to_string()
+}
+
+#[tokio::test]
+async fn each_robot_gets_a_signed_card_with_the_masked_customer_in_its_language() {
+    let wecom = FakeRobot::start(Kind::Wecom, vec![]).await;
+    let ding = FakeRobot::start(Kind::Dingtalk, vec![]).await;
+    let feishu = FakeRobot::start(Kind::Feishu, vec![]).await;
+    let targets = [
+        target(Kind::Wecom, &wecom.base, WECOM_KEY, r#", language = "en""#),
+        target(Kind::Dingtalk, &ding.base, DING_SECRET, ""),
+        target(Kind::Feishu, &feishu.base, FEISHU_SECRET, r#", language = "zh""#),
+    ];
+    let app = TestApp::spawn_ready(&config(&targets)).await;
+    sms(&app, "SM1", "+14155550001", "我的订单 *在哪里* [link](https://evil.example)?").await;
+    for (robot, zh) in [(&wecom, false), (&ding, true), (&feishu, true)] {
+        let got = robot.wait_accepted(1, Duration::from_secs(15)).await;
+        let text = card_text(&got[0].body);
+        assert!(!text.contains("+14155550001"), "the customer is masked: {text}");
+        assert!(text.contains(r"+1415\\*\\*\\*\\*001"), "masked as in the logs (markdown-escaped): {text}");
+        assert!(text.contains("https://switchboard.example/api/v1/conversations/"), "links to the conversation: {text}");
+        assert!(text.contains("https://switchboard.example/dashboard"), "{text}");
+        assert!(!text.contains("](https://evil.example)"), "customer text cannot add links: {text}");
+        if zh {
+            assert!(text.contains("客户") && text.contains("短信") && text.contains("general"), "{text}");
+        } else {
+            assert!(text.contains("Customer") && !text.contains("客户"), "{text}");
+        }
+    }
+    assert!(robot_refusals(&[&wecom, &ding, &feishu]) == 0, "every request was well signed");
+    let d = &ding.accepted()[0].body;
+    assert_eq!(d["msgtype"], "actionCard");
+    assert!(d["actionCard"]["btns"].as_array().is_some_and(|b| b.len() == 2));
+    let f = &feishu.accepted()[0].body;
+    assert_eq!(f["msg_type"], "interactive");
+    app.stop().await;
+}
+
+fn robot_refusals(robots: &[&FakeRobot]) -> usize {
+    robots.iter().map(|r| r.received().iter().filter(|x| !x.accepted).count()).sum()
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_disables_the_robot_with_an_event_and_nothing_more_is_sent() {
+    let wecom = FakeRobot::start(Kind::Wecom, vec![]).await;
+    let ding = FakeRobot::start(Kind::Dingtalk, vec![]).await;
+    let feishu = FakeRobot::start(Kind::Feishu, vec![]).await;
+    // Wrong key and secrets: each fake refuses with its provider's code.
+    let targets = [
+        target(Kind::Wecom, &wecom.base, "not-the-key", ""),
+        target(Kind::Dingtalk, &ding.base, "SECnot-the-secret", ""),
+        target(Kind::Feishu, &feishu.base, "not-the-secret", ""),
+    ];
+    let app = TestApp::spawn_ready(&config(&targets)).await;
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut events = nats.subscribe(format!("{}.events.>", app.prefix)).await.unwrap();
+    nats.flush().await.unwrap();
+    sms(&app, "SM1", "+14155550001", "hello").await;
+    let mut reasons = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while reasons.len() < 3 {
+            let e: Value = serde_json::from_slice(&events.next().await.unwrap().payload).unwrap();
+            if e["type"] == "switchboard.delivery.disabled" {
+                reasons.push(e["data"]["reason"].as_str().unwrap().to_owned());
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("three delivery.disabled events, got {reasons:?}"));
+    reasons.sort();
+    assert!(reasons[0].starts_with("dingtalk target queue:general#1") && reasons[0].contains("310000"), "{reasons:?}");
+    assert!(reasons[1].starts_with("feishu target queue:general#2") && reasons[1].contains("19021"), "{reasons:?}");
+    assert!(reasons[2].starts_with("wecom target queue:general#0") && reasons[2].contains("93000"), "{reasons:?}");
+    for r in &reasons {
+        assert!(!r.contains("not-the-") && !r.contains(DING_TOKEN), "no credential in the event: {r}");
+    }
+    // More events: the disabled robots get nothing more.
+    sms(&app, "SM2", "+14155550002", "hello again").await;
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let e: Value = serde_json::from_slice(&events.next().await.unwrap().payload).unwrap();
+            if e["data"]["customer"]["address"] == "+14155550002" {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the second conversation's events");
+    // Its delivery (to nothing) takes milliseconds; give it a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for robot in [&wecom, &ding, &feishu] {
+        let got = robot.received();
+        assert_eq!(got.len(), 1, "one refused request, then nothing: {got:?}");
+        assert!(!got[0].accepted);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_answer_is_retried_and_delivered() {
+    let ding = FakeRobot::start(Kind::Dingtalk, vec![json!({ "errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute" })]).await;
+    let feishu = FakeRobot::start(Kind::Feishu, vec![json!({ "code": 11232, "msg": "frequency limited psm" })]).await;
+    let wecom = FakeRobot::start(Kind::Wecom, vec![json!({ "errcode": 45009, "errmsg": "api freq out of limit" })]).await;
+    let targets = [
+        target(Kind::Dingtalk, &ding.base, DING_SECRET, ""),
+        target(Kind::Feishu, &feishu.base, FEISHU_SECRET, ""),
+        target(Kind::Wecom, &wecom.base, WECOM_KEY, ""),
+    ];
+    let app = TestApp::spawn_ready(&config(&targets)).await;
+    sms(&app, "SM1", "+14155550001", "hello").await;
+    for robot in [&ding, &feishu, &wecom] {
+        robot.wait_accepted(1, Duration::from_secs(15)).await;
+        let got = robot.received();
+        assert!(!got[0].accepted, "the first answer was the rate limit");
+        assert_eq!(got[0].body["card"], got[1].body["card"], "the same card again");
+        assert_eq!(got[0].body["markdown"], got[1].body["markdown"]);
+        assert_eq!(got[0].body["actionCard"], got[1].body["actionCard"]);
+    }
+    let client = reqwest::Client::new();
+    let letters: Value =
+        client.get(app.url("/api/v1/admin/dead-letters")).bearer_auth("admin-secret").send().await.unwrap().json().await.unwrap();
+    assert_eq!(letters["total"], 0, "nothing dead-lettered: {letters}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_shared_rate_limit_delays_sends_across_replicas_and_drops_none() {
+    let ding = FakeRobot::start(Kind::Dingtalk, vec![]).await;
+    // 3 messages per 2 s, for the test (the default is DingTalk's 20 a minute).
+    let targets = [target(Kind::Dingtalk, &ding.base, DING_SECRET, ", rate_limit = 3, rate_window_secs = 2")];
+    let config = config(&targets);
+    let prefix = crate::support::unique_prefix();
+    let a = TestApp::ready(TestApp::spawn_with_prefix(&config, prefix.clone()).await).await;
+    let b = TestApp::ready(TestApp::spawn_with_prefix(&config, prefix.clone()).await).await;
+    let sends = (0..8).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        async move { sms(app, &format!("SM{i}"), &format!("+1415555{:04}", 100 + i), &format!("message {i}")).await }
+    });
+    futures::future::join_all(sends).await;
+    // Every conversation's events arrive (none dropped), however slowly.
+    let got = wait_until(Duration::from_secs(40), || {
+        let got = ding.accepted();
+        let conversations: std::collections::BTreeSet<String> = got
+            .iter()
+            .filter_map(|r| r.body["actionCard"]["btns"][0]["actionURL"].as_str().map(str::to_owned))
+            .collect();
+        async move { (conversations.len() >= 8).then_some(got) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("every conversation reached the robot: {:?}", ding.received().len()));
+    assert_eq!(robot_refusals(&[&ding]), 0);
+    // Never more than 3 in any 2 s, whichever replica sent them.
+    let times: Vec<Instant> = ding.received().iter().map(|r| r.at).collect();
+    for w in times.windows(4) {
+        let span = w[3].duration_since(w[0]);
+        assert!(span >= Duration::from_millis(1800), "4 sends within {span:?}");
+    }
+    assert!(got.len() >= 8);
+    let first_to_last = times.last().unwrap().duration_since(times[0]);
+    assert!(first_to_last >= Duration::from_secs(4), "8+ sends at 3 per 2 s take 4 s at least: {first_to_last:?}");
+    let client = reqwest::Client::new();
+    let letters: Value =
+        client.get(a.url("/api/v1/admin/dead-letters")).bearer_auth("admin-secret").send().await.unwrap().json().await.unwrap();
+    assert_eq!(letters["total"], 0, "delayed, not dead-lettered: {letters}");
+    a.stop().await;
+    b.stop().await;
+}
+
+fn load(toml: &str) -> Result<switchboard::config::Settings, String> {
+    switchboard::config::Loader::new().without_env().overlay(toml.to_owned()).load().map_err(|p| p.to_string())
+}
+
+#[test]
+fn check_config_refuses_plain_http_and_unsigned_robots_and_prints_no_credential() {
+    let bad = r#"
+        [queues.general]
+        deliver = [
+          { kind = "wecom", url = "http://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=leaky-wecom-key" },
+          { kind = "dingtalk", url = "https://oapi.dingtalk.com/robot/send?access_token=leaky-ding-token" },
+          { kind = "feishu", url = "https://open.feishu.cn/open-apis/bot/v2/hook/leaky-hook", language = "fr" },
+          { kind = "dingtalk", url = "https://oapi.dingtalk.com/robot/send?access_token=t", secret = "SECleaky-secret", rate_limit = 0 },
+        ]
+        [sla]
+        supervisors = [ { kind = "feishu", url = "ftp://open.feishu.cn/hook", secret = "leaky-sup-secret" } ]
+    "#;
+    let err = load(bad).unwrap_err();
+    for key in [
+        "queues.general.deliver[0].url: must be an https:// URL",
+        "queues.general.deliver[1].secret: is required",
+        "queues.general.deliver[2].secret: is required",
+        "queues.general.deliver[2].language: must be `zh` or `en`",
+        "queues.general.deliver[3].rate_limit:",
+        "sla.supervisors[0].url: must be an https:// URL",
+    ] {
+        assert!(err.contains(key), "missing `{key}` in:\n{err}");
+    }
+    assert!(!err.contains("queues.general.deliver[3].secret"), "{err}");
+    assert!(!err.contains("leaky"), "no URL or secret in the output:\n{err}");
+    // Unsigned robots pass when the operator turns the requirement off; a
+    // test's fake on 127.0.0.1 may be plain http.
+    let ok = load(
+        r#"
+        [delivery]
+        require_signed_bots = false
+        [queues.general]
+        deliver = [ { kind = "dingtalk", url = "http://127.0.0.1:9/robot/send?access_token=t" },
+                    { kind = "feishu", url = "https://open.feishu.cn/open-apis/bot/v2/hook/x" } ]
+        "#,
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let settings = ok.unwrap();
+    let printed = format!("{:?}", settings.queues["general"].deliver);
+    assert!(!printed.contains("access_token=t"), "the URL prints redacted: {printed}");
+}
