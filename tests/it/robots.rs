@@ -182,7 +182,6 @@ fn config(queue_targets: &[String]) -> String {
         r#"
         [server]
         admin_token = "admin-secret"
-        public_url = "https://switchboard.example"
         [nats]
         max_deliver = 3
         [delivery]
@@ -227,8 +226,8 @@ async fn each_robot_gets_a_signed_card_with_the_masked_customer_in_its_language(
         let text = card_text(&got[0].body);
         assert!(!text.contains("+14155550001"), "the customer is masked: {text}");
         assert!(text.contains(r"+1415\\*\\*\\*\\*001"), "masked as in the logs (markdown-escaped): {text}");
-        assert!(text.contains("https://switchboard.example/api/v1/conversations/"), "links to the conversation: {text}");
-        assert!(text.contains("https://switchboard.example/dashboard"), "{text}");
+        assert!(text.contains(&app.url("/api/v1/conversations/")), "links to the conversation: {text}");
+        assert!(text.contains(&app.url("/dashboard")), "{text}");
         assert!(!text.contains("](https://evil.example)"), "customer text cannot add links: {text}");
         if zh {
             assert!(text.contains("客户") && text.contains("短信") && text.contains("general"), "{text}");
