@@ -324,7 +324,7 @@ async fn deliver_once(
 /// through [`Targets`].
 pub(crate) async fn attempt(app: &App, target: &DeliverTarget, event: &Event, body: &bytes::Bytes) -> Attempt {
     if let Some(robot) = crate::targets::robots::Robot::of(target) {
-        return app.targets.robot(&app.store, &robot, event).await;
+        return app.targets.robot(&app.store, &app.metrics, &robot, event).await;
     }
     match target {
         DeliverTarget::Email { address } => mailbox::deliver(app, address, event).await,

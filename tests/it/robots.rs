@@ -370,6 +370,16 @@ async fn the_shared_rate_limit_delays_sends_across_replicas_and_drops_none() {
     let letters: Value =
         client.get(a.url("/api/v1/admin/dead-letters")).bearer_auth("admin-secret").send().await.unwrap().json().await.unwrap();
     assert_eq!(letters["total"], 0, "delayed, not dead-lettered: {letters}");
+    let mut waits = 0;
+    for app in [&a, &b] {
+        let text = client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        waits += text
+            .lines()
+            .find(|l| l.starts_with(r#"switchboard_robot_rate_waits_total{stage="dingtalk"}"#))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    assert!(waits >= 5, "the sends past the first 3 waited for a slot: {waits}");
     a.stop().await;
     b.stop().await;
 }

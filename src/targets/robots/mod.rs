@@ -26,6 +26,7 @@ use super::{without_url, Attempt, Targets};
 use crate::config::DeliverTarget;
 use crate::events::Event;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 use card::Language;
 use sign::Answer;
 
@@ -50,6 +51,15 @@ impl Provider {
             Provider::Wecom => "WeCom",
             Provider::Dingtalk => "DingTalk",
             Provider::Feishu => "Feishu",
+        }
+    }
+
+    /// The target kind (metrics label).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Provider::Wecom => "wecom",
+            Provider::Dingtalk => "dingtalk",
+            Provider::Feishu => "feishu",
         }
     }
 
@@ -128,10 +138,10 @@ impl<'a> Robot<'a> {
 impl Targets {
     /// Delivers `event` to a robot: waits for a rate-limit slot, sends,
     /// retries transient failures up to `delivery.max_attempts` times.
-    pub async fn robot(&self, store: &Store, robot: &Robot<'_>, event: &Event) -> Attempt {
+    pub async fn robot(&self, store: &Store, metrics: &Metrics, robot: &Robot<'_>, event: &Event) -> Attempt {
         let mut attempt = 1;
         loop {
-            if let Err(reason) = self.wait_for_slot(store, robot).await {
+            if let Err(reason) = self.wait_for_slot(store, metrics, robot).await {
                 return Attempt::Retry(reason);
             }
             let (outcome, hint) = self.robot_once(robot, event).await;
@@ -151,15 +161,20 @@ impl Targets {
     /// then the delivery is retried later like any transient failure (a
     /// backlog longer than that, at the robot's rate, ends dead-lettered
     /// after `nats.max_deliver` deliveries, replayable).
-    async fn wait_for_slot(&self, store: &Store, robot: &Robot<'_>) -> Result<(), String> {
+    async fn wait_for_slot(&self, store: &Store, metrics: &Metrics, robot: &Robot<'_>) -> Result<(), String> {
         let limits = robot.limits();
         let longest = limits.iter().map(|(_, w)| *w).max().unwrap_or(Duration::from_secs(60));
         let budget = longest * self.settings.max_attempts.max(1) + self.settings.max_delay();
         let started = tokio::time::Instant::now();
+        let mut counted = false;
         loop {
             match store.take_robot_slot(robot.url.expose_secret(), &limits).await {
                 Ok(None) => return Ok(()),
                 Ok(Some(wait)) => {
+                    if !counted {
+                        metrics.robot_rate_wait(robot.provider.kind());
+                        counted = true;
+                    }
                     if started.elapsed() + wait > budget {
                         return Err(format!("{} rate limit: no free slot within {budget:?}", robot.provider.label()));
                     }
