@@ -2,7 +2,7 @@
 //! (`POST /api/v1/admin/dead-letters/{id}/replay`), for each kind of step
 //! that gave up and wrote one:
 //!
-//! * a delivery (kind `webhook`, `slack`, `email`, `nats`: an event that
+//! * a delivery (kind `webhook`, `slack`, `email`, `nats`, `wecom`, `dingtalk`, `feishu`: an event that
 //!   one target refused): delivered again to that target now, with the same
 //!   webhook-id ([`crate::delivery`]);
 //! * `inbound` (routing failed on the message's last JetStream delivery):
@@ -77,7 +77,7 @@ pub async fn replay(app: &App, id: &str) -> Result<(), ReplayError> {
     match entry["kind"].as_str().unwrap_or_default() {
         "inbound" => republish_inbound(app, id, &entry).await?,
         "outbox" => republish_outbox(app, id, &entry).await?,
-        "webhook" | "slack" | "email" | "nats" => replay_to_target(app, &entry).await?,
+        "webhook" | "slack" | "email" | "nats" | "wecom" | "dingtalk" | "feishu" => replay_to_target(app, &entry).await?,
         _ => return Err(ReplayError::Malformed("its kind is not one that is replayed")),
     }
     // `false`: a concurrent replay dropped it first (both went through).

@@ -430,3 +430,47 @@ fn check_config_refuses_plain_http_and_unsigned_robots_and_prints_no_credential(
     let printed = format!("{:?}", settings.queues["general"].deliver);
     assert!(!printed.contains("access_token=t"), "the URL prints redacted: {printed}");
 }
+
+#[tokio::test]
+async fn undeliverable_robot_events_are_dead_lettered_and_replay_to_the_queues_robot() {
+    // Feishu's 9499 (a bad request) dead-letters at once, the target stays;
+    // DingTalk's rate limit, answered every time, is retried and then
+    // dead-lettered after max_attempts × nats.max_deliver sends.
+    let feishu = FakeRobot::start(Kind::Feishu, vec![json!({ "code": 9499, "msg": "Bad Request" })]).await;
+    let limited = json!({ "errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute" });
+    let ding = FakeRobot::start(Kind::Dingtalk, vec![limited; 9]).await;
+    let targets = [target(Kind::Feishu, &feishu.base, FEISHU_SECRET, ""), target(Kind::Dingtalk, &ding.base, DING_SECRET, "")];
+    let app = TestApp::spawn_ready(&config(&targets)).await;
+    sms(&app, "SM1", "+14155550001", "hello").await;
+    let client = reqwest::Client::new();
+    let list = || client.get(app.url("/api/v1/admin/dead-letters")).bearer_auth("admin-secret").send();
+    let listed = wait_until(Duration::from_secs(40), || {
+        let req = list();
+        async move {
+            let v: Value = req.await.ok()?.json().await.ok()?;
+            let letters = v["dead_letters"].as_array()?.clone();
+            (letters.len() >= 2).then_some(letters)
+        }
+    })
+    .await
+    .expect("both deliveries dead-lettered");
+    let by_kind = |kind: &str| listed.iter().find(|l| l["kind"] == kind).cloned().unwrap();
+    let f = by_kind("feishu");
+    assert_eq!(f["target"], "queue:general#0");
+    assert!(f["reason"].as_str().unwrap().contains("9499"), "{f}");
+    let d = by_kind("dingtalk");
+    assert_eq!(d["target"], "queue:general#1");
+    assert!(d["reason"].as_str().unwrap().contains("130101"), "{d}");
+    assert_eq!(ding.received().len(), 9, "3 attempts in each of 3 deliveries, then given up");
+    assert_eq!(feishu.received().len(), 1, "a bad request is not retried");
+    // Replayed, the event reaches the robot (its answers are normal now).
+    for letter in [&f, &d] {
+        let id = letter["id"].as_str().unwrap();
+        let r = client.post(app.url(&format!("/api/v1/admin/dead-letters/{id}/replay"))).bearer_auth("admin-secret").send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    assert_eq!(feishu.accepted().len(), 1);
+    assert_eq!(ding.accepted().len(), 1);
+    assert_eq!(feishu.accepted()[0].body["card"], feishu.received()[0].body["card"], "the same card");
+    app.stop().await;
+}
