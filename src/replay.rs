@@ -2,8 +2,9 @@
 //! (`POST /api/v1/admin/dead-letters/{id}/replay`), for each kind of step
 //! that gave up and wrote one:
 //!
-//! * a delivery (kind `webhook`, `slack`, `email`, `nats`, `wecom`, `dingtalk`, `feishu`: an event that
-//!   one target refused): delivered again to that target now, with the same
+//! * a delivery (kind `webhook`, `slack`, `email`, `nats`, `wecom`,
+//!   `dingtalk`, `feishu`: an event that one target refused): delivered
+//!   again to that target now, with the same
 //!   webhook-id ([`crate::delivery`]);
 //! * `inbound` (routing failed on the message's last JetStream delivery):
 //!   the stored message goes back on its channel's inbound subject under a
