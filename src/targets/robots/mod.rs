@@ -215,14 +215,26 @@ impl Targets {
             Err(e) => return (Attempt::Retry(format!("request failed: {}", without_url(&e))), None),
         };
         let status = resp.status();
-        if !status.is_success() {
+        // A 2xx says what happened in its error code; so may a 4xx refusal
+        // (its code then decides, a 4xx without one is a refusal). 408,
+        // 410, 429 and 5xx are read from the status, as for webhooks.
+        let refusal = status.is_client_error() && !matches!(status.as_u16(), 408 | 410 | 429);
+        if !status.is_success() && !refusal {
             return super::classify(Ok(resp));
         }
         let body = match switchboard_core::provider::read_capped(resp, MAX_ANSWER_BYTES).await {
             Ok(body) => body,
             Err(e) => return (Attempt::Retry(format!("reading the answer failed: {}", without_url(&e))), None),
         };
-        let outcome = match sign::read_answer(robot.provider, &body) {
+        let answer = if status.is_success() {
+            sign::read_answer(robot.provider, &body)
+        } else {
+            match sign::read_code(robot.provider, &body) {
+                Some((code, why)) if code != 0 => sign::classify(robot.provider, code, why),
+                _ => Answer::Failed(format!("target answered {status}")),
+            }
+        };
+        let outcome = match answer {
             Answer::Ok => Attempt::Done,
             Answer::Retry(why) => Attempt::Retry(why),
             Answer::Disable(why) => Attempt::Gone(why),

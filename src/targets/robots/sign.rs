@@ -77,25 +77,29 @@ pub enum Answer {
 
 /// Reads an HTTP 2xx answer's body: its error code and message.
 pub fn read_answer(provider: Provider, body: &[u8]) -> Answer {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        // A 2xx that is not JSON is not the robot API (a proxy, a captive
-        // portal): worth another try.
-        return Answer::Retry("the robot's answer is not JSON".into());
-    };
+    match read_code(provider, body) {
+        Some((code, why)) => classify(provider, code, why),
+        // A 2xx without the robot API's JSON is not the robot API (a
+        // proxy, a captive portal): worth another try.
+        None => Answer::Retry(format!("the {} answer carries no error code", provider.label())),
+    }
+}
+
+/// The error code of an answer and a reason naming it, if the body is the
+/// provider's JSON. Some refusals come with a 4xx status and the same body.
+pub fn read_code(provider: Provider, body: &[u8]) -> Option<(i64, String)> {
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
     let (code, message) = match provider {
         Provider::Wecom | Provider::Dingtalk => (v["errcode"].as_i64(), v["errmsg"].as_str()),
         Provider::Feishu => (v["code"].as_i64().or_else(|| v["StatusCode"].as_i64()), v["msg"].as_str().or(v["StatusMessage"].as_str())),
     };
-    let Some(code) = code else {
-        return Answer::Retry("the robot's answer has no error code".into());
-    };
     // The provider's message is short and carries no secret; bounded anyway.
-    let message: String = message.unwrap_or("").chars().take(120).collect();
-    let why = format!("{} answered code {code}: {message}", provider.label());
-    classify(provider, code, why)
+    let message: String = message.unwrap_or("").chars().filter(|c| !c.is_control()).take(120).collect();
+    code.map(|code| (code, format!("{} answered code {code}: {message}", provider.label())))
 }
 
-fn classify(provider: Provider, code: i64, why: String) -> Answer {
+/// What error `code` of `provider` means (`why` names it).
+pub fn classify(provider: Provider, code: i64, why: String) -> Answer {
     match (provider, code) {
         (_, 0) => Answer::Ok,
         // WeCom: -1 system busy, 45009 API frequency out of limit (20 a
@@ -173,5 +177,15 @@ mod tests {
         assert!(matches!(read_answer(Provider::Wecom, br#"{"errcode":12345}"#), Answer::Failed(_)));
         assert!(matches!(read_answer(Provider::Wecom, b"<html>"), Answer::Retry(_)));
         assert!(matches!(read_answer(Provider::Feishu, br#"{"ok":true}"#), Answer::Retry(_)));
+    }
+
+    #[test]
+    fn a_code_is_read_with_a_bounded_one_line_reason() {
+        let long = format!(r#"{{"code":19021,"msg":"sign\nmatch fail {}"}}"#, "x".repeat(500));
+        let (code, why) = read_code(Provider::Feishu, long.as_bytes()).unwrap();
+        assert_eq!(code, 19021);
+        assert!(why.starts_with("Feishu answered code 19021: signmatch fail") && why.len() < 200, "{why}");
+        assert_eq!(read_code(Provider::Dingtalk, br#"{"code":1}"#), None, "DingTalk's is errcode");
+        assert_eq!(read_code(Provider::Wecom, b"Bad Gateway"), None);
     }
 }
