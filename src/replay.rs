@@ -2,8 +2,9 @@
 //! (`POST /api/v1/admin/dead-letters/{id}/replay`), for each kind of step
 //! that gave up and wrote one:
 //!
-//! * a delivery (kind `webhook`, `slack`, `email`, `nats`: an event that
-//!   one target refused): delivered again to that target now, with the same
+//! * a delivery (kind `webhook`, `slack`, `email`, `nats`, `wecom`,
+//!   `dingtalk`, `feishu`: an event that one target refused): delivered
+//!   again to that target now, with the same
 //!   webhook-id ([`crate::delivery`]);
 //! * `inbound` (routing failed on the message's last JetStream delivery):
 //!   the stored message goes back on its channel's inbound subject under a
@@ -77,7 +78,7 @@ pub async fn replay(app: &App, id: &str) -> Result<(), ReplayError> {
     match entry["kind"].as_str().unwrap_or_default() {
         "inbound" => republish_inbound(app, id, &entry).await?,
         "outbox" => republish_outbox(app, id, &entry).await?,
-        "webhook" | "slack" | "email" | "nats" => replay_to_target(app, &entry).await?,
+        "webhook" | "slack" | "email" | "nats" | "wecom" | "dingtalk" | "feishu" => replay_to_target(app, &entry).await?,
         _ => return Err(ReplayError::Malformed("its kind is not one that is replayed")),
     }
     // `false`: a concurrent replay dropped it first (both went through).
@@ -127,7 +128,7 @@ fn is_subject_tail(tail: &str) -> bool {
 }
 
 /// Delivers a dead letter of an event to one target (`entry["target"]` =
-/// `<agent>#<index>` or `supervisor#<index>`) again, with the same
+/// `<agent>#<index>`, `queue:<name>#<index>` or `supervisor#<index>`) again, with the same
 /// webhook-id (admin replay). `Ok` when the target took it; the caller
 /// drops the dead letter.
 async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), ReplayError> {
@@ -138,6 +139,8 @@ async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), Re
     let live = app.live();
     let target = if owner == "supervisor" {
         live.settings.sla.supervisors.get(index)
+    } else if let Some(queue) = owner.strip_prefix("queue:") {
+        live.settings.queues.get(queue).and_then(|q| q.deliver.get(index))
     } else {
         live.settings.agents.get(owner).and_then(|a| a.deliver.get(index))
     };
@@ -145,7 +148,7 @@ async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), Re
     let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|_| ReplayError::Malformed("its event does not encode"))?);
     match crate::delivery::attempt(app, target, &event, &body).await {
         crate::targets::Attempt::Done | crate::targets::Attempt::Skipped => Ok(()),
-        crate::targets::Attempt::Gone => Err(ReplayError::Failed("the target answered 410 Gone".to_owned())),
+        crate::targets::Attempt::Gone(reason) => Err(ReplayError::Failed(format!("the target {reason}"))),
         crate::targets::Attempt::Retry(reason) | crate::targets::Attempt::Failed(reason) => Err(ReplayError::Failed(reason)),
     }
 }

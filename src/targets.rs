@@ -1,4 +1,7 @@
-//! The HTTP delivery targets: Standard Webhooks and Slack incoming webhooks.
+//! The HTTP delivery targets: Standard Webhooks, Slack incoming webhooks,
+//! and the group chat robots of WeCom, DingTalk and Feishu (`robots`).
+
+pub mod robots;
 
 use std::time::{Duration, SystemTime};
 
@@ -21,8 +24,9 @@ pub enum Attempt {
     Retry(String),
     /// Refused for good (a 4xx other than 408/410/429).
     Failed(String),
-    /// The target answered 410 Gone: it is disabled until a reload.
-    Gone,
+    /// The target refuses us for good (410 Gone, a robot's bad key, token,
+    /// signature or keyword): it is disabled until a reload. Says why.
+    Gone(String),
 }
 
 /// The shared HTTP client and retry policy of delivery.
@@ -38,6 +42,9 @@ pub fn kind(target: &DeliverTarget) -> &'static str {
     match target {
         DeliverTarget::Webhook { .. } => "webhook",
         DeliverTarget::Slack { .. } => "slack",
+        DeliverTarget::Wecom { .. } => "wecom",
+        DeliverTarget::Dingtalk { .. } => "dingtalk",
+        DeliverTarget::Feishu { .. } => "feishu",
         DeliverTarget::Email { .. } => "email",
         DeliverTarget::Nats {} => "nats",
     }
@@ -64,9 +71,14 @@ impl Targets {
                     self.webhook(url, secret.as_ref(), previous_secrets, event, body).await
                 }
                 DeliverTarget::Slack { url } => self.slack(url.expose_secret(), event).await,
-                // The mailbox target is `mailbox::deliver`; the NATS target is
-                // the fan-out subject, already published.
-                DeliverTarget::Email { .. } | DeliverTarget::Nats {} => return Attempt::Skipped,
+                // The mailbox target is `mailbox::deliver`, the robots
+                // `Targets::robot` (they need the shared rate limiter); the
+                // NATS target is the fan-out subject, already published.
+                DeliverTarget::Email { .. }
+                | DeliverTarget::Nats {}
+                | DeliverTarget::Wecom { .. }
+                | DeliverTarget::Dingtalk { .. }
+                | DeliverTarget::Feishu { .. } => return Attempt::Skipped,
             };
             match outcome {
                 Attempt::Retry(_) if attempt < self.settings.max_attempts => {
@@ -129,7 +141,7 @@ fn classify(result: Result<reqwest::Response, reqwest::Error>) -> (Attempt, Opti
             if status.is_success() {
                 (Attempt::Done, None)
             } else if status.as_u16() == 410 {
-                (Attempt::Gone, None)
+                (Attempt::Gone("answered 410 Gone".into()), None)
             } else if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
                 (Attempt::Retry(format!("target answered {status}")), hint)
             } else {

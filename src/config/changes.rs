@@ -48,20 +48,33 @@ fn secrets(settings: &Settings) -> Vec<(String, Option<&SecretString>)> {
     }
     for (name, a) in &settings.agents {
         all.push((format!("agents.{name}.token"), a.token.as_ref()));
-        for (i, target) in a.deliver.iter().enumerate() {
-            match target {
-                DeliverTarget::Webhook { secret, previous_secrets, .. } => {
-                    all.push((format!("agents.{name}.deliver[{i}].secret"), secret.as_ref()));
-                    for (j, s) in previous_secrets.iter().enumerate() {
-                        all.push((format!("agents.{name}.deliver[{i}].previous_secrets[{j}]"), Some(s)));
-                    }
+        target_secrets(&a.deliver, &format!("agents.{name}.deliver"), &mut all);
+    }
+    for (name, q) in &settings.queues {
+        target_secrets(&q.deliver, &format!("queues.{name}.deliver"), &mut all);
+    }
+    target_secrets(&settings.sla.supervisors, "sla.supervisors", &mut all);
+    all
+}
+
+/// The secrets of a list of delivery targets at key path `at`.
+fn target_secrets<'a>(targets: &'a [DeliverTarget], at: &str, all: &mut Vec<(String, Option<&'a SecretString>)>) {
+    for (i, target) in targets.iter().enumerate() {
+        match target {
+            DeliverTarget::Webhook { secret, previous_secrets, .. } => {
+                all.push((format!("{at}[{i}].secret"), secret.as_ref()));
+                for (j, s) in previous_secrets.iter().enumerate() {
+                    all.push((format!("{at}[{i}].previous_secrets[{j}]"), Some(s)));
                 }
-                DeliverTarget::Slack { url } => all.push((format!("agents.{name}.deliver[{i}].url"), Some(url))),
-                DeliverTarget::Email { .. } | DeliverTarget::Nats {} => {}
             }
+            DeliverTarget::Slack { url } | DeliverTarget::Wecom { url, .. } => all.push((format!("{at}[{i}].url"), Some(url))),
+            DeliverTarget::Dingtalk { url, secret, .. } | DeliverTarget::Feishu { url, secret, .. } => {
+                all.push((format!("{at}[{i}].url"), Some(url)));
+                all.push((format!("{at}[{i}].secret"), secret.as_ref()));
+            }
+            DeliverTarget::Email { .. } | DeliverTarget::Nats {} => {}
         }
     }
-    all
 }
 
 /// The key paths of the secrets that differ between `old` and `new`, set

@@ -1,6 +1,8 @@
 //! Delivery of conversation events to agents: consumes the event log
 //! (durable consumer `delivery`), fans each event out on `P.agent.<id>` and
-//! `P.queue.<name>`, and POSTs it to the agent's webhook and Slack targets.
+//! `P.queue.<name>`, and sends it to the delivery targets of the agent, of
+//! the conversation's queue and (when the event says so) of the SLA
+//! supervisors: webhooks, Slack, mailboxes, chat robots.
 //!
 //! A target that already received an event (recorded in Redis) is skipped on
 //! redelivery, so a partial failure retries only what failed. Transient
@@ -188,6 +190,10 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
         .and_then(|a| live.settings.agents.get(a))
         .map(|a| a.deliver.iter().enumerate().map(|(i, t)| (format!("{agent}#{i}"), t)).collect())
         .unwrap_or_default();
+    if let Some(queue) = live.settings.queues.get(&event.data.queue) {
+        let name = &event.data.queue;
+        targets.extend(queue.deliver.iter().enumerate().map(|(i, t)| (format!("queue:{name}#{i}"), t)));
+    }
     if event.data.supervisors {
         targets.extend(live.settings.sla.supervisors.iter().enumerate().map(|(i, t)| (format!("supervisor#{i}"), t)));
     }
@@ -280,9 +286,9 @@ async fn deliver_once(
             Ok(())
         }
         Attempt::Skipped => Ok(()),
-        Attempt::Gone => {
+        Attempt::Gone(reason) => {
             app.metrics.delivery(kind, Outcome::failed);
-            disable(app, event, key, kind).await
+            disable(app, event, key, kind, &reason).await
         }
         Attempt::Retry(reason) if !last_delivery => {
             app.metrics.delivery(kind, Outcome::retry);
@@ -314,22 +320,28 @@ async fn deliver_once(
 }
 
 /// One delivery of `event` to `target`: the mailbox target through SMTP,
-/// the HTTP targets through [`Targets`].
+/// the chat robots under their shared rate limit, the other HTTP targets
+/// through [`Targets`].
 pub(crate) async fn attempt(app: &App, target: &DeliverTarget, event: &Event, body: &bytes::Bytes) -> Attempt {
+    if let Some(robot) = crate::targets::robots::Robot::of(target) {
+        return app.targets.robot(&app.store, &app.metrics, &robot, event).await;
+    }
     match target {
         DeliverTarget::Email { address } => mailbox::deliver(app, address, event).await,
         _ => app.targets.deliver(target, event, body).await,
     }
 }
 
-/// A target that answered 410 Gone is disabled (until a reload) and a
+/// A target that refuses us for good (410 Gone, a robot's bad key or
+/// signature: `why`) is disabled (until a reload) and a
 /// `switchboard.delivery.disabled` event says so.
-async fn disable(app: &App, event: &Event, key: &str, kind: &str) -> Result<(), Failure> {
-    let first = app.store.disable_target(key, "the target answered 410 Gone").await.map_err(Failure::Store)?;
+async fn disable(app: &App, event: &Event, key: &str, kind: &str, why: &str) -> Result<(), Failure> {
+    let first = app.store.disable_target(key, why).await.map_err(Failure::Store)?;
     if first {
-        tracing::warn!(target = %key, kind, "delivery target answered 410 Gone; disabled until a reload");
-        let reason = format!("{kind} target {key} answered 410 Gone and is disabled until the configuration is reloaded");
-        let agent = event.data.agent.as_deref().unwrap_or("");
+        tracing::warn!(target = %key, kind, %why, "delivery target refuses us for good; disabled until a reload");
+        let reason = format!("{kind} target {key} {why} and is disabled until the configuration is reloaded");
+        // A queue's target is the team's, not the conversation's agent's.
+        let agent = if key.starts_with("queue:") { "" } else { event.data.agent.as_deref().unwrap_or("") };
         let scope = if agent.is_empty() { "system".to_owned() } else { format!("agent:{agent}") };
         let cause = format!("{key}:disabled:{}", event.id);
         let req = crate::store::EmitRequest {

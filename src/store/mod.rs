@@ -20,6 +20,7 @@ mod dead_letters;
 mod delivery;
 mod once;
 mod outbox;
+pub mod ratelimit;
 mod routing;
 pub mod schema;
 mod sends;

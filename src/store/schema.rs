@@ -41,7 +41,8 @@
 //! | `{P}:outbox:cause:<cause>`       | string | event id appended for a cause (SLA firing, failed send) (EX 7 d): once per cause |
 //! | `{P}:deadletters`                | zset   | dead letter id → time (ms): steps that gave up (deliveries, routing, outbox) |
 //! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (kind, target, reason, and the event, message or payload) |
-//! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `supervisor#<i>`) → why it is disabled (410) |
+//! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `queue:<name>#<i>`, `supervisor#<i>`) → why it is disabled (410, a robot's permanent error) |
+//! | `{P}:robot:<h>:sent`             | zset   | sends to one chat robot (`h` = first 16 bytes of SHA-256 of its URL, hex) → Redis time (ms), the sliding window of its rate limit (PX the longest window); see `store::ratelimit` |
 //! | `{P}:email:msgid:<message-id>`  | string | conversation of an email we sent or received (EX 90 d) |
 //! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |
 //! | `{P}:webchat:<v>:seq`            | string | last `seq` given in visitor `v`'s chat (EX 30 d)   |
@@ -249,6 +250,12 @@ impl Keys {
     pub fn agent_mail(&self, inbound_id: &str) -> String {
         format!("{}:agentmail:{inbound_id}", self.base)
     }
+
+    /// The sliding window of sends to one chat robot (`hash`: of its URL,
+    /// which is a credential and never a key).
+    pub fn robot_sent(&self, hash: &str) -> String {
+        format!("{}:robot:{hash}:sent", self.base)
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +276,7 @@ mod tests {
             k.outbound("o"),
             k.delivered("e"),
             k.dead_letters(),
+            k.robot_sent("00ff"),
         ] {
             assert!(key.starts_with("{t1}:"), "{key}");
         }

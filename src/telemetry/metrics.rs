@@ -104,6 +104,7 @@ pub struct Metrics {
     held: Family<StageLabels, Counter>,
     connections: Gauge,
     connections_closed: Family<StageLabels, Counter>,
+    robot_rate_waits: Family<StageLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -130,6 +131,12 @@ impl Metrics {
         registry.register("routed_messages", "Inbound messages routed, by queue and result", routed.clone());
         let deliveries = Family::<KindLabels, Counter>::default();
         registry.register("deliveries", "Event deliveries to agent targets by kind and outcome", deliveries.clone());
+        let robot_rate_waits = Family::<StageLabels, Counter>::default();
+        registry.register(
+            "robot_rate_waits",
+            "Sends to a chat robot that waited for a slot of its rate limit, by target kind (stage)",
+            robot_rate_waits.clone(),
+        );
         let poison = Family::<StageLabels, Counter>::default();
         registry.register("poison_messages", "Bus messages that could not be decoded and were terminated", poison.clone());
         let http = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -198,6 +205,7 @@ impl Metrics {
             outbound_uncertain,
             routed,
             deliveries,
+            robot_rate_waits,
             poison,
             http,
             routing_seconds,
@@ -243,6 +251,12 @@ impl Metrics {
     /// One delivery to an agent target ended.
     pub fn delivery(&self, kind: &str, outcome: Outcome) {
         self.deliveries.get_or_create(&KindLabels { kind: kind.into(), outcome }).inc();
+    }
+
+    /// A send to a chat robot (`kind`: `wecom`, `dingtalk`, `feishu`) waited
+    /// for its rate limit.
+    pub fn robot_rate_wait(&self, kind: &'static str) {
+        self.robot_rate_waits.get_or_create(&StageLabels { stage: kind.into() }).inc();
     }
 
     /// A bus message at `stage` could not be decoded.

@@ -97,6 +97,50 @@ pub enum DeliverTarget {
         /// Incoming-webhook URL (it is itself a credential).
         url: SecretString,
     },
+    /// A WeCom (企业微信) group robot: `markdown` messages (see
+    /// `targets::robots`).
+    Wecom {
+        /// Webhook URL with its `key` (it is itself a credential).
+        url: SecretString,
+        /// Card language: `zh` (default) or `en`.
+        language: Option<String>,
+        /// Messages per `rate_window_secs` (default the provider's limit).
+        rate_limit: Option<u32>,
+        /// The rate limit's window (default 60 s).
+        rate_window_secs: Option<u64>,
+    },
+    /// A DingTalk (钉钉) custom robot: `actionCard` messages, signed when it
+    /// has a secret.
+    Dingtalk {
+        /// Webhook URL with its `access_token` (a credential).
+        url: SecretString,
+        /// The robot's signing secret (`SEC…`).
+        secret: Option<SecretString>,
+        /// File holding the secret.
+        secret_file: Option<PathBuf>,
+        /// Card language: `zh` (default) or `en`.
+        language: Option<String>,
+        /// Messages per `rate_window_secs` (default the provider's limit).
+        rate_limit: Option<u32>,
+        /// The rate limit's window (default 60 s).
+        rate_window_secs: Option<u64>,
+    },
+    /// A Feishu/Lark (飞书) custom bot: `interactive` cards, signed when it
+    /// has a secret.
+    Feishu {
+        /// Webhook URL (`…/open-apis/bot/v2/hook/<id>`, a credential).
+        url: SecretString,
+        /// The bot's signing secret.
+        secret: Option<SecretString>,
+        /// File holding the secret.
+        secret_file: Option<PathBuf>,
+        /// Card language: `zh` (default) or `en`.
+        language: Option<String>,
+        /// Messages per `rate_window_secs` (default the provider's limit).
+        rate_limit: Option<u32>,
+        /// The rate limit's window (default 60 s).
+        rate_window_secs: Option<u64>,
+    },
     /// The agent's mailbox.
     Email {
         /// Mailbox address.

@@ -51,6 +51,10 @@ pub struct QueueSettings {
     /// Steps that widen the search as a conversation waits.
     #[serde(default)]
     pub bullseye: Vec<BullseyeStep>,
+    /// Delivery targets of every event of the queue's conversations (a
+    /// team's group chat robot, a webhook).
+    #[serde(default)]
+    pub deliver: Vec<super::DeliverTarget>,
 }
 
 /// One bullseye step of a queue.
@@ -77,6 +81,7 @@ impl Default for QueueSettings {
             overflow: None,
             sla: None,
             bullseye: Vec::new(),
+            deliver: Vec::new(),
         }
     }
 }

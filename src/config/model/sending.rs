@@ -57,5 +57,46 @@ impl RetrySettings {
 
 /// `[outbound]`
 pub type OutboundSettings = RetrySettings;
-/// `[delivery]`
-pub type DeliverySettings = RetrySettings;
+
+/// `[delivery]`: the retry policy of agent delivery, and what robot
+/// targets must carry.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeliverySettings {
+    /// Attempts within one delivery.
+    pub max_attempts: u32,
+    /// Backoff base.
+    pub base_delay_ms: u64,
+    /// Cap on one wait.
+    pub max_delay_ms: u64,
+    /// Timeout of one request.
+    pub request_timeout_ms: u64,
+    /// Concurrent deliveries per replica.
+    pub workers: usize,
+    /// DingTalk and Feishu robot targets must have their signing secret.
+    pub require_signed_bots: bool,
+}
+
+impl DeliverySettings {
+    /// The retry policy alone, as `[outbound]` has it.
+    pub fn retry(&self) -> RetrySettings {
+        RetrySettings {
+            max_attempts: self.max_attempts,
+            base_delay_ms: self.base_delay_ms,
+            max_delay_ms: self.max_delay_ms,
+            request_timeout_ms: self.request_timeout_ms,
+            workers: self.workers,
+        }
+    }
+    /// Backoff base.
+    pub fn base_delay(&self) -> Duration {
+        Duration::from_millis(self.base_delay_ms)
+    }
+    /// Cap on one wait.
+    pub fn max_delay(&self) -> Duration {
+        Duration::from_millis(self.max_delay_ms)
+    }
+    /// Timeout of one request.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}

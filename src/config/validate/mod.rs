@@ -9,6 +9,7 @@ mod routing;
 mod secrets;
 mod service;
 mod sla;
+mod targets;
 
 use super::load::Problems;
 use super::model::*;

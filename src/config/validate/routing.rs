@@ -1,13 +1,13 @@
 //! Checks of what routes a conversation: the default queue, `[queues.*]` and
-//! their bullseye steps, `[agents.*]` with their delivery targets, and
+//! their bullseye steps and delivery targets, `[agents.*]` with theirs, and
 //! `[[rules]]` (regexes, channels, queues they name).
 
-use secrecy::ExposeSecret;
 use switchboard_core::Channel;
 
 use crate::config::load::{valid_name, Problems};
 use crate::config::model::*;
-use super::fields::{http_url, language, priority, proficiencies, required_secret};
+use super::fields::{language, priority, proficiencies, required_secret};
+use super::targets::delivery_target;
 
 impl Settings {
     /// `routing.default_queue` and `[queues.*]`.
@@ -51,6 +51,14 @@ impl Settings {
             if q.mode == QueueMode::Offer && q.offer_timeout_secs == 0 {
                 p.push(format!("{at}.offer_timeout_secs"), "must be at least 1");
             }
+            for (i, target) in q.deliver.iter().enumerate() {
+                let t = format!("{at}.deliver[{i}]");
+                if matches!(target, DeliverTarget::Email { .. } | DeliverTarget::Nats {}) {
+                    p.push(t, "queue targets are `webhook`, `slack`, `wecom`, `dingtalk` or `feishu`");
+                } else {
+                    delivery_target(target, &t, self.delivery.require_signed_bots, p);
+                }
+            }
         }
     }
 
@@ -71,29 +79,7 @@ impl Settings {
                 p.push(format!("{at}.capacity"), "capacities are at most 1000");
             }
             for (i, target) in a.deliver.iter().enumerate() {
-                let t = format!("{at}.deliver[{i}]");
-                match target {
-                    DeliverTarget::Webhook { url, secret, previous_secrets, .. } => {
-                        http_url(url, &format!("{t}.url"), p);
-                        match secret {
-                            None => p.push(format!("{t}.secret"), "is required (or secret_file)"),
-                            Some(s) if crate::signing::decode_secret(s.expose_secret()).is_none() => {
-                                p.push(format!("{t}.secret"), "must be `whsec_` followed by base64")
-                            }
-                            Some(_) => {}
-                        }
-                        for (j, s) in previous_secrets.iter().enumerate() {
-                            if crate::signing::decode_secret(s.expose_secret()).is_none() {
-                                p.push(format!("{t}.previous_secrets[{j}]"), "must be `whsec_` followed by base64");
-                            }
-                        }
-                    }
-                    DeliverTarget::Slack { url } => http_url(url.expose_secret(), &format!("{t}.url"), p),
-                    DeliverTarget::Email { address } if !address.contains('@') => {
-                        p.push(format!("{t}.address"), "must be an email address")
-                    }
-                    DeliverTarget::Email { .. } | DeliverTarget::Nats {} => {}
-                }
+                delivery_target(target, &format!("{at}.deliver[{i}]"), self.delivery.require_signed_bots, p);
             }
         }
     }

@@ -43,11 +43,27 @@ impl Settings {
         for (name, a) in &mut self.agents {
             secret(&mut a.token, &a.token_file, &format!("agents.{name}.token"), p);
             for (i, target) in a.deliver.iter_mut().enumerate() {
-                if let DeliverTarget::Webhook { secret: s, secret_file, .. } = target {
-                    secret(s, secret_file, &format!("agents.{name}.deliver[{i}].secret"), p);
-                }
+                target_secret(target, &format!("agents.{name}.deliver[{i}].secret"), p);
             }
         }
+        for (name, q) in &mut self.queues {
+            for (i, target) in q.deliver.iter_mut().enumerate() {
+                target_secret(target, &format!("queues.{name}.deliver[{i}].secret"), p);
+            }
+        }
+        for (i, target) in self.sla.supervisors.iter_mut().enumerate() {
+            target_secret(target, &format!("sla.supervisors[{i}].secret"), p);
+        }
+    }
+}
+
+/// A target's `secret_file` (webhooks, DingTalk and Feishu robots).
+fn target_secret(target: &mut DeliverTarget, key: &str, p: &mut Problems) {
+    match target {
+        DeliverTarget::Webhook { secret: s, secret_file, .. }
+        | DeliverTarget::Dingtalk { secret: s, secret_file, .. }
+        | DeliverTarget::Feishu { secret: s, secret_file, .. } => secret(s, secret_file, key, p),
+        _ => {}
     }
 }
 

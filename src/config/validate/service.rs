@@ -94,7 +94,7 @@ impl Settings {
         if self.nats.duplicate_window_secs.saturating_mul(1000) <= o.relay_after_ms.saturating_add(o.relay_lease_ms) {
             p.push("nats.duplicate_window_secs", "must be longer than outbox.relay_after_ms + outbox.relay_lease_ms");
         }
-        for (key, r) in [("outbound", &self.outbound), ("delivery", &self.delivery)] {
+        for (key, r) in [("outbound", &self.outbound), ("delivery", &self.delivery.retry())] {
             if r.max_attempts == 0 {
                 p.push(format!("{key}.max_attempts"), "must be at least 1");
             }

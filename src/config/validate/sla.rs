@@ -72,7 +72,10 @@ impl Settings {
                     }
                 }
                 DeliverTarget::Slack { url } => http_url(url.expose_secret(), &format!("{t}.url"), p),
-                _ => p.push(t, "supervisor targets are `webhook` or `slack`"),
+                DeliverTarget::Wecom { .. } | DeliverTarget::Dingtalk { .. } | DeliverTarget::Feishu { .. } => {
+                    super::targets::delivery_target(target, &t, self.delivery.require_signed_bots, p)
+                }
+                _ => p.push(t, "supervisor targets are `webhook`, `slack`, `wecom`, `dingtalk` or `feishu`"),
             }
         }
         if !(60..=47 * 3600).contains(&self.sla.wechat_window_warn_secs) {
