@@ -5,6 +5,7 @@ mod coalesce;
 pub mod conn;
 pub mod schema;
 mod outbox;
+mod reports;
 mod routing;
 pub mod sending;
 pub mod timers;
@@ -25,6 +26,7 @@ pub use routing::{
     TransferOutcome, TransferTarget,
 };
 pub use webchat::{ChatSlot, CHAT_TTL};
+pub use reports::{ReportEvent, ReportOutcome, REPORT_MINUTE_TTL_SECS, REPORT_STATE_TTL_SECS};
 pub use outbox::{EmitRequest, Emitted, OutboxEntry, OutboxTarget, ReplyOutcome, ReplyRecord};
 
 use crate::config::RedisSettings;
@@ -112,6 +114,7 @@ pub struct Store {
     chat_commit: Arc<Script>,
     delivered_many: Arc<Script>,
     route_many: Arc<Script>,
+    reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     /// The batching fronts (`coalesce`), started on first use.
     batchers: Arc<tokio::sync::OnceCell<Batchers>>,
@@ -217,6 +220,7 @@ impl Store {
                 include_str!("lua/route.lua"),
                 include_str!("lua/route_many.lua")
             ))),
+            reports: Arc::new(Script::new(include_str!("lua/reports.lua"))),
             outbox_scripts: Arc::new(outbox::OutboxScripts {
                 outbox_done_many: Script::new(include_str!("lua/outbox_done_many.lua")),
                 outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),

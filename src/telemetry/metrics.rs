@@ -56,6 +56,11 @@ struct StageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
     status: u16,
@@ -104,6 +109,7 @@ pub struct Metrics {
     held: Family<StageLabels, Counter>,
     connections: Gauge,
     connections_closed: Family<StageLabels, Counter>,
+    report_events: Family<ReportLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -186,8 +192,15 @@ impl Metrics {
             "Connections the HTTP listener closed on its own, by stage: `header_timeout`, `idle_timeout`, `evicted` (an idle one closed to make room at the cap), `refused` (over the cap, closed at accept)",
             connections_closed.clone(),
         );
+        let report_events = Family::<ReportLabels, Counter>::default();
+        registry.register(
+            "report_events",
+            "Events of the log handled by the reports consumer, by outcome: `counted`, `duplicate` (a redelivery, counted before), `ignored` (nothing to count)",
+            report_events.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            report_events,
             connections,
             connections_closed,
             outbox_published,
@@ -243,6 +256,12 @@ impl Metrics {
     /// One delivery to an agent target ended.
     pub fn delivery(&self, kind: &str, outcome: Outcome) {
         self.deliveries.get_or_create(&KindLabels { kind: kind.into(), outcome }).inc();
+    }
+
+    /// The reports consumer handled an event (`outcome`: counted,
+    /// duplicate, ignored).
+    pub fn report_event(&self, outcome: &str) {
+        self.report_events.get_or_create(&ReportLabels { outcome: outcome.into() }).inc();
     }
 
     /// A bus message at `stage` could not be decoded.

@@ -1,5 +1,5 @@
 //! The sending side: the retry policy of `[outbound]` and `[delivery]`, and the
-//! `[outbox]` relay.
+//! `[outbox]` relay, and `[reports]`.
 
 use std::time::Duration;
 
@@ -59,3 +59,25 @@ impl RetrySettings {
 pub type OutboundSettings = RetrySettings;
 /// `[delivery]`
 pub type DeliverySettings = RetrySettings;
+
+/// `[reports]`: the aggregates of the event log.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReportsSettings {
+    /// Days an hour bucket is kept after its hour.
+    pub retention_days: u32,
+    /// IANA zone of days (`group_by=day`, today).
+    pub timezone: String,
+}
+
+impl ReportsSettings {
+    /// The retention in seconds.
+    pub fn retention_secs(&self) -> u64 {
+        u64::from(self.retention_days) * 24 * 3600
+    }
+
+    /// The zone of days (UTC when the name does not parse, which
+    /// validation refuses).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
