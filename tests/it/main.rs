@@ -24,6 +24,7 @@ mod readiness;
 mod reconnect;
 mod reload_secrets;
 mod replay;
+mod reports;
 mod routing;
 mod scoping;
 mod sending;
