@@ -105,9 +105,10 @@ fn report_event<'a>(event: &'a Event) -> Option<ReportEvent<'a>> {
     if d.conversation_id.is_empty() || (event.seq.is_none() && !counted_type(&event.event_type)) {
         return None;
     }
-    let breach = (event.event_type == events::SLA_BREACHED)
-        .then(|| d.sla.as_ref())
-        .flatten()
+    let breach = d
+        .sla
+        .as_ref()
+        .filter(|_| event.event_type == events::SLA_BREACHED)
         .and_then(|sla| Some((sla.get("clock")?.as_str()?, sla.get("run").and_then(serde_json::Value::as_u64))))
         .filter(|(clock, _)| crate::model::ClockKind::parse(clock).is_some());
     Some(ReportEvent {

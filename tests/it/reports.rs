@@ -342,3 +342,37 @@ async fn the_summary_refuses_bad_queries_and_strangers() {
     assert!(body["rows"].as_array().unwrap().iter().all(|r| r["conversations"] == 0));
     app.stop().await;
 }
+
+/// A conversation's reply reaching the log before its opening is counted
+/// after it (the first response is measured, not lost); an undecodable
+/// event is terminated and counted as poison.
+#[tokio::test]
+async fn out_of_order_events_wait_for_their_predecessor_and_poison_is_terminated() {
+    let app = TestApp::spawn_ready(&config()).await;
+    let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
+    let t0 = Utc::now() - chrono::Duration::minutes(30);
+    let open = Ev { conv: "H", seq: 1, kind: "conversation.queued", at: t0, queue: "late", channel: "sms", agent: None, extra: inbound() };
+    let reply = Ev { conv: "H", seq: 2, kind: "conversation.replied", at: t0 + chrono::Duration::seconds(45), queue: "late", channel: "sms", agent: Some("alice"), extra: outbound() };
+    publish(&js, &app.prefix, &reply, &reply.id()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(handled(&[&app], "counted").await, 0, "the reply waits for the opening");
+    publish(&js, &app.prefix, &open, &open.id()).await;
+    let counted = wait_until(WAIT, || async { (handled(&[&app], "counted").await == 2).then_some(()) }).await;
+    assert!(counted.is_some(), "both counted");
+    let body: Value = summary(&app, "group_by=queue", Some(ADMIN)).await.json().await.unwrap();
+    let late = row(&body, "late");
+    assert_eq!(late["conversations"], 1);
+    assert!(close(late["first_response_secs"]["p50"].as_f64().unwrap(), 45.0), "{late}");
+
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "poison-1");
+    let subject = format!("{}.events.conversation.message", app.prefix);
+    js.publish_with_headers(subject, headers, "{not json".into()).await.unwrap().await.unwrap();
+    let poisoned = wait_until(WAIT, || async {
+        let metrics = reqwest::get(app.url("/metrics")).await.ok()?.text().await.ok()?;
+        metrics.lines().any(|l| l.starts_with("switchboard_poison_messages_total{stage=\"reports\"} 1")).then_some(())
+    })
+    .await;
+    assert!(poisoned.is_some(), "the undecodable event is counted as poison by the reports");
+    app.stop().await;
+}

@@ -129,7 +129,8 @@ fn accepts_csv(headers: &HeaderMap) -> bool {
         e.g. `first_response_p50`; an empty cell for `null`). The admin or the supervisor token.",
     params(SummaryQuery),
     responses(
-        (status = 200, description = "The rows", body = Summary, content_type = "application/json"),
+        (status = 200, description = "The rows, as JSON or (`format=csv`, `Accept: text/csv`) as CSV with a header line",
+            content((Summary = "application/json"), (String = "text/csv"))),
         (status = 400, description = "`invalid_request`: a bad `from`, `to`, `group_by` or `format`, a range beyond the retention or (hourly) over 31 days; the message names the field", body = ErrorBody),
         (status = 401, description = "`unauthorized`: neither the admin nor the supervisor token", body = ErrorBody),
         (status = 503, description = "`unavailable`: retry later", body = ErrorBody),
