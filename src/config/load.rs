@@ -51,7 +51,6 @@ impl fmt::Display for Problems {
         Ok(())
     }
 }
-
 impl std::error::Error for Problems {}
 
 /// Builds [`Settings`] from the layered sources. Kept in the settings it

@@ -81,3 +81,25 @@ impl ReportsSettings {
         self.timezone.parse().unwrap_or(chrono_tz::UTC)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Loader;
+
+    fn problems(toml: &str) -> String {
+        Loader::new().without_env().overlay(toml.to_owned()).load().map(|_| String::new()).unwrap_or_else(|p| p.to_string())
+    }
+
+    #[test]
+    fn reports_take_a_bounded_retention_and_an_iana_zone() {
+        let settings = Loader::new().without_env().load().unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!((settings.reports.retention_days, settings.reports.tz()), (400, chrono_tz::UTC));
+        assert_eq!(settings.reports.retention_secs(), 400 * 86_400);
+        let shanghai = Loader::new().without_env().overlay("[reports]\ntimezone = \"Asia/Shanghai\"\n".to_owned()).load().unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(shanghai.reports.tz(), chrono_tz::Asia::Shanghai);
+        let bad = problems("[reports]\nretention_days = 0\ntimezone = \"Mars/Olympus\"\ncolour = 1\n");
+        for key in ["reports.retention_days:", "reports.timezone:", "reports.colour:"] {
+            assert!(bad.contains(key), "{key} in {bad}");
+        }
+    }
+}
