@@ -376,3 +376,61 @@ async fn out_of_order_events_wait_for_their_predecessor_and_poison_is_terminated
     assert!(poisoned.is_some(), "the undecodable event is counted as poison by the reports");
     app.stop().await;
 }
+
+/// The real flow: an SMS the rules tag `complaint`, answered and resolved
+/// through the API, is counted from the daemon's own events — with its
+/// SLA clocks met as the stored clocks say.
+#[tokio::test]
+async fn a_conversation_through_the_daemon_is_counted_with_its_sla_clocks() {
+    let toml = format!(
+        r#"{}
+        [channels.sms.shop]
+        account_sid = "AC0123456789abcdef0123456789abcdef"
+        auth_token = "{}"
+        from = "+15005550006"
+        api_base = "http://127.0.0.1:9"
+        [sla.policies.calm]
+        first_response_secs = 3600
+        resolution_secs = 7200
+        [queues.complaints]
+        sla = "calm"
+        [[rules]]
+        name = "complaint"
+        when = {{ text = "complain" }}
+        then = {{ queue = "complaints", tags = ["complaint"] }}
+        "#,
+        config(),
+        crate::support::TWILIO_TOKEN
+    );
+    let app = TestApp::spawn_ready(&toml).await;
+    crate::support::sms(&app, "SMrpt0001", "+14155550077", "I want to complain").await;
+    let client = reqwest::Client::new();
+    let conv = wait_until(WAIT, || {
+        let req = client.get(app.url("/api/v1/agents/alice/conversations")).bearer_auth("alice-token").send();
+        async move {
+            let v: Value = req.await.ok()?.json().await.ok()?;
+            v["conversations"][0]["id"].as_str().map(str::to_owned)
+        }
+    })
+    .await
+    .expect("alice has the conversation");
+    let reply = client.post(app.url(&format!("/api/v1/conversations/{conv}/reply"))).bearer_auth("alice-token").json(&json!({"text": "sorry"})).send().await.unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    let resolve = client.post(app.url(&format!("/api/v1/conversations/{conv}/resolve"))).bearer_auth("alice-token").send().await.unwrap();
+    assert!(resolve.status().is_success(), "{}", resolve.status());
+    let rows = wait_until(WAIT, || async {
+        let body: Value = summary(&app, "group_by=queue", Some(SUPERVISOR)).await.json().await.ok()?;
+        let done = body["rows"].as_array()?.iter().any(|r| r["group"] == "complaints" && r["resolved"] == 1);
+        done.then_some(body)
+    })
+    .await
+    .expect("the resolve is counted");
+    let row = row(&rows, "complaints");
+    assert_eq!((row["conversations"].as_u64(), row["complaints"].as_u64(), row["complaint_rate"].as_f64()), (Some(1), Some(1), Some(1.0)), "{row}");
+    assert!(row["first_response_secs"]["p50"].as_f64().is_some(), "{row}");
+    assert_eq!(row["sla_attainment"]["first_response"], json!({"met": 1, "breached": 0, "attainment": 1.0}), "{row}");
+    assert_eq!(row["sla_attainment"]["resolution"], json!({"met": 1, "breached": 0, "attainment": 1.0}), "{row}");
+    let by_agent: Value = summary(&app, "group_by=agent", Some(ADMIN)).await.json().await.unwrap();
+    assert_eq!(self::row(&by_agent, "alice")["conversations"], 1);
+    app.stop().await;
+}
