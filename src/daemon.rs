@@ -115,7 +115,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
 }
 
 /// Sets up streams and agent state (retrying while NATS or Redis are down),
-/// then starts the router, sender and delivery workers.
+/// then starts the router, sender, delivery and reports workers.
 async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: CancellationToken) {
     // The streams first: intake needs nothing else, so it is ready while
     // Redis may still be away.
@@ -144,6 +144,7 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     tracker.spawn(crate::routing::sweep(app.clone(), cancel.clone()));
     tracker.spawn(crate::escalation::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbox::relay(app.clone(), cancel.clone()));
+    tracker.spawn(crate::reports::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::delivery::run(app, cancel));
 }
 

@@ -77,6 +77,7 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
     let used = clock.used(now, &calendar(&live.calendars, &clock.calendar));
     let details = serde_json::json!({
         "clock": kind.as_str(),
+        "run": clock.run,
         "policy": clock.policy,
         "target_secs": clock.target_ms as f64 / 1000.0,
         "due": clock.breach_due,

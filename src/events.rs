@@ -29,6 +29,9 @@ pub const TRANSFERRED: &str = "switchboard.conversation.transferred";
 /// `switchboard.conversation.reopened`: a resolved conversation the
 /// customer wrote to again within the reopen window.
 pub const REOPENED: &str = "switchboard.conversation.reopened";
+/// `switchboard.conversation.rated`: the customer's satisfaction score
+/// (`data.score`), published by the automation that asks for it.
+pub const RATED: &str = "switchboard.conversation.rated";
 /// `switchboard.sla.warning`: a clock reached its policy's `warn_at`.
 pub const SLA_WARNING: &str = "switchboard.sla.warning";
 /// `switchboard.sla.breached`: a clock reached its target.
@@ -110,6 +113,10 @@ pub struct EventData {
     /// For typing notices: whether the customer is typing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing: Option<bool>,
+    /// For ratings (`switchboard.conversation.rated`): the customer's
+    /// satisfaction score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u8>,
 }
 
 /// The customer as an agent needs to see them.

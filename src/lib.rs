@@ -24,6 +24,7 @@ pub mod model;
 pub mod outbound;
 pub mod outbox;
 pub mod replay;
+pub mod reports;
 pub mod routing;
 pub mod senders;
 pub mod shutdown;

@@ -10,7 +10,7 @@
 //! | `P_events`      | `P.events.<type>`   | the replayable CloudEvents log          |
 //!
 //! Durable pull consumers shared by all replicas: `router` (inbound),
-//! `sender` (outbound) and `delivery` (events). `P.agent.<id>` and
+//! `sender` (outbound), `delivery` and `reports` (events). `P.agent.<id>` and
 //! `P.queue.<name>` are plain subjects fanned out from the event log for
 //! agents' own tools. Every publish carries a `Nats-Msg-Id` derived from the
 //! provider's or our own id, so a re-publish after a crash or a provider

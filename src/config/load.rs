@@ -51,7 +51,6 @@ impl fmt::Display for Problems {
         Ok(())
     }
 }
-
 impl std::error::Error for Problems {}
 
 /// Builds [`Settings`] from the layered sources. Kept in the settings it
@@ -158,6 +157,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
     let outbound = required(root.remove("outbound"), "outbound", &defaults, p);
     let delivery = required(root.remove("delivery"), "delivery", &defaults, p);
     let outbox = required(root.remove("outbox"), "outbox", &defaults, p);
+    let reports = required(root.remove("reports"), "reports", &defaults, p);
     let channels = channels(root.remove("channels"), p);
     let queues = named_entries(root.remove("queues"), "queues", p);
     let agents = named_entries(root.remove("agents"), "agents", p);
@@ -177,6 +177,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         outbound,
         delivery,
         outbox,
+        reports,
         channels,
         queues,
         agents,

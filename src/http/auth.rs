@@ -89,7 +89,6 @@ impl axum::extract::FromRequestParts<Arc<App>> for AdminOnly {
 /// either (an agent's token included: agents see their own conversations
 /// through the API, not the whole floor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code, reason = "the supervisor and reports routes take it; they land next")]
 pub enum Watcher {
     /// The admin token.
     Admin,
@@ -99,7 +98,6 @@ pub enum Watcher {
 
 /// The [`Watcher`] of a request's bearer token, if it is the admin's or the
 /// supervisor's (compared in constant time, both always compared).
-#[allow(dead_code, reason = "the supervisor and reports routes take it; they land next")]
 pub fn watcher(settings: &Settings, headers: &HeaderMap) -> Result<Watcher, ApiError> {
     let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
     let (admin, supervisor) = (is(settings.server.admin_token.as_ref(), token), is(settings.server.supervisor_token.as_ref(), token));

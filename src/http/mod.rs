@@ -89,6 +89,7 @@ route_table! {
     "/api/v1/admin/stats" => get(ops::stats);
     "/api/v1/admin/agents" => get(ops::list_agents);
     "/api/v1/admin/queues" => get(ops::list_queues);
+    "/api/v1/reports/summary" => get(api::summary);
     "/api/v1/admin/{kind}/{name}" => put(entries::put_entry).delete(entries::delete_entry);
 }
 

@@ -75,6 +75,7 @@ pub const BEARER: &str = "bearer";
         super::ops::list_queues,
         super::entries::put_entry,
         super::entries::delete_entry,
+        super::api::summary,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme, &OptionalSessionBody),
@@ -86,6 +87,7 @@ pub const BEARER: &str = "bearer";
         (name = "agent", description = "The agent API: presence, conversations, replies (agent or admin token)"),
         (name = "admin", description = "Admin routes (admin token only)"),
         (name = "supervisor", description = "The supervisor dashboard, its live figures and the reports (admin or supervisor token)"),
+        (name = "reports", description = "The team's figures (admin or supervisor token)"),
     ),
 )]
 struct ApiDoc;
@@ -99,7 +101,7 @@ impl Modify for BearerScheme {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
             .description(Some(
-                "An agent's token (`agents.<id>.token`) or the admin token (`server.admin_token`).",
+                "An agent's token (`agents.<id>.token`), the admin token (`server.admin_token`), or for the reports the read-only supervisor token (`server.supervisor_token`).",
             ))
             .build();
         components.add_security_scheme(BEARER, SecurityScheme::Http(scheme));

@@ -124,10 +124,13 @@ pub async fn submit(
         ReplyOutcome::Resolved => return Err(ReplyError::Resolved),
         ReplyOutcome::NotFound => return Err(ReplyError::NotFound),
     }
-    crate::outbox::flush_events(app, &entries).await;
+    // The clocks stop before the `replied` event goes out (as a resolve
+    // does), so the reports, which read a stopped clock's outcome when
+    // they count the event, find it stopped.
     if let Err(e) = crate::sla::observe(app, id, crate::sla::clock::Trigger::AgentReply, &base.id, now).await {
         tracing::warn!(error = %e, conversation = %id, "reply queued but the SLA clocks did not move");
     }
+    crate::outbox::flush_events(app, &entries).await;
     Ok(ids)
 }
 

@@ -21,6 +21,7 @@ mod delivery;
 mod once;
 mod outbox;
 pub mod ratelimit;
+mod reports;
 mod routing;
 pub mod schema;
 mod sends;
@@ -48,6 +49,7 @@ pub use routing::{
 };
 pub use sla::EscalationOutcome;
 pub use webchat::{ChatSlot, CHAT_TTL};
+pub use reports::{ReportEvent, ReportOutcome, REPORT_MINUTE_TTL_SECS, REPORT_STATE_TTL_SECS};
 pub use outbox::{EmitRequest, Emitted, OutboxEntry, OutboxTarget, ReplyOutcome, ReplyRecord};
 
 use crate::config::RedisSettings;
@@ -135,6 +137,7 @@ pub struct Store {
     chat_commit: Arc<Script>,
     delivered_many: Arc<Script>,
     route_many: Arc<Script>,
+    reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     /// The batching fronts (`coalesce`), started on first use.
     batchers: Arc<tokio::sync::OnceCell<Batchers>>,
@@ -219,6 +222,7 @@ impl Store {
                 include_str!("lua/route.lua"),
                 include_str!("lua/route_many.lua")
             ))),
+            reports: Arc::new(Script::new(include_str!("lua/reports.lua"))),
             outbox_scripts: Arc::new(outbox::OutboxScripts {
                 outbox_done_many: Script::new(include_str!("lua/outbox_done_many.lua")),
                 outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),

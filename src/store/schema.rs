@@ -51,6 +51,10 @@
 //! | `{P}:webchat:<v>:rate:<minute>`  | string | new messages of the visitor in that minute (EX 60 s) |
 //! | `{P}:wechat:token:<acct>`        | string | the account's access_token (EX before it expires)  |
 //! | `{P}:wechat:token:<acct>:lock`   | string | held (EX 10 s) by the one replica fetching a token |
+//! | `{P}:rpt:seen:<event id>`       | string | an event the reports consumer counted (EX 35 d): a repeat counts nothing |
+//! | `{P}:rpt:conv:<id>`              | hash   | the conversation's report state: `mark` (highest `seq` applied), `open`/`cycle` (ms of the opening, of the last reopening), `fr` (first response counted), `pend` (ms of a customer message waiting for a next response), `cmp` (tagged `complaint`), `as:<agent>`, `sla:<clock>:<run>` (`met`/`br`, counted) (EX 35 d) |
+//! | `{P}:rpt:h:<hour>`               | hash   | the report figures of one UTC hour (`<hour>` = Unix time / 3600): `<dim>|<figure>` → count, `<dim>` = `all`, `q:<queue>`, `a:<agent>`, `c:<channel>`; figures `conv`, `res`, `reo`, `xfer`, `cmp`, `fr|<bin>`, `nr|<bin>`, `rt|<bin>` (histograms, see `reports::histogram`), `sla|<clock>|met`/`br`, `csat|n`, `csat|sum`, `csat|<score>` (until `reports.retention_days` after the hour) |
+//! | `{P}:rpt:m:<minute>`             | hash   | the dashboard's figures of one minute (Unix time / 60): `in:<channel>` (customer messages), `fr|<bin>` (first responses) (until 2 h after the minute) |
 //!
 //! Invariants, kept by the routing scripts (`lua/lib.lua` and the scripts
 //! prefixed with it), each one atomic step: an agent's `load:<ch>` equals
@@ -256,6 +260,26 @@ impl Keys {
     pub fn robot_sent(&self, hash: &str) -> String {
         format!("{}:robot:{hash}:sent", self.base)
     }
+
+    /// An event the reports consumer counted.
+    pub fn report_seen(&self, event_id: &str) -> String {
+        format!("{}:rpt:seen:{event_id}", self.base)
+    }
+
+    /// A conversation's report state.
+    pub fn report_conversation(&self, conversation: &str) -> String {
+        format!("{}:rpt:conv:{conversation}", self.base)
+    }
+
+    /// The report figures of one UTC hour (Unix time / 3600).
+    pub fn report_hour(&self, hour: i64) -> String {
+        format!("{}:rpt:h:{hour}", self.base)
+    }
+
+    /// The dashboard's figures of one minute (Unix time / 60).
+    pub fn report_minute(&self, minute: i64) -> String {
+        format!("{}:rpt:m:{minute}", self.base)
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +301,10 @@ mod tests {
             k.delivered("e"),
             k.dead_letters(),
             k.robot_sent("00ff"),
+            k.report_seen("c:1"),
+            k.report_conversation("c"),
+            k.report_hour(1),
+            k.report_minute(1),
         ] {
             assert!(key.starts_with("{t1}:"), "{key}");
         }

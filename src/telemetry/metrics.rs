@@ -56,6 +56,11 @@ struct StageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
     status: u16,
@@ -105,6 +110,7 @@ pub struct Metrics {
     connections: Gauge,
     connections_closed: Family<StageLabels, Counter>,
     robot_rate_waits: Family<StageLabels, Counter>,
+    report_events: Family<ReportLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -193,8 +199,15 @@ impl Metrics {
             "Connections the HTTP listener closed on its own, by stage: `header_timeout`, `idle_timeout`, `evicted` (an idle one closed to make room at the cap), `refused` (over the cap, closed at accept)",
             connections_closed.clone(),
         );
+        let report_events = Family::<ReportLabels, Counter>::default();
+        registry.register(
+            "report_events",
+            "Events of the log handled by the reports consumer, by outcome: `counted`, `duplicate` (a redelivery, counted before), `ignored` (nothing to count)",
+            report_events.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            report_events,
             connections,
             connections_closed,
             outbox_published,
@@ -257,6 +270,12 @@ impl Metrics {
     /// for its rate limit.
     pub fn robot_rate_wait(&self, kind: &'static str) {
         self.robot_rate_waits.get_or_create(&StageLabels { stage: kind.into() }).inc();
+    }
+
+    /// The reports consumer handled an event (`outcome`: counted,
+    /// duplicate, ignored).
+    pub fn report_event(&self, outcome: &str) {
+        self.report_events.get_or_create(&ReportLabels { outcome: outcome.into() }).inc();
     }
 
     /// A bus message at `stage` could not be decoded.

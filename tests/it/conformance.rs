@@ -171,6 +171,23 @@ async fn every_route_answers_what_the_document_describes() {
     x.json(Method::PUT, "/api/v1/admin/{kind}/{name}", "/api/v1/admin/queues/extra", admin, json!({"priority": 1})).await;
     x.call(Method::DELETE, "/api/v1/admin/{kind}/{name}", "/api/v1/admin/queues/extra", Some(admin), None).await;
 
+    // The reports (the admin token here; the supervisor token is tested
+    // in tests/it/reports.rs), once the conversation's events are counted.
+    let counted = wait_until(std::time::Duration::from_secs(15), || {
+        let req = x.client.get(app.url("/api/v1/reports/summary?group_by=queue")).bearer_auth(admin).send();
+        async move {
+            let v: Value = req.await.ok()?.json().await.ok()?;
+            (v["rows"][0]["resolved"] == json!(1)).then_some(())
+        }
+    })
+    .await;
+    assert!(counted.is_some(), "the reports count the resolve");
+    let report = x.call(Method::GET, "/api/v1/reports/summary", "/api/v1/reports/summary?group_by=queue", Some(admin), None).await;
+    assert_eq!(report["rows"][0]["conversations"], json!(1), "{report}");
+    x.call(Method::GET, "/api/v1/reports/summary", "/api/v1/reports/summary?group_by=hour&format=csv", Some(admin), None).await;
+    x.call(Method::GET, "/api/v1/reports/summary", "/api/v1/reports/summary?group_by=week", Some(admin), None).await;
+    x.call(Method::GET, "/api/v1/reports/summary", "/api/v1/reports/summary", Some(alice), None).await;
+
     // Every route was exercised.
     let exercised: BTreeSet<(String, String)> =
         x.records.iter().map(|r| (r.method.as_str().to_ascii_lowercase(), r.route.to_owned())).collect();

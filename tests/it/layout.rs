@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["sla"],
     &["outbound"],
     &["routing"],
-    &["delivery"],
+    &["delivery", "reports"],
     &["replay"],
     &["commands"],
     &["inbound", "escalation"],

@@ -25,6 +25,7 @@ mod reconnect;
 mod reload_secrets;
 mod replay;
 mod robots;
+mod reports;
 mod routing;
 mod scoping;
 mod sending;

@@ -41,6 +41,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// `[outbox]`
     pub outbox: OutboxSettings,
+    /// `[reports]`
+    pub reports: ReportsSettings,
     /// `[channels.*]`
     pub channels: ChannelsSettings,
     /// `[queues.<name>]`

@@ -1,5 +1,5 @@
 //! The sending side: the retry policy of `[outbound]` and `[delivery]`, and the
-//! `[outbox]` relay.
+//! `[outbox]` relay, and `[reports]`.
 
 use std::time::Duration;
 
@@ -98,5 +98,49 @@ impl DeliverySettings {
     /// Timeout of one request.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// `[reports]`: the aggregates of the event log.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReportsSettings {
+    /// Days an hour bucket is kept after its hour.
+    pub retention_days: u32,
+    /// IANA zone of days (`group_by=day`, today).
+    pub timezone: String,
+}
+
+impl ReportsSettings {
+    /// The retention in seconds.
+    pub fn retention_secs(&self) -> u64 {
+        u64::from(self.retention_days) * 24 * 3600
+    }
+
+    /// The zone of days (UTC when the name does not parse, which
+    /// validation refuses).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Loader;
+
+    fn problems(toml: &str) -> String {
+        Loader::new().without_env().overlay(toml.to_owned()).load().map(|_| String::new()).unwrap_or_else(|p| p.to_string())
+    }
+
+    #[test]
+    fn reports_take_a_bounded_retention_and_an_iana_zone() {
+        let settings = Loader::new().without_env().load().unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!((settings.reports.retention_days, settings.reports.tz()), (400, chrono_tz::UTC));
+        assert_eq!(settings.reports.retention_secs(), 400 * 86_400);
+        let shanghai = Loader::new().without_env().overlay("[reports]\ntimezone = \"Asia/Shanghai\"\n".to_owned()).load().unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(shanghai.reports.tz(), chrono_tz::Asia::Shanghai);
+        let bad = problems("[reports]\nretention_days = 0\ntimezone = \"Mars/Olympus\"\ncolour = 1\n");
+        for key in ["reports.retention_days:", "reports.timezone:", "reports.colour:"] {
+            assert!(bad.contains(key), "{key} in {bad}");
+        }
     }
 }

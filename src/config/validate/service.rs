@@ -1,5 +1,5 @@
 //! Checks of the service sections: `[server]`, `[log]`, `[shutdown]`, `[nats]`,
-//! `[redis]`, the `[routing]` limits, `[outbox]`, `[outbound]` and `[delivery]`.
+//! `[redis]`, the `[routing]` limits, `[outbox]`, `[reports]`, `[outbound]` and `[delivery]`.
 
 use secrecy::ExposeSecret;
 
@@ -88,6 +88,12 @@ impl Settings {
         }
         if !(1..=10_000).contains(&o.relay_batch) {
             p.push("outbox.relay_batch", "must be between 1 and 10000");
+        }
+        if !(1..=3650).contains(&self.reports.retention_days) {
+            p.push("reports.retention_days", "must be between 1 and 3650");
+        }
+        if self.reports.timezone.parse::<chrono_tz::Tz>().is_err() {
+            p.push("reports.timezone", "is not an IANA time zone (e.g. \"UTC\", \"Asia/Shanghai\")");
         }
         // A relay may republish an entry its step published but could not
         // remove: JetStream must still recognise it as a duplicate.

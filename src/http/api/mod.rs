@@ -2,7 +2,8 @@
 //! and replying. Every route authenticates first; an agent acts only for
 //! itself and its own conversations. The routes only authenticate, decode
 //! and answer; what they do is in `crate::commands`. The actions on a
-//! conversation are in [`actions`], the listing in [`list`].
+//! conversation are in [`actions`], the listing in [`list`], the team's
+//! figures (for the admin and supervisor tokens) in [`reports`].
 
 use std::sync::Arc;
 
@@ -23,9 +24,11 @@ use crate::commands::status::SetStatus;
 
 mod actions;
 mod list;
+mod reports;
 
 pub use actions::*;
 pub use list::*;
+pub use reports::*;
 
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
