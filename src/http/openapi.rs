@@ -73,6 +73,8 @@ pub const BEARER: &str = "bearer";
         super::ops::list_queues,
         super::entries::put_entry,
         super::entries::delete_entry,
+        super::api::supervisor::snapshot,
+        super::api::supervisor::stream,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme, &OptionalSessionBody),
@@ -83,6 +85,7 @@ pub const BEARER: &str = "bearer";
         (name = "webchat", description = "The embeddable web chat: widget, visitor sessions, the visitor's WebSocket"),
         (name = "agent", description = "The agent API: presence, conversations, replies (agent or admin token)"),
         (name = "admin", description = "Admin routes (admin token only)"),
+        (name = "supervisor", description = "The live view of the floor (admin token or `server.supervisor_token`)"),
     ),
 )]
 struct ApiDoc;

@@ -4,6 +4,7 @@
 mod coalesce;
 pub mod conn;
 pub mod schema;
+mod live;
 mod outbox;
 mod routing;
 pub mod sending;
@@ -25,6 +26,7 @@ pub use routing::{
     TransferOutcome, TransferTarget,
 };
 pub use webchat::{ChatSlot, CHAT_TTL};
+pub use live::{AgentLive, AlertCheck, AtRiskLive, LiveRead, LiveRequest, QueueLive, StoredAlert};
 pub use outbox::{EmitRequest, Emitted, OutboxEntry, OutboxTarget, ReplyOutcome, ReplyRecord};
 
 use crate::config::RedisSettings;
@@ -113,6 +115,7 @@ pub struct Store {
     delivered_many: Arc<Script>,
     route_many: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
+    live_scripts: Arc<live::LiveScripts>,
     /// The batching fronts (`coalesce`), started on first use.
     batchers: Arc<tokio::sync::OnceCell<Batchers>>,
 }
@@ -223,6 +226,7 @@ impl Store {
                 emit: with_lib(include_str!("lua/emit.lua")),
                 reply: with_lib(include_str!("lua/reply.lua")),
             }),
+            live_scripts: Arc::new(live::LiveScripts::new()),
             batchers: Arc::new(tokio::sync::OnceCell::new()),
         })
     }

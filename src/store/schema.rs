@@ -48,6 +48,9 @@
 //! | `{P}:webchat:<v>:rate:<minute>`  | string | new messages of the visitor in that minute (EX 60 s) |
 //! | `{P}:wechat:token:<acct>`        | string | the account's access_token (EX before it expires)  |
 //! | `{P}:wechat:token:<acct>:lock`   | string | held (EX 10 s) by the one replica fetching a token |
+//! | `{P}:atrisk`                     | zset   | `<conversation>|<clock>` of a running SLA clock past its warning → its breach due (ms): added when the warning is marked, removed when the clock stops, restarts or breaches (`supervisor`) |
+//! | `{P}:alerts`                     | hash   | `<alert>|<scope>` → JSON of a firing peak alert (`alert`, `scope`, `figure`, `threshold`, `since` ms), changed only by `lua/alerts.lua` |
+//! | `{P}:inbound:<minute>`           | string | inbound messages routed in that minute since the epoch (EX 25 h), counted by `route.lua` past the de-duplication |
 //!
 //! Invariants, kept by the routing scripts (`lua/lib.lua` and the scripts
 //! prefixed with it), each one atomic step: an agent's `load:<ch>` equals
@@ -226,6 +229,21 @@ impl Keys {
     pub fn dead_letters(&self) -> String {
         format!("{}:deadletters", self.base)
     }
+
+    /// Running SLA clocks past their warning, by breach due time.
+    pub fn at_risk(&self) -> String {
+        format!("{}:atrisk", self.base)
+    }
+
+    /// The firing peak alerts.
+    pub fn alerts(&self) -> String {
+        format!("{}:alerts", self.base)
+    }
+
+    /// Inbound messages routed in one minute (since the epoch).
+    pub fn inbound_count(&self, minute: i64) -> String {
+        format!("{}:inbound:{minute}", self.base)
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +264,9 @@ mod tests {
             k.outbound("o"),
             k.delivered("e"),
             k.dead_letters(),
+            k.at_risk(),
+            k.alerts(),
+            k.inbound_count(1),
         ] {
             assert!(key.starts_with("{t1}:"), "{key}");
         }

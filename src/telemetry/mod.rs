@@ -4,7 +4,7 @@
 
 mod metrics;
 
-pub use metrics::{Metrics, Outcome};
+pub use metrics::{LiveFigures, Metrics, Outcome};
 
 use crate::config::{LogFormat, LogSettings};
 

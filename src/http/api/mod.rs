@@ -2,7 +2,8 @@
 //! and replying. Every route authenticates first; an agent acts only for
 //! itself and its own conversations. The routes only authenticate, decode
 //! and answer; what they do is in `crate::commands`. The actions on a
-//! conversation are in [`actions`], the listing in [`list`].
+//! conversation are in [`actions`], the listing in [`list`], the
+//! supervisor's live view in [`supervisor`].
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use crate::commands::status::SetStatus;
 
 mod actions;
 mod list;
+pub(super) mod supervisor;
 
 pub use actions::*;
 pub use list::*;
