@@ -106,7 +106,7 @@ mod tests {
     fn settings(extra: &str) -> crate::config::Settings {
         crate::config::Loader::new()
             .without_env()
-            .overlay(format!("[queues.general]\n[agents.alice]\n[agents.bob]\n{extra}"))
+            .overlay(format!("[queues.general]\n[agents.alice]\ntoken = \"a\"\n[agents.bob]\ntoken = \"b\"\n{extra}"))
             .load()
             .unwrap_or_else(|p| panic!("{p}"))
     }

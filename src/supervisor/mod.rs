@@ -268,7 +268,7 @@ mod tests {
         let settings = crate::config::Loader::new()
             .without_env()
             .overlay(
-                "[queues.general]\n[queues.returns]\n[agents.alice]\ncapacity = { sms = 3, chat = 2 }\n[agents.bob]\ncapacity = { email = 1 }\n"
+                "[queues.general]\n[queues.returns]\n[agents.alice]\ntoken = \"a\"\ncapacity = { sms = 3, chat = 2 }\n[agents.bob]\ntoken = \"b\"\ncapacity = { email = 1 }\n"
                     .to_owned(),
             )
             .load()

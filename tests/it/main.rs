@@ -31,6 +31,7 @@ mod simulate;
 mod sla;
 mod sms_more;
 mod sms_path;
+mod supervisor;
 mod wechat;
 mod support;
 mod webchat;
