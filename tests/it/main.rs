@@ -16,6 +16,7 @@ mod faults;
 mod flood;
 mod http_errors;
 mod layout;
+mod monitoring;
 mod ids;
 mod openapi;
 mod outbox;
