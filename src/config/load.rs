@@ -164,8 +164,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
     let rules = list(root.remove("rules"), "rules", p);
     let sla = sla(root.remove("sla"), p);
     let calendars = named_entries(root.remove("calendars"), "calendars", p);
-    let supervisor = required(root.remove("supervisor"), "supervisor", &defaults, p);
-    let alerts = required(root.remove("alerts"), "alerts", &defaults, p);
+    let (supervisor, alerts) = (required(root.remove("supervisor"), "supervisor", &defaults, p), required(root.remove("alerts"), "alerts", &defaults, p));
     for key in root.keys() {
         p.push(key.as_str(), "unknown section");
     }
@@ -184,9 +183,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         agents,
         rules,
         sla,
-        calendars,
-        supervisor,
-        alerts,
+        calendars, supervisor, alerts,
         source: None,
     }
 }

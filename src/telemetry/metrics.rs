@@ -10,6 +10,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use super::live::LiveGauges;
+pub use super::live::LiveFigures;
+
 /// How a step ended.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -81,49 +84,6 @@ struct SlaEventLabels {
 struct ResponseLabels {
     queue: String,
     channel: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct QueueOnlyLabels {
-    queue: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StatusLabels {
-    status: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AgentChannelLabels {
-    agent: String,
-    channel: String,
-}
-
-/// The live figures the gauges show at a scrape, read from Redis (the same
-/// on every replica). Labels come from configuration only.
-#[derive(Clone, Debug, Default)]
-pub struct LiveFigures {
-    /// Per queue: (queue, waiting, longest wait in seconds, SLA clocks at risk).
-    pub queues: Vec<(String, u64, f64, u64)>,
-    /// Agents per status.
-    pub agents_by_status: Vec<(String, u64)>,
-    /// Per agent and channel: (agent, channel, load, capacity).
-    pub agent_channels: Vec<(String, String, u64, u64)>,
-    /// Dead letters waiting.
-    pub dead_letters: u64,
-}
-
-/// The gauges of [`LiveFigures`], replaced as a whole at each scrape.
-#[derive(Debug, Default)]
-struct LiveGauges {
-    queue_waiting: Family<QueueOnlyLabels, Gauge>,
-    longest_wait: Family<QueueOnlyLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
-    sla_at_risk: Family<QueueOnlyLabels, Gauge>,
-    agents: Family<StatusLabels, Gauge>,
-    agent_load: Family<AgentChannelLabels, Gauge>,
-    agent_capacity: Family<AgentChannelLabels, Gauge>,
-    dead_letters: Gauge,
-    up: Gauge,
 }
 
 /// Every metric of one instance.
@@ -232,19 +192,7 @@ impl Metrics {
             "Connections the HTTP listener closed on its own, by stage: `header_timeout`, `idle_timeout`, `evicted` (an idle one closed to make room at the cap), `refused` (over the cap, closed at accept)",
             connections_closed.clone(),
         );
-        let live = LiveGauges::default();
-        registry.register("queue_waiting", "Conversations waiting in the queue, all channels (from Redis: the same on every replica)", live.queue_waiting.clone());
-        registry.register(
-            "queue_longest_wait_seconds",
-            "How long the queue's longest-waiting conversation has waited (0: none waits)",
-            live.longest_wait.clone(),
-        );
-        registry.register("sla_at_risk", "Running SLA clocks past their warn_at and not breached, by the conversation's queue", live.sla_at_risk.clone());
-        registry.register("agents", "Configured agents by status", live.agents.clone());
-        registry.register("agent_load", "Conversations the agent holds on the channel (assigned, offered, in wrap-up)", live.agent_load.clone());
-        registry.register("agent_capacity", "The agent's configured capacity on the channel", live.agent_capacity.clone());
-        registry.register("dead_letters", "Dead letters waiting for an operator", live.dead_letters.clone());
-        registry.register("live_figures_up", "1 when the live figures (queues, agents, SLA risk) were read from Redis at this scrape, 0 when the read failed", live.up.clone());
+        let live = LiveGauges::register(&mut registry);
         Metrics {
             live: Arc::new(std::sync::Mutex::new(live)),
             registry: Arc::new(registry),
@@ -273,35 +221,11 @@ impl Metrics {
     /// `switchboard_live_figures_up` is 0).
     pub fn encode_with_live(&self, live: Option<&LiveFigures>) -> String {
         // A poisoned lock only means a scrape panicked: the gauges are
-        // replaced as a whole below anyway.
-        let g = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        g.queue_waiting.clear();
-        g.longest_wait.clear();
-        g.sla_at_risk.clear();
-        g.agents.clear();
-        g.agent_load.clear();
-        g.agent_capacity.clear();
-        g.up.set(i64::from(live.is_some()));
-        if let Some(f) = live {
-            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            for (queue, waiting, longest, at_risk) in &f.queues {
-                let l = QueueOnlyLabels { queue: queue.clone() };
-                g.queue_waiting.get_or_create(&l).set(n(*waiting));
-                g.longest_wait.get_or_create(&l).set(*longest);
-                g.sla_at_risk.get_or_create(&l).set(n(*at_risk));
-            }
-            for (status, count) in &f.agents_by_status {
-                g.agents.get_or_create(&StatusLabels { status: status.clone() }).set(n(*count));
-            }
-            for (agent, channel, load, capacity) in &f.agent_channels {
-                let l = AgentChannelLabels { agent: agent.clone(), channel: channel.clone() };
-                g.agent_load.get_or_create(&l).set(n(*load));
-                g.agent_capacity.get_or_create(&l).set(n(*capacity));
-            }
-            g.dead_letters.set(n(f.dead_letters));
-        }
+        // replaced as a whole anyway.
+        let gauges = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        gauges.replace(live);
         let out = self.encode();
-        drop(g);
+        drop(gauges);
         out
     }
 

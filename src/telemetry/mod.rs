@@ -2,6 +2,7 @@
 //! outcome), never ids, addresses or text; addresses reach logs only
 //! through `switchboard_core::Masked`.
 
+mod live;
 mod metrics;
 
 pub use metrics::{LiveFigures, Metrics, Outcome};

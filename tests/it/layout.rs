@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["delivery"],
     &["replay"],
     &["commands"],
-    &["inbound", "escalation"],
+    &["inbound", "escalation", "supervisor"],
     &["http"],
     &["daemon"],
     &["bench"],
