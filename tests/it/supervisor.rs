@@ -352,3 +352,26 @@ async fn a_waiting_peak_fires_once_and_resolves_once_across_replicas() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn an_inbound_surge_counts_each_message_once_and_fires() {
+    // From a quiet hour, 2 messages in the last 5 minutes (0.4 a minute)
+    // are a surge at a 0.4 minimum; a retried webhook is not counted again.
+    let app = TestApp::spawn_ready(&config(
+        "[alerts]\nevaluate_every_secs = 1\ninbound_surge_factor = 1\nsurge_baseline_hours = 1\nsurge_min_per_minute = 0.4\n",
+    ))
+    .await;
+    sms(&app, "SMsurge1", "+14155550301", "hello").await;
+    sms(&app, "SMsurge1", "+14155550301", "hello").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(snapshot(&app).await["alerts"].as_array().unwrap().is_empty(), "one message (0.2 a minute) is no surge");
+    sms(&app, "SMsurge2", "+14155550302", "hello").await;
+    let surge = wait_until(WAIT, || async {
+        let s = snapshot(&app).await;
+        s["alerts"].as_array().unwrap().iter().find(|a| a["alert"] == "inbound_surge").cloned()
+    })
+    .await
+    .expect("the surge fires");
+    assert_eq!((surge["scope"].as_str(), surge["figure"].as_f64(), surge["threshold"].as_f64()), (Some("all"), Some(0.4), Some(0.4)));
+    app.stop().await;
+}
