@@ -375,3 +375,24 @@ async fn an_inbound_surge_counts_each_message_once_and_fires() {
     assert_eq!((surge["scope"].as_str(), surge["figure"].as_f64(), surge["threshold"].as_f64()), (Some("all"), Some(0.4), Some(0.4)));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_stream_outlives_the_request_timeout_and_keeps_sending() {
+    let loader = switchboard::config::Loader::new().without_env().overlay(config("[supervisor]\nstream_every_secs = 1\n"));
+    let toml = "[server]\nrequest_timeout_secs = 1\nbody_read_timeout_secs = 1\n";
+    let app = TestApp::ready(TestApp::spawn_loader(loader, toml, unique_prefix()).await).await;
+    let mut resp = reqwest::Client::new().get(app.url("/api/v1/supervisor/stream")).bearer_auth("sup-secret").send().await.unwrap();
+    let mut text = String::new();
+    let events = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.matches("event: snapshot").count() >= 4 {
+                break;
+            }
+        }
+        text.matches("event: snapshot").count()
+    })
+    .await;
+    assert_eq!(events, Ok(4), "a stream open 3 s past a 1 s request timeout: {text}");
+    app.stop().await;
+}
