@@ -145,6 +145,7 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     tracker.spawn(crate::escalation::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbox::relay(app.clone(), cancel.clone()));
     tracker.spawn(crate::reports::run(app.clone(), cancel.clone()));
+    tracker.spawn(crate::supervisor::alerts::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::delivery::run(app, cancel));
 }
 

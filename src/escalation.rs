@@ -59,6 +59,8 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
         return Ok(()); // Stopped or restarted since: nothing to say.
     };
     if (stage == Stage::Warning && clock.warned) || (stage == Stage::Breach && clock.breached) {
+        // Marked before; its at-risk entry may not have followed (a crash).
+        crate::sla::at_risk_after(app, &conversation, &state, true).await?;
         return Ok(());
     }
     let record = app.store.conversation(&conversation).await?;
@@ -124,6 +126,8 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
         state.version += 1;
         let json = serde_json::to_string(&state).map_err(|e| FireError::Sla(SlaError::Corrupt(e.to_string())))?;
         if app.store.sla_replace(&conversation, &raw, &json).await? {
+            // Warned: at risk until it stops or breaches; breached: no more.
+            crate::sla::at_risk_after(app, &conversation, &state, true).await?;
             return Ok(());
         }
     }

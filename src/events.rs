@@ -41,6 +41,9 @@ pub const SLA_BREACHED: &str = "switchboard.sla.breached";
 pub const DELIVERY_DISABLED: &str = "switchboard.delivery.disabled";
 /// `switchboard.agent.away`: an agent set away by routing (missed offers).
 pub const AGENT_AWAY: &str = "switchboard.agent.away";
+/// `switchboard.ops.alert`: a peak alert (`[alerts]`) fired or resolved;
+/// an event of no conversation (id `ops:<n>`), for the supervisors.
+pub const OPS_ALERT: &str = "switchboard.ops.alert";
 /// The customer started or stopped typing (web chat). Sent on the agent's
 /// subject only, never on the event log.
 pub const TYPING: &str = "switchboard.conversation.typing";
@@ -117,6 +120,10 @@ pub struct EventData {
     /// satisfaction score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<u8>,
+    /// For `switchboard.ops.alert`: `{alert, scope, figure, threshold,
+    /// state, since}` (see `crate::supervisor::alerts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<serde_json::Value>,
 }
 
 /// The customer as an agent needs to see them.

@@ -31,6 +31,7 @@ pub mod shutdown;
 pub mod signing;
 pub mod sla;
 pub mod store;
+pub mod supervisor;
 pub mod targets;
 pub mod telemetry;
 

@@ -148,44 +148,37 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         .build()
         .and_then(|c| c.try_deserialize::<BTreeMap<String, Value>>())
         .unwrap_or_default();
-    let server = required(root.remove("server"), "server", &defaults, p);
-    let log = required(root.remove("log"), "log", &defaults, p);
-    let shutdown = required(root.remove("shutdown"), "shutdown", &defaults, p);
-    let nats = required(root.remove("nats"), "nats", &defaults, p);
-    let redis = required(root.remove("redis"), "redis", &defaults, p);
-    let routing = required(root.remove("routing"), "routing", &defaults, p);
-    let outbound = required(root.remove("outbound"), "outbound", &defaults, p);
-    let delivery = required(root.remove("delivery"), "delivery", &defaults, p);
-    let outbox = required(root.remove("outbox"), "outbox", &defaults, p);
-    let reports = required(root.remove("reports"), "reports", &defaults, p);
-    let channels = channels(root.remove("channels"), p);
-    let queues = named_entries(root.remove("queues"), "queues", p);
-    let agents = named_entries(root.remove("agents"), "agents", p);
-    let rules = list(root.remove("rules"), "rules", p);
-    let sla = sla(root.remove("sla"), p);
-    let calendars = named_entries(root.remove("calendars"), "calendars", p);
+    // Fields are evaluated in order, so problems are reported section by section.
+    macro_rules! section {
+        ($name:literal) => {
+            required(root.remove($name), $name, &defaults, p)
+        };
+    }
+    let settings = Settings {
+        server: section!("server"),
+        log: section!("log"),
+        shutdown: section!("shutdown"),
+        nats: section!("nats"),
+        redis: section!("redis"),
+        routing: section!("routing"),
+        outbound: section!("outbound"),
+        delivery: section!("delivery"),
+        outbox: section!("outbox"),
+        reports: section!("reports"),
+        supervisor: section!("supervisor"),
+        alerts: section!("alerts"),
+        channels: channels(root.remove("channels"), p),
+        queues: named_entries(root.remove("queues"), "queues", p),
+        agents: named_entries(root.remove("agents"), "agents", p),
+        rules: list(root.remove("rules"), "rules", p),
+        sla: sla(root.remove("sla"), p),
+        calendars: named_entries(root.remove("calendars"), "calendars", p),
+        source: None,
+    };
     for key in root.keys() {
         p.push(key.as_str(), "unknown section");
     }
-    Settings {
-        server,
-        log,
-        shutdown,
-        nats,
-        redis,
-        routing,
-        outbound,
-        delivery,
-        outbox,
-        reports,
-        channels,
-        queues,
-        agents,
-        rules,
-        sla,
-        calendars,
-        source: None,
-    }
+    settings
 }
 
 /// Deserializes one value, reporting unknown keys and type errors with

@@ -99,7 +99,11 @@ pub enum Watcher {
 /// The [`Watcher`] of a request's bearer token, if it is the admin's or the
 /// supervisor's (compared in constant time, both always compared).
 pub fn watcher(settings: &Settings, headers: &HeaderMap) -> Result<Watcher, ApiError> {
-    let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
+    watcher_of(settings, bearer(headers).ok_or_else(ApiError::unauthorized)?)
+}
+
+/// The [`Watcher`] a token names.
+fn watcher_of(settings: &Settings, token: &str) -> Result<Watcher, ApiError> {
     let (admin, supervisor) = (is(settings.server.admin_token.as_ref(), token), is(settings.server.supervisor_token.as_ref(), token));
     match (admin, supervisor) {
         (true, _) => Ok(Watcher::Admin),
@@ -113,6 +117,31 @@ impl axum::extract::FromRequestParts<Arc<App>> for Watcher {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         watcher(&app.live().settings, &parts.headers)
+    }
+}
+
+/// A [`Watcher`] of an event stream: the bearer header, or else a
+/// `?token=` query parameter (a browser's `EventSource` cannot send
+/// headers), compared the same way. Only the stream takes it: a token in a
+/// URL ends up in logs and histories, so the other routes do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamWatcher(pub Watcher);
+
+/// The `token` query parameter of `query`, if any and not empty.
+fn query_token(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).filter(|t| !t.is_empty())
+}
+
+impl axum::extract::FromRequestParts<Arc<App>> for StreamWatcher {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let settings = &app.live().settings;
+        if let Some(token) = bearer(&parts.headers) {
+            return watcher_of(settings, token).map(StreamWatcher);
+        }
+        let token = query_token(parts.uri.query()).ok_or_else(ApiError::unauthorized)?;
+        watcher_of(settings, &token).map(StreamWatcher)
     }
 }
 
@@ -142,5 +171,8 @@ mod tests {
         // The supervisor token is no principal: it acts on nothing.
         assert!(authenticate(&settings, &headers("sup")).is_err());
         assert!(require_admin(&settings, &headers("sup")).is_err());
+        assert_eq!(query_token(Some("a=1&token=s%20p")).as_deref(), Some("s p"));
+        assert_eq!(query_token(Some("token=")), None);
+        assert_eq!(query_token(None), None);
     }
 }

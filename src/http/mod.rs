@@ -91,6 +91,8 @@ route_table! {
     "/api/v1/admin/queues" => get(ops::list_queues);
     "/api/v1/reports/summary" => get(api::summary);
     "/api/v1/admin/{kind}/{name}" => put(entries::put_entry).delete(entries::delete_entry);
+    "/api/v1/supervisor/snapshot" => get(api::supervisor::snapshot);
+    "/api/v1/supervisor/stream" => get(api::supervisor::stream);
 }
 
 /// The application's routes and layers.

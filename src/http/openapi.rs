@@ -76,6 +76,8 @@ pub const BEARER: &str = "bearer";
         super::entries::put_entry,
         super::entries::delete_entry,
         super::api::summary,
+        super::api::supervisor::snapshot,
+        super::api::supervisor::stream,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme, &OptionalSessionBody),

@@ -76,9 +76,13 @@ fn probe_answer(check: Result<(), Vec<String>>) -> axum::response::Response {
     tag = "probes",
     summary = "Prometheus metrics",
     description = "Ingress and egress by channel, account and outcome; routing, deliveries, SLA \
-        attainment, HTTP latency by matched route; in the Prometheus text format.",
+        attainment, HTTP latency by matched route; and the live figures read from Redis at the \
+        scrape (the same on every replica): queue waiting and longest wait, agents by status, \
+        agent load and capacity per channel, SLA clocks at risk, dead letters \
+        (`switchboard_live_figures_up` is 0 when that read failed; the rest is still served). \
+        In the Prometheus text format.",
     responses((status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4")),
 )]
 pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.encode())
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::supervisor::metrics_text(&app).await)
 }

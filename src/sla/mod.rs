@@ -199,6 +199,7 @@ pub fn plan(app: &App, trigger: Trigger, trigger_id: &str, now: DateTime<Utc>, s
 /// schedules the wanted ones.
 pub async fn settle(app: &App, conversation: &str, seen: Seen<'_>, step: Step) -> Result<(), SlaError> {
     let timers = &app.sla_timers;
+    let mut warned_before = false;
     let (clocks, mut stale) = match step.0 {
         // Done before: its step may have stopped short of cancelling, so
         // every timer this state may have had goes.
@@ -209,9 +210,11 @@ pub async fn settle(app: &App, conversation: &str, seen: Seen<'_>, step: Step) -
         StepKind::Write { before, after, .. } => {
             record_outcomes(app, &before, &after, seen.queue, seen.channel, seen.priority);
             let stale: Vec<String> = before.timers(conversation).into_iter().map(|(id, _)| id).collect();
+            warned_before = before.clocks.iter().any(|c| c.warned);
             (after, stale)
         }
     };
+    at_risk_after(app, conversation, &clocks, warned_before).await?;
     let wanted = clocks.timers(conversation);
     stale.retain(|id| !wanted.iter().any(|(w, _)| w == id));
     if !stale.is_empty() {
@@ -222,6 +225,30 @@ pub async fn settle(app: &App, conversation: &str, seen: Seen<'_>, step: Step) -
             wanted.into_iter().map(|(id, at)| (id, at.timestamp_millis(), conversation.to_owned())).collect();
         timers.schedule_many(batch).await?;
     }
+    Ok(())
+}
+
+/// The clocks of `clocks` at SLA risk (the supervisor's figure): running
+/// past their warning and not breached, with their breach due (ms).
+pub(crate) fn at_risk(clocks: &Clocks) -> Vec<(&'static str, i64)> {
+    clocks
+        .clocks
+        .iter()
+        .filter(|c| c.kind != ClockKind::ReplyWindow && c.state == ClockState::Running && c.warned && !c.breached)
+        .filter_map(|c| Some((c.kind.as_str(), c.breach_due?.timestamp_millis())))
+        .collect()
+}
+
+/// Brings the conversation's entries of `{P}:atrisk` in line with
+/// `clocks`, as written. Only a conversation with a clock that warned (now,
+/// or before this step when `warned_before`) can have any, so the common
+/// step costs no round trip.
+pub(crate) async fn at_risk_after(app: &App, conversation: &str, clocks: &Clocks, warned_before: bool) -> Result<(), SlaError> {
+    if !warned_before && !clocks.clocks.iter().any(|c| c.warned) {
+        return Ok(());
+    }
+    let kinds = [ClockKind::FirstResponse, ClockKind::NextResponse, ClockKind::Resolution].map(ClockKind::as_str);
+    app.store.sync_at_risk(conversation, &at_risk(clocks), &kinds).await?;
     Ok(())
 }
 
@@ -269,6 +296,7 @@ pub async fn replan(app: &App, old: &Live) -> Result<usize, SlaError> {
             state.version += 1;
             let json = serde_json::to_string(&state).map_err(|e| SlaError::Corrupt(e.to_string()))?;
             if app.store.sla_replace(&conversation, &raw, &json).await? {
+                at_risk_after(app, &conversation, &state, false).await?;
                 let wanted: Vec<(String, i64, String)> = state
                     .timers(&conversation)
                     .into_iter()

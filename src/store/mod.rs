@@ -19,6 +19,7 @@ mod customers;
 mod dead_letters;
 mod delivery;
 mod once;
+mod live;
 mod outbox;
 pub mod ratelimit;
 mod reports;
@@ -50,6 +51,7 @@ pub use routing::{
 pub use sla::EscalationOutcome;
 pub use webchat::{ChatSlot, CHAT_TTL};
 pub use reports::{ReportEvent, ReportOutcome, REPORT_MINUTE_TTL_SECS, REPORT_STATE_TTL_SECS};
+pub use live::{AgentLive, AlertCheck, AtRiskLive, LiveRead, LiveRequest, QueueLive, StoredAlert};
 pub use outbox::{EmitRequest, Emitted, OutboxEntry, OutboxTarget, ReplyOutcome, ReplyRecord};
 
 use crate::config::RedisSettings;
@@ -139,6 +141,7 @@ pub struct Store {
     route_many: Arc<Script>,
     reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
+    live_scripts: Arc<live::LiveScripts>,
     /// The batching fronts (`coalesce`), started on first use.
     batchers: Arc<tokio::sync::OnceCell<Batchers>>,
 }
@@ -229,6 +232,7 @@ impl Store {
                 emit: with_lib(include_str!("lua/emit.lua")),
                 reply: with_lib(include_str!("lua/reply.lua")),
             }),
+            live_scripts: Arc::new(live::LiveScripts::new()),
             batchers: Arc::new(tokio::sync::OnceCell::new()),
         })
     }

@@ -55,6 +55,9 @@
 //! | `{P}:rpt:conv:<id>`              | hash   | the conversation's report state: `mark` (highest `seq` applied), `open`/`cycle` (ms of the opening, of the last reopening), `fr` (first response counted), `pend` (ms of a customer message waiting for a next response), `cmp` (tagged `complaint`), `as:<agent>`, `sla:<clock>:<run>` (`met`/`br`, counted) (EX 35 d) |
 //! | `{P}:rpt:h:<hour>`               | hash   | the report figures of one UTC hour (`<hour>` = Unix time / 3600): `<dim>|<figure>` → count, `<dim>` = `all`, `q:<queue>`, `a:<agent>`, `c:<channel>`; figures `conv`, `res`, `reo`, `xfer`, `cmp`, `fr|<bin>`, `nr|<bin>`, `rt|<bin>` (histograms, see `reports::histogram`), `sla|<clock>|met`/`br`, `csat|n`, `csat|sum`, `csat|<score>` (until `reports.retention_days` after the hour) |
 //! | `{P}:rpt:m:<minute>`             | hash   | the dashboard's figures of one minute (Unix time / 60): `in:<channel>` (customer messages), `fr|<bin>` (first responses) (until 2 h after the minute) |
+//! | `{P}:atrisk`                     | zset   | `<conversation>|<clock>` of a running SLA clock past its warning → its breach due (ms): added when the warning is marked, removed when the clock stops, restarts or breaches (`supervisor`) |
+//! | `{P}:alerts`                     | hash   | `<alert>|<scope>` → JSON of a firing peak alert (`alert`, `scope`, `figure`, `threshold`, `since` ms), changed only by `lua/alerts.lua` |
+//! | `{P}:inbound:<minute>`           | string | inbound messages routed in that minute since the epoch (EX 25 h), counted by `route.lua` past the de-duplication |
 //!
 //! Invariants, kept by the routing scripts (`lua/lib.lua` and the scripts
 //! prefixed with it), each one atomic step: an agent's `load:<ch>` equals
@@ -280,6 +283,21 @@ impl Keys {
     pub fn report_minute(&self, minute: i64) -> String {
         format!("{}:rpt:m:{minute}", self.base)
     }
+
+    /// Running SLA clocks past their warning, by breach due time.
+    pub fn at_risk(&self) -> String {
+        format!("{}:atrisk", self.base)
+    }
+
+    /// The firing peak alerts.
+    pub fn alerts(&self) -> String {
+        format!("{}:alerts", self.base)
+    }
+
+    /// Inbound messages routed in one minute (since the epoch).
+    pub fn inbound_count(&self, minute: i64) -> String {
+        format!("{}:inbound:{minute}", self.base)
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +323,9 @@ mod tests {
             k.report_conversation("c"),
             k.report_hour(1),
             k.report_minute(1),
+            k.at_risk(),
+            k.alerts(),
+            k.inbound_count(1),
         ] {
             assert!(key.starts_with("{t1}:"), "{key}");
         }

@@ -10,6 +10,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use super::live::LiveGauges;
+pub use super::live::LiveFigures;
+
 /// How a step ended.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -111,6 +114,9 @@ pub struct Metrics {
     connections_closed: Family<StageLabels, Counter>,
     robot_rate_waits: Family<StageLabels, Counter>,
     report_events: Family<ReportLabels, Counter>,
+    /// Held while a scrape replaces and encodes them, so two scrapes do
+    /// not interleave.
+    live: Arc<std::sync::Mutex<LiveGauges>>,
 }
 
 impl Default for Metrics {
@@ -205,7 +211,9 @@ impl Metrics {
             "Events of the log handled by the reports consumer, by outcome: `counted`, `duplicate` (a redelivery, counted before), `ignored` (nothing to count)",
             report_events.clone(),
         );
+        let live = LiveGauges::register(&mut registry);
         Metrics {
+            live: Arc::new(std::sync::Mutex::new(live)),
             registry: Arc::new(registry),
             report_events,
             connections,
@@ -227,6 +235,19 @@ impl Metrics {
             sla_events,
             first_response,
         }
+    }
+
+    /// The Prometheus text exposition with the live gauges set to `live`
+    /// (`None`: the read failed; they are left out and
+    /// `switchboard_live_figures_up` is 0).
+    pub fn encode_with_live(&self, live: Option<&LiveFigures>) -> String {
+        // A poisoned lock only means a scrape panicked: the gauges are
+        // replaced as a whole anyway.
+        let gauges = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        gauges.replace(live);
+        let out = self.encode();
+        drop(gauges);
+        out
     }
 
     /// The Prometheus text exposition.

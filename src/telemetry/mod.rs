@@ -2,9 +2,10 @@
 //! outcome), never ids, addresses or text; addresses reach logs only
 //! through `switchboard_core::Masked`.
 
+mod live;
 mod metrics;
 
-pub use metrics::{Metrics, Outcome};
+pub use metrics::{LiveFigures, Metrics, Outcome};
 
 use crate::config::{LogFormat, LogSettings};
 

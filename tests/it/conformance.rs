@@ -84,6 +84,14 @@ impl Exerciser<'_> {
         body
     }
 
+    /// Opens an event stream and records its answer's head (the body never ends).
+    async fn stream(&mut self, route: &'static str, path: &str, token: &str) {
+        let resp = self.client.get(self.app.url(path)).bearer_auth(token).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        self.records.push(Record { method: Method::GET, route, status, content_type, body: Value::Null });
+    }
+
     async fn json(&mut self, method: Method, route: &'static str, path: &str, token: &str, body: Value) -> Value {
         self.call(method, route, path, Some(token), Some(("application/json", body.to_string()))).await
     }
@@ -187,6 +195,11 @@ async fn every_route_answers_what_the_document_describes() {
     x.call(Method::GET, "/api/v1/reports/summary", "/api/v1/reports/summary?group_by=hour&format=csv", Some(admin), None).await;
     x.call(Method::GET, "/api/v1/reports/summary", "/api/v1/reports/summary?group_by=week", Some(admin), None).await;
     x.call(Method::GET, "/api/v1/reports/summary", "/api/v1/reports/summary", Some(alice), None).await;
+    // The supervisor's view (the admin token watches; an agent's does not).
+    x.call(Method::GET, "/api/v1/supervisor/snapshot", "/api/v1/supervisor/snapshot", Some(admin), None).await;
+    x.call(Method::GET, "/api/v1/supervisor/snapshot", "/api/v1/supervisor/snapshot", Some(alice), None).await;
+    x.call(Method::GET, "/api/v1/supervisor/stream", "/api/v1/supervisor/stream", Some(alice), None).await;
+    x.stream("/api/v1/supervisor/stream", "/api/v1/supervisor/stream", admin).await;
 
     // Every route was exercised.
     let exercised: BTreeSet<(String, String)> =

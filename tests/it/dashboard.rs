@@ -52,7 +52,20 @@ async fn wait_script(browser: &Browser, script: &str, want: impl Fn(&Value) -> b
     }
 }
 
+/// Sets alice's status through the agent API.
+async fn alice(app: &TestApp, status: &str) {
+    let r = http()
+        .put(app.url("/api/v1/agents/alice/status"))
+        .bearer_auth("alice-token")
+        .json(&serde_json::json!({ "status": status }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
 async fn dashboard(app: &TestApp, browser: &Browser) {
+    alice(app, "away").await;
     browser.goto(&app.url("/dashboard")).await;
 
     // No token: the sign-in box, and no figures anywhere.
@@ -82,7 +95,7 @@ async fn dashboard(app: &TestApp, browser: &Browser) {
     let queues = text_of(browser, "#queues").await;
     assert!(queues.contains("general"), "the queue table lists the configured queue: {queues}");
     let agents = text_of(browser, "#agents").await;
-    assert!(agents.contains("alice") && agents.contains("offline"), "alice is listed, offline: {agents}");
+    assert!(agents.contains("alice") && agents.contains("away"), "alice is listed, away: {agents}");
     assert_eq!(text_of(browser, "#k-waiting").await, "0");
 
     // Traffic with nobody available: the waiting figure and the inbound
@@ -101,18 +114,11 @@ async fn dashboard(app: &TestApp, browser: &Browser) {
     let longest = text_of(browser, "#k-longest").await;
     assert!(longest.ends_with(" s") || longest.contains(" m "), "a longest wait is shown: {longest}");
 
-    // Alice comes online: two are assigned (her capacity), one waits.
-    let r = http()
-        .put(app.url("/api/v1/agents/alice/status"))
-        .bearer_auth("alice-token")
-        .json(&serde_json::json!({ "status": "available" }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // Alice comes back: two are assigned (her capacity), one waits.
+    alice(app, "available").await;
     wait_script(browser, "return document.getElementById('k-waiting').textContent", |v| v == "1", "one left waiting").await;
     let agents = text_of(browser, "#agents").await;
-    assert!(agents.contains("sms 2/2"), "alice's load against her capacity: {agents}");
+    assert!(agents.contains("sms") && agents.contains("2/2"), "alice's load against her capacity: {agents}");
     browser.screenshot(&shots().join("dashboard-1280x800.png")).await;
 
     // In Chinese.

@@ -1,8 +1,8 @@
 //! Token scoping over the whole API, route by route from the router's own
 //! table: without a token every `/api/v1` route answers 401; with another
 //! agent's token every route about alice or her conversation, and every
-//! admin route, answers 403 (the watchers' routes, reports and supervisor,
-//! 401: they take no agent token); with alice's own token her routes answer
+//! admin route, answers 403 (the watchers' routes 401: an agent's token is
+//! not a watcher's); with alice's own token her routes answer
 //! something other than 401/403, and a malformed body is a 4xx with the
 //! error shape, never a 5xx.
 
@@ -75,16 +75,19 @@ async fn every_api_route_checks_whose_token_it_is() {
         assert!(body["error"]["code"].is_string(), "{method} {path}: {body}");
         let (status, body) = send(method, path, Some("not-a-token"), "{}").await;
         assert_eq!(status, 401, "{method} {path} with an unknown token: {body}");
-        // The watchers' routes (the admin or the supervisor token, see
-        // `http::auth::Watcher`) know no agent token at all: 401.
-        let watchers_only = path.starts_with("/api/v1/reports/") || path.starts_with("/api/v1/supervisor/");
+        // The watchers' routes (the supervisor's view, the reports) take
+        // the admin or supervisor token only: an agent's is 401, as unknown.
+        let watchers = path.starts_with("/api/v1/supervisor/") || path.starts_with("/api/v1/reports/");
         let (status, body) = send(method, path, Some("bob-token"), "{}").await;
-        assert_eq!(status, if watchers_only { 401 } else { 403 }, "{method} {path} with bob's token: {body}");
+        assert_eq!(status, if watchers { 401 } else { 403 }, "{method} {path} with bob's token: {body}");
+        if watchers {
+            let (status, body) = send(method, path, Some("alice-token"), "{}").await;
+            assert_eq!(status, 401, "{method} {path} with alice's token: {body}");
+            continue;
+        }
         let admin_only = path.contains("/admin/") || path.contains("/customers/");
         let (status, body) = send(method, path, Some("alice-token"), "{\"text\": ").await;
-        if watchers_only {
-            assert_eq!(status, 401, "{method} {path} with alice's token: {body}");
-        } else if admin_only {
+        if admin_only {
             assert_eq!(status, 403, "{method} {path} with alice's token: {body}");
         } else {
             assert!(![401, 403].contains(&status), "{method} {path} refused alice: {status} {body}");

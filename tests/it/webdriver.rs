@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -191,6 +192,19 @@ impl Browser {
 
     pub async fn quit(&self) {
         let _ = self.try_cmd(Method::DELETE, "", None).await;
+    }
+
+    /// Resizes the window to `width`×`height`.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.cmd(Method::POST, "/window/rect", Some(json!({ "width": width, "height": height }))).await;
+    }
+
+    /// Saves a PNG screenshot of the window at `path`.
+    pub async fn screenshot(&self, path: &Path) {
+        let png = self.cmd(Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
     }
 }
 

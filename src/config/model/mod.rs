@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 mod agents;
 mod backends;
 mod channels;
+mod ops;
 mod routing;
 mod sending;
 mod server;
@@ -15,6 +16,7 @@ mod sla;
 pub use agents::*;
 pub use backends::*;
 pub use channels::*;
+pub use ops::*;
 pub use routing::*;
 pub use sending::*;
 pub use server::*;
@@ -55,6 +57,10 @@ pub struct Settings {
     pub sla: SlaSettings,
     /// `[calendars.<name>]`
     pub calendars: BTreeMap<String, CalendarSettings>,
+    /// `[supervisor]`
+    pub supervisor: SupervisorSettings,
+    /// `[alerts]`
+    pub alerts: AlertsSettings,
     /// The sources these settings were loaded from, read again by a reload.
     pub source: Option<super::Loader>,
 }

@@ -5,6 +5,7 @@
 
 mod channels;
 mod fields;
+mod ops;
 mod routing;
 mod secrets;
 mod service;
@@ -25,6 +26,7 @@ impl Settings {
         self.validate_rules(p);
         self.validate_sla(p);
         self.validate_calendars(p);
+        self.validate_ops(p);
     }
 
     /// Whether `name` is a configured queue or the implicit default queue.

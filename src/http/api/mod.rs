@@ -3,7 +3,8 @@
 //! itself and its own conversations. The routes only authenticate, decode
 //! and answer; what they do is in `crate::commands`. The actions on a
 //! conversation are in [`actions`], the listing in [`list`], the team's
-//! figures (for the admin and supervisor tokens) in [`reports`].
+//! figures in [`reports`] and the supervisor's live view in [`supervisor`]
+//! (both for the admin and supervisor tokens).
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use crate::commands::status::SetStatus;
 mod actions;
 mod list;
 mod reports;
+pub(super) mod supervisor;
 
 pub use actions::*;
 pub use list::*;

@@ -87,7 +87,7 @@ end
 -- conversation; nil for an event of `ev.scope`), at (ms), and optionally
 -- agent (false: none; nil: the conversation's), queue, from_agent, reason,
 -- error, supervisors, decision = {chosen, candidates} (the rule is the
--- conversation's), and raw JSON texts message and sla. The common fields
+-- conversation's), and raw JSON texts message, sla and alert. The common fields
 -- are the conversation's as they are now, after the change. Returns the id.
 local function emit(P, ev)
   local data, seq, id
@@ -119,6 +119,7 @@ local function emit(P, ev)
   end
   if ev.message and ev.message ~= '' then table.insert(extra, '"message":' .. ev.message) end
   if ev.sla and ev.sla ~= '' then table.insert(extra, '"sla":' .. ev.sla) end
+  if ev.alert and ev.alert ~= '' then table.insert(extra, '"alert":' .. ev.alert) end
   local body = cjson.encode(data)
   if #extra > 0 then
     body = string.sub(body, 1, -2) .. ',' .. table.concat(extra, ',') .. '}'

@@ -43,6 +43,13 @@ if seen then
   return {'1', seen, type(conv) == 'string' and after(conv) or '{}'}
 end
 
+-- Inbound messages per minute, for the surge alert (`supervisor`): a
+-- message counts once, here, past the de-duplication; kept 25 hours.
+local minute_key = P .. ':inbound:' .. string.format('%.0f', math.floor(now / 60000))
+if redis.call('INCR', minute_key) == 1 then
+  redis.call('EXPIRE', minute_key, 90000)
+end
+
 local msg = ARGV[2]
 local channel, account, address = ARGV[7], ARGV[8], ARGV[9]
 local class = cjson.decode(ARGV[12])

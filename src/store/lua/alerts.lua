@@ -1,0 +1,52 @@
+-- (Prefixed at load with lib.lua.)
+-- One evaluation of the peak alerts (`supervisor::alerts`), by any
+-- replica. An alert's state changes here only, atomically, so a crossing
+-- is recorded, and its `switchboard.ops.alert` event appended to the
+-- outbox (scope `ops`, for the supervisors' targets), once however many
+-- replicas evaluate the same figures:
+-- * over its threshold and not firing: fires (`{P}:alerts` gets
+--   `<alert>|<scope>` → {alert, scope, figure, threshold, state, since =
+--   now}; event state `firing`);
+-- * firing and still over: its figure is updated, nothing appended;
+-- * firing and no longer over: resolves (the field goes; event state
+--   `resolved` with the `since` of its firing).
+--
+-- ARGV: 1 base `{P}`, 2 now (ms), then 5 items per alert: its name, scope
+-- (a queue, or `all`), figure, threshold, `1` if over its threshold else `0`.
+-- Returns (see reply()) how many alerts fired or resolved, then the
+-- outbox entries appended.
+local P, now = ARGV[1], tonumber(ARGV[2])
+local hkey = P .. ':alerts'
+local changed = 0
+
+local function alert_event(alert, scope, figure, threshold, state, since)
+  local body = cjson.encode({alert = alert, scope = scope, figure = figure, threshold = threshold, state = state})
+  body = string.sub(body, 1, -2) .. ',"since":"' .. rfc3339(since) .. '"}'
+  emit(P, {type = 'switchboard.ops.alert', scope = 'ops', at = now, supervisors = true, alert = body})
+  changed = changed + 1
+end
+
+for i = 3, #ARGV - 4, 5 do
+  local alert, scope = ARGV[i], ARGV[i + 1]
+  local figure, threshold, over = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4] == '1'
+  local field = alert .. '|' .. scope
+  local raw = redis.call('HGET', hkey, field)
+  local ok, state = pcall(cjson.decode, raw or '')
+  if not ok or type(state) ~= 'table' then
+    state = nil
+  end
+  if over then
+    local since = (state and tonumber(state.since)) or now
+    redis.call('HSET', hkey, field, cjson.encode({alert = alert, scope = scope, figure = figure,
+      threshold = threshold, state = 'firing', since = since}))
+    if not state then
+      alert_event(alert, scope, figure, threshold, 'firing', since)
+    end
+  elseif raw then
+    redis.call('HDEL', hkey, field)
+    if state then
+      alert_event(alert, scope, figure, threshold, 'resolved', tonumber(state.since) or now)
+    end
+  end
+end
+return reply(tostring(changed))
