@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use crate::support::{wait_until, TestApp};
-use crate::webdriver::{http, severe, Browser, Chromedriver, WAIT};
+use crate::webdriver::{drive, http, severe, Browser, Chromedriver, WAIT};
 
 const CONFIG: &str = r#"
     [channels.webchat]
@@ -143,27 +143,16 @@ async fn a_visitor_chats_with_an_agent_in_a_real_browser() {
     let driver = Chromedriver::start().await;
     let app = TestApp::spawn_ready(CONFIG).await;
     let browser = driver.session().await;
-    // The flow runs in its own task so that a failure still shows the
-    // browser's console and ends the browser session.
-    let outcome = tokio::spawn({
+    let flow = {
         let browser = browser.clone();
         async move {
             chat(&app, &browser).await;
             app
         }
-    })
-    .await;
-    let console = browser.console().await;
+    };
+    let (app, console) = drive(&browser, flow).await;
     browser.quit().await;
-    match outcome {
-        Ok(app) => {
-            let errors = severe(&console);
-            assert!(errors.is_empty(), "errors in the browser console: {errors:#?}");
-            app.stop().await;
-        }
-        Err(e) => {
-            eprintln!("browser console:\n  {}", console.join("\n  "));
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
+    let errors = severe(&console);
+    assert!(errors.is_empty(), "errors in the browser console: {errors:#?}");
+    app.stop().await;
 }

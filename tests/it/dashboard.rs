@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::support::{sms, wait_until, TestApp};
-use crate::webdriver::{http, severe, Browser, Chromedriver, WAIT};
+use crate::webdriver::{drive, http, severe, Browser, Chromedriver, WAIT};
 
 const SUPERVISOR: &str = "supervisor-token-for-the-dashboard";
 
@@ -146,32 +146,22 @@ async fn the_dashboard_signs_in_goes_live_and_follows_the_traffic_in_a_real_brow
     let driver = Chromedriver::start().await;
     let app = TestApp::spawn_ready(CONFIG).await;
     let browser = driver.session_sized(1280, 800).await;
-    let outcome = tokio::spawn({
+    let flow = {
         let browser = browser.clone();
         async move {
             dashboard(&app, &browser).await;
             app
         }
-    })
-    .await;
-    let console = browser.console().await;
-    match outcome {
-        Ok(app) => {
-            // The sign-in with a wrong token is a 401 the browser reports
-            // as a failed resource load; anything else is a page error.
-            let errors: Vec<_> = severe(&console).into_iter().filter(|l| !l.contains("401")).collect();
-            assert!(errors.is_empty(), "errors in the browser console: {errors:#?}");
-            // The daemon goes away: the page says its figures are stale.
-            app.stop().await;
-            let stale = wait_until(WAIT, || async { (browser.script("return document.body.dataset.state").await == "stale").then_some(()) }).await;
-            let state = text_of(&browser, "#state").await;
-            browser.quit().await;
-            assert!(stale.is_some(), "the page says it is stale once the daemon is gone: {state}");
-        }
-        Err(e) => {
-            eprintln!("browser console:\n  {}", console.join("\n  "));
-            browser.quit().await;
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
+    };
+    let (app, console) = drive(&browser, flow).await;
+    // The sign-in with a wrong token is a 401 the browser reports as a
+    // failed resource load; anything else is a page error.
+    let errors: Vec<_> = severe(&console).into_iter().filter(|l| !l.contains("401")).collect();
+    assert!(errors.is_empty(), "errors in the browser console: {errors:#?}");
+    // The daemon goes away: the page says its figures are stale.
+    app.stop().await;
+    let stale = wait_until(WAIT, || async { (browser.script("return document.body.dataset.state").await == "stale").then_some(()) }).await;
+    let state = text_of(&browser, "#state").await;
+    browser.quit().await;
+    assert!(stale.is_some(), "the page says it is stale once the daemon is gone: {state}");
 }

@@ -354,26 +354,56 @@ async fn a_waiting_peak_fires_once_and_resolves_once_across_replicas() {
 }
 
 #[tokio::test]
-async fn an_inbound_surge_counts_each_message_once_and_fires() {
+async fn an_inbound_surge_counts_each_message_once_fires_once_and_resolves_once_across_replicas() {
     // From a quiet hour, 2 messages in the last 5 minutes (0.4 a minute)
     // are a surge at a 0.4 minimum; a retried webhook is not counted again.
-    let app = TestApp::spawn_ready(&config(
+    // Two replicas evaluate every second.
+    let prefix = unique_prefix();
+    let toml = config(
         "[alerts]\nevaluate_every_secs = 1\ninbound_surge_factor = 1\nsurge_baseline_hours = 1\nsurge_min_per_minute = 0.4\n",
-    ))
-    .await;
-    sms(&app, "SMsurge1", "+14155550301", "hello").await;
-    sms(&app, "SMsurge1", "+14155550301", "hello").await;
+    );
+    let a = TestApp::ready(TestApp::spawn_with_prefix(&toml, prefix.clone()).await).await;
+    let b = TestApp::ready(TestApp::spawn_with_prefix(&toml, prefix.clone()).await).await;
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut sub = nats.subscribe(format!("{prefix}.events.ops.alert")).await.unwrap();
+    nats.flush().await.unwrap();
+    sms(&a, "SMsurge1", "+14155550301", "hello").await;
+    sms(&b, "SMsurge1", "+14155550301", "hello").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(snapshot(&app).await["alerts"].as_array().unwrap().is_empty(), "one message (0.2 a minute) is no surge");
-    sms(&app, "SMsurge2", "+14155550302", "hello").await;
+    assert!(snapshot(&a).await["alerts"].as_array().unwrap().is_empty(), "one message (0.2 a minute) is no surge");
+    sms(&b, "SMsurge2", "+14155550302", "hello").await;
     let surge = wait_until(WAIT, || async {
-        let s = snapshot(&app).await;
+        let s = snapshot(&a).await;
         s["alerts"].as_array().unwrap().iter().find(|a| a["alert"] == "inbound_surge").cloned()
     })
     .await
     .expect("the surge fires");
     assert_eq!((surge["scope"].as_str(), surge["figure"].as_f64(), surge["threshold"].as_f64()), (Some("all"), Some(0.4), Some(0.4)));
-    app.stop().await;
+    // Several evaluations by both replicas while it lasts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // The hour before turns out busy (as if the floor had been at 10 a
+    // minute): 0.4 a minute is no surge against that, and it resolves.
+    let minute = chrono::Utc::now().timestamp() / 60 - 30;
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET").arg(format!("{{{prefix}}}:inbound:{minute}")).arg(600).arg("EX").arg(3600).query_async(&mut conn).await.unwrap();
+    let resolved = wait_until(WAIT, || async { snapshot(&b).await["alerts"].as_array().unwrap().is_empty().then_some(()) }).await;
+    assert!(resolved.is_some(), "the surge resolves against the busier baseline");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut events = Vec::new();
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
+        events.push(serde_json::from_slice::<Value>(&msg.payload).unwrap());
+    }
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["data"]["alert"]["alert"].as_str().unwrap(), e["data"]["alert"]["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [("inbound_surge", "firing"), ("inbound_surge", "resolved")], "{events:?}");
+    assert_eq!(events[1]["data"]["alert"]["since"], events[0]["data"]["alert"]["since"], "the resolution names the firing it ends");
+    a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test]

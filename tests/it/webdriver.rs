@@ -208,6 +208,23 @@ impl Browser {
     }
 }
 
+/// Runs `flow` in its own task, so that a failure still shows the
+/// browser's console and ends the session: on a panic the console is
+/// printed, the session quit and the panic resumed; otherwise the flow's
+/// value and the console so far (the session stays open).
+pub async fn drive<T: Send + 'static>(browser: &Browser, flow: impl std::future::Future<Output = T> + Send + 'static) -> (T, Vec<String>) {
+    let outcome = tokio::spawn(flow).await;
+    let console = browser.console().await;
+    match outcome {
+        Ok(value) => (value, console),
+        Err(e) => {
+            eprintln!("browser console:\n  {}", console.join("\n  "));
+            browser.quit().await;
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
 /// The severe entries of a console log, except a missing favicon (the pages
 /// have none): what a test counts as errors of the page.
 pub fn severe(console: &[String]) -> Vec<&String> {
