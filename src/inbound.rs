@@ -2,7 +2,8 @@
 //! replica): each normalized inbound message is a customer's message,
 //! routed in one atomic Redis step (`routing::route`), or an agent's
 //! emailed answer to a conversation, applied as that agent's reply
-//! (`commands::reply::MailReply`). A message is acknowledged only after
+//! (`commands::reply::MailReply`); a provider's notice (a delivery status,
+//! a profile event) is applied by [`crate::notices`]. A message is acknowledged only after
 //! Redis holds the result and its events are on JetStream; one that fails
 //! on its last delivery (not for want of Redis or NATS) is dead-lettered.
 
@@ -35,6 +36,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 }
 
 async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
+    if app.bus.subjects().is_notice(&msg.subject) {
+        return crate::notices::handle(app, msg, stop).await;
+    }
     let started = Instant::now();
     let Some(inbound) = decode_or_term::<InboundMessage>(&msg, &app.metrics, "router").await else { return };
     if inbound.channel == Channel::Email && is_agent_mail(&inbound) {

@@ -21,6 +21,7 @@ pub mod health;
 pub mod http;
 pub mod inbound;
 pub mod model;
+pub mod notices;
 pub mod outbound;
 pub mod outbox;
 pub mod replay;

@@ -6,6 +6,7 @@
 //! | stream          | subjects            | holds                                   |
 //! |-----------------|---------------------|-----------------------------------------|
 //! | `P_inbound`     | `P.inbound.<ch>`    | normalized customer messages            |
+//! |                 | `P.inbound.notice.<ch>` | providers' notices: delivery statuses, profile events |
 //! | `P_outbound`    | `P.outbound.<ch>`   | replies waiting for the channel sender  |
 //! | `P_events`      | `P.events.<type>`   | the replayable CloudEvents log          |
 //!

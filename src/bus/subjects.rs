@@ -19,6 +19,17 @@ impl Subjects {
         format!("{}.inbound.{channel}", self.prefix)
     }
 
+    /// `P.inbound.notice.<channel>`: a provider's notice (a delivery
+    /// status, a profile event), on the inbound stream beside the messages.
+    pub fn notice(&self, channel: Channel) -> String {
+        format!("{}.inbound.notice.{channel}", self.prefix)
+    }
+
+    /// Whether `subject` is a [`notice`](Self::notice) subject.
+    pub fn is_notice(&self, subject: &str) -> bool {
+        subject.strip_prefix(&self.prefix).is_some_and(|rest| rest.starts_with(".inbound.notice."))
+    }
+
     /// `P.inbound.>`
     pub fn inbound_all(&self) -> String {
         format!("{}.inbound.>", self.prefix)
@@ -100,5 +111,14 @@ mod tests {
         assert_eq!(s.queue("returns"), "t1.queue.returns");
         assert_eq!(s.inbound_stream(), "t1_inbound");
         assert_eq!(s.events_all(), "t1.events.>");
+    }
+
+    #[test]
+    fn notices_share_the_inbound_stream_and_are_told_apart() {
+        let s = Subjects::new("t1");
+        assert_eq!(s.notice(Channel::Email), "t1.inbound.notice.email");
+        assert!(s.is_notice(&s.notice(Channel::Sms)));
+        assert!(!s.is_notice(&s.inbound(Channel::Sms)));
+        assert!(!Subjects::new("t2").is_notice(&s.notice(Channel::Sms)), "another prefix's notice is not ours");
     }
 }

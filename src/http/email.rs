@@ -13,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
-use switchboard_core::Channel;
+use switchboard_core::{Channel, Notice};
 use switchboard_email::{MailgunFields, ParseOptions};
 
 use super::error::{ApiError, ErrorBody};
@@ -202,40 +202,31 @@ async fn take(app: &App, account: &str, config: &crate::config::EmailAccount, ra
     Json(serde_json::json!({ "id": msg.id, "auto": parsed.auto })).into_response()
 }
 
-/// A bounce of one of our replies: the reply is marked failed (our
-/// Message-IDs are `<outbound id@domain>`) and the agent is told.
+/// A bounce of one of our replies (our Message-IDs are `<outbound
+/// id@domain>`): put on the bus as a delivery [`Notice`] in state
+/// `bounced`; the router marks the reply failed and tells the agent. A
+/// bounce that names no id of ours is answered and dropped.
 async fn bounce(app: &App, account: &str, message_id: &str) -> Response {
     let outbound = message_id.split('@').next().unwrap_or("");
-    let now = chrono::Utc::now().timestamp_millis();
-    // The Message-ID comes from the bounce: only one of our ids is looked up.
-    let known = super::ids::is_outbound_id(outbound)
-        && match app.store.outbound(outbound).await {
-            Ok(meta) => meta.contains_key("conversation"),
-            Err(e) => return ApiError::unavailable(&e).into_response(),
-        };
+    let known = super::ids::is_outbound_id(outbound);
     if known {
-        match app.store.update_delivery(outbound, "bounced", 4, None, now).await {
-            // Announced when recorded now, and again (once per cause: a
-            // no-op if it was) when a retry finds it recorded, so a 503
-            // after the update does not lose the agent's notice.
-            Ok(applied) if applied || delivery_is(app, outbound, "bounced").await => {
-                let reason = "the recipient's mail server bounced the reply";
-                if let Err(e) = crate::outbound::announce_failure(app, outbound, "bounced", reason).await {
-                    return ApiError::unavailable(&e).into_response();
-                }
-            }
-            Ok(_) => {}
-            Err(e) => return ApiError::unavailable(&e).into_response(),
+        let notice = Notice::Delivery {
+            channel: Channel::Email,
+            account: account.to_owned(),
+            outbound: outbound.to_owned(),
+            state: "bounced".into(),
+            rank: 4,
+            error_code: None,
+            failed: true,
+            received_at: chrono::Utc::now(),
+        };
+        if let Err(e) = super::intake::publish_notice(app, &notice, &format!("{outbound}:bounced")).await {
+            return e.into_response();
         }
     }
     app.metrics.ingress("email", account, Outcome::ok);
-    tracing::info!(channel = "email", %account, known, "bounce recorded");
+    tracing::info!(channel = "email", %account, known, "bounce taken");
     Json(serde_json::json!({ "bounce": true, "known": known })).into_response()
-}
-
-/// Whether the recorded delivery state of `outbound` is `state`.
-pub(super) async fn delivery_is(app: &App, outbound: &str, state: &str) -> bool {
-    app.store.outbound(outbound).await.is_ok_and(|m| m.get("delivery").map(String::as_str) == Some(state))
 }
 
 /// The fields of a form post, urlencoded or multipart (files included).

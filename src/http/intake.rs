@@ -118,6 +118,19 @@ impl NotTaken {
     }
 }
 
+/// The one way a verified provider notice (a delivery status, a profile
+/// event) goes onto the bus: to `P.inbound.notice.<channel>` under the
+/// de-duplication key `notice:<channel>:<account>:<key>`, waited for with
+/// the bounded ack. The caller answers the provider only after `Ok`; the
+/// router applies it.
+pub async fn publish_notice(app: &App, notice: &switchboard_core::Notice, key: &str) -> Result<(), ApiError> {
+    let channel = notice.channel();
+    let msg_id = format!("notice:{channel}:{}:{key}", notice.account());
+    let payload = serde_json::to_vec(notice).map_err(|e| ApiError::unavailable(&e))?;
+    app.bus.publish(app.bus.subjects().notice(channel), &msg_id, payload.into()).await.map_err(|e| publish_failed(&e))?;
+    Ok(())
+}
+
 /// The one way a verified, decoded provider message goes onto the bus:
 /// encoded (an email cut to fit first), published to `P.inbound.<channel>`
 /// under the de-duplication key `<channel>:<account>:<provider id>` and

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use switchboard_core::{Channel, Notice};
 use switchboard_sms::Verified;
 
 use super::error::{ApiError, ErrorBody};
@@ -120,8 +121,9 @@ fn status_rank(status: &str) -> Option<u8> {
 }
 
 /// `POST /webhooks/sms/{account}/status`: a delivery status callback,
-/// signed like inbound webhooks. `failed`/`undelivered` become a
-/// `send_failed` event for the agent.
+/// signed like inbound webhooks, put on the bus as a [`Notice`] (204 once
+/// it is durable); the router records it, and `failed`/`undelivered`
+/// become a `send_failed` event for the agent.
 #[utoipa::path(
     post,
     path = "/webhooks/sms/{account}/status",
@@ -139,11 +141,11 @@ fn status_rank(status: &str) -> Option<u8> {
     ),
     request_body(content = SmsStatusForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 204, description = "Recorded (or older than the state already known)"),
+        (status = 204, description = "Taken (durable on the bus; recorded by the router, unless older than the state already known)"),
         (status = 400, description = "`invalid_request` (unknown status, no `outbound`) or `rejected` (malformed)", body = ErrorBody),
         (status = 403, description = "`rejected`: the signature is missing or wrong", body = ErrorBody),
         (status = 404, description = "No such SMS account", body = ErrorBody),
-        (status = 503, description = "Not recorded; the provider should retry", body = ErrorBody),
+        (status = 503, description = "Not taken; the provider should retry", body = ErrorBody),
     ),
 )]
 pub async fn status(
@@ -169,20 +171,20 @@ pub async fn status(
         // A callback for a message we did not send with our callback URL.
         return ApiError::invalid("outbound", "is missing from the callback URL or not one of our message ids").into_response();
     };
-    let error_code = verified.get("ErrorCode").filter(|c| !c.is_empty());
-    let now = chrono::Utc::now();
-    let applied = match app.store.update_delivery(&outbound, state, rank, error_code, now.timestamp_millis()).await {
-        Ok(a) => a,
-        Err(e) => return ApiError::unavailable(&e).into_response(),
+    let notice = Notice::Delivery {
+        channel: Channel::Sms,
+        account: account.clone(),
+        outbound: outbound.clone(),
+        state: state.to_owned(),
+        rank,
+        error_code: verified.get("ErrorCode").filter(|c| !c.is_empty()).map(str::to_owned),
+        failed: matches!(state, "failed" | "undelivered"),
+        received_at: chrono::Utc::now(),
     };
-    // Announced once per cause: also when a retry of a callback answered
-    // 503 after the update finds the state already recorded.
-    if matches!(state, "failed" | "undelivered") && (applied || super::email::delivery_is(&app, &outbound, state).await) {
-        let reason = format!("provider reported {state} (error code {})", error_code.unwrap_or("none"));
-        if let Err(e) = crate::outbound::announce_failure(&app, &outbound, "delivery_failed", &reason).await {
-            return ApiError::unavailable(&e).into_response();
-        }
+    // One notice per (message, state): a provider's retry is absorbed.
+    if let Err(e) = super::intake::publish_notice(&app, &notice, &format!("{outbound}:{state}")).await {
+        return e.into_response();
     }
-    tracing::debug!(%account, %outbound, state, applied, "delivery status");
+    tracing::debug!(%account, %outbound, state, "delivery status taken");
     StatusCode::NO_CONTENT.into_response()
 }

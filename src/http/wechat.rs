@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use switchboard_core::Channel;
+use switchboard_core::{Channel, Notice};
 use sha2::Digest as _;
 use switchboard_wechat::{AccountKeys, Push, PushPolicy, PushQuery, Verified, WechatEvent};
 
@@ -25,8 +25,6 @@ use crate::app::App;
 use crate::store::Claim;
 use crate::telemetry::Outcome;
 
-/// How long a pushed event's key is remembered to absorb WeChat's retries.
-const EVENT_DEDUPE: Duration = Duration::from_secs(24 * 3600);
 
 fn keys(app: &App, account: &str) -> Result<AccountKeys, ApiError> {
     // The live channels: a reload rotates the token and the AES key.
@@ -254,41 +252,42 @@ async fn publish(app: &App, msg: &mut switchboard_core::InboundMessage) -> Resul
     }
 }
 
-/// Events update the customer's profile; a menu click is also a message
-/// to the team. Retries of the same event are absorbed.
+/// Events update the customer's profile (a [`Notice`] on the bus, applied
+/// by the router); a menu click is also a message to the team. Retries of
+/// the same event are absorbed by the bus's de-duplication.
 async fn handle_event(
     app: &App,
     account: &str,
     event: &WechatEvent,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Outcome, PushError> {
-    let seen = app.store.keys().seen(Channel::Wechat, account, &format!("event:{}", event.dedupe_key));
-    if !app.store.first_seen(&seen, EVENT_DEDUPE).await? {
-        return Ok(Outcome::duplicate);
-    }
-    let mut fields = vec![("wechat_last_event", event.kind.as_str().to_owned())];
+    let mut fields = vec![("wechat_last_event".to_owned(), event.kind.as_str().to_owned())];
     match event.kind {
-        switchboard_wechat::EventKind::Subscribe => fields.push(("wechat_subscribed", "1".into())),
-        switchboard_wechat::EventKind::Unsubscribe => fields.push(("wechat_subscribed", "0".into())),
+        switchboard_wechat::EventKind::Subscribe => fields.push(("wechat_subscribed".into(), "1".into())),
+        switchboard_wechat::EventKind::Unsubscribe => fields.push(("wechat_subscribed".into(), "0".into())),
         _ => {}
     }
     if let Some(scene) = &event.scene {
-        fields.push(("wechat_scene", scene.clone()));
+        fields.push(("wechat_scene".into(), scene.clone()));
     }
     if let Some((lat, lon, precision)) = event.location {
-        fields.push(("wechat_location", format!("{lat},{lon},{precision}")));
+        fields.push(("wechat_location".into(), format!("{lat},{lon},{precision}")));
     }
     if event.kind.opens_reply_window() {
         // The receive time, never the sender's CreateTime: a far-future
         // CreateTime would keep the 48-hour window open for ever.
-        fields.push(("wechat_last_interaction_ms", now.timestamp_millis().to_string()));
+        fields.push(("wechat_last_interaction_ms".into(), now.timestamp_millis().to_string()));
     }
-    let kind = format!("wechat-{account}");
-    if let Err(e) = app.store.update_profile((&kind, &event.open_id), &fields, now.timestamp_millis()).await {
-        // Let WeChat retry: release the claim so the retry is not dropped.
-        let _ = app.store.release(&seen).await;
-        return Err(PushError::Unavailable(e.into()));
-    }
+    let notice = Notice::Profile {
+        channel: Channel::Wechat,
+        account: account.to_owned(),
+        identity_kind: format!("wechat-{account}"),
+        identity: event.open_id.clone(),
+        fields,
+        received_at: now,
+    };
+    // WeChat's retries of the event carry its dedupe key: absorbed by the bus.
+    super::intake::publish_notice(app, &notice, &event.dedupe_key).await.map_err(PushError::NotDurable)?;
     if event.kind.is_conversational() {
         let mut msg = switchboard_core::InboundMessage {
             id: ulid::Ulid::new().to_string(),
@@ -303,11 +302,7 @@ async fn handle_event(
             received_at: now,
             metadata: Default::default(),
         };
-        let published = publish(app, &mut msg).await;
-        if published.is_err() {
-            let _ = app.store.release(&seen).await;
-        }
-        return published;
+        return publish(app, &mut msg).await;
     }
     Ok(Outcome::ok)
 }

@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["routing"],
     &["delivery", "reports"],
     &["replay"],
-    &["commands"],
+    &["commands", "notices"],
     &["inbound", "escalation", "supervisor"],
     &["http"],
     &["daemon"],

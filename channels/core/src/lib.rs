@@ -9,10 +9,12 @@ mod channel;
 mod error;
 mod mask;
 mod message;
+mod notice;
 pub mod provider;
 pub mod retry;
 
 pub use channel::{Channel, UnknownChannel};
 pub use error::{RejectKind, SendError};
 pub use mask::Masked;
+pub use notice::Notice;
 pub use message::{Attachment, InboundMessage, MediaRef, Metadata, OutboundMessage, SendReceipt};

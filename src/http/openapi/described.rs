@@ -91,12 +91,13 @@ pub struct EmailMessage {
     pub auto: Option<String>,
 }
 
-/// A bounce, recorded against the reply it bounced.
+/// A bounce, taken to be recorded against the reply it bounced.
 #[derive(ToSchema)]
 pub struct EmailBounce {
     /// Always `true`.
     pub bounce: bool,
-    /// Whether the bounced message was one of our replies.
+    /// Whether the bounced message names one of our reply ids (then the
+    /// router marks that reply failed and tells its agent).
     pub known: bool,
 }
 
