@@ -158,6 +158,13 @@ fn script(t0: DateTime<Utc>) -> Vec<Ev> {
         ev("C", 3, "conversation.rated", s(130), "returns", "email", None, json!({"score": 4})),
         ev("C", 4, "conversation.rated", s(140), "returns", "email", None, json!({"score": 2})),
     ];
+    // H: from general to the returns queue, where it is resolved; the
+    // customer goes on by email. One conversation in each queue and on
+    // each channel; the transfer counts for general, the resolve for returns.
+    out.push(ev("H", 1, "conversation.queued", s(0), "general", "sms", None, inbound()));
+    out.push(ev("H", 2, "conversation.transferred", s(30), "returns", "sms", None, json!({})));
+    out.push(ev("H", 3, "conversation.message", s(60), "returns", "email", None, inbound()));
+    out.push(ev("H", 4, "conversation.resolved", s(400), "returns", "email", None, json!({})));
     // D, E, F: first responses of 20, 30 and 200 s (carol).
     for (conv, secs) in [("D", 20), ("E", 30), ("F", 200)] {
         out.push(ev(conv, 1, "conversation.queued", s(0), "general", "sms", None, inbound()));
@@ -204,12 +211,12 @@ async fn scripted_events_give_known_figures_across_two_replicas() {
     let by_queue: Value = resp.json().await.unwrap();
     assert_eq!(by_queue["group_by"], "queue");
     let general = row(&by_queue, "general");
-    assert_eq!(general["conversations"], 5, "{general}");
-    assert_eq!((general["resolved"].as_u64(), general["reopened"].as_u64(), general["transferred"].as_u64(), general["complaints"].as_u64()), (Some(2), Some(1), Some(1), Some(1)));
-    assert_eq!(general["resolution_rate"], 0.4);
-    assert_eq!(general["reopen_rate"], 0.2);
-    assert_eq!(general["transfer_rate"], 0.2);
-    assert_eq!(general["complaint_rate"], 0.2);
+    assert_eq!(general["conversations"], 6, "{general}");
+    assert_eq!((general["resolved"].as_u64(), general["reopened"].as_u64(), general["transferred"].as_u64(), general["complaints"].as_u64()), (Some(2), Some(1), Some(2), Some(1)));
+    assert_eq!(general["resolution_rate"], json!(2.0 / 6.0));
+    assert_eq!(general["reopen_rate"], json!(1.0 / 6.0));
+    assert_eq!(general["transfer_rate"], json!(2.0 / 6.0));
+    assert_eq!(general["complaint_rate"], json!(1.0 / 6.0));
     // First responses 10, 20, 30, 40, 200 s: p50 30 s, p90 200 s.
     let fr = &general["first_response_secs"];
     assert!(close(fr["p50"].as_f64().unwrap(), 30.0) && close(fr["p90"].as_f64().unwrap(), 200.0), "{fr}");
@@ -220,7 +227,9 @@ async fn scripted_events_give_known_figures_across_two_replicas() {
     assert!(close(rt["p50"].as_f64().unwrap(), 300.0) && close(rt["p90"].as_f64().unwrap(), 600.0), "{rt}");
     assert_eq!(general["sla_attainment"]["first_response"], json!({"met": 1, "breached": 0, "attainment": 1.0}));
     let returns = row(&by_queue, "returns");
-    assert_eq!(returns["conversations"], 1);
+    // C, and H transferred in and resolved here: rates of what it handled.
+    assert_eq!((returns["conversations"].as_u64(), returns["resolved"].as_u64(), returns["transferred"].as_u64()), (Some(2), Some(1), Some(0)));
+    assert_eq!(returns["resolution_rate"], 0.5);
     assert_eq!(returns["first_response_secs"], Value::Null);
     assert_eq!(returns["sla_attainment"]["first_response"], json!({"met": 0, "breached": 1, "attainment": 0.0}));
     assert_eq!(returns["csat"]["responses"], 2);
@@ -236,17 +245,18 @@ async fn scripted_events_give_known_figures_across_two_replicas() {
     assert_eq!((bob["conversations"].as_u64(), bob["transferred"].as_u64(), bob["transfer_rate"].as_f64()), (Some(1), Some(1), Some(1.0)));
 
     let by_channel: Value = summary(&one, &q("channel"), Some(ADMIN)).await.json().await.unwrap();
-    assert_eq!(row(&by_channel, "sms")["conversations"], 5);
-    assert_eq!(row(&by_channel, "email")["conversations"], 1);
+    assert_eq!(row(&by_channel, "sms")["conversations"], 6);
+    // C, and H once its customer went on by email.
+    assert_eq!(row(&by_channel, "email")["conversations"], 2);
 
     // By hour: every hour of the range, the empty one included.
     let from_earlier = (hour - chrono::Duration::hours(1)).to_rfc3339();
     let hourly: Value = summary(&one, &format!("from={}&to={}&group_by=hour", urlencode(&from_earlier), urlencode(&to)), Some(ADMIN)).await.json().await.unwrap();
     let conversations: Vec<u64> = hourly["rows"].as_array().unwrap().iter().map(|r| r["conversations"].as_u64().unwrap()).collect();
-    assert_eq!(conversations, vec![0, 6]);
+    assert_eq!(conversations, vec![0, 7], "H counts once in all");
     assert_eq!(hourly["rows"][1]["group"], hour.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let daily: Value = summary(&one, &q("day"), Some(ADMIN)).await.json().await.unwrap();
-    assert_eq!(row(&daily, &hour.format("%Y-%m-%d").to_string())["conversations"], 6);
+    assert_eq!(row(&daily, &hour.format("%Y-%m-%d").to_string())["conversations"], 7);
     assert_eq!(daily["rows"][0]["sla_attainment"]["first_response"]["attainment"], 0.5);
 
     // CSV: the header and one line per queue, by `format` or by `Accept`.
@@ -260,7 +270,7 @@ async fn scripted_events_give_known_figures_across_two_replicas() {
     assert!(header.contains(&"sla_first_response_attainment") && header.contains(&"csat_average"));
     let general_line: Vec<&str> = lines[1].split(',').collect();
     assert_eq!(general_line.len(), header.len());
-    assert_eq!(&general_line[..6], ["general", "5", "2", "1", "1", "1"]);
+    assert_eq!(&general_line[..6], ["general", "6", "2", "1", "2", "1"]);
     let returns_line: Vec<&str> = lines[2].split(',').collect();
     assert_eq!(returns_line[header.iter().position(|h| *h == "first_response_p50").unwrap()], "", "null is an empty cell");
     assert_eq!(returns_line[header.iter().position(|h| *h == "csat_average").unwrap()], "3");

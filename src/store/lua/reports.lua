@@ -62,9 +62,10 @@ local function bin(ms)
   return i
 end
 
-local function dims(with_agent)
+local function dims(with_agent, in_queue)
   local d = {'all'}
-  if queue ~= '' then table.insert(d, 'q:' .. queue) end
+  local q = in_queue or queue
+  if q ~= '' then table.insert(d, 'q:' .. q) end
   if channel ~= '' then table.insert(d, 'c:' .. channel) end
   if with_agent and with_agent ~= '' then table.insert(d, 'a:' .. with_agent) end
   return d
@@ -99,6 +100,23 @@ if opening and st.open == nil then
   if complaint then
     put('cmp', '1')
     count(dims(nil), 'cmp')
+  end
+  if queue ~= '' then put('q:' .. queue, '1') end
+  if channel ~= '' then put('c:' .. channel, '1') end
+end
+
+-- A conversation counts once in every queue and on every channel it was
+-- in (a transfer to another queue, a customer continuing on a second
+-- channel), as it does for every agent it had: a queue's resolution and
+-- transfer rates are of the conversations it handled.
+if st.open ~= nil then
+  for _, d in ipairs({{'q:', queue}, {'c:', channel}}) do
+    local key = d[1] .. d[2]
+    if d[2] ~= '' and st[key] == nil then
+      put(key, '1')
+      count({key}, 'conv')
+      if st.cmp == '1' then count({key}, 'cmp') end
+    end
   end
 end
 
@@ -172,7 +190,8 @@ elseif kind == 'switchboard.conversation.reopened' then
 elseif kind == 'switchboard.conversation.transferred' then
   local by = from_agent
   if by == '' then by = agent end
-  count(dims(by), 'xfer')
+  -- A transfer counts for the queue the conversation left.
+  count(dims(by, st.lastq), 'xfer')
 elseif kind == 'switchboard.sla.breached' and breach_clock ~= '' then
   if breach_run == '' then
     -- An event without the run: the clock's latest run.
@@ -191,6 +210,7 @@ elseif kind == 'switchboard.conversation.rated' and score ~= '' then
   count(dims(agent), 'csat|' .. score)
 end
 
+if queue ~= '' and st.lastq ~= queue then put('lastq', queue) end
 if seq > mark then put('mark', tostring(seq)) end
 if #set > 0 then redis.call('HSET', ckey, unpack(set)) end
 redis.call('EXPIRE', ckey, conv_ttl)
