@@ -164,9 +164,14 @@ impl Store {
 
     /// One evaluation of the peak alerts (see `lua/alerts.lua`): how many
     /// fired or resolved, and the events appended for them.
-    pub async fn evaluate_alerts(&self, checks: &[AlertCheck], now_ms: i64) -> Result<(usize, Vec<OutboxEntry>), StoreError> {
+    pub async fn evaluate_alerts(
+        &self,
+        checks: &[AlertCheck],
+        clear_after_ms: u64,
+        now_ms: i64,
+    ) -> Result<(usize, Vec<OutboxEntry>), StoreError> {
         let mut inv = self.live_scripts.alerts.arg(self.keys.base());
-        inv.arg(now_ms);
+        inv.arg(now_ms).arg(clear_after_ms);
         for c in checks {
             inv.arg(c.alert).arg(&c.scope).arg(c.figure).arg(c.threshold).arg(if c.over { "1" } else { "0" });
         }

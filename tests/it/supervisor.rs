@@ -294,7 +294,7 @@ async fn a_waiting_peak_fires_once_and_resolves_once_across_replicas() {
     let prefix = unique_prefix();
     let hook = FakePeer::start(vec![(200, vec![], String::new())]).await;
     let toml = config(&format!(
-        "[alerts]\nevaluate_every_secs = 1\nqueue_waiting_max = 1\ninbound_surge_factor = 0\n\
+        "[alerts]\nevaluate_every_secs = 1\nqueue_waiting_max = 1\ninbound_surge_factor = 0\nclear_after_secs = 2\n\
          [sla]\nsupervisors = [ {{ kind = \"webhook\", url = \"{}/sup\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }} ]\n",
         hook.base()
     ));
@@ -354,13 +354,50 @@ async fn a_waiting_peak_fires_once_and_resolves_once_across_replicas() {
 }
 
 #[tokio::test]
+async fn a_figure_back_under_its_threshold_resolves_only_after_the_clear_delay() {
+    // The queue drains at once, but the alert waits out `clear_after_secs`
+    // (10 minutes here) before it resolves: several evaluations later it
+    // still fires, and only its firing was sent.
+    let prefix = unique_prefix();
+    let toml = config("[alerts]\nevaluate_every_secs = 1\nqueue_waiting_max = 1\ninbound_surge_factor = 0\nclear_after_secs = 600\n");
+    let app = TestApp::ready(TestApp::spawn_with_prefix(&toml, prefix.clone()).await).await;
+    for agent in ["alice", "bob"] {
+        set_status(&app, agent, "away").await;
+    }
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut sub = nats.subscribe(format!("{prefix}.events.ops.alert")).await.unwrap();
+    nats.flush().await.unwrap();
+    sms(&app, "SMhover1", "+14155550401", "hello").await;
+    sms(&app, "SMhover2", "+14155550402", "hello").await;
+    let fired = wait_until(WAIT, || async { snapshot(&app).await["alerts"].as_array().unwrap().first().cloned() }).await;
+    assert!(fired.is_some(), "the alert fires");
+    set_status(&app, "bob", "available").await;
+    let drained = wait_until(WAIT, || async {
+        let s = snapshot(&app).await;
+        (s["queues"].as_array().unwrap().iter().map(|q| q["waiting"].as_u64().unwrap()).sum::<u64>() <= 1).then_some(())
+    })
+    .await;
+    assert!(drained.is_some(), "the queue drains under the threshold");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let alerts = snapshot(&app).await["alerts"].clone();
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "still firing within the clear delay: {alerts}");
+    let mut states = Vec::new();
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
+        let e: Value = serde_json::from_slice(&msg.payload).unwrap();
+        states.push(e["data"]["alert"]["state"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(states, ["firing"]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_inbound_surge_counts_each_message_once_fires_once_and_resolves_once_across_replicas() {
     // From a quiet hour, 2 messages in the last 5 minutes (0.4 a minute)
     // are a surge at a 0.4 minimum; a retried webhook is not counted again.
     // Two replicas evaluate every second.
     let prefix = unique_prefix();
     let toml = config(
-        "[alerts]\nevaluate_every_secs = 1\ninbound_surge_factor = 1\nsurge_baseline_hours = 1\nsurge_min_per_minute = 0.4\n",
+        "[alerts]\nevaluate_every_secs = 1\ninbound_surge_factor = 1\nsurge_baseline_hours = 1\nsurge_min_per_minute = 0.4\nclear_after_secs = 0\n",
     );
     let a = TestApp::ready(TestApp::spawn_with_prefix(&toml, prefix.clone()).await).await;
     let b = TestApp::ready(TestApp::spawn_with_prefix(&toml, prefix.clone()).await).await;

@@ -42,6 +42,11 @@ pub struct AlertsSettings {
     pub longest_wait_secs_max: u64,
     /// Fewer agents available than this (0: off).
     pub agents_available_min: u64,
+    /// A firing alert resolves only once its figure has been back on the
+    /// right side of the threshold for this many seconds (0: at the first
+    /// evaluation that finds it so), so a figure hovering at the
+    /// threshold does not fire and resolve again and again.
+    pub clear_after_secs: u64,
 }
 
 impl AlertsSettings {

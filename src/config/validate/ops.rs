@@ -20,6 +20,9 @@ impl Settings {
             p.push("alerts.inbound_surge_factor", "must be 0 (off) or at least 1");
         }
         // The per-minute counts are kept 25 hours.
+        if a.clear_after_secs > 86_400 {
+            p.push("alerts.clear_after_secs", "must be at most 86400 (a day)");
+        }
         if !(1..=24).contains(&a.surge_baseline_hours) {
             p.push("alerts.surge_baseline_hours", "must be between 1 and 24");
         }

@@ -8,14 +8,17 @@
 --   `<alert>|<scope>` → {alert, scope, figure, threshold, state, since =
 --   now}; event state `firing`);
 -- * firing and still over: its figure is updated, nothing appended;
--- * firing and no longer over: resolves (the field goes; event state
---   `resolved` with the `since` of its firing).
+-- * firing and no longer over: once it has been so for the clear delay
+--   (`clear` ms since the first evaluation that found it so), resolves
+--   (the field goes; event state `resolved` with the `since` of its
+--   firing); over again before that, it just goes on firing.
 --
--- ARGV: 1 base `{P}`, 2 now (ms), then 5 items per alert: its name, scope
+-- ARGV: 1 base `{P}`, 2 now (ms), 3 the clear delay (ms), then 5 items
+-- per alert: its name, scope
 -- (a queue, or `all`), figure, threshold, `1` if over its threshold else `0`.
 -- Returns (see reply()) how many alerts fired or resolved, then the
 -- outbox entries appended.
-local P, now = ARGV[1], tonumber(ARGV[2])
+local P, now, clear = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local hkey = P .. ':alerts'
 local changed = 0
 
@@ -26,7 +29,7 @@ local function alert_event(alert, scope, figure, threshold, state, since)
   changed = changed + 1
 end
 
-for i = 3, #ARGV - 4, 5 do
+for i = 4, #ARGV - 4, 5 do
   local alert, scope = ARGV[i], ARGV[i + 1]
   local figure, threshold, over = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4] == '1'
   local field = alert .. '|' .. scope
@@ -43,9 +46,16 @@ for i = 3, #ARGV - 4, 5 do
       alert_event(alert, scope, figure, threshold, 'firing', since)
     end
   elseif raw then
-    redis.call('HDEL', hkey, field)
-    if state then
-      alert_event(alert, scope, figure, threshold, 'resolved', tonumber(state.since) or now)
+    local clearing = state and tonumber(state.clear_since)
+    if state and clear > 0 and not clearing then
+      -- Back under: the clear delay starts.
+      state.clear_since = now
+      redis.call('HSET', hkey, field, cjson.encode(state))
+    elseif not state or clear <= 0 or now - clearing >= clear then
+      redis.call('HDEL', hkey, field)
+      if state then
+        alert_event(alert, scope, figure, threshold, 'resolved', tonumber(state.since) or now)
+      end
     end
   end
 end
