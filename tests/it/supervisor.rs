@@ -391,6 +391,29 @@ async fn a_figure_back_under_its_threshold_resolves_only_after_the_clear_delay()
 }
 
 #[tokio::test]
+async fn an_alert_of_a_queue_removed_since_resolves() {
+    // A firing alert left by a configuration that had a `gone` queue.
+    let prefix = unique_prefix();
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let since = chrono::Utc::now().timestamp_millis() - 60_000;
+    let left = serde_json::json!({"alert": "queue_waiting", "scope": "gone", "figure": 9, "threshold": 5, "state": "firing", "since": since});
+    let _: () = redis::cmd("HSET").arg(format!("{{{prefix}}}:alerts")).arg("queue_waiting|gone").arg(left.to_string()).query_async(&mut conn).await.unwrap();
+    let nats = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut sub = nats.subscribe(format!("{prefix}.events.ops.alert")).await.unwrap();
+    nats.flush().await.unwrap();
+    let toml = config("[alerts]\nevaluate_every_secs = 1\ninbound_surge_factor = 0\n");
+    let app = TestApp::ready(TestApp::spawn_with_prefix(&toml, prefix.clone()).await).await;
+    let msg = tokio::time::timeout(WAIT, sub.next()).await.expect("a resolution is published").unwrap();
+    let event: Value = serde_json::from_slice(&msg.payload).unwrap();
+    let alert = &event["data"]["alert"];
+    assert_eq!((alert["alert"].as_str(), alert["scope"].as_str(), alert["state"].as_str()), (Some("queue_waiting"), Some("gone"), Some("resolved")));
+    let cleared: Option<String> = redis::cmd("HGET").arg(format!("{{{prefix}}}:alerts")).arg("queue_waiting|gone").query_async(&mut conn).await.unwrap();
+    assert_eq!(cleared, None);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_inbound_surge_counts_each_message_once_fires_once_and_resolves_once_across_replicas() {
     // From a quiet hour, 2 messages in the last 5 minutes (0.4 a minute)
     // are a surge at a 0.4 minimum; a retried webhook is not counted again.

@@ -11,7 +11,8 @@
 -- * firing and no longer over: once it has been so for the clear delay
 --   (`clear` ms since the first evaluation that found it so), resolves
 --   (the field goes; event state `resolved` with the `since` of its
---   firing); over again before that, it just goes on firing.
+--   firing); over again before that, it just goes on firing;
+-- * firing but no longer checked (its queue is gone): resolves.
 --
 -- ARGV: 1 base `{P}`, 2 now (ms), 3 the clear delay (ms), then 5 items
 -- per alert: its name, scope
@@ -29,10 +30,12 @@ local function alert_event(alert, scope, figure, threshold, state, since)
   changed = changed + 1
 end
 
+local checked = {}
 for i = 4, #ARGV - 4, 5 do
   local alert, scope = ARGV[i], ARGV[i + 1]
   local figure, threshold, over = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4] == '1'
   local field = alert .. '|' .. scope
+  checked[field] = true
   local raw = redis.call('HGET', hkey, field)
   local ok, state = pcall(cjson.decode, raw or '')
   if not ok or type(state) ~= 'table' then
@@ -56,6 +59,18 @@ for i = 4, #ARGV - 4, 5 do
       if state then
         alert_event(alert, scope, figure, threshold, 'resolved', tonumber(state.since) or now)
       end
+    end
+  end
+end
+-- A firing alert no evaluation checks any more (its queue was removed
+-- from the configuration) resolves with its last figure.
+local firing = redis.call('HGETALL', hkey)
+for i = 1, #firing, 2 do
+  if not checked[firing[i]] then
+    redis.call('HDEL', hkey, firing[i])
+    local ok, state = pcall(cjson.decode, firing[i + 1])
+    if ok and type(state) == 'table' then
+      alert_event(state.alert, state.scope, state.figure, state.threshold, 'resolved', tonumber(state.since) or now)
     end
   end
 end
