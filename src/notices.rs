@@ -40,7 +40,14 @@ pub async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     let applied = patiently(&msg, "router", &app.metrics, stop, NoticeError::is_transient, || apply(app, &notice)).await;
     match applied {
         None => {}
-        Some(Ok(())) => ack(&msg, AckKind::Ack).await,
+        Some(Ok(outcome)) => {
+            ack(&msg, AckKind::Ack).await;
+            let kind = match notice {
+                Notice::Delivery { .. } => "delivery",
+                Notice::Profile { .. } => "profile",
+            };
+            app.metrics.notice(notice.channel().as_str(), kind, outcome);
+        }
         Some(Err(e)) => {
             // Not an outage: stored data this version cannot read.
             tracing::error!(error = %e, channel = %notice.channel(), account = notice.account(), "a provider notice cannot be applied");
@@ -50,15 +57,16 @@ pub async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     }
 }
 
-/// Records `notice`.
-pub async fn apply(app: &App, notice: &Notice) -> Result<(), NoticeError> {
+/// Records `notice`; how it went: `applied`, `unchanged` (a delivery
+/// state older than the one known) or `unknown` (not one of our messages).
+pub async fn apply(app: &App, notice: &Notice) -> Result<&'static str, NoticeError> {
     match notice {
         Notice::Delivery { channel, account, outbound, state, rank, error_code, failed, received_at } => {
             let meta = app.store.outbound(outbound).await?;
             if !meta.contains_key("conversation") {
                 // Not one of ours any more (expired) or never: nothing to tell.
                 tracing::debug!(%channel, %account, %outbound, "a delivery status of an unknown message");
-                return Ok(());
+                return Ok("unknown");
             }
             let applied = app.store.update_delivery(outbound, state, *rank, error_code.as_deref(), received_at.timestamp_millis()).await?;
             // Announced once per cause, also when a redelivery finds the
@@ -75,12 +83,12 @@ pub async fn apply(app: &App, notice: &Notice) -> Result<(), NoticeError> {
                     .map_err(|e| NoticeError::Announce(e.to_string()))?;
             }
             tracing::debug!(%channel, %account, %outbound, state, applied, "delivery status");
-            Ok(())
+            Ok(if applied { "applied" } else { "unchanged" })
         }
         Notice::Profile { identity_kind, identity, fields, received_at, .. } => {
             let fields: Vec<(&str, String)> = fields.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             app.store.update_profile((identity_kind, identity), &fields, received_at.timestamp_millis()).await?;
-            Ok(())
+            Ok("applied")
         }
     }
 }

@@ -168,10 +168,11 @@ impl Store {
         &self,
         checks: &[AlertCheck],
         clear_after_ms: u64,
+        surge_warmup_ms: u64,
         now_ms: i64,
     ) -> Result<(usize, Vec<OutboxEntry>), StoreError> {
         let mut inv = self.live_scripts.alerts.arg(self.keys.base());
-        inv.arg(now_ms).arg(clear_after_ms);
+        inv.arg(now_ms).arg(clear_after_ms).arg(surge_warmup_ms);
         for c in checks {
             inv.arg(c.alert).arg(&c.scope).arg(c.figure).arg(c.threshold).arg(if c.over { "1" } else { "0" });
         }

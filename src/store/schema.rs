@@ -56,6 +56,7 @@
 //! | `{P}:rpt:h:<hour>`               | hash   | the report figures of one UTC hour (`<hour>` = Unix time / 3600): `<dim>|<figure>` → count, `<dim>` = `all`, `q:<queue>`, `a:<agent>`, `c:<channel>`; figures `conv`, `res`, `reo`, `xfer`, `cmp`, `fr|<bin>`, `nr|<bin>`, `rt|<bin>` (histograms, see `reports::histogram`), `sla|<clock>|met`/`br`, `csat|n`, `csat|sum`, `csat|<score>` (until `reports.retention_days` after the hour) |
 //! | `{P}:rpt:m:<minute>`             | hash   | the dashboard's figures of one minute (Unix time / 60): `in:<channel>` (customer messages), `fr|<bin>` (first responses) (until 2 h after the minute) |
 //! | `{P}:atrisk`                     | zset   | `<conversation>|<clock>` of a running SLA clock past its warning → its breach due (ms): added when the warning is marked, removed when the clock stops, restarts or breaches (`supervisor`) |
+//! | `{P}:alerts:since`               | string | when the first alert evaluation ran (ms): the inbound surge is judged only once its baseline has been counted since |
 //! | `{P}:alerts`                     | hash   | `<alert>|<scope>` → JSON of a firing peak alert (`alert`, `scope`, `figure`, `threshold`, `since` ms), changed only by `lua/alerts.lua` |
 //! | `{P}:inbound:<minute>`           | string | inbound messages routed in that minute since the epoch (EX 25 h), counted by `route.lua` past the de-duplication |
 //!

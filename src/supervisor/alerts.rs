@@ -54,7 +54,8 @@ pub async fn evaluate_once(app: &App) -> Result<usize, StoreError> {
     let minutes = if a.inbound_surge_factor > 0.0 { RECENT_MINUTES + a.surge_baseline_hours as usize * 60 } else { 0 };
     let (live, read) = super::read(app, minutes).await?;
     let list = checks(a, &live, &read, Utc::now().timestamp_millis());
-    let (changed, entries) = app.store.evaluate_alerts(&list, a.clear_after_secs.saturating_mul(1000), Utc::now().timestamp_millis()).await?;
+    let (clear_ms, warmup_ms) = (a.clear_after_secs.saturating_mul(1000), a.surge_baseline_hours.saturating_mul(3_600_000));
+    let (changed, entries) = app.store.evaluate_alerts(&list, clear_ms, warmup_ms, Utc::now().timestamp_millis()).await?;
     if changed > 0 {
         tracing::info!(changed, "peak alerts fired or resolved");
         crate::outbox::flush_events(app, &entries).await;

@@ -59,6 +59,13 @@ struct StageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NoticeLabels {
+    channel: String,
+    kind: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReportLabels {
     outcome: String,
 }
@@ -114,6 +121,7 @@ pub struct Metrics {
     connections_closed: Family<StageLabels, Counter>,
     robot_rate_waits: Family<StageLabels, Counter>,
     report_events: Family<ReportLabels, Counter>,
+    notices: Family<NoticeLabels, Counter>,
     /// Held while a scrape replaces and encodes them, so two scrapes do
     /// not interleave.
     live: Arc<std::sync::Mutex<LiveGauges>>,
@@ -211,8 +219,15 @@ impl Metrics {
             "Events of the log handled by the reports consumer, by outcome: `counted`, `duplicate` (a redelivery, counted before), `ignored` (nothing to count)",
             report_events.clone(),
         );
+        let notices = Family::<NoticeLabels, Counter>::default();
+        registry.register(
+            "notices",
+            "Providers' notices applied by the router, by channel, kind (`delivery`, `profile`) and outcome: `applied`, `unchanged` (a delivery state older than the one known), `unknown` (not one of our messages)",
+            notices.clone(),
+        );
         let live = LiveGauges::register(&mut registry);
         Metrics {
+            notices,
             live: Arc::new(std::sync::Mutex::new(live)),
             registry: Arc::new(registry),
             report_events,
@@ -291,6 +306,11 @@ impl Metrics {
     /// for its rate limit.
     pub fn robot_rate_wait(&self, kind: &'static str) {
         self.robot_rate_waits.get_or_create(&StageLabels { stage: kind.into() }).inc();
+    }
+
+    /// The router applied a provider's notice.
+    pub fn notice(&self, channel: &str, kind: &str, outcome: &str) {
+        self.notices.get_or_create(&NoticeLabels { channel: channel.into(), kind: kind.into(), outcome: outcome.into() }).inc();
     }
 
     /// The reports consumer handled an event (`outcome`: counted,

@@ -70,6 +70,22 @@ async fn delivery(app: &TestApp, outbound: &str) -> Option<String> {
     c.hget(format!("{{{}}}:outbound:{outbound}", app.prefix), "delivery").await.unwrap()
 }
 
+/// How many providers' notices the router has applied (`/metrics`).
+async fn notices_applied(app: &TestApp) -> u64 {
+    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("switchboard_notices_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Waits until the router has applied `n` notices: a status callback is
+/// answered once it is on the bus, and recorded just after.
+async fn wait_notices(app: &TestApp, n: u64) {
+    let done = wait_until(WAIT, || async { (notices_applied(app).await >= n).then_some(()) }).await;
+    assert!(done.is_some(), "{n} notices applied; {} so far", notices_applied(app).await);
+}
+
 #[tokio::test]
 async fn status_callbacks_never_move_backwards_and_failures_reach_the_agent() {
     let twilio = FakePeer::start(vec![(201, vec![], r#"{"sid":"SMo","status":"queued"}"#.into())]).await;
@@ -89,10 +105,13 @@ async fn status_callbacks_never_move_backwards_and_failures_reach_the_agent() {
     let cb = |status: &'static str| vec![("MessageSid", "SMo"), ("MessageStatus", status), ("AccountSid", "AC0")];
     assert_eq!(signed_post(&callback, &cb("sent")).await, 204);
     assert_eq!(signed_post(&callback, &cb("delivered")).await, 204);
+    wait_notices(&app, 2).await;
     assert_eq!(delivery(&app, &first).await.as_deref(), Some("delivered"));
     // A late `sent` and a later `undelivered` do not overwrite `delivered`.
     assert_eq!(signed_post(&callback, &cb("sent")).await, 204);
     assert_eq!(signed_post(&callback, &[("MessageSid", "SMo"), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")]).await, 204);
+    // (The late `sent` is the first one again to the bus, which drops it.)
+    wait_notices(&app, 3).await;
     assert_eq!(delivery(&app, &first).await.as_deref(), Some("delivered"));
     // Unsigned or wrongly signed callbacks are refused.
     let r = reqwest::Client::new().post(&callback).body(form(&cb("failed"))).send().await.unwrap();

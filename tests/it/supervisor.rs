@@ -416,7 +416,8 @@ async fn an_alert_of_a_queue_removed_since_resolves() {
 #[tokio::test]
 async fn an_inbound_surge_counts_each_message_once_fires_once_and_resolves_once_across_replicas() {
     // From a quiet hour, 2 messages in the last 5 minutes (0.4 a minute)
-    // are a surge at a 0.4 minimum; a retried webhook is not counted again.
+    // are a surge at a 0.4 minimum (a retried webhook is not counted
+    // again), once the deployment has counted a whole baseline.
     // Two replicas evaluate every second.
     let prefix = unique_prefix();
     let toml = config(
@@ -429,9 +430,17 @@ async fn an_inbound_surge_counts_each_message_once_fires_once_and_resolves_once_
     nats.flush().await.unwrap();
     sms(&a, "SMsurge1", "+14155550301", "hello").await;
     sms(&b, "SMsurge1", "+14155550301", "hello").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(snapshot(&a).await["alerts"].as_array().unwrap().is_empty(), "one message (0.2 a minute) is no surge");
     sms(&b, "SMsurge2", "+14155550302", "hello").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        snapshot(&a).await["alerts"].as_array().unwrap().is_empty(),
+        "a new deployment judges no surge before it has counted a whole baseline"
+    );
+    // As if the deployment had been evaluating for two hours already.
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let started = chrono::Utc::now().timestamp_millis() - 2 * 3_600_000;
+    let _: () = redis::cmd("SET").arg(format!("{{{prefix}}}:alerts:since")).arg(started).query_async(&mut conn).await.unwrap();
     let surge = wait_until(WAIT, || async {
         let s = snapshot(&a).await;
         s["alerts"].as_array().unwrap().iter().find(|a| a["alert"] == "inbound_surge").cloned()
@@ -445,8 +454,6 @@ async fn an_inbound_surge_counts_each_message_once_fires_once_and_resolves_once_
     // The hour before turns out busy (as if the floor had been at 10 a
     // minute): 0.4 a minute is no surge against that, and it resolves.
     let minute = chrono::Utc::now().timestamp() / 60 - 30;
-    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("SET").arg(format!("{{{prefix}}}:inbound:{minute}")).arg(600).arg("EX").arg(3600).query_async(&mut conn).await.unwrap();
     let resolved = wait_until(WAIT, || async { snapshot(&b).await["alerts"].as_array().unwrap().is_empty().then_some(()) }).await;
     assert!(resolved.is_some(), "the surge resolves against the busier baseline");

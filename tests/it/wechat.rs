@@ -180,10 +180,8 @@ async fn wechat_verification_push_events_and_replies() {
         let r = client.post(&url).body(body.clone()).send().await.unwrap();
         assert_eq!(r.text().await.unwrap(), "success");
     }
-    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut c = redis.get_multiplexed_async_connection().await.unwrap();
-    let cid: String = c.get(format!("{{{}}}:ident:wechat-shop:{OPENID}", app.prefix)).await.unwrap();
-    let subscribed: Option<String> = c.hget(format!("{{{}}}:customer:{cid}", app.prefix), "wechat_subscribed").await.unwrap();
+    // The event is a notice on the bus; the router records it just after.
+    let subscribed = profile_field(&app, "wechat-shop", OPENID, "wechat_subscribed", |v| v == "0").await;
     assert_eq!(subscribed.as_deref(), Some("0"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(hook.seen().len(), 1, "an unsubscribe opens no conversation");
@@ -431,10 +429,8 @@ async fn event_create_time_is_range_checked_and_never_opens_the_window() {
     // In range but in the future: the window runs from the receive time.
     let r = client.post(plain_url(&app, "plain", now.timestamp(), "95")).body(subscribe("4102444800")).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "success");
-    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut c = redis.get_multiplexed_async_connection().await.unwrap();
-    let cid: String = c.get(format!("{{{}}}:ident:wechat-plain:o_future", app.prefix)).await.unwrap();
-    let last: i64 = c.hget(format!("{{{}}}:customer:{cid}", app.prefix), "wechat_last_interaction_ms").await.unwrap();
+    let last = profile_field(&app, "wechat-plain", "o_future", "wechat_last_interaction_ms", |_| true).await;
+    let last: i64 = last.expect("the subscribe is recorded").parse().unwrap();
     let after = chrono::Utc::now().timestamp_millis();
     assert!(last >= now.timestamp_millis() - 1000 && last <= after, "{last} is not the receive time");
     app.stop().await;
@@ -475,4 +471,21 @@ async fn a_safe_mode_message_is_taken_while_redis_is_away() {
     assert_eq!(hook.seen().len(), 1, "routed once: {:?}", hook.seen());
     app.stop().await;
     outage.cancel();
+}
+
+/// A field of the profile of identity `(kind, id)` once `ready` holds for
+/// it (profile events are notices the router applies after the answer).
+async fn profile_field(app: &TestApp, kind: &str, id: &str, field: &str, ready: impl Fn(&str) -> bool) -> Option<String> {
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let c = redis.get_multiplexed_async_connection().await.unwrap();
+    let ready = &ready;
+    let read = || {
+        let mut c = c.clone();
+        async move {
+            let cid: Option<String> = c.get(format!("{{{}}}:ident:{kind}:{id}", app.prefix)).await.unwrap();
+            let value: Option<String> = c.hget(format!("{{{}}}:customer:{}", app.prefix, cid?), field).await.unwrap();
+            value.filter(|v| ready(v))
+        }
+    };
+    wait_until(WAIT, read).await
 }

@@ -14,12 +14,18 @@
 --   firing); over again before that, it just goes on firing;
 -- * firing but no longer checked (its queue is gone): resolves.
 --
--- ARGV: 1 base `{P}`, 2 now (ms), 3 the clear delay (ms), then 5 items
--- per alert: its name, scope
+-- The inbound surge is not judged before the deployment has counted
+-- inbound messages for its whole baseline: `{P}:alerts:since` holds when
+-- the first evaluation ran, and a surge is not over its threshold until
+-- the warm-up (ARGV 4) has passed since (a new deployment's first traffic
+-- against an empty history is not a surge).
+--
+-- ARGV: 1 base `{P}`, 2 now (ms), 3 the clear delay (ms), 4 the surge's
+-- warm-up (ms), then 5 items per alert: its name, scope
 -- (a queue, or `all`), figure, threshold, `1` if over its threshold else `0`.
 -- Returns (see reply()) how many alerts fired or resolved, then the
 -- outbox entries appended.
-local P, now, clear = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local P, now, clear, warmup = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local hkey = P .. ':alerts'
 local changed = 0
 
@@ -30,10 +36,16 @@ local function alert_event(alert, scope, figure, threshold, state, since)
   changed = changed + 1
 end
 
+local started = tonumber(redis.call('GET', P .. ':alerts:since') or '')
+if not started then
+  started = now
+  redis.call('SET', P .. ':alerts:since', tostring(now))
+end
 local checked = {}
-for i = 4, #ARGV - 4, 5 do
+for i = 5, #ARGV - 4, 5 do
   local alert, scope = ARGV[i], ARGV[i + 1]
   local figure, threshold, over = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4] == '1'
+  if alert == 'inbound_surge' and now - started < warmup then over = false end
   local field = alert .. '|' .. scope
   checked[field] = true
   local raw = redis.call('HGET', hkey, field)
