@@ -42,6 +42,7 @@ pub fn kind(target: &DeliverTarget) -> &'static str {
     match target {
         DeliverTarget::Webhook { .. } => "webhook",
         DeliverTarget::Slack { .. } => "slack",
+        DeliverTarget::SlackApp { .. } => "slack_app",
         DeliverTarget::Wecom { .. } => "wecom",
         DeliverTarget::Dingtalk { .. } => "dingtalk",
         DeliverTarget::Feishu { .. } => "feishu",
@@ -76,6 +77,7 @@ impl Targets {
                 // NATS target is the fan-out subject, already published.
                 DeliverTarget::Email { .. }
                 | DeliverTarget::Nats {}
+                | DeliverTarget::SlackApp { .. }
                 | DeliverTarget::Wecom { .. }
                 | DeliverTarget::Dingtalk { .. }
                 | DeliverTarget::Feishu { .. } => return Attempt::Skipped,
