@@ -17,6 +17,7 @@ mod openapi;
 mod ops;
 mod probes;
 mod server;
+mod slack;
 mod sms;
 mod webchat;
 mod wechat;

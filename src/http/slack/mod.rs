@@ -1,0 +1,4 @@
+//! The Slack app's inbound side: `POST /integrations/slack/events`
+//! (verified by `verify`).
+
+pub mod verify;
