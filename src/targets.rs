@@ -1,7 +1,8 @@
 //! The HTTP delivery targets: Standard Webhooks, Slack incoming webhooks,
-//! and the group chat robots of WeCom, DingTalk and Feishu (`robots`).
+//! the Slack app (`slack_app`), and the group chat robots of WeCom, DingTalk and Feishu (`robots`).
 
 pub mod robots;
+pub mod slack_app;
 
 use std::time::{Duration, SystemTime};
 
