@@ -69,6 +69,7 @@ route_table! {
     "/webchat/sessions" => post(webchat::sessions).options(webchat::preflight);
     "/webchat/ws" => get(webchat::socket);
     "/webhooks/wechat/{account}" => get(wechat::verify).post(wechat::push);
+    "/integrations/slack/events" => post(slack::events);
     "/dashboard" => get(dashboard::page);
     "/dashboard/app.js" => get(dashboard::script);
     "/api/v1/agents/{agent}/status" => put(api::set_status);

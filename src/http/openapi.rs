@@ -46,6 +46,7 @@ pub const BEARER: &str = "bearer";
         super::wechat::verify,
         super::wechat::push,
         super::email::inbound,
+        super::slack::events,
         super::widget_js,
         super::widget_demo,
         super::dashboard::page,
