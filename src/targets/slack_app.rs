@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use switchboard_core::{retry, Masked};
 
-use super::robots::card::{excerpt, EXCERPT_CHARS};
+use super::robots::card::EXCERPT_CHARS;
 use super::{without_url, Attempt, Targets};
 use crate::config::SlackSettings;
 use crate::events::{self, Event};
@@ -62,6 +62,29 @@ enum Call {
 pub fn target_hash(key: &str, channel: &str) -> String {
     let digest = Sha256::digest(format!("{key}|{channel}").as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// At most `max` characters of untrusted `text`, with `…` when cut, made
+/// inert for Slack's mrkdwn: `&`, `<`, `>` escaped as Slack documents (no
+/// links or mentions), line breaks and backticks flattened, controls gone.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '`' => out.push('\''),
+            '\r' | '\n' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Whether the event changes what the parent message shows.
@@ -103,7 +126,7 @@ fn due_of(event: &Event) -> Option<String> {
 pub fn parent_message(event: &Event, first: &str, due: &str, base: &str) -> (String, Value) {
     let d = &event.data;
     let dash = |s: &str| if s.is_empty() { "-".to_owned() } else { excerpt(s, 80) };
-    let customer = if d.customer.address.is_empty() { "-".to_owned() } else { excerpt(&Masked(&d.customer.address).to_string(), 80) };
+    let customer = if d.customer.address.is_empty() { "-".to_owned() } else { format!("`{}`", excerpt(&Masked(&d.customer.address).to_string(), 80)) };
     let (state, colour) = state(event);
     let headline = format!("Conversation · {} · queue {}", dash(&d.channel), dash(&d.queue));
     let mut fields = vec![
