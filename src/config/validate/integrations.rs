@@ -111,6 +111,17 @@ mod tests {
         assert_eq!(ok.integrations.slack.api_base, "https://slack.com/api");
         assert_eq!(ok.integrations.slack.note_prefix, "//");
         assert!(!format!("{:?}", ok.integrations).contains("xoxb-1"), "redacted");
+        // A rotated secret is seen by a reload and needs no restart.
+        let rotated = crate::config::Loader::new()
+            .without_env()
+            .overlay("[integrations.slack]\nbot_token = \"xoxb-2\"\nsigning_secret = \"s2\"\n".to_owned())
+            .load()
+            .unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(
+            crate::config::changes::changed_secrets(&ok, &rotated),
+            ["integrations.slack.bot_token", "integrations.slack.signing_secret"]
+        );
+        assert!(crate::config::changes::restart_needed(&ok, &rotated).is_empty());
     }
 
     #[test]
