@@ -289,6 +289,18 @@ impl Targets {
         self.slack_call(slack, token, "chat.postMessage", &body).await
     }
 
+    /// Tells `user` alone, in the thread `thread_ts` (`chat.postEphemeral`),
+    /// why their message did nothing. Best effort: a failure is logged.
+    pub async fn slack_notice(&self, slack: &SlackSettings, channel: &str, user: &str, thread_ts: &str, text: &str) {
+        let Some(token) = slack.bot_token.as_ref().map(|t| t.expose_secret().to_owned()).filter(|t| !t.is_empty()) else { return };
+        let body = json!({ "channel": channel, "user": user, "thread_ts": thread_ts, "text": excerpt(text, EXCERPT_CHARS) });
+        if let outcome @ (Call::Retry(_) | Call::Failed(_) | Call::Disable(_) | Call::RateLimited(_)) =
+            self.slack_call(slack, &token, "chat.postEphemeral", &body).await
+        {
+            tracing::warn!(?outcome, "cannot tell a Slack user why their message was refused");
+        }
+    }
+
     async fn slack_call(&self, slack: &SlackSettings, token: &str, method: &str, body: &Value) -> Call {
         let sent = self
             .client

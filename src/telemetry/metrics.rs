@@ -114,6 +114,7 @@ pub struct Metrics {
     connections_closed: Family<StageLabels, Counter>,
     robot_rate_waits: Family<StageLabels, Counter>,
     report_events: Family<ReportLabels, Counter>,
+    slack_events: Family<ReportLabels, Counter>,
     /// Held while a scrape replaces and encodes them, so two scrapes do
     /// not interleave.
     live: Arc<std::sync::Mutex<LiveGauges>>,
@@ -211,8 +212,15 @@ impl Metrics {
             "Events of the log handled by the reports consumer, by outcome: `counted`, `duplicate` (a redelivery, counted before), `ignored` (nothing to count)",
             report_events.clone(),
         );
+        let slack_events = Family::<ReportLabels, Counter>::default();
+        registry.register(
+            "slack_events",
+            "Requests to the Slack app's events endpoint, by outcome: `reply`, `note`, `duplicate`, `ignored`, `refused` (an agent's command refused), `challenge`, `rejected` (bad or stale signature, malformed), `unavailable`",
+            slack_events.clone(),
+        );
         let live = LiveGauges::register(&mut registry);
         Metrics {
+            slack_events,
             live: Arc::new(std::sync::Mutex::new(live)),
             registry: Arc::new(registry),
             report_events,
@@ -297,6 +305,12 @@ impl Metrics {
     /// duplicate, ignored).
     pub fn report_event(&self, outcome: &str) {
         self.report_events.get_or_create(&ReportLabels { outcome: outcome.into() }).inc();
+    }
+
+    /// A request to the Slack app's events endpoint ended (`outcome`: one
+    /// of the fixed words of `http::slack`).
+    pub fn slack_event(&self, outcome: &'static str) {
+        self.slack_events.get_or_create(&ReportLabels { outcome: outcome.into() }).inc();
     }
 
     /// A bus message at `stage` could not be decoded.

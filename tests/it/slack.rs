@@ -86,6 +86,8 @@ async fn answer(State(state): State<Arc<Mutex<SlackState>>>, uri: Uri, headers: 
             2 => (StatusCode::OK, json!({ "ok": false, "error": "ratelimited" })),
             n => (StatusCode::OK, json!({ "ok": true, "channel": body["channel"], "ts": format!("1700000000.{n:06}") })),
         }
+    } else if method == "chat.postEphemeral" {
+        (StatusCode::OK, json!({ "ok": true, "message_ts": "1700000001.000001" }))
     } else if method == "chat.update" {
         (StatusCode::OK, json!({ "ok": true, "channel": body["channel"], "ts": body["ts"] }))
     } else {
@@ -228,7 +230,11 @@ async fn a_conversation_lives_in_one_slack_thread_and_its_agent_answers_from_the
     let (status, body) = post_event(&app, &reply, now, None).await;
     assert_eq!((status, body["outcome"].clone()), (200, json!("duplicate")), "a replayed event_id");
     let foreign = message("Ev002", "U0BOB", parent_ts, "I am not alice");
-    assert_eq!(post_event(&app, &foreign, now, None).await.1["outcome"], "ignored", "another agent's user");
+    assert_eq!(post_event(&app, &foreign, now, None).await.1["outcome"], "refused", "another agent's user");
+    let calls = slack.wait("bob told why, alone", |c| c.iter().any(|c| c.method == "chat.postEphemeral")).await;
+    let notice = calls.iter().find(|c| c.method == "chat.postEphemeral").unwrap();
+    assert_eq!((notice.body["user"].clone(), notice.body["thread_ts"].clone()), (json!("U0BOB"), json!(parent_ts)));
+    assert!(notice.body["text"].as_str().unwrap().contains("not assigned to you"), "{:?}", notice.body);
     let stranger = message("Ev003", "U0NOBODY", parent_ts, "hello?");
     assert_eq!(post_event(&app, &stranger, now, None).await.1["outcome"], "ignored", "an unmapped user");
     let mut bot = message("Ev004", "U0ALICE", parent_ts, "posted by a bot");
@@ -272,6 +278,15 @@ async fn a_conversation_lives_in_one_slack_thread_and_its_agent_answers_from_the
     assert_eq!(notes[0]["text"], "customer sounded upset");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(twilio_bodies(&twilio).len(), 1, "only alice's reply went to the customer");
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    for line in [
+        r#"switchboard_slack_events_total{outcome="reply"} 1"#,
+        r#"switchboard_slack_events_total{outcome="duplicate"} 1"#,
+        r#"switchboard_slack_events_total{outcome="rejected"} 3"#,
+        r#"switchboard_slack_events_total{outcome="note"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 
     // Resolving updates the parent, and the event goes into the thread.
     let r = reqwest::Client::new()

@@ -70,24 +70,28 @@ pub struct SlackEvent {
     pub thread_ts: Option<String>,
 }
 
-/// The answer to an event: what was done with it.
-#[derive(Debug, serde::Serialize, ToSchema)]
+/// The answer: what was done with an event, or the URL challenge.
+#[derive(Debug, Default, serde::Serialize, ToSchema)]
 pub struct SlackAck {
-    /// Always true.
-    pub ok: bool,
-    /// `reply`, `note`, `duplicate` or `ignored`.
-    pub outcome: String,
+    /// True for an event (absent for the challenge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    /// `reply`, `note`, `duplicate`, `refused` or `ignored`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// For `url_verification`: the challenge, as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
 }
 
-/// The answer to `url_verification`.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct SlackChallenge {
-    /// The challenge, as sent.
-    pub challenge: String,
+fn ack(app: &App, outcome: &'static str) -> Response {
+    app.metrics.slack_event(outcome);
+    Json(SlackAck { ok: Some(true), outcome: Some(outcome.to_owned()), challenge: None }).into_response()
 }
 
-fn ack(outcome: &str) -> Response {
-    Json(SlackAck { ok: true, outcome: outcome.to_owned() }).into_response()
+fn refuse(app: &App, outcome: &'static str, e: ApiError) -> Response {
+    app.metrics.slack_event(outcome);
+    e.into_response()
 }
 
 /// `POST /integrations/slack/events`
@@ -119,7 +123,7 @@ fn ack(outcome: &str) -> Response {
 )]
 pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(e) = super::intake::check_provider_body(&app, body.len()) {
-        return e.into_response();
+        return refuse(&app, "rejected", e);
     }
     let live = app.live();
     let slack = &live.settings.integrations.slack;
@@ -128,28 +132,31 @@ pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
     let now = chrono::Utc::now().timestamp();
     if let Err(refused) = verify::verify(secret, header("x-slack-request-timestamp"), header("x-slack-signature"), &body, now) {
         tracing::debug!(reason = refused.reason(), "Slack request refused");
-        return ApiError::new(StatusCode::UNAUTHORIZED, "rejected", refused.reason()).into_response();
+        return refuse(&app, "rejected", ApiError::new(StatusCode::UNAUTHORIZED, "rejected", refused.reason()));
     }
     let envelope: SlackEnvelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
-        Err(_) => return ApiError::invalid("body", "is not an Events API request").into_response(),
+        Err(_) => return refuse(&app, "rejected", ApiError::invalid("body", "is not an Events API request")),
     };
     match envelope.kind.as_str() {
         "url_verification" => match envelope.challenge {
-            Some(challenge) => Json(SlackChallenge { challenge }).into_response(),
-            None => ApiError::invalid("challenge", "is missing").into_response(),
+            Some(challenge) => {
+                app.metrics.slack_event("challenge");
+                Json(SlackAck { challenge: Some(challenge), ..Default::default() }).into_response()
+            }
+            None => refuse(&app, "rejected", ApiError::invalid("challenge", "is missing")),
         },
         "event_callback" => {
             let Some(event_id) = envelope.event_id.filter(|id| !id.is_empty() && id.len() <= 128) else {
-                return ApiError::invalid("event_id", "is missing").into_response();
+                return refuse(&app, "rejected", ApiError::invalid("event_id", "is missing"));
             };
             let event = envelope.event.unwrap_or_default();
             match take(&app, slack, &event_id, &event).await {
-                Ok(outcome) => ack(outcome),
-                Err(e) => e.into_response(),
+                Ok(outcome) => ack(&app, outcome),
+                Err(e) => refuse(&app, "unavailable", e),
             }
         }
-        _ => ack("ignored"),
+        _ => ack(&app, "ignored"),
     }
 }
 
@@ -192,7 +199,7 @@ fn classify<'e>(event: &'e SlackEvent, note_prefix: &str) -> Result<(&'e str, &'
 }
 
 /// Acts on one `event_callback`; `Err` only when Slack should retry.
-async fn take(app: &App, slack: &crate::config::SlackSettings, event_id: &str, event: &SlackEvent) -> Result<&'static str, ApiError> {
+async fn take(app: &Arc<App>, slack: &crate::config::SlackSettings, event_id: &str, event: &SlackEvent) -> Result<&'static str, ApiError> {
     let (user, channel, thread, act) = match classify(event, &slack.note_prefix) {
         Ok(parts) => parts,
         Err(Act::Ignore(why)) => {
@@ -224,7 +231,12 @@ async fn take(app: &App, slack: &crate::config::SlackSettings, event_id: &str, e
         }
         Err(refused) => {
             tracing::info!(%agent, %conversation, reason = %refused, "Slack thread message refused");
-            Ok("ignored")
+            // Said to the agent alone, in the thread, off the answer's path.
+            let (app, slack) = (app.clone(), slack.clone());
+            let (channel, user, thread) = (channel.to_owned(), user.to_owned(), thread.to_owned());
+            let text = format!("Not sent: {refused}");
+            tokio::spawn(async move { app.targets.slack_notice(&slack, &channel, &user, &thread, &text).await });
+            Ok("refused")
         }
     }
 }
