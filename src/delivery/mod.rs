@@ -332,7 +332,11 @@ pub(crate) async fn attempt(app: &App, key: &str, target: &DeliverTarget, event:
         DeliverTarget::Email { address } => mailbox::deliver(app, address, event).await,
         DeliverTarget::SlackApp { channel } => {
             let live = app.live();
-            app.targets.slack_app(&app.store, &live.settings.integrations.slack, key, channel, event).await
+            let mut queues: Vec<String> = live.settings.queues.keys().cloned().collect();
+            if !live.settings.queues.contains_key(&live.settings.routing.default_queue) {
+                queues.insert(0, live.settings.routing.default_queue.clone());
+            }
+            app.targets.slack_app(&app.store, &live.settings.integrations.slack, &queues, key, channel, event).await
         }
         _ => app.targets.deliver(target, event, body).await,
     }

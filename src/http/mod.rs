@@ -70,6 +70,7 @@ route_table! {
     "/webchat/ws" => get(webchat::socket);
     "/webhooks/wechat/{account}" => get(wechat::verify).post(wechat::push);
     "/integrations/slack/events" => post(slack::events);
+    "/integrations/slack/interactivity" => post(slack::interactivity);
     "/dashboard" => get(dashboard::page);
     "/dashboard/app.js" => get(dashboard::script);
     "/api/v1/agents/{agent}/status" => put(api::set_status);

@@ -47,6 +47,7 @@ pub const BEARER: &str = "bearer";
         super::wechat::push,
         super::email::inbound,
         super::slack::events,
+        super::slack::interactivity::interactivity,
         super::widget_js,
         super::widget_demo,
         super::dashboard::page,

@@ -123,7 +123,7 @@ fn due_of(event: &Event) -> Option<String> {
 /// The parent message's `text` and `attachments` (a coloured bar with
 /// Block Kit blocks): customer masked, channel, queue, state, SLA due, the
 /// first message's excerpt. Pure.
-pub fn parent_message(event: &Event, first: &str, due: &str, base: &str) -> (String, Value) {
+pub fn parent_message(event: &Event, first: &str, due: &str, base: &str, queues: &[String]) -> (String, Value) {
     let d = &event.data;
     let dash = |s: &str| if s.is_empty() { "-".to_owned() } else { excerpt(s, 80) };
     let customer = if d.customer.address.is_empty() { "-".to_owned() } else { format!("`{}`", excerpt(&Masked(&d.customer.address).to_string(), 80)) };
@@ -145,12 +145,42 @@ pub fn parent_message(event: &Event, first: &str, due: &str, base: &str) -> (Str
     if !first.is_empty() {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("> {first}") } }));
     }
+    if let Some(actions) = buttons(&event.event_type, queues) {
+        blocks.push(actions);
+    }
     blocks.push(json!({ "type": "context", "elements": [ { "type": "mrkdwn", "text": format!(
         "`{}` · <{base}/api/v1/conversations/{}|Open> · reply in this thread; start with the note prefix for an internal note",
         d.conversation_id, d.conversation_id
     ) } ] }));
     let text = format!("{headline} · {state}");
     (text, json!([ { "color": colour, "blocks": blocks } ]))
+}
+
+/// The parent's buttons after `event_type` (handled by
+/// `POST /integrations/slack/interactivity`): Accept and Decline while
+/// offered, Resolve and a Transfer queue select until resolved.
+fn buttons(event_type: &str, queues: &[String]) -> Option<Value> {
+    if event_type == events::RESOLVED {
+        return None;
+    }
+    let button = |id: &str, text: &str| json!({ "type": "button", "action_id": id, "text": { "type": "plain_text", "text": text } });
+    let mut elements = Vec::new();
+    if event_type == events::OFFERED {
+        elements.push(button("sb_accept", "Accept"));
+        elements.push(button("sb_decline", "Decline"));
+    }
+    elements.push(button("sb_resolve", "Resolve"));
+    // Slack takes at most 100 options.
+    let options: Vec<Value> = queues
+        .iter()
+        .take(100)
+        .map(|q| json!({ "text": { "type": "plain_text", "text": excerpt(q, 70) }, "value": q }))
+        .collect();
+    if !options.is_empty() {
+        elements.push(json!({ "type": "static_select", "action_id": "sb_transfer",
+            "placeholder": { "type": "plain_text", "text": "Transfer to queue" }, "options": options }));
+    }
+    Some(json!({ "type": "actions", "elements": elements }))
 }
 
 /// A thread message for a later event. Pure.
@@ -203,7 +233,16 @@ fn read_answer(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Call 
 impl Targets {
     /// Delivers `event` to a `slack_app` target (`key` is its delivery
     /// key, `channel` its channel).
-    pub async fn slack_app(&self, store: &Store, slack: &SlackSettings, key: &str, channel: &str, event: &Event) -> Attempt {
+    /// `queues` are the names the Transfer select offers.
+    pub async fn slack_app(
+        &self,
+        store: &Store,
+        slack: &SlackSettings,
+        queues: &[String],
+        key: &str,
+        channel: &str,
+        event: &Event,
+    ) -> Attempt {
         let Some(token) = slack.bot_token.as_ref().map(|t| t.expose_secret().to_owned()).filter(|t| !t.is_empty()) else {
             return Attempt::Failed("integrations.slack.bot_token is not set".into());
         };
@@ -212,7 +251,7 @@ impl Targets {
         let mut attempt = 1u32;
         let mut rate_waits = 0u32;
         loop {
-            let outcome = self.slack_app_once(store, slack, &token, &hash, channel, conversation, event).await;
+            let outcome = self.slack_app_once(store, slack, queues, &token, (&hash, channel), conversation, event).await;
             let wait = match outcome {
                 Call::Ok(_) => return Attempt::Done,
                 Call::Disable(why) => return Attempt::Gone(why),
@@ -237,9 +276,9 @@ impl Targets {
         &self,
         store: &Store,
         slack: &SlackSettings,
+        queues: &[String],
         token: &str,
-        hash: &str,
-        channel: &str,
+        (hash, channel): (&str, &str),
         conversation: &str,
         event: &Event,
     ) -> Call {
@@ -255,7 +294,7 @@ impl Targets {
         let Some(parent) = parent else {
             let first = event.data.message.as_ref().map(|m| excerpt(&m.text, EXCERPT_CHARS)).unwrap_or_default();
             let due = due_of(event).unwrap_or_default();
-            let (text, attachments) = parent_message(event, &first, &due, &self.public_base);
+            let (text, attachments) = parent_message(event, &first, &due, &self.public_base, queues);
             let body = json!({ "channel": channel, "text": text, "attachments": attachments, "unfurl_links": false });
             let answer = match self.slack_call(slack, token, "chat.postMessage", &body).await {
                 Call::Ok(answer) => answer,
@@ -274,7 +313,7 @@ impl Targets {
         };
         if changes_state(&event.event_type) {
             let due = due_of(event).unwrap_or(parent.due.clone());
-            let (text, attachments) = parent_message(event, &parent.first, &due, &self.public_base);
+            let (text, attachments) = parent_message(event, &parent.first, &due, &self.public_base, queues);
             let body = json!({ "channel": parent.channel, "ts": parent.ts, "text": text, "attachments": attachments });
             match self.slack_call(slack, token, "chat.update", &body).await {
                 Call::Ok(_) => {}
@@ -362,12 +401,17 @@ mod tests {
                       "customer": { "id": "k1", "address": "+8613812345678" }, "queue": "returns", "agent": "alice" }
         }))
         .unwrap();
-        let (text, attachments) = parent_message(&event, "where is *my* parcel", "2026-12-04 10:05:00 UTC", "https://sb.example");
+        let (text, attachments) = parent_message(&event, "where is *my* parcel", "2026-12-04 10:05:00 UTC", "https://sb.example", &["returns".into()]);
         let all = attachments.to_string();
         assert!(text.contains("Resolved by alice"), "{text}");
         assert!(!all.contains("13812345678"), "customer masked: {all}");
         assert!(all.contains("#2EB67D") && all.contains("SLA due") && all.contains("where is *my* parcel"));
         assert!(all.contains("https://sb.example/api/v1/conversations/c1"));
+        assert!(!all.contains("sb_resolve"), "no buttons once resolved");
+        let offered = buttons(events::OFFERED, &["returns".into()]).unwrap().to_string();
+        assert!(offered.contains("sb_accept") && offered.contains("sb_decline") && offered.contains("sb_transfer"));
+        let assigned = buttons(events::ASSIGNED, &[]).unwrap().to_string();
+        assert!(assigned.contains("sb_resolve") && !assigned.contains("sb_accept") && !assigned.contains("sb_transfer"));
         assert_eq!(target_hash("alice#0", "C1").len(), 16);
         assert_ne!(target_hash("alice#0", "C1"), target_hash("queue:returns#0", "C1"));
         assert!(thread_message(&event).starts_with("*resolved* · alice"));

@@ -215,7 +215,7 @@ impl Metrics {
         let slack_events = Family::<ReportLabels, Counter>::default();
         registry.register(
             "slack_events",
-            "Requests to the Slack app's events endpoint, by outcome: `reply`, `note`, `duplicate`, `ignored`, `refused` (an agent's command refused), `challenge`, `rejected` (bad or stale signature, malformed), `unavailable`",
+            "Requests to the Slack app's events and interactivity endpoints, by outcome: `reply`, `note`, `action` (a button acted), `duplicate`, `ignored`, `refused` (an agent's command refused), `challenge`, `rejected` (bad or stale signature, malformed), `unavailable`",
             slack_events.clone(),
         );
         let live = LiveGauges::register(&mut registry);

@@ -288,14 +288,36 @@ async fn a_conversation_lives_in_one_slack_thread_and_its_agent_answers_from_the
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 
-    // Resolving updates the parent, and the event goes into the thread.
-    let r = reqwest::Client::new()
-        .post(app.url(&format!("/api/v1/conversations/{conv}/resolve")))
-        .bearer_auth("alice-token")
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    // The parent's buttons: bob may not resolve alice's conversation (told
+    // alone); a stale press does nothing; alice's Resolve resolves it.
+    assert!(parent.to_string().contains("sb_resolve"), "the parent has a Resolve button");
+    let press = |user: &str| {
+        let payload = json!({ "type": "block_actions", "user": { "id": user },
+            "container": { "type": "message", "channel_id": "C0TEAM", "message_ts": parent_ts },
+            "actions": [ { "action_id": "sb_resolve", "type": "button" } ] });
+        form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+    };
+    let post_form = |form: String, ts: i64| {
+        let ts = ts.to_string();
+        let sig = signature(&ts, &form);
+        reqwest::Client::new()
+            .post(app.url("/integrations/slack/interactivity"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(form)
+            .send()
+    };
+    assert_eq!(post_form(press("U0BOB"), now).await.unwrap().status(), 200);
+    slack.wait("bob told the resolve is refused", |c| c.iter().filter(|c| c.method == "chat.postEphemeral" && c.body["user"] == "U0BOB").count() >= 2).await;
+    assert_eq!(post_form(press("U0ALICE"), now - 400).await.unwrap().status(), 401, "a stale press");
+    let state = |app: &TestApp| {
+        let req = reqwest::Client::new().get(app.url(&format!("/api/v1/conversations/{conv}"))).bearer_auth("admin-secret").send();
+        async move { req.await.unwrap().json::<Value>().await.unwrap()["conversation"]["state"].clone() }
+    };
+    assert_ne!(state(&app).await, "resolved", "nothing acted on yet");
+    assert_eq!(post_form(press("U0ALICE"), now).await.unwrap().status(), 200);
+    assert_eq!(state(&app).await, "resolved");
     let calls = slack.wait("the parent updated as resolved", |c| c.iter().any(|c| c.method == "chat.update" && c.body.to_string().contains("Resolved"))).await;
     let update = calls.iter().rev().find(|c| c.method == "chat.update").unwrap();
     assert_eq!((update.body["ts"].clone(), update.body["channel"].clone()), (json!(parent_ts), json!("C0TEAM")));

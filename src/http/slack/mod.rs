@@ -1,5 +1,5 @@
 //! The Slack app's inbound side: `POST /integrations/slack/events` (the
-//! Events API). Every request is verified by its signature first
+//! Events API) and the buttons (`interactivity`). Every request is verified by its signature first
 //! (`verify`: 401, nothing acted on); then `url_verification` answers its
 //! challenge, and a `message` in the thread of a conversation's parent
 //! message (found through `store::slack`) by an agent mapped with
@@ -10,7 +10,10 @@
 //! edits and deletions are ignored; an `event_id` is acted on once
 //! (Slack's retries, `X-Slack-Retry-Num`, are answered at once).
 
+pub mod interactivity;
 pub mod verify;
+
+pub use interactivity::interactivity;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,18 +125,11 @@ fn refuse(app: &App, outcome: &'static str, e: ApiError) -> Response {
     ),
 )]
 pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = super::intake::check_provider_body(&app, body.len()) {
-        return refuse(&app, "rejected", e);
+    if let Err(e) = check(&app, &headers, &body) {
+        return e;
     }
     let live = app.live();
     let slack = &live.settings.integrations.slack;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let secret = slack.signing_secret.as_ref().map(|s| s.expose_secret());
-    let now = chrono::Utc::now().timestamp();
-    if let Err(refused) = verify::verify(secret, header("x-slack-request-timestamp"), header("x-slack-signature"), &body, now) {
-        tracing::debug!(reason = refused.reason(), "Slack request refused");
-        return refuse(&app, "rejected", ApiError::new(StatusCode::UNAUTHORIZED, "rejected", refused.reason()));
-    }
     let envelope: SlackEnvelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(_) => return refuse(&app, "rejected", ApiError::invalid("body", "is not an Events API request")),
@@ -158,6 +154,23 @@ pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
         }
         _ => ack(&app, "ignored"),
     }
+}
+
+/// The shared checks of both endpoints: the body's cap, then the
+/// signature (401, nothing acted on).
+fn check(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    if let Err(e) = super::intake::check_provider_body(app, body.len()) {
+        return Err(refuse(app, "rejected", e));
+    }
+    let live = app.live();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let secret = live.settings.integrations.slack.signing_secret.as_ref().map(|s| s.expose_secret());
+    let now = chrono::Utc::now().timestamp();
+    if let Err(refused) = verify::verify(secret, header("x-slack-request-timestamp"), header("x-slack-signature"), body, now) {
+        tracing::debug!(reason = refused.reason(), "Slack request refused");
+        return Err(refuse(app, "rejected", ApiError::new(StatusCode::UNAUTHORIZED, "rejected", refused.reason())));
+    }
+    Ok(())
 }
 
 /// What a thread message from an agent is.
