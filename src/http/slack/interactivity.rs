@@ -87,8 +87,8 @@ struct Selected {
     ),
 )]
 pub async fn interactivity(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = super::check(&app, &headers, &body) {
-        return e;
+    if let Some(refused) = super::check(&app, &headers, &body) {
+        return refused;
     }
     let payload = form_urlencoded::parse(&body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned());
     let Some(payload) = payload.and_then(|p| serde_json::from_str::<Payload>(&p).ok()) else {

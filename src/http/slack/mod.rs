@@ -125,8 +125,8 @@ fn refuse(app: &App, outcome: &'static str, e: ApiError) -> Response {
     ),
 )]
 pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = check(&app, &headers, &body) {
-        return e;
+    if let Some(refused) = check(&app, &headers, &body) {
+        return refused;
     }
     let live = app.live();
     let slack = &live.settings.integrations.slack;
@@ -157,10 +157,10 @@ pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
 }
 
 /// The shared checks of both endpoints: the body's cap, then the
-/// signature (401, nothing acted on).
-fn check(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+/// signature (401, nothing acted on). `Some` is the refusal's answer.
+fn check(app: &App, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     if let Err(e) = super::intake::check_provider_body(app, body.len()) {
-        return Err(refuse(app, "rejected", e));
+        return Some(refuse(app, "rejected", e));
     }
     let live = app.live();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -168,9 +168,9 @@ fn check(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
     let now = chrono::Utc::now().timestamp();
     if let Err(refused) = verify::verify(secret, header("x-slack-request-timestamp"), header("x-slack-signature"), body, now) {
         tracing::debug!(reason = refused.reason(), "Slack request refused");
-        return Err(refuse(app, "rejected", ApiError::new(StatusCode::UNAUTHORIZED, "rejected", refused.reason())));
+        return Some(refuse(app, "rejected", ApiError::new(StatusCode::UNAUTHORIZED, "rejected", refused.reason())));
     }
-    Ok(())
+    None
 }
 
 /// What a thread message from an agent is.
