@@ -327,3 +327,38 @@ async fn a_conversation_lives_in_one_slack_thread_and_its_agent_answers_from_the
     assert_eq!(parents, 1, "still one parent");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_revoked_bot_token_disables_the_slack_target_with_an_event() {
+    use futures::StreamExt;
+    let twilio = FakePeer::start(vec![(201, vec![], r#"{"sid":"SMout1","status":"queued"}"#.into())]).await;
+    let slack = FakeSlack::start().await;
+    // The fake answers `invalid_auth` to any other token.
+    let toml = config(&twilio, &slack).replace(BOT_TOKEN, "xoxb-revoked");
+    let app = TestApp::spawn_ready(&toml).await;
+    let nats = async_nats::connect(&app.settings.nats.url).await.unwrap();
+    let mut events = nats.subscribe(format!("{}.events.>", app.prefix)).await.unwrap();
+    nats.flush().await.unwrap();
+    sms(&app, "SMslack0101", "+14155550124", "hello").await;
+    let disabled = tokio::time::timeout(WAIT, async {
+        loop {
+            let e: Value = serde_json::from_slice(&events.next().await.unwrap().payload).unwrap();
+            if e["type"] == "switchboard.delivery.disabled" {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("a delivery.disabled event");
+    assert_eq!(disabled["data"]["agent"], "alice");
+    let reason = disabled["data"]["reason"].as_str().unwrap();
+    assert!(reason.contains("slack_app") && reason.contains("invalid_auth"), "{reason}");
+    assert!(!reason.contains("xoxb"), "no token in the reason");
+    let tried = slack.calls().len();
+    assert_eq!(tried, 1, "refused once, not retried: {:#?}", slack.calls());
+    // Later events of the conversation are not sent to a disabled target.
+    sms(&app, "SMslack0102", "+14155550124", "anyone?").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(slack.calls().len(), tried, "a disabled target gets nothing more");
+    app.stop().await;
+}
