@@ -146,7 +146,7 @@ async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), Re
     };
     let target = target.ok_or(ReplayError::TargetGone)?;
     let body = bytes::Bytes::from(serde_json::to_vec(&event).map_err(|_| ReplayError::Malformed("its event does not encode"))?);
-    match crate::delivery::attempt(app, target, &event, &body).await {
+    match crate::delivery::attempt(app, key, target, &event, &body).await {
         crate::targets::Attempt::Done | crate::targets::Attempt::Skipped => Ok(()),
         crate::targets::Attempt::Gone(reason) => Err(ReplayError::Failed(format!("the target {reason}"))),
         crate::targets::Attempt::Retry(reason) | crate::targets::Attempt::Failed(reason) => Err(ReplayError::Failed(reason)),

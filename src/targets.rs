@@ -1,7 +1,8 @@
 //! The HTTP delivery targets: Standard Webhooks, Slack incoming webhooks,
-//! and the group chat robots of WeCom, DingTalk and Feishu (`robots`).
+//! the Slack app (`slack_app`), and the group chat robots of WeCom, DingTalk and Feishu (`robots`).
 
 pub mod robots;
+pub mod slack_app;
 
 use std::time::{Duration, SystemTime};
 
@@ -42,6 +43,7 @@ pub fn kind(target: &DeliverTarget) -> &'static str {
     match target {
         DeliverTarget::Webhook { .. } => "webhook",
         DeliverTarget::Slack { .. } => "slack",
+        DeliverTarget::SlackApp { .. } => "slack_app",
         DeliverTarget::Wecom { .. } => "wecom",
         DeliverTarget::Dingtalk { .. } => "dingtalk",
         DeliverTarget::Feishu { .. } => "feishu",
@@ -76,6 +78,7 @@ impl Targets {
                 // NATS target is the fan-out subject, already published.
                 DeliverTarget::Email { .. }
                 | DeliverTarget::Nats {}
+                | DeliverTarget::SlackApp { .. }
                 | DeliverTarget::Wecom { .. }
                 | DeliverTarget::Dingtalk { .. }
                 | DeliverTarget::Feishu { .. } => return Attempt::Skipped,

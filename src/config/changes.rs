@@ -46,6 +46,8 @@ fn secrets(settings: &Settings) -> Vec<(String, Option<&SecretString>)> {
         all.push(("channels.webchat.session_secret".to_owned(), w.session_secret.as_ref()));
         all.push(("channels.webchat.identity_secret".to_owned(), w.identity_secret.as_ref()));
     }
+    all.push(("integrations.slack.bot_token".to_owned(), settings.integrations.slack.bot_token.as_ref()));
+    all.push(("integrations.slack.signing_secret".to_owned(), settings.integrations.slack.signing_secret.as_ref()));
     for (name, a) in &settings.agents {
         all.push((format!("agents.{name}.token"), a.token.as_ref()));
         target_secrets(&a.deliver, &format!("agents.{name}.deliver"), &mut all);
@@ -72,7 +74,7 @@ fn target_secrets<'a>(targets: &'a [DeliverTarget], at: &str, all: &mut Vec<(Str
                 all.push((format!("{at}[{i}].url"), Some(url)));
                 all.push((format!("{at}[{i}].secret"), secret.as_ref()));
             }
-            DeliverTarget::Email { .. } | DeliverTarget::Nats {} => {}
+            DeliverTarget::Email { .. } | DeliverTarget::Nats {} | DeliverTarget::SlackApp { .. } => {}
         }
     }
 }

@@ -2,7 +2,8 @@
 //! (durable consumer `delivery`), fans each event out on `P.agent.<id>` and
 //! `P.queue.<name>`, and sends it to the delivery targets of the agent, of
 //! the conversation's queue and (when the event says so) of the SLA
-//! supervisors: webhooks, Slack, mailboxes, chat robots.
+//! supervisors: webhooks, Slack (incoming webhooks and the app), mailboxes,
+//! chat robots.
 //!
 //! A target that already received an event (recorded in Redis) is skipped on
 //! redelivery, so a partial failure retries only what failed. Transient
@@ -277,7 +278,7 @@ async fn deliver_once(
         app.metrics.delivery(kind, Outcome::rejected);
         return Ok(());
     }
-    match attempt(app, target, event, body).await {
+    match attempt(app, key, target, event, body).await {
         Attempt::Done => {
             app.metrics.delivery(kind, Outcome::ok);
             if let Err(e) = app.store.mark_delivered(&event.id, key, DELIVERED_TTL).await {
@@ -321,13 +322,22 @@ async fn deliver_once(
 
 /// One delivery of `event` to `target`: the mailbox target through SMTP,
 /// the chat robots under their shared rate limit, the other HTTP targets
-/// through [`Targets`].
-pub(crate) async fn attempt(app: &App, target: &DeliverTarget, event: &Event, body: &bytes::Bytes) -> Attempt {
+/// through [`Targets`]. `key` is the target's delivery key
+/// (`<agent>#<i>`…): the Slack app keeps its threads under it.
+pub(crate) async fn attempt(app: &App, key: &str, target: &DeliverTarget, event: &Event, body: &bytes::Bytes) -> Attempt {
     if let Some(robot) = crate::targets::robots::Robot::of(target) {
         return app.targets.robot(&app.store, &app.metrics, &robot, event).await;
     }
     match target {
         DeliverTarget::Email { address } => mailbox::deliver(app, address, event).await,
+        DeliverTarget::SlackApp { channel } => {
+            let live = app.live();
+            let mut queues: Vec<String> = live.settings.queues.keys().cloned().collect();
+            if !live.settings.queues.contains_key(&live.settings.routing.default_queue) {
+                queues.insert(0, live.settings.routing.default_queue.clone());
+            }
+            app.targets.slack_app(&app.store, &live.settings.integrations.slack, &queues, key, channel, event).await
+        }
         _ => app.targets.deliver(target, event, body).await,
     }
 }

@@ -17,6 +17,7 @@ mod openapi;
 mod ops;
 mod probes;
 mod server;
+mod slack;
 mod sms;
 mod webchat;
 mod wechat;
@@ -68,6 +69,8 @@ route_table! {
     "/webchat/sessions" => post(webchat::sessions).options(webchat::preflight);
     "/webchat/ws" => get(webchat::socket);
     "/webhooks/wechat/{account}" => get(wechat::verify).post(wechat::push);
+    "/integrations/slack/events" => post(slack::events);
+    "/integrations/slack/interactivity" => post(slack::interactivity);
     "/dashboard" => get(dashboard::page);
     "/dashboard/app.js" => get(dashboard::script);
     "/api/v1/agents/{agent}/status" => put(api::set_status);

@@ -46,6 +46,8 @@ pub const BEARER: &str = "bearer";
         super::wechat::verify,
         super::wechat::push,
         super::email::inbound,
+        super::slack::events,
+        super::slack::interactivity::interactivity,
         super::widget_js,
         super::widget_demo,
         super::dashboard::page,

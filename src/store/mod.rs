@@ -28,6 +28,8 @@ pub mod schema;
 mod sends;
 pub mod sending;
 mod sla;
+mod slack;
+pub use slack::SlackParent;
 mod runtime;
 pub mod timers;
 mod webchat;

@@ -43,6 +43,9 @@
 //! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (kind, target, reason, and the event, message or payload) |
 //! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `queue:<name>#<i>`, `supervisor#<i>`) → why it is disabled (410, a robot's permanent error) |
 //! | `{P}:robot:<h>:sent`             | zset   | sends to one chat robot (`h` = first 16 bytes of SHA-256 of its URL, hex) → Redis time (ms), the sliding window of its rate limit (PX the longest window); see `store::ratelimit` |
+//! | `{P}:slack:ts:<conversation>:<h>` | hash  | the conversation's Slack parent message for one `slack_app` target (`h` = first 8 bytes of SHA-256 of the target key and channel, hex): `ts`, `channel`, `first` (the first message's excerpt), `due` (EX 90 d) |
+//! | `{P}:slack:thread:<channel>:<ts>` | string | the conversation whose Slack parent message that is (EX 90 d): a thread reply finds its conversation |
+//! | `{P}:slack:event:<event id>`     | string | a Slack Events API event taken (EX 1 d): a retry or replay acts once |
 //! | `{P}:email:msgid:<message-id>`  | string | conversation of an email we sent or received (EX 90 d) |
 //! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |
 //! | `{P}:webchat:<v>:seq`            | string | last `seq` given in visitor `v`'s chat (EX 30 d)   |
@@ -295,6 +298,21 @@ impl Keys {
         format!("{}:alerts", self.base)
     }
 
+    /// A conversation's Slack parent message for one `slack_app` target.
+    pub fn slack_parent(&self, conversation: &str, target_hash: &str) -> String {
+        format!("{}:slack:ts:{conversation}:{target_hash}", self.base)
+    }
+
+    /// The conversation of a Slack parent message (`channel`, `ts`).
+    pub fn slack_thread(&self, channel: &str, ts: &str) -> String {
+        format!("{}:slack:thread:{channel}:{ts}", self.base)
+    }
+
+    /// A Slack Events API event taken.
+    pub fn slack_event(&self, event_id: &str) -> String {
+        format!("{}:slack:event:{event_id}", self.base)
+    }
+
     /// Inbound messages routed in one minute (since the epoch).
     pub fn inbound_count(&self, minute: i64) -> String {
         format!("{}:inbound:{minute}", self.base)
@@ -327,6 +345,9 @@ mod tests {
             k.at_risk(),
             k.alerts(),
             k.inbound_count(1),
+            k.slack_parent("c", "00ff"),
+            k.slack_thread("C1", "1.2"),
+            k.slack_event("Ev1"),
         ] {
             assert!(key.starts_with("{t1}:"), "{key}");
         }

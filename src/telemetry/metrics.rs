@@ -122,6 +122,7 @@ pub struct Metrics {
     robot_rate_waits: Family<StageLabels, Counter>,
     report_events: Family<ReportLabels, Counter>,
     notices: Family<NoticeLabels, Counter>,
+    slack_events: Family<ReportLabels, Counter>,
     /// Held while a scrape replaces and encodes them, so two scrapes do
     /// not interleave.
     live: Arc<std::sync::Mutex<LiveGauges>>,
@@ -225,9 +226,16 @@ impl Metrics {
             "Providers' notices applied by the router, by channel, kind (`delivery`, `profile`) and outcome: `applied`, `unchanged` (a delivery state older than the one known), `unknown` (not one of our messages)",
             notices.clone(),
         );
+        let slack_events = Family::<ReportLabels, Counter>::default();
+        registry.register(
+            "slack_events",
+            "Requests to the Slack app's events and interactivity endpoints, by outcome: `reply`, `note`, `action` (a button acted), `duplicate`, `ignored`, `refused` (an agent's command refused), `challenge`, `rejected` (bad or stale signature, malformed), `unavailable`",
+            slack_events.clone(),
+        );
         let live = LiveGauges::register(&mut registry);
         Metrics {
             notices,
+            slack_events,
             live: Arc::new(std::sync::Mutex::new(live)),
             registry: Arc::new(registry),
             report_events,
@@ -317,6 +325,12 @@ impl Metrics {
     /// duplicate, ignored).
     pub fn report_event(&self, outcome: &str) {
         self.report_events.get_or_create(&ReportLabels { outcome: outcome.into() }).inc();
+    }
+
+    /// A request to the Slack app's events endpoint ended (`outcome`: one
+    /// of the fixed words of `http::slack`).
+    pub fn slack_event(&self, outcome: &'static str) {
+        self.slack_events.get_or_create(&ReportLabels { outcome: outcome.into() }).inc();
     }
 
     /// A bus message at `stage` could not be decoded.

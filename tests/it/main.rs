@@ -33,6 +33,7 @@ mod scoping;
 mod sending;
 mod simulate;
 mod sla;
+mod slack;
 mod sms_more;
 mod sms_path;
 mod supervisor;

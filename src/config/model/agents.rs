@@ -34,6 +34,9 @@ pub struct AgentSettings {
     /// After a resolve, the capacity returns this much later.
     #[serde(default)]
     pub wrapup_secs: u64,
+    /// The agent's Slack user id (`U…`): their messages in a conversation's
+    /// Slack thread act as them.
+    pub slack_user: Option<String>,
 }
 
 /// Agent presence (defined with the API's other enums in `model`).
@@ -96,6 +99,13 @@ pub enum DeliverTarget {
     Slack {
         /// Incoming-webhook URL (it is itself a credential).
         url: SecretString,
+    },
+    /// The Slack app: one parent message per conversation in `channel`,
+    /// every later event in its thread (see `targets::slack_app`).
+    #[serde(rename = "slack_app")]
+    SlackApp {
+        /// Channel id (`C…`) the bot is a member of.
+        channel: String,
     },
     /// A WeCom (企业微信) group robot: `markdown` messages (see
     /// `targets::robots`).

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 mod agents;
 mod backends;
 mod channels;
+mod integrations;
 mod ops;
 mod routing;
 mod sending;
@@ -16,6 +17,7 @@ mod sla;
 pub use agents::*;
 pub use backends::*;
 pub use channels::*;
+pub use integrations::*;
 pub use ops::*;
 pub use routing::*;
 pub use sending::*;
@@ -61,6 +63,8 @@ pub struct Settings {
     pub supervisor: SupervisorSettings,
     /// `[alerts]`
     pub alerts: AlertsSettings,
+    /// `[integrations.*]`
+    pub integrations: IntegrationsSettings,
     /// The sources these settings were loaded from, read again by a reload.
     pub source: Option<super::Loader>,
 }

@@ -5,6 +5,7 @@
 
 mod channels;
 mod fields;
+mod integrations;
 mod ops;
 mod routing;
 mod secrets;
@@ -27,6 +28,7 @@ impl Settings {
         self.validate_sla(p);
         self.validate_calendars(p);
         self.validate_ops(p);
+        self.validate_integrations(p);
     }
 
     /// Whether `name` is a configured queue or the implicit default queue.

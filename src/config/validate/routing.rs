@@ -54,7 +54,7 @@ impl Settings {
             for (i, target) in q.deliver.iter().enumerate() {
                 let t = format!("{at}.deliver[{i}]");
                 if matches!(target, DeliverTarget::Email { .. } | DeliverTarget::Nats {}) {
-                    p.push(t, "queue targets are `webhook`, `slack`, `wecom`, `dingtalk` or `feishu`");
+                    p.push(t, "queue targets are `webhook`, `slack`, `slack_app`, `wecom`, `dingtalk` or `feishu`");
                 } else {
                     delivery_target(target, &t, self.delivery.require_signed_bots, p);
                 }

@@ -72,10 +72,13 @@ impl Settings {
                     }
                 }
                 DeliverTarget::Slack { url } => http_url(url.expose_secret(), &format!("{t}.url"), p),
-                DeliverTarget::Wecom { .. } | DeliverTarget::Dingtalk { .. } | DeliverTarget::Feishu { .. } => {
+                DeliverTarget::Wecom { .. }
+                | DeliverTarget::Dingtalk { .. }
+                | DeliverTarget::Feishu { .. }
+                | DeliverTarget::SlackApp { .. } => {
                     super::targets::delivery_target(target, &t, self.delivery.require_signed_bots, p)
                 }
-                _ => p.push(t, "supervisor targets are `webhook`, `slack`, `wecom`, `dingtalk` or `feishu`"),
+                _ => p.push(t, "supervisor targets are `webhook`, `slack`, `slack_app`, `wecom`, `dingtalk` or `feishu`"),
             }
         }
         if !(60..=47 * 3600).contains(&self.sla.wechat_window_warn_secs) {

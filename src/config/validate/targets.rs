@@ -29,6 +29,7 @@ pub(super) fn delivery_target(target: &DeliverTarget, t: &str, require_signed: b
             }
         }
         DeliverTarget::Slack { url } => http_url(url.expose_secret(), &format!("{t}.url"), p),
+        DeliverTarget::SlackApp { channel } => super::integrations::slack_channel(channel, t, p),
         DeliverTarget::Email { address } if !address.contains('@') => p.push(format!("{t}.address"), "must be an email address"),
         DeliverTarget::Email { .. } | DeliverTarget::Nats {} => {}
         DeliverTarget::Wecom { url, language, rate_limit, rate_window_secs } => {
