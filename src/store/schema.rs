@@ -45,6 +45,7 @@
 //! | `{P}:robot:<h>:sent`             | zset   | sends to one chat robot (`h` = first 16 bytes of SHA-256 of its URL, hex) → Redis time (ms), the sliding window of its rate limit (PX the longest window); see `store::ratelimit` |
 //! | `{P}:slack:ts:<conversation>:<h>` | hash  | the conversation's Slack parent message for one `slack_app` target (`h` = first 8 bytes of SHA-256 of the target key and channel, hex): `ts`, `channel`, `first` (the first message's excerpt), `due` (EX 90 d) |
 //! | `{P}:slack:thread:<channel>:<ts>` | string | the conversation whose Slack parent message that is (EX 90 d): a thread reply finds its conversation |
+//! | `{P}:slack:pause:<channel>`      | string | set (PX the `Retry-After`) when Slack rate-limits a post to that channel: every replica's posts to it wait it out |
 //! | `{P}:slack:event:<event id>`     | string | a Slack Events API event taken (EX 1 d): a retry or replay acts once |
 //! | `{P}:email:msgid:<message-id>`  | string | conversation of an email we sent or received (EX 90 d) |
 //! | `{P}:optout:sms:<acct>`          | set    | E.164 numbers that sent STOP to that account       |
@@ -306,6 +307,11 @@ impl Keys {
     /// The conversation of a Slack parent message (`channel`, `ts`).
     pub fn slack_thread(&self, channel: &str, ts: &str) -> String {
         format!("{}:slack:thread:{channel}:{ts}", self.base)
+    }
+
+    /// Slack rate-limited posts to a channel until this key expires.
+    pub fn slack_pause(&self, channel: &str) -> String {
+        format!("{}:slack:pause:{channel}", self.base)
     }
 
     /// A Slack Events API event taken.

@@ -66,6 +66,22 @@ impl Store {
         self.check(r).await
     }
 
+    /// Records that Slack rate-limited posts to `channel` for `wait`.
+    pub async fn pause_slack_channel(&self, channel: &str, wait: Duration) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        let r: Result<(), _> = redis::cmd("SET").arg(self.keys.slack_pause(channel)).arg("1").arg("PX").arg(ms).query_async(&mut c).await;
+        self.check(r).await
+    }
+
+    /// How long posts to `channel` must still wait, if Slack rate-limited it.
+    pub async fn slack_channel_pause(&self, channel: &str) -> Result<Option<Duration>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<i64, _> = c.pttl(self.keys.slack_pause(channel)).await;
+        let ms = self.check(r).await?;
+        Ok(u64::try_from(ms).ok().filter(|ms| *ms > 0).map(Duration::from_millis))
+    }
+
     /// Claims a Slack event id: `true` the first time (for `ttl`).
     pub async fn first_slack_event(&self, event_id: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.first_seen(&self.keys.slack_event(event_id), ttl).await

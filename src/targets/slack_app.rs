@@ -251,6 +251,11 @@ impl Targets {
         let mut attempt = 1u32;
         let mut rate_waits = 0u32;
         loop {
+            // A rate limit Slack gave any replica for this channel holds
+            // every post to it (a Redis failure here only skips the wait).
+            if let Ok(Some(pause)) = store.slack_channel_pause(channel).await {
+                tokio::time::sleep(pause.min(MAX_RATE_WAIT)).await;
+            }
             let outcome = self.slack_app_once(store, slack, queues, &token, (&hash, channel), conversation, event).await;
             let wait = match outcome {
                 Call::Ok(_) => return Attempt::Done,
@@ -258,7 +263,14 @@ impl Targets {
                 Call::Failed(why) => return Attempt::Failed(why),
                 Call::RateLimited(wait) if rate_waits < MAX_RATE_WAITS => {
                     rate_waits += 1;
-                    wait.min(MAX_RATE_WAIT)
+                    match store.pause_slack_channel(channel, wait.min(MAX_RATE_WAIT)).await {
+                        // Shared: waited at the top of the loop.
+                        Ok(()) => Duration::ZERO,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "the Slack rate limit is not shared with the other replicas");
+                            wait.min(MAX_RATE_WAIT)
+                        }
+                    }
                 }
                 Call::RateLimited(_) => return Attempt::Retry("Slack rate limit: still limited".into()),
                 Call::Retry(why) if attempt >= self.settings.max_attempts => return Attempt::Retry(why),

@@ -362,3 +362,18 @@ async fn a_revoked_bot_token_disables_the_slack_target_with_an_event() {
     assert_eq!(slack.calls().len(), tried, "a disabled target gets nothing more");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_rate_limit_pauses_the_channel_for_every_replica() {
+    // Recorded by whichever replica got the 429; read by all.
+    let prefix = crate::support::unique_prefix();
+    let settings =
+        switchboard::config::Loader::new().without_env().overlay(format!("[redis]\nprefix = \"{prefix}\"\n")).load().unwrap();
+    let one = switchboard::store::Store::new(&settings.redis).unwrap();
+    let two = switchboard::store::Store::new(&settings.redis).unwrap();
+    assert_eq!(two.slack_channel_pause("C0123ABCD").await.unwrap(), None);
+    one.pause_slack_channel("C0123ABCD", Duration::from_secs(30)).await.unwrap();
+    let pause = two.slack_channel_pause("C0123ABCD").await.unwrap().expect("the other replica sees the pause");
+    assert!(pause > Duration::from_secs(25) && pause <= Duration::from_secs(30), "{pause:?}");
+    assert_eq!(two.slack_channel_pause("C0OTHER").await.unwrap(), None, "only that channel waits");
+}
