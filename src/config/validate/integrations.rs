@@ -7,7 +7,7 @@ use crate::config::model::*;
 impl Settings {
     pub(super) fn validate_integrations(&self, p: &mut Problems) {
         let s = &self.integrations.slack;
-        if !api_base_ok(&s.api_base) {
+        if !super::targets::https_or_local(&s.api_base) {
             p.push("integrations.slack.api_base", "must be an https:// URL (http:// only to 127.0.0.1, for tests)");
         }
         if s.note_prefix.trim().is_empty() || s.note_prefix.len() > 16 {
@@ -55,18 +55,10 @@ fn slack_id_ok(id: &str, first: &[char]) -> bool {
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
-/// `https://` with a host, or `http://127.0.0.1` (the tests' fake).
-fn api_base_ok(s: &str) -> bool {
-    match url::Url::parse(s) {
-        Ok(u) if u.scheme() == "https" => u.host().is_some(),
-        Ok(u) if u.scheme() == "http" => u.host_str() == Some("127.0.0.1"),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{api_base_ok, slack_id_ok};
+    use super::slack_id_ok;
+    use crate::config::validate::targets::https_or_local as api_base_ok;
 
     fn problems(toml: &str) -> Vec<String> {
         match crate::config::Loader::new().without_env().overlay(toml.to_owned()).load() {

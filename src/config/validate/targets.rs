@@ -54,7 +54,7 @@ fn robot(
     t: &str,
     p: &mut Problems,
 ) {
-    if !robot_url_ok(url.expose_secret()) {
+    if !https_or_local(url.expose_secret()) {
         p.push(format!("{t}.url"), "must be an https:// URL (http:// only to 127.0.0.1, for tests)");
     }
     if let Some(secret) = secret {
@@ -77,8 +77,9 @@ fn robot(
     }
 }
 
-/// `https://` with a host, or `http://127.0.0.1` (the tests' fakes).
-fn robot_url_ok(s: &str) -> bool {
+/// `https://` with a host, or `http://127.0.0.1` (the tests' fakes): what
+/// an outside service's URL (a chat robot, the Slack Web API) must be.
+pub(super) fn https_or_local(s: &str) -> bool {
     match url::Url::parse(s) {
         Ok(u) if u.scheme() == "https" => u.host().is_some(),
         Ok(u) if u.scheme() == "http" => u.host_str() == Some("127.0.0.1"),
@@ -88,16 +89,16 @@ fn robot_url_ok(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::robot_url_ok;
+    use super::https_or_local;
 
     #[test]
     fn robots_are_reached_over_https_only() {
-        assert!(robot_url_ok("https://oapi.dingtalk.com/robot/send?access_token=x"));
-        assert!(robot_url_ok("http://127.0.0.1:8080/robot/send"));
-        assert!(!robot_url_ok("http://oapi.dingtalk.com/robot/send?access_token=x"));
-        assert!(!robot_url_ok("http://localhost/robot"));
-        assert!(!robot_url_ok("http://127.0.0.1.evil.example/robot"));
-        assert!(!robot_url_ok("ftp://127.0.0.1/"));
-        assert!(!robot_url_ok("not a url"));
+        assert!(https_or_local("https://oapi.dingtalk.com/robot/send?access_token=x"));
+        assert!(https_or_local("http://127.0.0.1:8080/robot/send"));
+        assert!(!https_or_local("http://oapi.dingtalk.com/robot/send?access_token=x"));
+        assert!(!https_or_local("http://localhost/robot"));
+        assert!(!https_or_local("http://127.0.0.1.evil.example/robot"));
+        assert!(!https_or_local("ftp://127.0.0.1/"));
+        assert!(!https_or_local("not a url"));
     }
 }
