@@ -24,12 +24,13 @@ use crate::store::CustomerUpdate;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityBody {
-    /// `phone`, `email`, `visitor`, or `wechat:<account>`.
-    #[schema(example = "phone")]
+    /// `phone`, `email`, `visitor`, or `wechat:<account>` (a configured
+    /// WeChat account).
+    #[schema(example = "phone", pattern = "^(phone|email|visitor|wechat:[A-Za-z0-9_-]{1,64})$")]
     kind: String,
     /// An E.164 number, an email address, a web chat visitor id (`v_…`),
     /// or a WeChat OpenID.
-    #[schema(example = "+8613800138000")]
+    #[schema(example = "+8613800138000", min_length = 1, max_length = 254)]
     value: String,
 }
 
@@ -52,18 +53,38 @@ pub struct CustomerBody {
 #[serde(deny_unknown_fields)]
 pub struct AttributesBody {
     /// The customer's tier (routing rules match it), at most 32 characters.
-    #[schema(max_length = 32, example = "vip")]
+    #[schema(max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", example = "vip")]
     tier: Option<String>,
     /// A lower-case language code (routing rules match it).
     #[schema(pattern = "^([a-z-]{2,8})?$", example = "zh")]
     language: Option<String>,
     /// The customer's name, at most 100 characters.
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     name: Option<String>,
-    /// At most 20 tags of 1 to 32 characters without `,`.
+    /// At most 20 tags.
     #[schema(max_items = 20)]
-    tags: Option<Vec<String>>,
+    tags: Option<Vec<Tag>>,
 }
+
+/// A customer tag: 1 to 32 characters, no `,` and no control characters.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct Tag(String);
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A tag: 1 to 32 characters, no `,` and no control characters."))
+            .min_length(Some(1))
+            .max_length(Some(32))
+            .pattern(Some("^[^,\\u0000-\\u001f\\u007f-\\u009f]+$"))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
 
 fn plain(value: &str, max: usize) -> bool {
     !value.is_empty() && value.chars().count() <= max && !value.chars().any(char::is_control)
@@ -152,6 +173,7 @@ pub async fn put_customer(
         attributes.push(("name".to_owned(), name));
     }
     if let Some(tags) = a.tags {
+        let tags: Vec<String> = tags.into_iter().map(|Tag(t)| t).collect();
         if tags.len() > 20 || tags.iter().any(|t| !plain(t, 32) || t.contains(',')) {
             return Err(ApiError::invalid("attributes.tags", "at most 20 tags of 1 to 32 characters without `,`"));
         }

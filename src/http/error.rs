@@ -29,6 +29,11 @@ impl ApiError {
         ApiError { status, code, message: message.into(), details: Some(details) }
     }
 
+    /// The message said to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 400 about one field of the body.
     pub fn invalid(field: &str, why: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", format!("`{field}` {why}"))

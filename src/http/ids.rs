@@ -4,11 +4,6 @@
 //! be far too long. What cannot be an id cannot exist: a path id out of
 //! format is 404, like an unknown one; a query or body id is 400.
 
-use super::error::ApiError;
-
-/// A conversation id: a ULID in its canonical form (26 upper-case
-/// Crockford base-32 characters), as the router makes them.
-pub use crate::commands::is_conversation_id;
 
 /// An outbound message id: a ULID, or an idempotent reply's `K` and 25
 /// upper-case hex digits; 26 characters either way.
@@ -28,18 +23,10 @@ pub fn is_shop_customer_id(id: &str) -> bool {
     !id.is_empty() && id.chars().count() <= 128 && !id.contains('|') && !id.chars().any(char::is_control)
 }
 
-/// 404 for a path conversation id out of format.
-pub fn conversation(id: &str) -> Result<(), ApiError> {
-    if is_conversation_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("conversation"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::is_conversation_id;
 
     #[test]
     fn ids_out_of_format_are_refused() {

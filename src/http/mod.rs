@@ -16,6 +16,7 @@ mod intake;
 mod openapi;
 mod ops;
 mod probes;
+mod query;
 mod server;
 mod slack;
 mod sms;

@@ -82,7 +82,7 @@ pub const BEARER: &str = "bearer";
         super::api::supervisor::stream,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerScheme, &OptionalSessionBody),
+    modifiers(&BearerScheme, &OptionalSessionBody, &ClosedProviderBodies, &JsonBodyRefusals),
     tags(
         (name = "probes", description = "Liveness, readiness and Prometheus metrics"),
         (name = "meta", description = "This description"),
@@ -121,6 +121,54 @@ impl Modify for OptionalSessionBody {
         let operation = doc.paths.paths.get_mut("/webchat/sessions").and_then(|item| item.post.as_mut());
         if let Some(body) = operation.and_then(|op| op.request_body.as_mut()) {
             body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+}
+
+/// The web chat's request types live in the channel crate, which refuses
+/// unknown fields; their described schemas say so.
+struct ClosedProviderBodies;
+
+impl Modify for ClosedProviderBodies {
+    fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        use utoipa::openapi::RefOr;
+        let Some(components) = doc.components.as_mut() else { return };
+        for name in ["WebchatSessionRequest", "WebchatIdentity"] {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+                object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
+}
+
+/// Every operation with a JSON request body may answer the framework's
+/// refusals of it, in the error shape: 415 without a JSON content type,
+/// 413 over the body limit (added where the operation does not describe
+/// them itself).
+struct JsonBodyRefusals;
+
+impl Modify for JsonBodyRefusals {
+    fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+        let error = || {
+            ResponseBuilder::new()
+                .content("application/json", ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody"))).build())
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in [&mut item.post, &mut item.put, &mut item.patch].into_iter().flatten() {
+                let json = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+                if !json {
+                    continue;
+                }
+                let responses = &mut op.responses.responses;
+                responses.entry("415".to_owned()).or_insert_with(|| {
+                    RefOr::T(error().description("`unsupported`: the body is not sent as `Content-Type: application/json`").build())
+                });
+                responses
+                    .entry("413".to_owned())
+                    .or_insert_with(|| RefOr::T(error().description("`too_large`: the body is over the route's limit").build()));
+            }
         }
     }
 }
@@ -281,6 +329,33 @@ mod tests {
                 .unwrap_or_default();
             assert_eq!(declared, expected, "{method} {path}");
         }
+    }
+
+    /// What the framework refuses before a handler runs is documented: every
+    /// operation with a JSON body answers 415 and 413 in the error shape, and
+    /// the web chat's bodies are closed like the types that read them.
+    #[test]
+    fn framework_refusals_are_documented() {
+        let doc = json();
+        let mut bodies = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if op["requestBody"]["content"].get("application/json").is_none() {
+                    continue;
+                }
+                bodies += 1;
+                for status in ["413", "415"] {
+                    let schema = &op["responses"][status]["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/ErrorBody", "{method} {path} {status}");
+                }
+            }
+        }
+        assert!(bodies >= 8, "JSON-body operations: {bodies}");
+        for name in ["WebchatSessionRequest", "WebchatIdentity"] {
+            assert_eq!(doc["components"]["schemas"][name]["additionalProperties"], false, "{name}");
+        }
+        let stream = &doc["paths"]["/api/v1/supervisor/stream"]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"];
+        assert_eq!(stream["$ref"], "#/components/schemas/StreamEvent");
     }
 
     /// Every `$ref` points at a component that exists.

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
 use super::auth::AdminOnly;
+use super::query::ApiQuery;
 use super::error::{ApiError, ErrorBody};
 use crate::app::App;
 use crate::model::{Agent, AgentLoad, AgentStatus, Capacity, DeadLetter, DeadLetterPage, Queue, QueueStats, Replayed, Stats};
@@ -44,7 +45,7 @@ pub struct ListQuery {
 pub async fn dead_letters(
     State(app): State<Arc<App>>,
     _admin: AdminOnly,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

@@ -152,7 +152,7 @@ pub async fn status(
     State(app): State<Arc<App>>,
     Path(account): Path<String>,
     OriginalUri(uri): OriginalUri,
-    axum::extract::Query(query): axum::extract::Query<StatusQuery>,
+    super::query::ApiQuery(query): super::query::ApiQuery<StatusQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use switchboard_core::{Channel, Notice};
@@ -21,6 +21,7 @@ use sha2::Digest as _;
 use switchboard_wechat::{AccountKeys, Push, PushPolicy, PushQuery, Verified, WechatEvent};
 
 use super::error::{ApiError, ErrorBody};
+use super::query::ApiQuery;
 use crate::app::App;
 use crate::store::Claim;
 use crate::telemetry::Outcome;
@@ -80,7 +81,7 @@ fn text(body: String) -> Response {
         (status = 404, description = "No such WeChat account", body = ErrorBody),
     ),
 )]
-pub async fn verify(State(app): State<Arc<App>>, Path(account): Path<String>, Query(q): Query<PushQuery>) -> Response {
+pub async fn verify(State(app): State<Arc<App>>, Path(account): Path<String>, ApiQuery(q): ApiQuery<PushQuery>) -> Response {
     let keys = match keys(&app, &account) {
         Ok(k) => k,
         Err(e) => return e.into_response(),
@@ -132,7 +133,7 @@ fn reject(e: &switchboard_wechat::WechatError) -> Response {
 pub async fn push(
     State(app): State<Arc<App>>,
     Path(account): Path<String>,
-    Query(q): Query<PushQuery>,
+    ApiQuery(q): ApiQuery<PushQuery>,
     body: Bytes,
 ) -> Response {
     let keys = match keys(&app, &account) {

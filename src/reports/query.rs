@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_core::Channel;
 use utoipa::ToSchema;
 
@@ -23,7 +23,7 @@ use crate::store::{Store, StoreError};
 pub const CLOCKS: [&str; 3] = ["first_response", "next_response", "resolution"];
 
 /// How a summary's rows are grouped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     /// One row per queue.
@@ -39,18 +39,6 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    /// The group named `s` (`queue`, `agent`, `channel`, `day`, `hour`).
-    pub fn parse(s: &str) -> Option<GroupBy> {
-        match s {
-            "queue" => Some(GroupBy::Queue),
-            "agent" => Some(GroupBy::Agent),
-            "channel" => Some(GroupBy::Channel),
-            "day" => Some(GroupBy::Day),
-            "hour" => Some(GroupBy::Hour),
-            _ => None,
-        }
-    }
-
     /// The dimension prefix of the buckets' fields (`None`: the `all`
     /// dimension, grouped by time).
     fn dimension(self) -> Option<&'static str> {

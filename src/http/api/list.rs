@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use switchboard_core::Channel;
@@ -12,6 +11,7 @@ use switchboard_core::Channel;
 use super::unreadable;
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::query::ApiQuery;
 use crate::app::App;
 use crate::model::{
     Conversation, ConversationPage, ConversationState,
@@ -41,6 +41,7 @@ pub struct ConversationQuery {
     /// Only conversations of this customer (the router's customer id).
     customer: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^YzE6([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$")]
     cursor: Option<String>,
     /// At most this many, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -57,21 +58,36 @@ impl ConversationQuery {
     }
 }
 
+/// The pattern of a cursor (documented on the `cursor` parameter): `c1:`
+/// and a position, base64url. Every string of this pattern is a cursor (a
+/// position between two ids continues after it), so a client never holds a
+/// well-formed cursor the API refuses.
+#[cfg(test)]
+const CURSOR_PATTERN: &str = "^YzE6([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$";
+
+/// base64url, padding optional, extra bits of the last character ignored.
+const CURSOR: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
 /// The cursor for the page after conversation `id`: opaque to clients.
 fn encode_cursor(id: &str) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{id}"))
+    CURSOR.encode(format!("c1:{id}"))
 }
 
-/// The conversation id a cursor continues after.
+/// The position (a conversation id, or a string between two) a cursor
+/// continues after.
 fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     use base64::Engine as _;
     let bad = || ApiError::invalid("cursor", "is not a cursor this API gave out");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let id = text.strip_prefix("c1:").ok_or_else(bad)?;
-    crate::http::ids::conversation(id).map_err(|_| bad())?;
-    Ok(id.to_owned())
+    let raw = CURSOR.decode(cursor).map_err(|_| bad())?;
+    let position = raw.strip_prefix(b"c1:").ok_or_else(bad)?;
+    Ok(String::from_utf8_lossy(position).into_owned())
 }
 
 /// `GET /api/v1/conversations`
@@ -97,9 +113,8 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
 pub async fn list_conversations(
     State(app): State<Arc<App>>,
     who: Principal,
-    query: Result<axum::extract::Query<ConversationQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(mut q): ApiQuery<ConversationQuery>,
 ) -> Result<Json<ConversationPage>, ApiError> {
-    let mut q = query.map(|axum::extract::Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1 to 200"));
@@ -140,6 +155,35 @@ pub async fn list_conversations(
         after = ids.last().cloned();
         if examined >= MAX_EXAMINED {
             return Ok(Json(ConversationPage { conversations, next_cursor: after.as_deref().map(encode_cursor) }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_gives_back_its_position() {
+        let id = "01JF0000000000000000000000";
+        assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
+    }
+
+    #[test]
+    fn every_string_of_the_documented_pattern_is_a_cursor() {
+        let doc = serde_json::to_value(crate::http::openapi::document()).unwrap();
+        let params = doc["paths"]["/api/v1/conversations"]["get"]["parameters"].as_array().unwrap();
+        let cursor = params.iter().find(|p| p["name"] == "cursor").unwrap();
+        assert_eq!(cursor["schema"]["pattern"], CURSOR_PATTERN, "the documented pattern");
+        let pattern = regex::Regex::new(CURSOR_PATTERN).unwrap();
+        for c in ["YzE6", "YzE6AB", "YzE6ABC", "YzE6ABCD", "YzE6_-_-z9", "YzE6zzzzzzz"] {
+            assert!(pattern.is_match(c), "{c}");
+            assert!(decode_cursor(c).is_ok(), "{c}");
+        }
+        assert!(pattern.is_match(&encode_cursor("01JF0000000000000000000000")));
+        for c in ["zz", "YzE6A", "Yz", "!!!!"] {
+            assert!(decode_cursor(c).is_err(), "{c}");
+            assert!(!pattern.is_match(c), "{c}");
         }
     }
 }

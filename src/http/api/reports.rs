@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::app::App;
 use crate::http::auth::Watcher;
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::query::ApiQuery;
 use crate::reports::query::{self, GroupBy, CLOCKS};
 use crate::reports::{Percentiles, Row};
 
@@ -29,15 +30,28 @@ const MAX_HOURLY_DAYS: i64 = 31;
 pub struct SummaryQuery {
     /// Start of the range, RFC 3339 (default: `to` − 24 h). Within
     /// `reports.retention_days` of now.
+    #[param(format = DateTime)]
     from: Option<String>,
     /// End of the range (exclusive), RFC 3339 (default: now). At most a day
     /// ahead of now.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// `queue`, `agent`, `channel`, `day` (default; days in
     /// `reports.timezone`) or `hour` (a range of at most 31 days).
-    group_by: Option<String>,
+    group_by: Option<GroupBy>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
-    format: Option<String>,
+    #[param(inline)]
+    format: Option<ReportFormat>,
+}
+
+/// The form of a summary's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    /// JSON ([`Summary`]).
+    Json,
+    /// CSV with a header line.
+    Csv,
 }
 
 /// The answer of `GET /api/v1/reports/summary`.
@@ -76,16 +90,8 @@ fn instant(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiE
 fn range(q: &SummaryQuery, accept_csv: bool, now: DateTime<Utc>, retention_days: u32) -> Result<Range, ApiError> {
     let to = instant("to", q.to.as_deref())?.unwrap_or(now);
     let from = instant("from", q.from.as_deref())?.unwrap_or(to - Duration::hours(24));
-    let group_by = match q.group_by.as_deref() {
-        None => GroupBy::Day,
-        Some(g) => GroupBy::parse(g).ok_or_else(|| ApiError::invalid("group_by", "must be one of queue, agent, channel, day, hour"))?,
-    };
-    let csv = match q.format.as_deref() {
-        None => accept_csv,
-        Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(ApiError::invalid("format", "must be json or csv")),
-    };
+    let group_by = q.group_by.unwrap_or(GroupBy::Day);
+    let csv = q.format.map_or(accept_csv, |f| f == ReportFormat::Csv);
     if from >= to {
         return Err(ApiError::invalid("from", "must be before `to`"));
     }
@@ -141,9 +147,8 @@ pub async fn summary(
     State(app): State<Arc<App>>,
     _watcher: Watcher,
     headers: HeaderMap,
-    query: Result<axum::extract::Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> Result<Response, ApiError> {
-    let q = query.map(|axum::extract::Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let r = range(&q, accepts_csv(&headers), Utc::now(), app.settings.reports.retention_days)?;
     let rows = query::summary(&app, r.from, r.to, r.group_by).await.map_err(|e| ApiError::unavailable(&e))?;
     if r.csv {
@@ -212,9 +217,14 @@ fn cell(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn q(from: Option<&str>, to: Option<&str>, group_by: Option<&str>, format: Option<&str>) -> SummaryQuery {
-        SummaryQuery { from: from.map(Into::into), to: to.map(Into::into), group_by: group_by.map(Into::into), format: format.map(Into::into) }
+        let pairs = [("from", from), ("to", to), ("group_by", group_by), ("format", format)];
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().filter_map(|(k, v)| v.map(|v| (*k, v))))
+            .finish();
+        crate::http::query::parse(&query).unwrap()
     }
 
     fn message(e: ApiError) -> String {
@@ -241,14 +251,21 @@ mod tests {
             q(Some("2026-05-31T00:00:00Z"), Some("2026-05-30T00:00:00Z"), None, None),
             q(Some("2025-01-01T00:00:00Z"), None, None, None),
             q(Some("2026-04-01T00:00:00Z"), None, Some("hour"), None),
-            q(None, None, Some("week"), None),
-            q(None, None, None, Some("xml")),
             q(None, Some("2027-01-01T00:00:00Z"), None, None),
         ] {
             let e = range(&bad, false, now, 400).expect_err("refused");
             message(e);
         }
         assert!(range(&q(Some("2026-05-01T00:00:00Z"), None, Some("hour"), None), false, now, 400).is_ok(), "31 days hourly");
+    }
+
+    #[test]
+    fn an_unknown_grouping_or_format_is_refused_by_name() {
+        for (query, field) in [("group_by=week", "`group_by`"), ("format=xml", "`format`")] {
+            let e = crate::http::query::parse::<SummaryQuery>(query).expect_err(query);
+            assert!(e.message().starts_with(field), "{}", e.message());
+        }
+        assert_eq!(q(None, None, Some("queue"), Some("csv")).group_by, Some(GroupBy::Queue));
     }
 
     #[test]

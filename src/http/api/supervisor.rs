@@ -16,6 +16,35 @@ use super::super::error::{ApiError, ErrorBody};
 use crate::app::App;
 use crate::supervisor::Snapshot;
 
+/// The name of the stream's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamEventName {
+    /// The floor now.
+    Snapshot,
+}
+
+/// One event of `GET /api/v1/supervisor/stream`, as its `event:` and
+/// `data:` lines carry it.
+#[derive(Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
+pub struct StreamEvent {
+    /// Always `snapshot`.
+    pub event: StreamEventName,
+    /// The snapshot's JSON, as `GET /api/v1/supervisor/snapshot` answers it
+    /// (`{"stale": true}` while Redis cannot be read and none was taken).
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
+impl From<StreamEvent> for Event {
+    fn from(e: StreamEvent) -> Event {
+        let name = match e.event {
+            StreamEventName::Snapshot => "snapshot",
+        };
+        Event::default().event(name).data(e.data)
+    }
+}
+
 /// `GET /api/v1/supervisor/snapshot`
 #[utoipa::path(
     get,
@@ -55,7 +84,7 @@ pub async fn snapshot(State(app): State<Arc<App>>, _who: Watcher) -> Result<impl
         `token` query parameter.",
     params(("token" = Option<String>, Query, description = "The token, when no `Authorization` header can be sent")),
     responses(
-        (status = 200, description = "The stream of `snapshot` events", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "The stream of `snapshot` events; the schema is one event's", body = StreamEvent, content_type = "text/event-stream"),
         (status = 401, description = "`unauthorized`: no token, an unknown one, or an agent's", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -86,7 +115,7 @@ pub async fn stream(State(app): State<Arc<App>>, _who: StreamWatcher) -> Sse<imp
                     (data, last)
                 }
             };
-            Some((Ok(Event::default().event("snapshot").data(data)), (app, last, false)))
+            Some((Ok(StreamEvent { event: StreamEventName::Snapshot, data }.into()), (app, last, false)))
         }
     });
     Sse::new(events).keep_alive(KeepAlive::default())

@@ -190,7 +190,7 @@ fn open_session(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         `history`, `typing`, `error`, `pong` from the server) are in \
         `channels/webchat/PROTOCOL.md`.",
     params(
-        ("token" = String, Query, description = "The `session_token` of `POST /webchat/sessions`"),
+        ("token" = String, Query, description = "The `session_token` of `POST /webchat/sessions`: `claims.signature`", pattern = "^[^.]+\\.[^.]+$"),
         ("Origin" = Option<String>, Header, description = "The page's origin"),
     ),
     responses(
