@@ -278,6 +278,33 @@ impl Bus {
         }
     }
 
+    /// Deletes messages by stream sequence (`refs`: `inbound`, `outbound`
+    /// or `events`, and the sequence); the server overwrites what it
+    /// deletes. One already gone (aged out, deleted before) counts as
+    /// deleted. How many of `refs` are gone now.
+    pub async fn delete_messages(&self, refs: &[(String, u64)]) -> Result<u64, BusError> {
+        use async_nats::jetstream::stream::DeleteMessageErrorKind;
+        let fail = |name: &str, e: String| BusError::Setup { what: format!("stream {name}"), reason: e };
+        let mut gone = 0;
+        for (kind, seq) in refs {
+            let name = match kind.as_str() {
+                "inbound" => self.subjects.inbound_stream(),
+                "outbound" => self.subjects.outbound_stream(),
+                "events" => self.subjects.events_stream(),
+                _ => continue,
+            };
+            let stream = self.js.get_stream_no_info(&name).await.map_err(|e| fail(&name, e.to_string()))?;
+            match stream.delete_message(*seq).await {
+                Ok(_) => gone += 1,
+                Err(e) => match e.kind() {
+                    DeleteMessageErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND => gone += 1,
+                    _ => return Err(fail(&name, e.to_string())),
+                },
+            }
+        }
+        Ok(gone)
+    }
+
     /// A core NATS publish (no persistence), for the agent and queue
     /// fan-out subjects. Checked against `max_payload` like
     /// [`publish`](Self::publish).

@@ -15,6 +15,7 @@ mod ids;
 mod intake;
 mod openapi;
 mod ops;
+mod privacy;
 mod probes;
 mod server;
 mod slack;
@@ -84,7 +85,8 @@ route_table! {
     "/api/v1/conversations/{id}/decline" => post(api::decline);
     "/api/v1/conversations/{id}/transfer" => post(api::transfer);
     "/api/v1/conversations/{id}/notes" => post(api::note);
-    "/api/v1/customers/{id}" => put(admin::put_customer).get(admin::get_customer);
+    "/api/v1/customers/{id}" => put(admin::put_customer).get(admin::get_customer).delete(privacy::erase_customer);
+    "/api/v1/customers/{id}/export" => get(privacy::export_customer);
     "/api/v1/admin/reload" => post(admin::reload);
     "/api/v1/admin/dead-letters" => get(ops::dead_letters);
     "/api/v1/admin/dead-letters/{id}" => delete(ops::drop_dead_letter);

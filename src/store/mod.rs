@@ -7,8 +7,8 @@
 //! replies written with the state they follow), `sends` and [`sending`]
 //! (outbound send state and claims), `delivery`, `dead_letters`,
 //! `runtime` (admin-set entries), `channels` (opt-outs, WeChat tokens),
-//! `webchat`, [`timers`], and `once` (first-seen markers and request
-//! claims).
+//! `webchat`, [`timers`], `once` (first-seen markers and request
+//! claims), and `privacy` (erasing a customer).
 
 mod agents;
 mod channels;
@@ -21,6 +21,8 @@ mod delivery;
 mod once;
 mod live;
 mod outbox;
+mod privacy;
+pub use privacy::{Erased, StreamRef};
 pub mod ratelimit;
 mod reports;
 mod routing;
@@ -144,6 +146,7 @@ pub struct Store {
     reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     live_scripts: Arc<live::LiveScripts>,
+    privacy_scripts: Arc<privacy::PrivacyScripts>,
     /// The batching fronts (`coalesce`), started on first use.
     batchers: Arc<tokio::sync::OnceCell<Batchers>>,
 }
@@ -235,6 +238,7 @@ impl Store {
                 reply: with_lib(include_str!("lua/reply.lua")),
             }),
             live_scripts: Arc::new(live::LiveScripts::new()),
+            privacy_scripts: Arc::new(privacy::PrivacyScripts::new()),
             batchers: Arc::new(tokio::sync::OnceCell::new()),
         })
     }

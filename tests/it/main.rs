@@ -21,6 +21,7 @@ mod monitoring;
 mod ids;
 mod openapi;
 mod outbox;
+mod privacy;
 mod oversize;
 mod readiness;
 mod reconnect;
