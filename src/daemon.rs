@@ -119,7 +119,11 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
 async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: CancellationToken) {
     // The streams first: intake needs nothing else, so it is ready while
     // Redis may still be away.
-    if !set_up(&cancel, || async { app.bus.ensure_streams().await.map_err(|e| e.to_string()) }).await {
+    let streams = || async {
+        app.bus.ensure_streams().await.map_err(|e| e.to_string())?;
+        app.bus.ensure_audit_stream(app.settings.retention.audit_max_age()).await.map_err(|e| e.to_string())
+    };
+    if !set_up(&cancel, streams).await {
         return;
     }
     app.readiness.streams_ready();

@@ -195,6 +195,27 @@ impl Bus {
         Ok(())
     }
 
+    /// Creates or updates the audit trail's stream (`P_audit`, subjects
+    /// `P.audit.>`, kept `max_age`: `retention.audit_days`).
+    pub async fn ensure_audit_stream(&self, max_age: Duration) -> Result<(), BusError> {
+        let name = self.subjects.audit_stream();
+        let config = stream::Config {
+            name: name.clone(),
+            subjects: vec![self.subjects.audit(">")],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            num_replicas: self.settings.stream_replicas,
+            max_age,
+            duplicate_window: Duration::from_secs(self.settings.duplicate_window_secs),
+            ..Default::default()
+        };
+        self.js
+            .create_or_update_stream(config)
+            .await
+            .map(|_| ())
+            .map_err(|e| BusError::Setup { what: format!("stream {name}"), reason: e.to_string() })
+    }
+
     /// Whether all three streams exist on the server.
     pub async fn streams_exist(&self) -> bool {
         for name in [self.subjects.inbound_stream(), self.subjects.outbound_stream(), self.subjects.events_stream()] {

@@ -104,6 +104,7 @@ route_table! {
 pub fn router(app: Arc<App>) -> Router {
     let server = &app.settings.server;
     routes(Router::new())
+        .route_layer(middleware::from_fn_with_state(app.clone(), privacy::audit))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(middleware::from_fn_with_state(app.clone(), read_body))

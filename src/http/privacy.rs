@@ -2,14 +2,19 @@
 //! be forgotten) and export everything held about one (see
 //! `crate::privacy`).
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::Json;
 
 use super::auth::AdminOnly;
 use super::error::{ApiError, ErrorBody};
 use crate::app::App;
+use crate::privacy::audit::{Actor, AuditEntry};
 use crate::privacy::{CustomerExport, ErasureReceipt, PrivacyError};
 
 /// A customer reference: the switchboard customer id, the shop's customer
@@ -98,4 +103,26 @@ pub async fn export_customer(
         .await
         .map_err(|e| failed(&e))?;
     Ok(Json(export.ok_or_else(|| ApiError::not_found("customer"))?))
+}
+
+/// The audit trail's layer (see `crate::privacy::audit`): an audited
+/// operation called with a known token is recorded once answered.
+pub(super) async fn audit(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    let Some(action) = crate::privacy::audit::action(req.method().as_str(), &route) else { return next.run(req).await };
+    let Ok(who) = super::auth::authenticate(&app.live().settings, req.headers()) else { return next.run(req).await };
+    let actor = match who {
+        super::auth::Principal::Admin => Actor { kind: "admin", id: "admin".into() },
+        super::auth::Principal::Agent(id) => Actor { kind: "agent", id },
+    };
+    let method = req.method().to_string();
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (mut parts, body) = req.into_parts();
+    let target = Path::<BTreeMap<String, String>>::from_request_parts(&mut parts, &app).await.map(|p| p.0).unwrap_or_default();
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let status = response.status().as_u16();
+    let entry = AuditEntry { action, actor, method, route, target, status, client, forwarded_for };
+    crate::privacy::audit::record(&app, entry).await;
+    response
 }

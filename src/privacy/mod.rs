@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub mod audit;
+
 use crate::app::App;
 use crate::model::{ConversationDetail, Message};
 use crate::store::StoreError;

@@ -138,11 +138,11 @@ async fn redis_dump(prefix: &str) -> Vec<String> {
     out
 }
 
-/// Every message stored on the instance's three streams.
+/// Every message stored on the instance's streams (the audit trail's too).
 async fn stream_dump(prefix: &str) -> Vec<String> {
     let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
     let mut out = Vec::new();
-    for name in ["inbound", "outbound", "events"] {
+    for name in ["inbound", "outbound", "events", "audit"] {
         let stream = js.get_stream(format!("{prefix}_{name}")).await.unwrap();
         let consumer = stream
             .create_consumer(async_nats::jetstream::consumer::pull::Config {
@@ -490,5 +490,90 @@ async fn an_erased_customer_leaves_nothing_behind_and_a_stop_stays_honoured() {
     )
     .await;
     assert_eq!(status, 404, "a number never known");
+
+    // The audit trail has each of those actions, who did it and from
+    // where, and none of the customer's texts or addresses.
+    let audit = audit_trail(&app.prefix).await;
+    let of = |kind: &str| audit.iter().filter(|e| e["type"] == format!("switchboard.audit.{kind}")).collect::<Vec<_>>();
+    let update = of("customer.update");
+    assert_eq!(update.len(), 1, "{audit:?}");
+    assert_eq!(update[0]["data"]["actor"], json!({"kind": "admin", "id": "admin"}));
+    assert_eq!(update[0]["data"]["target"]["id"], "shop-77");
+    assert!(update[0]["data"]["client"].as_str().unwrap().starts_with("127.0.0.1:"), "{:?}", update[0]);
+    let reads = of("conversation.read");
+    assert!(reads.iter().any(|e| e["data"]["target"]["id"] == json!(sms_conv) && e["data"]["status"] == 200));
+    assert!(reads.iter().any(|e| e["data"]["target"]["id"] == json!(chat_conv) && e["data"]["status"] == 404), "the read after the erase");
+    assert!(of("conversation.list").iter().any(|e| e["data"]["actor"] == json!({"kind": "agent", "id": "alice"})));
+    assert_eq!(of("customer.export").len(), 4, "shop-77 before and after, nobody, the customer id");
+    let erases = of("customer.erase");
+    let statuses: Vec<u64> = erases.iter().map(|e| e["data"]["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 200, 200, 404]);
+    assert!(erases[0]["data"]["target"]["id"].as_str().unwrap().starts_with("h:"), "an identity is recorded hashed: {:?}", erases[0]);
+    assert!(of("customer.read").iter().any(|e| e["data"]["status"] == 404));
+    let text = serde_json::to_string(&audit).unwrap();
+    for needle in needles {
+        assert!(!text.contains(needle), "{needle} in the audit trail");
+    }
+    app.stop().await;
+}
+
+/// The events of the instance's audit trail, in order.
+async fn audit_trail(prefix: &str) -> Vec<Value> {
+    let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
+    let stream = js.get_stream(format!("{prefix}_audit")).await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    loop {
+        let batch: Vec<_> = consumer.fetch().max_messages(1000).expires(Duration::from_millis(300)).messages().await.unwrap().try_collect().await.unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        out.extend(batch.iter().map(|m| serde_json::from_slice::<Value>(&m.payload).unwrap()));
+    }
+}
+
+/// The admin actions on the configuration and the dead letters are on
+/// the audit trail, with the status each answered.
+#[tokio::test]
+async fn admin_actions_are_on_the_audit_trail() {
+    let app = TestApp::spawn_ready(&config("http://127.0.0.1:9")).await;
+    let calls = [
+        (reqwest::Method::POST, "/api/v1/admin/reload", None),
+        (reqwest::Method::PUT, "/api/v1/admin/queues/extra", Some(json!({"priority": 1}))),
+        (reqwest::Method::DELETE, "/api/v1/admin/queues/extra", None),
+        (reqwest::Method::GET, "/api/v1/admin/dead-letters", None),
+        (reqwest::Method::POST, "/api/v1/admin/dead-letters/none/replay", None),
+        (reqwest::Method::DELETE, "/api/v1/admin/dead-letters/none", None),
+    ];
+    let mut statuses = Vec::new();
+    for (method, path, body) in calls {
+        let req = reqwest::Client::new().request(method, app.url(path)).bearer_auth(ADMIN).header("x-forwarded-for", "203.0.113.9");
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        statuses.push(req.send().await.unwrap().status().as_u16());
+    }
+    // Not audited: a token nobody has (no one to name).
+    let resp = reqwest::Client::new().post(app.url("/api/v1/admin/reload")).bearer_auth("nobody").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let audit = audit_trail(&app.prefix).await;
+    let seen: Vec<(String, u64)> =
+        audit.iter().map(|e| (e["type"].as_str().unwrap().to_owned(), e["data"]["status"].as_u64().unwrap())).collect();
+    let actions = ["config.reload", "config.change", "config.change", "dead_letter.list", "dead_letter.replay", "dead_letter.drop"];
+    let expected: Vec<(String, u64)> =
+        actions.iter().zip(&statuses).map(|(a, s)| (format!("switchboard.audit.{a}"), u64::from(*s))).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(audit[1]["data"]["target"], json!({"kind": "queues", "name": "extra"}));
+    assert_eq!(audit[2]["data"]["method"], "DELETE");
+    assert!(audit.iter().all(|e| e["data"]["forwarded_for"] == "203.0.113.9" && e["data"]["actor"]["kind"] == "admin"));
+    assert!(audit.iter().all(|e| e["source"].as_str().is_some_and(|s| !s.is_empty())));
     app.stop().await;
 }

@@ -101,6 +101,20 @@ impl DeliverySettings {
     }
 }
 
+/// `[retention]`: how long data is kept.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RetentionSettings {
+    /// Days the audit trail (the `P_audit` stream) is kept.
+    pub audit_days: u32,
+}
+
+impl RetentionSettings {
+    /// The audit trail's age limit.
+    pub fn audit_max_age(&self) -> Duration {
+        Duration::from_secs(u64::from(self.audit_days) * 24 * 3600)
+    }
+}
+
 /// `[reports]`: the aggregates of the event log.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ReportsSettings {

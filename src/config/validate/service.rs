@@ -89,6 +89,9 @@ impl Settings {
         if !(1..=10_000).contains(&o.relay_batch) {
             p.push("outbox.relay_batch", "must be between 1 and 10000");
         }
+        if !(1..=36_500).contains(&self.retention.audit_days) {
+            p.push("retention.audit_days", "must be between 1 and 36500");
+        }
         if !(1..=3650).contains(&self.reports.retention_days) {
             p.push("reports.retention_days", "must be between 1 and 3650");
         }
