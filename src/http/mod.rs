@@ -104,8 +104,9 @@ route_table! {
 pub fn router(app: Arc<App>) -> Router {
     let server = &app.settings.server;
     routes(Router::new())
-        .route_layer(middleware::from_fn_with_state(app.clone(), privacy::audit))
         .fallback(|| async { ApiError::not_found("route") })
+        // Innermost: it sees the matched route (the audit trail).
+        .layer(middleware::from_fn_with_state(app.clone(), privacy::audit))
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(middleware::from_fn_with_state(app.clone(), read_body))
         .layer(TimeoutLayer::with_status_code(
