@@ -168,13 +168,15 @@ impl Bus {
 
     /// Creates or updates the three streams. Idempotent: every replica runs
     /// it at start, and a changed retention setting is applied in place.
-    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+    /// `cap` (`retention.stream_max_age_days`) shortens their age limits.
+    pub async fn ensure_streams(&self, cap: Option<Duration>) -> Result<(), BusError> {
         let s = &self.subjects;
-        let age = Duration::from_secs(self.settings.stream_max_age_secs);
+        let capped = |d: Duration| cap.map_or(d, |c| c.min(d));
+        let age = capped(Duration::from_secs(self.settings.stream_max_age_secs));
         let defs = [
             (s.inbound_stream(), s.inbound_all(), age),
             (s.outbound_stream(), s.outbound_all(), age),
-            (s.events_stream(), s.events_all(), Duration::from_secs(self.settings.events_max_age_secs)),
+            (s.events_stream(), s.events_all(), capped(Duration::from_secs(self.settings.events_max_age_secs))),
         ];
         for (name, subject, max_age) in defs {
             let config = stream::Config {

@@ -147,6 +147,8 @@ pub struct Store {
     outbox_scripts: Arc<outbox::OutboxScripts>,
     live_scripts: Arc<live::LiveScripts>,
     privacy_scripts: Arc<privacy::PrivacyScripts>,
+    /// How long a visitor's web chat history lives after its last message.
+    chat_ttl: Duration,
     /// The batching fronts (`coalesce`), started on first use.
     batchers: Arc<tokio::sync::OnceCell<Batchers>>,
 }
@@ -239,8 +241,15 @@ impl Store {
             }),
             live_scripts: Arc::new(live::LiveScripts::new()),
             privacy_scripts: Arc::new(privacy::PrivacyScripts::new()),
+            chat_ttl: CHAT_TTL,
             batchers: Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    /// This store with web chat histories kept `ttl` after their last
+    /// message (`retention.webchat_history_days`; [`CHAT_TTL`] otherwise).
+    pub fn with_chat_ttl(self, ttl: Duration) -> Store {
+        Store { chat_ttl: ttl, ..self }
     }
 
     /// The batching fronts, started on first use (on the caller's

@@ -15,6 +15,7 @@ use super::{OutboxEntry, Store, StoreError};
 /// The scripts, and the hash key once read.
 pub(super) struct PrivacyScripts {
     erase: Script,
+    retention: Script,
     stream_index: Script,
     key: tokio::sync::OnceCell<Vec<u8>>,
 }
@@ -22,12 +23,16 @@ pub(super) struct PrivacyScripts {
 impl PrivacyScripts {
     pub(super) fn new() -> PrivacyScripts {
         PrivacyScripts {
-            erase: super::with_lib(include_str!("lua/erase.lua")),
+            erase: super::with_lib(&format!("{ERASE_LIB}\n{}", include_str!("lua/erase.lua"))),
+            retention: super::with_lib(&format!("{ERASE_LIB}\n{}", include_str!("lua/retention.lua"))),
             stream_index: Script::new(include_str!("lua/stream_index.lua")),
             key: tokio::sync::OnceCell::new(),
         }
     }
 }
+
+/// The removal of one conversation, shared by the erase and the retention sweep.
+const ERASE_LIB: &str = include_str!("lua/erase_lib.lua");
 
 /// How long an erased conversation's tombstone lives: longer than any
 /// publish of one of its messages can lag behind the erase (the outbox
@@ -50,6 +55,8 @@ struct ErasedJson {
     counts: BTreeMap<String, u64>,
     #[serde(default)]
     streams: String,
+    #[serde(default)]
+    done: bool,
 }
 
 /// `inbound:12 events:40` → [(inbound, 12), (events, 40)].
@@ -275,6 +282,44 @@ impl Store {
             streams: stream_refs(parsed.streams.split_whitespace()),
             events,
         })
+    }
+
+    /// One step of the retention sweep (see `lua/retention.lua`): the
+    /// conversations resolved before `resolved_before_ms` among the next
+    /// `batch` of the index, the dead letters older than
+    /// `dead_letters_before_ms` (0: keep either). What it removed, and
+    /// whether the sweep is through.
+    pub async fn retention_step(
+        &self,
+        resolved_before_ms: i64,
+        now_ms: i64,
+        batch: usize,
+        dead_letters_before_ms: i64,
+    ) -> Result<(Erased, bool), StoreError> {
+        let mut inv = self.privacy_scripts.retention.arg(self.keys.base());
+        inv.arg(resolved_before_ms).arg(now_ms).arg(TOMBSTONE_SECS).arg(batch).arg(dead_letters_before_ms);
+        let mut c = self.conn().await?;
+        let r: Result<String, _> = inv.invoke_async(&mut c).await;
+        let json = self.check(r).await?;
+        let parsed: ErasedJson = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt { key: self.keys.conversation_index(), reason: e.to_string() })?;
+        let erased = Erased { counts: parsed.counts, streams: stream_refs(parsed.streams.split_whitespace()), events: Vec::new() };
+        Ok((erased, parsed.done))
+    }
+
+    /// Takes the lock `name` for `ttl_ms` if no one holds it (a task shared
+    /// by the replicas); whether this call took it.
+    pub async fn try_lock(&self, name: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<Option<String>, _> = redis::cmd("SET")
+            .arg(format!("{}:retention:{name}", self.keys.base()))
+            .arg(ulid::Ulid::new().to_string())
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut c)
+            .await;
+        Ok(self.check(r).await?.is_some())
     }
 
     /// Records stream messages of conversations (see

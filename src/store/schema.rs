@@ -30,6 +30,7 @@
 //! | `{P}:conv:<id>:msgids`           | set    | the email Message-IDs mapped to the conversation (`email:msgid:`) |
 //! | `{P}:erased:<id>`                | string | an erased conversation → the first event `seq` kept (EX 7 d): its stream messages published later are deleted at once (`lua/stream_index.lua`) |
 //! | `{P}:erased:h:<hex>`             | string | the keyed hash of an id an erased customer was known by (customer id, shop id, `kind:value`) → the customer id (EX 30 d): a repeated erase answers zero counts, not 404 |
+//! | `{P}:retention:cursor`           | string | the last conversation id the retention sweep looked at (`lua/retention.lua`); `{P}:retention:lock` (PX): the replica sweeping now |
 //! | `{P}:privacy:key`                | string | the key of the keyed hashes (HMAC-SHA-256) that stand for an erased customer's number in `optout:sms:` (`h:<hex>`) |
 //! | `{P}:sla:<id>`                   | string | the conversation's SLA clocks, JSON (`sla::clock::Clocks`), replaced by compare-and-set (EX 90 d) |
 //! | `{P}:sla:done:<firing>:<i>`      | string | the i-th escalation step of an SLA timer's firing ran (EX 24 h) |

@@ -494,22 +494,62 @@ async fn an_erased_customer_leaves_nothing_behind_and_a_stop_stays_honoured() {
     // The audit trail has each of those actions, who did it and from
     // where, and none of the customer's texts or addresses.
     let audit = audit_trail(&app.prefix).await;
-    let of = |kind: &str| audit.iter().filter(|e| e["type"] == format!("switchboard.audit.{kind}")).collect::<Vec<_>>();
+    let of = |kind: &str| {
+        audit
+            .iter()
+            .filter(|e| e["type"] == format!("switchboard.audit.{kind}"))
+            .collect::<Vec<_>>()
+    };
     let update = of("customer.update");
     assert_eq!(update.len(), 1, "{audit:?}");
-    assert_eq!(update[0]["data"]["actor"], json!({"kind": "admin", "id": "admin"}));
+    assert_eq!(
+        update[0]["data"]["actor"],
+        json!({"kind": "admin", "id": "admin"})
+    );
     assert_eq!(update[0]["data"]["target"]["id"], "shop-77");
-    assert!(update[0]["data"]["client"].as_str().unwrap().starts_with("127.0.0.1:"), "{:?}", update[0]);
+    assert!(
+        update[0]["data"]["client"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{:?}",
+        update[0]
+    );
     let reads = of("conversation.read");
-    assert!(reads.iter().any(|e| e["data"]["target"]["id"] == json!(sms_conv) && e["data"]["status"] == 200));
-    assert!(reads.iter().any(|e| e["data"]["target"]["id"] == json!(chat_conv) && e["data"]["status"] == 404), "the read after the erase");
-    assert!(of("conversation.list").iter().any(|e| e["data"]["actor"] == json!({"kind": "agent", "id": "alice"})));
-    assert_eq!(of("customer.export").len(), 4, "shop-77 before and after, nobody, the customer id");
+    assert!(reads
+        .iter()
+        .any(|e| e["data"]["target"]["id"] == json!(sms_conv) && e["data"]["status"] == 200));
+    assert!(
+        reads
+            .iter()
+            .any(|e| e["data"]["target"]["id"] == json!(chat_conv) && e["data"]["status"] == 404),
+        "the read after the erase"
+    );
+    assert!(of("conversation.list")
+        .iter()
+        .any(|e| e["data"]["actor"] == json!({"kind": "agent", "id": "alice"})));
+    assert_eq!(
+        of("customer.export").len(),
+        4,
+        "shop-77 before and after, nobody, the customer id"
+    );
     let erases = of("customer.erase");
-    let statuses: Vec<u64> = erases.iter().map(|e| e["data"]["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = erases
+        .iter()
+        .map(|e| e["data"]["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [200, 200, 200, 404]);
-    assert!(erases[0]["data"]["target"]["id"].as_str().unwrap().starts_with("h:"), "an identity is recorded hashed: {:?}", erases[0]);
-    assert!(of("customer.read").iter().any(|e| e["data"]["status"] == 404));
+    assert!(
+        erases[0]["data"]["target"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("h:"),
+        "an identity is recorded hashed: {:?}",
+        erases[0]
+    );
+    assert!(of("customer.read")
+        .iter()
+        .any(|e| e["data"]["status"] == 404));
     let text = serde_json::to_string(&audit).unwrap();
     for needle in needles {
         assert!(!text.contains(needle), "{needle} in the audit trail");
@@ -531,11 +571,24 @@ async fn audit_trail(prefix: &str) -> Vec<Value> {
         .unwrap();
     let mut out = Vec::new();
     loop {
-        let batch: Vec<_> = consumer.fetch().max_messages(1000).expires(Duration::from_millis(300)).messages().await.unwrap().try_collect().await.unwrap();
+        let batch: Vec<_> = consumer
+            .fetch()
+            .max_messages(1000)
+            .expires(Duration::from_millis(300))
+            .messages()
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
         if batch.is_empty() {
             return out;
         }
-        out.extend(batch.iter().map(|m| serde_json::from_slice::<Value>(&m.payload).unwrap()));
+        out.extend(
+            batch
+                .iter()
+                .map(|m| serde_json::from_slice::<Value>(&m.payload).unwrap()),
+        );
     }
 }
 
@@ -546,15 +599,30 @@ async fn admin_actions_are_on_the_audit_trail() {
     let app = TestApp::spawn_ready(&config("http://127.0.0.1:9")).await;
     let calls = [
         (reqwest::Method::POST, "/api/v1/admin/reload", None),
-        (reqwest::Method::PUT, "/api/v1/admin/queues/extra", Some(json!({"priority": 1}))),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/admin/queues/extra",
+            Some(json!({"priority": 1})),
+        ),
         (reqwest::Method::DELETE, "/api/v1/admin/queues/extra", None),
         (reqwest::Method::GET, "/api/v1/admin/dead-letters", None),
-        (reqwest::Method::POST, "/api/v1/admin/dead-letters/none/replay", None),
-        (reqwest::Method::DELETE, "/api/v1/admin/dead-letters/none", None),
+        (
+            reqwest::Method::POST,
+            "/api/v1/admin/dead-letters/none/replay",
+            None,
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/admin/dead-letters/none",
+            None,
+        ),
     ];
     let mut statuses = Vec::new();
     for (method, path, body) in calls {
-        let req = reqwest::Client::new().request(method, app.url(path)).bearer_auth(ADMIN).header("x-forwarded-for", "203.0.113.9");
+        let req = reqwest::Client::new()
+            .request(method, app.url(path))
+            .bearer_auth(ADMIN)
+            .header("x-forwarded-for", "203.0.113.9");
         let req = match body {
             Some(b) => req.json(&b),
             None => req,
@@ -562,18 +630,198 @@ async fn admin_actions_are_on_the_audit_trail() {
         statuses.push(req.send().await.unwrap().status().as_u16());
     }
     // Not audited: a token nobody has (no one to name).
-    let resp = reqwest::Client::new().post(app.url("/api/v1/admin/reload")).bearer_auth("nobody").send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/v1/admin/reload"))
+        .bearer_auth("nobody")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     let audit = audit_trail(&app.prefix).await;
-    let seen: Vec<(String, u64)> =
-        audit.iter().map(|e| (e["type"].as_str().unwrap().to_owned(), e["data"]["status"].as_u64().unwrap())).collect();
-    let actions = ["config.reload", "config.change", "config.change", "dead_letter.list", "dead_letter.replay", "dead_letter.drop"];
-    let expected: Vec<(String, u64)> =
-        actions.iter().zip(&statuses).map(|(a, s)| (format!("switchboard.audit.{a}"), u64::from(*s))).collect();
+    let seen: Vec<(String, u64)> = audit
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let actions = [
+        "config.reload",
+        "config.change",
+        "config.change",
+        "dead_letter.list",
+        "dead_letter.replay",
+        "dead_letter.drop",
+    ];
+    let expected: Vec<(String, u64)> = actions
+        .iter()
+        .zip(&statuses)
+        .map(|(a, s)| (format!("switchboard.audit.{a}"), u64::from(*s)))
+        .collect();
     assert_eq!(seen, expected);
-    assert_eq!(audit[1]["data"]["target"], json!({"kind": "queues", "name": "extra"}));
+    assert_eq!(
+        audit[1]["data"]["target"],
+        json!({"kind": "queues", "name": "extra"})
+    );
     assert_eq!(audit[2]["data"]["method"], "DELETE");
-    assert!(audit.iter().all(|e| e["data"]["forwarded_for"] == "203.0.113.9" && e["data"]["actor"]["kind"] == "admin"));
-    assert!(audit.iter().all(|e| e["source"].as_str().is_some_and(|s| !s.is_empty())));
+    assert!(audit
+        .iter()
+        .all(|e| e["data"]["forwarded_for"] == "203.0.113.9"
+            && e["data"]["actor"]["kind"] == "admin"));
+    assert!(audit
+        .iter()
+        .all(|e| e["source"].as_str().is_some_and(|s| !s.is_empty())));
     app.stop().await;
+}
+
+/// The retention sweep with its clock moved: a resolved conversation stays
+/// while younger than `resolved_days` and goes (with its stream messages)
+/// once older; an open one stays; dead letters go after `dead_letter_days`.
+#[tokio::test]
+async fn retention_removes_what_is_past_its_limit_when_the_clock_moves() {
+    let toml = format!(
+        "{}\n[retention]\nresolved_days = 30\ndead_letter_days = 10\n",
+        config("http://127.0.0.1:9")
+    );
+    let app = TestApp::spawn_ready(&toml).await;
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (old_text, open_text) = (format!("old-{tag}"), format!("open-{tag}"));
+    sms(&app, &format!("SMr1{tag}"), "+14155550201", &old_text).await;
+    let old = alice_has(&app, 1).await["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = api(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/v1/conversations/{old}/resolve"),
+        "alice-token",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    alice_has(&app, 0).await;
+    sms(&app, &format!("SMr2{tag}"), "+14155550202", &open_text).await;
+    let open = alice_has(&app, 1).await["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let on_log = wait_until(WAIT, || async {
+        let s = stream_dump(&app.prefix).await;
+        (!containing(&s, &[&old_text]).is_empty() && !containing(&s, &[&open_text]).is_empty())
+            .then_some(())
+    })
+    .await;
+    assert!(on_log.is_some(), "both texts on the streams");
+
+    let store = switchboard::store::Store::new(&app.settings.redis).unwrap();
+    let bus = switchboard::bus::Bus::connect(&app.settings.nats)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let ms = |d: chrono::Duration| (now + d).timestamp_millis();
+    let record =
+        |id: &str| json!({"id": id, "kind": "webhook", "target": "alice#0", "reason": "gone"});
+    store
+        .dead_letter("dl-old", &record("dl-old"), ms(chrono::Duration::days(-11)))
+        .await
+        .unwrap();
+    store
+        .dead_letter("dl-new", &record("dl-new"), ms(chrono::Duration::zero()))
+        .await
+        .unwrap();
+    let dead_letters = || async {
+        let (_, page) = get(&app, "/api/v1/admin/dead-letters", ADMIN).await;
+        page["dead_letters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(dead_letters().await, ["dl-old", "dl-new"]);
+
+    // Five days on: the resolved conversation is younger than 30 days.
+    let sweep = |days: i64| {
+        switchboard::privacy::retention::sweep_at(
+            &store,
+            &bus,
+            &app.settings,
+            now + chrono::Duration::days(days),
+        )
+    };
+    let removed = sweep(5).await.unwrap();
+    assert_eq!(removed.get("conversations"), None, "{removed:?}");
+    assert_eq!(removed.get("dead_letters"), Some(&1), "{removed:?}");
+    assert_eq!(dead_letters().await, ["dl-new"]);
+    assert_eq!(
+        get(&app, &format!("/api/v1/conversations/{old}"), ADMIN)
+            .await
+            .0,
+        200
+    );
+
+    // Thirty-one days on: it goes, with its messages on the streams; the
+    // open one stays.
+    let removed = sweep(31).await.unwrap();
+    assert_eq!(removed.get("conversations"), Some(&1), "{removed:?}");
+    assert!(
+        removed.get("stream_messages").is_some_and(|n| *n >= 2),
+        "{removed:?}"
+    );
+    assert_eq!(
+        get(&app, &format!("/api/v1/conversations/{old}"), ADMIN)
+            .await
+            .0,
+        404
+    );
+    let (status, kept) = get(&app, &format!("/api/v1/conversations/{open}"), ADMIN).await;
+    assert_eq!(status, 200);
+    assert_eq!(kept["messages"][0]["text"], json!(open_text));
+    assert!(dead_letters().await.is_empty());
+    let streams = stream_dump(&app.prefix).await;
+    assert!(
+        containing(&streams, &[&old_text]).is_empty(),
+        "the old text is off the streams"
+    );
+    assert!(
+        !containing(&streams, &[&open_text]).is_empty(),
+        "the open one's is kept"
+    );
+    let dump = redis_dump(&app.prefix).await;
+    assert!(
+        containing(&dump, &[&old_text]).is_empty() && !containing(&dump, &[&open_text]).is_empty()
+    );
+    // A sweep with nothing past its limit removes nothing.
+    assert!(sweep(31).await.unwrap().is_empty());
+    app.stop().await;
+}
+
+/// `check-config` refuses a retention that would break reopening, with
+/// the reason.
+#[test]
+fn a_retention_shorter_than_the_reopen_window_is_refused() {
+    let toml = "[routing]\nreopen_window_secs = 864000\n[retention]\nresolved_days = 5\nwebchat_history_days = 0\n";
+    let problems = switchboard::config::Loader::new()
+        .without_env()
+        .overlay(toml)
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        problems.contains("retention.resolved_days") && problems.contains("reopen_window_secs"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("retention.webchat_history_days"),
+        "{problems}"
+    );
+    let fine = "[routing]\nreopen_window_secs = 864000\n[retention]\nresolved_days = 10\n";
+    assert!(switchboard::config::Loader::new()
+        .without_env()
+        .overlay(fine)
+        .load()
+        .is_ok());
 }
