@@ -112,7 +112,11 @@ impl Bus {
     pub async fn connect(settings: &NatsSettings) -> Result<Bus, BusError> {
         const RECONNECT_BASE: Duration = Duration::from_millis(50);
         const RECONNECT_CAP: Duration = Duration::from_millis(500);
-        let client = async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(ca) = &settings.ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        let client = options
             .name(format!("switchboard/{}", settings.prefix))
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))

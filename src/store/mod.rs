@@ -197,6 +197,18 @@ fn with_lib(body: &str) -> Script {
     Script::new(&format!("{LIB_LUA}\n{body}"))
 }
 
+/// A Redis client for `settings`: `redis.url`, with the CA certificates of
+/// `redis.ca_file` (a private CA of a `rediss://` server) when set.
+pub fn client(settings: &RedisSettings) -> Result<redis::Client, redis::RedisError> {
+    match &settings.ca_file {
+        Some(ca) => {
+            let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(std::fs::read(ca)?) };
+            redis::Client::build_with_tls(settings.url.expose_secret(), certs)
+        }
+        None => redis::Client::open(settings.url.expose_secret()),
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password: show only the prefix.
@@ -208,7 +220,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// A handle for `settings`; does not connect yet.
     pub fn new(settings: &RedisSettings) -> Result<Store, StoreError> {
-        let client = redis::Client::open(settings.url.expose_secret()).map_err(|_| StoreError::Url)?;
+        let client = client(settings).map_err(|_| StoreError::Url)?;
         Ok(Store {
             conn: Arc::new(conn::Shared::new(client, Duration::from_millis(settings.timeout_ms))),
             keys: Keys::new(&settings.prefix),

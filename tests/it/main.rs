@@ -33,6 +33,7 @@ mod routing;
 mod scoping;
 mod sending;
 mod simulate;
+mod tls;
 mod sla;
 mod slack;
 mod sms_more;

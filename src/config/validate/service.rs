@@ -62,6 +62,16 @@ impl Settings {
         if self.nats.ack_wait_secs == 0 {
             p.push("nats.ack_wait_secs", "must be at least 1");
         }
+        for (key, file) in [("nats.ca_file", &self.nats.ca_file), ("redis.ca_file", &self.redis.ca_file)] {
+            if let Some(path) = file {
+                if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) || std::fs::read(path).is_err() {
+                    p.push(key, "must name a readable PEM file");
+                }
+            }
+        }
+        if self.redis.ca_file.is_some() && !self.redis.url.expose_secret().starts_with("rediss://") {
+            p.push("redis.ca_file", "is set, but redis.url is not a rediss:// (TLS) URL");
+        }
         match url::Url::parse(self.redis.url.expose_secret()) {
             Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {}
             // Never echo the URL: it may carry a password.
