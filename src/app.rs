@@ -146,7 +146,7 @@ pub fn compile_calendars(settings: &Settings) -> BTreeMap<String, Calendar> {
 
 /// The SLA timers of `settings`' Redis, under `{P}:timers:sla`.
 pub fn sla_timers(settings: &Settings) -> Result<Timers, redis::RedisError> {
-    let client = redis::Client::open(secrecy::ExposeSecret::expose_secret(&settings.redis.url))?;
+    let client = crate::store::client(&settings.redis)?;
     let keys = crate::store::Keys::new(&settings.redis.prefix);
     let opts = TimerOptions { lease: Duration::from_secs(30), ..TimerOptions::default() };
     Ok(Timers::new(client, &keys.sla_timers(), opts))

@@ -45,7 +45,7 @@ pub enum StartError {
 /// `/readyz` 503 and sets itself up when they come.
 pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
     let bus = Bus::connect(&settings.nats).await?;
-    let store = Store::new(&settings.redis)?;
+    let store = Store::new(&settings.redis)?.with_chat_ttl(settings.retention.webchat_ttl());
     let app = Arc::new(App {
         event_source: format!("/switchboard/{}", settings.nats.prefix),
         live: ArcSwap::from_pointee(Live::new(settings.clone())),
@@ -119,7 +119,11 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
 async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: CancellationToken) {
     // The streams first: intake needs nothing else, so it is ready while
     // Redis may still be away.
-    if !set_up(&cancel, || async { app.bus.ensure_streams().await.map_err(|e| e.to_string()) }).await {
+    let streams = || async {
+        app.bus.ensure_streams(app.settings.retention.stream_cap()).await.map_err(|e| e.to_string())?;
+        app.bus.ensure_audit_stream(app.settings.retention.audit_max_age()).await.map_err(|e| e.to_string())
+    };
+    if !set_up(&cancel, streams).await {
         return;
     }
     app.readiness.streams_ready();
@@ -145,6 +149,7 @@ async fn start_workers(app: Arc<App>, tracker: TaskTracker, cancel: Cancellation
     tracker.spawn(crate::escalation::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::outbox::relay(app.clone(), cancel.clone()));
     tracker.spawn(crate::reports::run(app.clone(), cancel.clone()));
+    tracker.spawn(crate::privacy::retention::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::supervisor::alerts::run(app.clone(), cancel.clone()));
     tracker.spawn(crate::delivery::run(app, cancel));
 }

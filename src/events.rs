@@ -44,6 +44,10 @@ pub const AGENT_AWAY: &str = "switchboard.agent.away";
 /// `switchboard.ops.alert`: a peak alert (`[alerts]`) fired or resolved;
 /// an event of no conversation (id `ops:<n>`), for the supervisors.
 pub const OPS_ALERT: &str = "switchboard.ops.alert";
+/// `switchboard.customer.erased`: a customer erased on request
+/// (`DELETE /api/v1/customers/{id}`); carries the customer id only (an
+/// event of no conversation, id `system:<n>`).
+pub const CUSTOMER_ERASED: &str = "switchboard.customer.erased";
 /// The customer started or stopped typing (web chat). Sent on the agent's
 /// subject only, never on the event log.
 pub const TYPING: &str = "switchboard.conversation.typing";

@@ -65,6 +65,11 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     match routed {
         Ok(result) => {
             span.record("conversation", result.conversation.as_str());
+            // Where the message is on the stream, for an erase (a
+            // redelivery records it again: harmless).
+            if let Ok(info) = msg.info() {
+                crate::outbox::index(app, &[(result.conversation.clone(), "inbound", info.stream_sequence, 0)]).await;
+            }
             let _in_span = span.enter();
             ack(&msg, AckKind::Ack).await;
             let outcome = if result.duplicate {

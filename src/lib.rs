@@ -24,6 +24,7 @@ pub mod model;
 pub mod notices;
 pub mod outbound;
 pub mod outbox;
+pub mod privacy;
 pub mod replay;
 pub mod reports;
 pub mod routing;

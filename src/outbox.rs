@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::store::{OutboxEntry, OutboxTarget, StoreError};
+use crate::store::{OutboxEntry, OutboxTarget, StoreError, StreamRef};
 
 /// The subject an entry is published on.
 fn subject(app: &App, entry: &OutboxEntry) -> String {
@@ -45,9 +45,13 @@ fn subject(app: &App, entry: &OutboxEntry) -> String {
 /// cannot hold back the rest for ever.
 async fn publish(app: &App, entries: &[OutboxEntry]) -> Vec<String> {
     let mut done = Vec::with_capacity(entries.len());
+    let mut placed = Vec::new();
     for entry in entries {
         match app.bus.publish(subject(app, entry), &entry.id, entry.payload.clone()).await {
-            Ok(_) => done.push(entry.id.clone()),
+            Ok(seq) => {
+                done.push(entry.id.clone());
+                placed.extend(seq.and_then(|seq| stream_ref(entry, seq)));
+            }
             Err(e) if e.is_too_large() => {
                 if !too_large(app, entry, &e).await {
                     break;
@@ -60,7 +64,39 @@ async fn publish(app: &App, entries: &[OutboxEntry]) -> Vec<String> {
             }
         }
     }
+    index(app, &placed).await;
     done
+}
+
+/// Where a published entry of a conversation went on its stream, for an
+/// erase (`crate::privacy`): an event by its id, an outbound message by
+/// its `conversation_id`.
+fn stream_ref(entry: &OutboxEntry, seq: u64) -> Option<StreamRef> {
+    match &entry.target {
+        OutboxTarget::Event(_) => {
+            let (scope, n) = entry.order_key();
+            (!scope.contains(':') && n > 0).then(|| (scope.to_owned(), "events", seq, n))
+        }
+        OutboxTarget::Outbound(_) => {
+            let v: serde_json::Value = serde_json::from_slice(&entry.payload).ok()?;
+            let conv = v.get("conversation_id")?.as_str().filter(|c| !c.is_empty())?;
+            Some((conv.to_owned(), "outbound", seq, 0))
+        }
+    }
+}
+
+/// Records where conversations' messages went on the streams; those of a
+/// conversation erased meanwhile are deleted from the stream at once.
+pub async fn index(app: &App, placed: &[StreamRef]) {
+    match app.store.index_streams(placed).await {
+        Ok(purge) if !purge.is_empty() => {
+            if let Err(e) = app.bus.delete_messages(&purge).await {
+                tracing::warn!(error = %e, "messages of an erased conversation published meanwhile could not be deleted");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "published, but not indexed for an erase"),
+    }
 }
 
 /// An entry over the server's `max_payload`: it was not sent (that would

@@ -112,7 +112,11 @@ impl Bus {
     pub async fn connect(settings: &NatsSettings) -> Result<Bus, BusError> {
         const RECONNECT_BASE: Duration = Duration::from_millis(50);
         const RECONNECT_CAP: Duration = Duration::from_millis(500);
-        let client = async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(ca) = &settings.ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        let client = options
             .name(format!("switchboard/{}", settings.prefix))
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
@@ -168,13 +172,15 @@ impl Bus {
 
     /// Creates or updates the three streams. Idempotent: every replica runs
     /// it at start, and a changed retention setting is applied in place.
-    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+    /// `cap` (`retention.stream_max_age_days`) shortens their age limits.
+    pub async fn ensure_streams(&self, cap: Option<Duration>) -> Result<(), BusError> {
         let s = &self.subjects;
-        let age = Duration::from_secs(self.settings.stream_max_age_secs);
+        let capped = |d: Duration| cap.map_or(d, |c| c.min(d));
+        let age = capped(Duration::from_secs(self.settings.stream_max_age_secs));
         let defs = [
             (s.inbound_stream(), s.inbound_all(), age),
             (s.outbound_stream(), s.outbound_all(), age),
-            (s.events_stream(), s.events_all(), Duration::from_secs(self.settings.events_max_age_secs)),
+            (s.events_stream(), s.events_all(), capped(Duration::from_secs(self.settings.events_max_age_secs))),
         ];
         for (name, subject, max_age) in defs {
             let config = stream::Config {
@@ -193,6 +199,27 @@ impl Bus {
                 .map_err(|e| BusError::Setup { what: format!("stream {name}"), reason: e.to_string() })?;
         }
         Ok(())
+    }
+
+    /// Creates or updates the audit trail's stream (`P_audit`, subjects
+    /// `P.audit.>`, kept `max_age`: `retention.audit_days`).
+    pub async fn ensure_audit_stream(&self, max_age: Duration) -> Result<(), BusError> {
+        let name = self.subjects.audit_stream();
+        let config = stream::Config {
+            name: name.clone(),
+            subjects: vec![self.subjects.audit(">")],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            num_replicas: self.settings.stream_replicas,
+            max_age,
+            duplicate_window: Duration::from_secs(self.settings.duplicate_window_secs),
+            ..Default::default()
+        };
+        self.js
+            .create_or_update_stream(config)
+            .await
+            .map(|_| ())
+            .map_err(|e| BusError::Setup { what: format!("stream {name}"), reason: e.to_string() })
     }
 
     /// Whether all three streams exist on the server.
@@ -276,6 +303,33 @@ impl Bus {
             Ok(Err(e)) => Err(fail(&subject, e)),
             Err(_) => Err(fail(&subject, format!("no ack within {} ms", bound.as_millis()))),
         }
+    }
+
+    /// Deletes messages by stream sequence (`refs`: `inbound`, `outbound`
+    /// or `events`, and the sequence); the server overwrites what it
+    /// deletes. One already gone (aged out, deleted before) counts as
+    /// deleted. How many of `refs` are gone now.
+    pub async fn delete_messages(&self, refs: &[(String, u64)]) -> Result<u64, BusError> {
+        use async_nats::jetstream::stream::DeleteMessageErrorKind;
+        let fail = |name: &str, e: String| BusError::Setup { what: format!("stream {name}"), reason: e };
+        let mut gone = 0;
+        for (kind, seq) in refs {
+            let name = match kind.as_str() {
+                "inbound" => self.subjects.inbound_stream(),
+                "outbound" => self.subjects.outbound_stream(),
+                "events" => self.subjects.events_stream(),
+                _ => continue,
+            };
+            let stream = self.js.get_stream_no_info(&name).await.map_err(|e| fail(&name, e.to_string()))?;
+            match stream.delete_message(*seq).await {
+                Ok(_) => gone += 1,
+                Err(e) => match e.kind() {
+                    DeleteMessageErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND => gone += 1,
+                    _ => return Err(fail(&name, e.to_string())),
+                },
+            }
+        }
+        Ok(gone)
     }
 
     /// A core NATS publish (no persistence), for the agent and queue

@@ -81,6 +81,16 @@ impl Subjects {
         format!("{}.config.changed", self.prefix)
     }
 
+    /// `P.audit.<action>`: one audit event (`switchboard.audit.<action>`).
+    pub fn audit(&self, action: &str) -> String {
+        format!("{}.audit.{action}", self.prefix)
+    }
+
+    /// Stream of the audit trail (`P.audit.>`).
+    pub fn audit_stream(&self) -> String {
+        format!("{}_audit", self.prefix)
+    }
+
     /// Stream of inbound messages.
     pub fn inbound_stream(&self) -> String {
         format!("{}_inbound", self.prefix)

@@ -165,6 +165,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         delivery: section!("delivery"),
         outbox: section!("outbox"),
         reports: section!("reports"),
+        retention: section!("retention"),
         supervisor: section!("supervisor"),
         alerts: section!("alerts"),
         integrations: section!("integrations"),

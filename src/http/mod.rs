@@ -15,6 +15,7 @@ mod ids;
 mod intake;
 mod openapi;
 mod ops;
+mod privacy;
 mod probes;
 mod query;
 mod server;
@@ -85,7 +86,8 @@ route_table! {
     "/api/v1/conversations/{id}/decline" => post(api::decline);
     "/api/v1/conversations/{id}/transfer" => post(api::transfer);
     "/api/v1/conversations/{id}/notes" => post(api::note);
-    "/api/v1/customers/{id}" => put(admin::put_customer).get(admin::get_customer);
+    "/api/v1/customers/{id}" => put(admin::put_customer).get(admin::get_customer).delete(privacy::erase_customer);
+    "/api/v1/customers/{id}/export" => get(privacy::export_customer);
     "/api/v1/admin/reload" => post(admin::reload);
     "/api/v1/admin/dead-letters" => get(ops::dead_letters);
     "/api/v1/admin/dead-letters/{id}" => delete(ops::drop_dead_letter);
@@ -104,6 +106,8 @@ pub fn router(app: Arc<App>) -> Router {
     let server = &app.settings.server;
     routes(Router::new())
         .fallback(|| async { ApiError::not_found("route") })
+        // Innermost: it sees the matched route (the audit trail).
+        .layer(middleware::from_fn_with_state(app.clone(), privacy::audit))
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(middleware::from_fn_with_state(app.clone(), read_body))
         .layer(TimeoutLayer::with_status_code(

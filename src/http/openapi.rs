@@ -68,6 +68,8 @@ pub const BEARER: &str = "bearer";
         super::api::note,
         super::admin::put_customer,
         super::admin::get_customer,
+        super::privacy::erase_customer,
+        super::privacy::export_customer,
         super::admin::reload,
         super::ops::dead_letters,
         super::ops::drop_dead_letter,

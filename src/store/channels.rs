@@ -11,15 +11,25 @@ impl Store {
     pub async fn set_opt_out(&self, account: &str, number: &str, opted_out: bool) -> Result<(), StoreError> {
         let key = self.keys.opt_out(account);
         let mut c = self.conn().await?;
-        let r: Result<(), _> = if opted_out { c.sadd(key, number).await } else { c.srem(key, number).await };
+        let r: Result<(), _> = if opted_out {
+            c.sadd(key, number).await
+        } else {
+            // The keyed hash an erase left for the number goes too.
+            let hash = self.keyed_hash(number).await?;
+            c.srem(key, &[number, hash.as_str()]).await
+        };
         self.check(r).await
     }
 
     /// Whether `number` opted out of an SMS account.
     pub async fn is_opted_out(&self, account: &str, number: &str) -> Result<bool, StoreError> {
+        let hash = self.keyed_hash(number).await?;
+        let key = self.keys.opt_out(account);
         let mut c = self.conn().await?;
-        let r = c.sismember(self.keys.opt_out(account), number).await;
-        self.check(r).await
+        // After an erase the number is kept only as its keyed hash.
+        let r: Result<(bool, bool), _> = redis::pipe().sismember(&key, number).sismember(&key, hash).query_async(&mut c).await;
+        let (plain, hashed) = self.check(r).await?;
+        Ok(plain || hashed)
     }
 
     /// The cached WeChat access token of an account.

@@ -95,7 +95,18 @@ impl Store {
     /// customer's), for threading replies.
     pub async fn remember_message_id(&self, message_id: &str, conversation: &str) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
-        let r: Result<(), _> = c.set_ex(self.keys.email_message(message_id), conversation, 90 * 24 * 3600).await;
+        const TTL: i64 = 90 * 24 * 3600;
+        // Listed on the conversation too, for an erase.
+        let ids = self.keys.conversation_message_ids(conversation);
+        let r: Result<(), _> = redis::pipe()
+            .set_ex(self.keys.email_message(message_id), conversation, TTL as u64)
+            .ignore()
+            .sadd(&ids, message_id)
+            .ignore()
+            .expire(&ids, TTL)
+            .ignore()
+            .query_async(&mut c)
+            .await;
         self.check(r).await
     }
 

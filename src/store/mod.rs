@@ -7,8 +7,8 @@
 //! replies written with the state they follow), `sends` and [`sending`]
 //! (outbound send state and claims), `delivery`, `dead_letters`,
 //! `runtime` (admin-set entries), `channels` (opt-outs, WeChat tokens),
-//! `webchat`, [`timers`], and `once` (first-seen markers and request
-//! claims).
+//! `webchat`, [`timers`], `once` (first-seen markers and request
+//! claims), and `privacy` (erasing a customer).
 
 mod agents;
 mod channels;
@@ -21,6 +21,8 @@ mod delivery;
 mod once;
 mod live;
 mod outbox;
+mod privacy;
+pub use privacy::{Erased, StreamRef};
 pub mod ratelimit;
 mod reports;
 mod routing;
@@ -144,6 +146,9 @@ pub struct Store {
     reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     live_scripts: Arc<live::LiveScripts>,
+    privacy_scripts: Arc<privacy::PrivacyScripts>,
+    /// How long a visitor's web chat history lives after its last message.
+    chat_ttl: Duration,
     /// The batching fronts (`coalesce`), started on first use.
     batchers: Arc<tokio::sync::OnceCell<Batchers>>,
 }
@@ -192,6 +197,18 @@ fn with_lib(body: &str) -> Script {
     Script::new(&format!("{LIB_LUA}\n{body}"))
 }
 
+/// A Redis client for `settings`: `redis.url`, with the CA certificates of
+/// `redis.ca_file` (a private CA of a `rediss://` server) when set.
+pub fn client(settings: &RedisSettings) -> Result<redis::Client, redis::RedisError> {
+    match &settings.ca_file {
+        Some(ca) => {
+            let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(std::fs::read(ca)?) };
+            redis::Client::build_with_tls(settings.url.expose_secret(), certs)
+        }
+        None => redis::Client::open(settings.url.expose_secret()),
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password: show only the prefix.
@@ -203,7 +220,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// A handle for `settings`; does not connect yet.
     pub fn new(settings: &RedisSettings) -> Result<Store, StoreError> {
-        let client = redis::Client::open(settings.url.expose_secret()).map_err(|_| StoreError::Url)?;
+        let client = client(settings).map_err(|_| StoreError::Url)?;
         Ok(Store {
             conn: Arc::new(conn::Shared::new(client, Duration::from_millis(settings.timeout_ms))),
             keys: Keys::new(&settings.prefix),
@@ -235,8 +252,16 @@ impl Store {
                 reply: with_lib(include_str!("lua/reply.lua")),
             }),
             live_scripts: Arc::new(live::LiveScripts::new()),
+            privacy_scripts: Arc::new(privacy::PrivacyScripts::new()),
+            chat_ttl: CHAT_TTL,
             batchers: Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    /// This store with web chat histories kept `ttl` after their last
+    /// message (`retention.webchat_history_days`; [`CHAT_TTL`] otherwise).
+    pub fn with_chat_ttl(self, ttl: Duration) -> Store {
+        Store { chat_ttl: ttl, ..self }
     }
 
     /// The batching fronts, started on first use (on the caller's

@@ -25,6 +25,13 @@
 //! | `{P}:bullseye`                   | zset   | waiting conversation → time of its queue's next bullseye step (ms) |
 //! | `{P}:config`                     | hash   | `sticky_ms`, `offer_misses`, `queue:<name>` (JSON requirements, overflow, bullseye steps): the configuration the scripts read |
 //! | `{P}:customer:<cid>:identities`  | set    | the customer's identities as `kind:value` (`phone:+1…`, `email:…`, `shop:…`) |
+//! | `{P}:customer:<cid>:convs`       | set    | the customer's conversation ids (added by `route.lua`), for an erase or export |
+//! | `{P}:conv:<id>:stream`           | set    | `<stream>:<seq>` of the conversation's messages on the JetStream streams (`inbound`, `outbound`, `events`), deleted by sequence when it is erased |
+//! | `{P}:conv:<id>:msgids`           | set    | the email Message-IDs mapped to the conversation (`email:msgid:`) |
+//! | `{P}:erased:<id>`                | string | an erased conversation → the first event `seq` kept (EX 7 d): its stream messages published later are deleted at once (`lua/stream_index.lua`) |
+//! | `{P}:erased:h:<hex>`             | string | the keyed hash of an id an erased customer was known by (customer id, shop id, `kind:value`) → the customer id (EX 30 d): a repeated erase answers zero counts, not 404 |
+//! | `{P}:retention:cursor`           | string | the last conversation id the retention sweep looked at (`lua/retention.lua`); `{P}:retention:lock` (PX): the replica sweeping now |
+//! | `{P}:privacy:key`                | string | the key of the keyed hashes (HMAC-SHA-256) that stand for an erased customer's number in `optout:sms:` (`h:<hex>`) |
 //! | `{P}:sla:<id>`                   | string | the conversation's SLA clocks, JSON (`sla::clock::Clocks`), replaced by compare-and-set (EX 90 d) |
 //! | `{P}:sla:done:<firing>:<i>`      | string | the i-th escalation step of an SLA timer's firing ran (EX 24 h) |
 //! | `{P}:agentmail:<inbound id>`     | string | an agent's emailed reply was taken (EX 7 d)        |
@@ -317,6 +324,26 @@ impl Keys {
     /// A Slack Events API event taken.
     pub fn slack_event(&self, event_id: &str) -> String {
         format!("{}:slack:event:{event_id}", self.base)
+    }
+
+    /// A customer's conversation ids.
+    pub fn customer_conversations(&self, customer: &str) -> String {
+        format!("{}:customer:{customer}:convs", self.base)
+    }
+
+    /// A conversation's messages on the streams, by sequence.
+    pub fn conversation_streams(&self, conversation: &str) -> String {
+        format!("{}:conv:{conversation}:stream", self.base)
+    }
+
+    /// The email Message-IDs mapped to a conversation.
+    pub fn conversation_message_ids(&self, conversation: &str) -> String {
+        format!("{}:conv:{conversation}:msgids", self.base)
+    }
+
+    /// The key of the keyed hashes of erased numbers.
+    pub fn privacy_key(&self) -> String {
+        format!("{}:privacy:key", self.base)
     }
 
     /// Inbound messages routed in one minute (since the epoch).

@@ -25,7 +25,7 @@ pub enum ChatSlot {
 }
 
 /// How long a visitor's log, counter and message slots live after the last
-/// message.
+/// message, unless `retention.webchat_history_days` says otherwise.
 pub const CHAT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Store {
@@ -44,7 +44,7 @@ impl Store {
         inv.key(self.keys.chat_seq(visitor))
             .key(self.keys.chat_rate(visitor, minute))
             .arg(new_id)
-            .arg(CHAT_TTL.as_secs())
+            .arg(self.chat_ttl.as_secs())
             .arg(rate_limit);
         let mut c = self.conn().await?;
         let r: Result<(String, u64, String), _> = inv.invoke_async(&mut c).await;
@@ -65,7 +65,7 @@ impl Store {
         keep: u32,
     ) -> Result<bool, StoreError> {
         let mut inv = self.chat_commit.key(self.keys.chat_slot(visitor, slot));
-        inv.key(self.keys.chat_log(visitor)).arg(seq).arg(message_json).arg(keep).arg(CHAT_TTL.as_secs());
+        inv.key(self.keys.chat_log(visitor)).arg(seq).arg(message_json).arg(keep).arg(self.chat_ttl.as_secs());
         let mut c = self.conn().await?;
         let r: Result<i64, _> = inv.invoke_async(&mut c).await;
         Ok(self.check(r).await? == 1)

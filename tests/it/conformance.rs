@@ -203,6 +203,15 @@ async fn every_route_answers_what_the_document_describes() {
     x.call(Method::GET, "/api/v1/supervisor/stream", "/api/v1/supervisor/stream", Some(alice), None).await;
     x.stream("/api/v1/supervisor/stream", "/api/v1/supervisor/stream", admin).await;
 
+    // The data-protection routes: the export of customer c-1 (who wrote the
+    // SMS), then its erase, twice (the second removes nothing).
+    let export = x.call(Method::GET, "/api/v1/customers/{id}/export", "/api/v1/customers/c-1/export", Some(admin), None).await;
+    assert_eq!(export["conversations"].as_array().map(Vec::len), Some(1), "{export}");
+    x.call(Method::GET, "/api/v1/customers/{id}/export", "/api/v1/customers/c-2/export", Some(admin), None).await;
+    let receipt = x.call(Method::DELETE, "/api/v1/customers/{id}", "/api/v1/customers/c-1", Some(admin), None).await;
+    assert_eq!(receipt["removed"]["conversations"], json!(1), "{receipt}");
+    x.call(Method::DELETE, "/api/v1/customers/{id}", "/api/v1/customers/c-1", Some(admin), None).await;
+
     // Every route was exercised.
     let exercised: BTreeSet<(String, String)> =
         x.records.iter().map(|r| (r.method.as_str().to_ascii_lowercase(), r.route.to_owned())).collect();

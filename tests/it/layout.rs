@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["routing"],
     &["delivery", "reports"],
     &["replay"],
-    &["commands", "notices"],
+    &["commands", "notices", "privacy"],
     &["inbound", "escalation", "supervisor"],
     &["http"],
     &["daemon"],
@@ -182,7 +182,7 @@ fn the_scanner_finds_grouped_and_plain_paths() {
 /// `http/api/`: each route there states who may call it by taking a
 /// `Principal`, an `AdminOnly` or a `Watcher` argument (the extractors in
 /// `http::auth`), so a route cannot be added without it.
-const AUTHENTICATED_ROUTES: &[&str] = &["http/admin.rs", "http/ops.rs", "http/entries.rs"];
+const AUTHENTICATED_ROUTES: &[&str] = &["http/admin.rs", "http/ops.rs", "http/entries.rs", "http/privacy.rs"];
 
 #[test]
 fn every_api_route_states_who_may_call_it() {

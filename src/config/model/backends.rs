@@ -14,6 +14,9 @@ pub struct NatsSettings {
     pub url: String,
     /// Prefix of every subject, stream and consumer.
     pub prefix: String,
+    /// PEM file of the CA(s) that sign the server's TLS certificate
+    /// (`tls://` URLs; the system's roots otherwise).
+    pub ca_file: Option<PathBuf>,
     /// Bound on waiting for a publish ack at intake.
     pub publish_timeout_ms: u64,
     /// Stream replicas.
@@ -60,6 +63,9 @@ pub struct RedisSettings {
     pub url_file: Option<PathBuf>,
     /// Prefix (hash tag) of every key.
     pub prefix: String,
+    /// PEM file of the CA(s) that sign the server's TLS certificate
+    /// (`rediss://` URLs; the system's roots otherwise).
+    pub ca_file: Option<PathBuf>,
     /// Connect and command timeout.
     pub timeout_ms: u64,
 }

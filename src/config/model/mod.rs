@@ -47,6 +47,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// `[reports]`
     pub reports: ReportsSettings,
+    /// `[retention]`
+    pub retention: RetentionSettings,
     /// `[channels.*]`
     pub channels: ChannelsSettings,
     /// `[queues.<name>]`

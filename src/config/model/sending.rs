@@ -101,6 +101,43 @@ impl DeliverySettings {
     }
 }
 
+/// `[retention]`: how long data is kept.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RetentionSettings {
+    /// Days a resolved conversation is kept (0: for ever).
+    pub resolved_days: u32,
+    /// Cap on the streams' age limits, in days (0: as `[nats]` says).
+    pub stream_max_age_days: u32,
+    /// Days a dead letter is kept (0: for ever).
+    pub dead_letter_days: u32,
+    /// Days a web chat history lives after its last message.
+    pub webchat_history_days: u32,
+    /// Days the audit trail (the `P_audit` stream) is kept.
+    pub audit_days: u32,
+}
+
+/// Days as a duration.
+fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 24 * 3600)
+}
+
+impl RetentionSettings {
+    /// The cap on the streams' age limits, if any.
+    pub fn stream_cap(&self) -> Option<Duration> {
+        (self.stream_max_age_days > 0).then(|| days(self.stream_max_age_days))
+    }
+
+    /// How long a web chat history lives after its last message.
+    pub fn webchat_ttl(&self) -> Duration {
+        days(self.webchat_history_days)
+    }
+
+    /// The audit trail's age limit.
+    pub fn audit_max_age(&self) -> Duration {
+        days(self.audit_days)
+    }
+}
+
 /// `[reports]`: the aggregates of the event log.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ReportsSettings {

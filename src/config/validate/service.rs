@@ -62,6 +62,16 @@ impl Settings {
         if self.nats.ack_wait_secs == 0 {
             p.push("nats.ack_wait_secs", "must be at least 1");
         }
+        for (key, file) in [("nats.ca_file", &self.nats.ca_file), ("redis.ca_file", &self.redis.ca_file)] {
+            if let Some(path) = file {
+                if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) || std::fs::read(path).is_err() {
+                    p.push(key, "must name a readable PEM file");
+                }
+            }
+        }
+        if self.redis.ca_file.is_some() && !self.redis.url.expose_secret().starts_with("rediss://") {
+            p.push("redis.ca_file", "is set, but redis.url is not a rediss:// (TLS) URL");
+        }
         match url::Url::parse(self.redis.url.expose_secret()) {
             Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {}
             // Never echo the URL: it may carry a password.
@@ -89,6 +99,7 @@ impl Settings {
         if !(1..=10_000).contains(&o.relay_batch) {
             p.push("outbox.relay_batch", "must be between 1 and 10000");
         }
+        self.validate_retention(p);
         if !(1..=3650).contains(&self.reports.retention_days) {
             p.push("reports.retention_days", "must be between 1 and 3650");
         }
@@ -110,6 +121,33 @@ impl Settings {
             if r.request_timeout_ms == 0 {
                 p.push(format!("{key}.request_timeout_ms"), "must be at least 1");
             }
+        }
+    }
+
+    /// `[retention]`: ranges, and no limit shorter than what the rest of
+    /// the configuration needs kept.
+    fn validate_retention(&self, p: &mut Problems) {
+        let r = &self.retention;
+        for (key, value, min) in [
+            ("retention.resolved_days", r.resolved_days, 0),
+            ("retention.stream_max_age_days", r.stream_max_age_days, 0),
+            ("retention.dead_letter_days", r.dead_letter_days, 0),
+            ("retention.webchat_history_days", r.webchat_history_days, 1),
+            ("retention.audit_days", r.audit_days, 1),
+        ] {
+            if !(min..=36_500).contains(&value) {
+                p.push(key, format!("must be between {min} and 36500"));
+            }
+        }
+        let secs = |d: u32| u64::from(d) * 24 * 3600;
+        if r.resolved_days > 0 && secs(r.resolved_days) < self.routing.reopen_window_secs {
+            p.push(
+                "retention.resolved_days",
+                "is shorter than routing.reopen_window_secs: a conversation the customer may still reopen would be removed",
+            );
+        }
+        if r.stream_max_age_days > 0 && secs(r.stream_max_age_days) <= self.nats.duplicate_window_secs {
+            p.push("retention.stream_max_age_days", "must be longer than nats.duplicate_window_secs (re-publishes would not be dropped)");
         }
     }
 }

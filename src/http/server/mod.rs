@@ -193,10 +193,15 @@ impl Shared {
         let watch = Arc::new(Watch::new());
         self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, watch.clone());
         self.metrics.connections(1);
+        // The client's address, for the audit trail.
+        let peer = stream.peer_addr().ok();
         let io = Watched { stream, watch: watch.clone(), _permit: permit, metrics: self.metrics.clone() };
         let service = {
             let (router, watch) = (self.router.clone(), watch.clone());
-            hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                if let Some(peer) = peer {
+                    req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                }
                 let guard = InFlight::enter(watch.clone());
                 let router = router.clone();
                 async move {

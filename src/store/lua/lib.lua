@@ -85,7 +85,8 @@ end
 
 -- Appends a CloudEvent of type `ev.type` to the outbox. `ev`: conv (the
 -- conversation; nil for an event of `ev.scope`), at (ms), and optionally
--- agent (false: none; nil: the conversation's), queue, from_agent, reason,
+-- agent (false: none; nil: the conversation's), customer (the customer id of
+-- an event of no conversation), queue, from_agent, reason,
 -- error, supervisors, decision = {chosen, candidates} (the rule is the
 -- conversation's), and raw JSON texts message, sla and alert. The common fields
 -- are the conversation's as they are now, after the change. Returns the id.
@@ -108,6 +109,7 @@ local function emit(P, ev)
     id = ev.scope .. ':' .. seq
     data = {conversation_id = '', channel = '', account = '', customer = {id = '', address = ''}, queue = ''}
     if ev.agent and ev.agent ~= '' then data.agent = ev.agent end
+    if ev.customer then data.customer.id = ev.customer end
   end
   for _, k in ipairs({'from_agent', 'reason', 'error'}) do
     if ev[k] and ev[k] ~= '' then data[k] = ev[k] end

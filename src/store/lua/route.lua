@@ -147,6 +147,8 @@ if not conv then
   -- The index of every conversation, by id (ULIDs sort by creation), for
   -- `GET /api/v1/conversations`; written where conversations are created.
   redis.call('ZADD', P .. ':convs', 0, conv)
+  -- The customer's own index, for an erase or an export (`privacy`).
+  redis.call('SADD', ckey .. ':convs', conv)
   with(vfields, 'id', conv, 'customer', cid, 'created_at', now, 'enqueued_at', now, 'state', 'queued')
 end
 local vkey = P .. ':conv:' .. conv
