@@ -52,6 +52,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 
 /// One warn or breach timer.
 async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
+    if let Some((conversation, round)) = crate::csat::timer(&fired.id) {
+        return Ok(crate::csat::ask(app, conversation, round).await?);
+    }
     let Some((conversation, kind, run, stage)) = parse_timer_id(&fired.id) else { return Ok(()) };
     let raw = app.store.sla_clocks(&conversation).await?;
     let state = read(&raw).map_err(FireError::Sla)?;

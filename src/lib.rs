@@ -13,6 +13,7 @@ pub mod chat;
 pub mod classify;
 pub mod commands;
 pub mod config;
+pub mod csat;
 pub mod daemon;
 pub mod delivery;
 pub mod escalation;

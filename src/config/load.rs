@@ -167,6 +167,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         reports: section!("reports"),
         supervisor: section!("supervisor"),
         alerts: section!("alerts"),
+        csat: section!("csat"),
         integrations: section!("integrations"),
         channels: channels(root.remove("channels"), p),
         queues: named_entries(root.remove("queues"), "queues", p),

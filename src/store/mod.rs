@@ -5,7 +5,7 @@
 //! split by aggregate: `conversations`, `customers`, `agents`, `routing`
 //! (the scripts that place conversations), `sla`, `outbox` (events and
 //! replies written with the state they follow), `sends` and [`sending`]
-//! (outbound send state and claims), `delivery`, `dead_letters`,
+//! (outbound send state and claims), `csat` (the satisfaction survey), `delivery`, `dead_letters`,
 //! `runtime` (admin-set entries), `channels` (opt-outs, WeChat tokens),
 //! `webchat`, [`timers`], and `once` (first-seen markers and request
 //! claims).
@@ -13,6 +13,7 @@
 mod agents;
 mod channels;
 mod coalesce;
+mod csat;
 pub mod conn;
 mod conversations;
 mod customers;
@@ -46,6 +47,7 @@ use secrecy::ExposeSecret;
 pub use schema::Keys;
 pub use agents::{AgentSync, QueueStats};
 pub use customers::CustomerUpdate;
+pub use csat::{CsatAnswer, CsatAsk, CsatRecorded, CsatSubject};
 pub use routing::{
     BullseyeJson, ClassJson, OfferOutcome, Placement, QueueJson, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
     TransferOutcome, TransferTarget, Widened,

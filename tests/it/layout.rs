@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["routing"],
     &["delivery", "reports"],
     &["replay"],
+    &["csat"],
     &["commands", "notices"],
     &["inbound", "escalation", "supervisor"],
     &["http"],

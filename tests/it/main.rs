@@ -10,6 +10,7 @@ mod capacity;
 mod cli;
 mod concurrency;
 mod conformance;
+mod csat;
 mod dashboard;
 mod delivery;
 mod email;

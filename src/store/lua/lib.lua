@@ -86,7 +86,7 @@ end
 -- Appends a CloudEvent of type `ev.type` to the outbox. `ev`: conv (the
 -- conversation; nil for an event of `ev.scope`), at (ms), and optionally
 -- agent (false: none; nil: the conversation's), queue, from_agent, reason,
--- error, supervisors, decision = {chosen, candidates} (the rule is the
+-- error, supervisors, score and comment (a rating), decision = {chosen, candidates} (the rule is the
 -- conversation's), and raw JSON texts message, sla and alert. The common fields
 -- are the conversation's as they are now, after the change. Returns the id.
 local function emit(P, ev)
@@ -113,6 +113,8 @@ local function emit(P, ev)
     if ev[k] and ev[k] ~= '' then data[k] = ev[k] end
   end
   if ev.supervisors then data.supervisors = true end
+  if ev.score then data.score = ev.score end
+  if ev.comment and ev.comment ~= '' then data.comment = ev.comment end
   local extra = {}
   if ev.decision then
     table.insert(extra, '"decision":' .. decision_json(ev.decision.chosen, ev.decision.candidates, rule))
