@@ -33,6 +33,8 @@ enum FireError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error(transparent)]
+    Route(#[from] crate::routing::RouteError),
 }
 
 /// Fires this replica's share of SLA timers until `cancel` fires.
@@ -54,6 +56,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
     if let Some((conversation, round)) = crate::csat::timer(&fired.id) {
         return Ok(crate::csat::ask(app, conversation, round).await?);
+    }
+    if let Some((quiet, conversation)) = crate::idle::timer(&fired.id) {
+        return Ok(crate::idle::fire(app, quiet, conversation, &fired.payload).await?);
     }
     let Some((conversation, kind, run, stage)) = parse_timer_id(&fired.id) else { return Ok(()) };
     let raw = app.store.sla_clocks(&conversation).await?;

@@ -20,6 +20,7 @@ pub mod escalation;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod idle;
 pub mod inbound;
 pub mod model;
 pub mod notices;

@@ -176,7 +176,7 @@ pub struct Conversation {
     pub subject: Option<String>,
     /// The router's last placement decision.
     pub decision: Option<Decision>,
-    /// Who resolved it: an agent, `admin`, or `stale` (closed by a new message after the join window).
+    /// Who resolved it: an agent, `admin`, `stale` (closed by a new message after the join window) or `inactive` (auto-closed).
     pub resolved_by: Option<String>,
     /// How many times it was reopened.
     pub reopen_count: u32,
@@ -204,6 +204,10 @@ pub struct Conversation {
     pub resolved_at: Option<DateTime<Utc>>,
     /// When its agent's wrap-up ends, after a resolve.
     pub wrapup_until: Option<DateTime<Utc>>,
+    /// Since when it is pending: its agent's reply went unanswered for
+    /// `routing.pending_after_secs`, so it no longer counts toward the
+    /// agent's capacity (until the customer writes again).
+    pub pending_since: Option<DateTime<Utc>>,
     /// The customer's satisfaction score, once they answered the survey.
     pub csat: Option<Csat>,
     /// The email thread our replies continue (internal: not in the API).
@@ -285,6 +289,7 @@ impl Conversation {
             reopened_at: super::time(hash, "reopened_at")?,
             resolved_at: super::time(hash, "resolved_at")?,
             wrapup_until: super::time(hash, "wrapup_until")?,
+            pending_since: super::time(hash, "pending_since")?,
             csat: Csat::from_hash(hash)?,
             email_thread: EmailThread {
                 last_message_id: f("email_last_message_id").map(str::to_owned),

@@ -19,6 +19,7 @@ mod conversations;
 mod customers;
 mod dead_letters;
 mod delivery;
+mod idle;
 mod once;
 mod live;
 mod outbox;

@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["delivery", "reports"],
     &["replay"],
     &["csat"],
+    &["idle"],
     &["commands", "notices"],
     &["inbound", "escalation", "supervisor"],
     &["http"],

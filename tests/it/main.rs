@@ -22,6 +22,7 @@ mod monitoring;
 mod ids;
 mod openapi;
 mod outbox;
+mod quiet;
 mod oversize;
 mod readiness;
 mod reconnect;

@@ -1,9 +1,20 @@
-//! Checks of `[csat]`.
+//! Checks of `[csat]` and of the quiet conversations' `routing` keys.
 
 use crate::config::load::Problems;
 use crate::config::model::*;
 
 impl Settings {
+    pub(super) fn validate_idle(&self, p: &mut Problems) {
+        let r = &self.routing;
+        if r.auto_close_after_secs > 0 && r.pending_after_secs > 0 && r.auto_close_after_secs < r.pending_after_secs {
+            p.push("routing.auto_close_after_secs", "must be at least routing.pending_after_secs (or 0: never)");
+        }
+        let reply = &r.auto_close_reply;
+        if reply.zh.chars().count() > 1600 || reply.en.chars().count() > 1600 {
+            p.push("routing.auto_close_reply", "must be at most 1600 characters per language");
+        }
+    }
+
     pub(super) fn validate_csat(&self, p: &mut Problems) {
         let c = &self.csat;
         if ![2, 3, 5].contains(&c.scale) {

@@ -30,6 +30,7 @@ impl Settings {
         self.validate_calendars(p);
         self.validate_ops(p);
         self.validate_csat(p);
+        self.validate_idle(p);
         self.validate_integrations(p);
     }
 

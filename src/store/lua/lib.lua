@@ -372,11 +372,16 @@ local function release(P, conv, vkey, detach)
   end
   local akey = P .. ':agent:' .. agent
   if redis.call('SREM', akey .. ':conversations', conv) == 1 then
-    if channel and num(redis.call('HGET', akey, 'load:' .. channel)) > 0 then
-      redis.call('HINCRBY', akey, 'load:' .. channel, -1)
-    end
-    if num(redis.call('HGET', akey, 'load')) > 0 then
-      redis.call('HINCRBY', akey, 'load', -1)
+    if redis.call('SREM', akey .. ':pending', conv) == 1 then
+      -- Pending (see count_again): it no longer counted, nothing to free.
+      redis.call('HDEL', vkey, 'pending_since')
+    else
+      if channel and num(redis.call('HGET', akey, 'load:' .. channel)) > 0 then
+        redis.call('HINCRBY', akey, 'load:' .. channel, -1)
+      end
+      if num(redis.call('HGET', akey, 'load')) > 0 then
+        redis.call('HINCRBY', akey, 'load', -1)
+      end
     end
   end
   if detach then
@@ -386,6 +391,25 @@ local function release(P, conv, vkey, detach)
   redis.call('ZREM', P .. ':offers', conv)
   reindex(P, agent)
   return agent
+end
+
+-- A pending conversation (its agent's reply unanswered for
+-- `routing.pending_after_secs`, see `lua/idle_pending.lua`) is in
+-- `{P}:agent:<a>:pending` and not counted in the agent's load; the
+-- customer writing again counts it again, even beyond the capacity for a
+-- moment (reindex() then keeps the agent out of `avail` until under it).
+local function count_again(P, conv, vkey, agent)
+  local akey = P .. ':agent:' .. agent
+  if redis.call('SREM', akey .. ':pending', conv) == 0 then
+    return
+  end
+  local channel = redis.call('HGET', vkey, 'load_channel')
+  if channel then
+    redis.call('HINCRBY', akey, 'load:' .. channel, 1)
+  end
+  redis.call('HINCRBY', akey, 'load', 1)
+  redis.call('HDEL', vkey, 'pending_since')
+  reindex(P, agent)
 end
 
 -- Finds an agent for a conversation that has none: assigned (auto mode)
