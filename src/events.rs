@@ -113,6 +113,9 @@ pub struct EventData {
     /// Whether the event also goes to the `[sla] supervisors` targets.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supervisors: bool,
+    /// The `[sla.notify]` lists whose targets the event also goes to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
     /// For typing notices: whether the customer is typing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing: Option<bool>,

@@ -42,7 +42,7 @@
 //! | `{P}:outbox:cause:<cause>`       | string | event id appended for a cause (SLA firing, failed send) (EX 7 d): once per cause |
 //! | `{P}:deadletters`                | zset   | dead letter id → time (ms): steps that gave up (deliveries, routing, outbox) |
 //! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (kind, target, reason, and the event, message or payload) |
-//! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `queue:<name>#<i>`, `supervisor#<i>`) → why it is disabled (410, a robot's permanent error) |
+//! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `queue:<name>#<i>`, `supervisor#<i>`, `notify:<list>#<i>`) → why it is disabled (410, a robot's permanent error) |
 //! | `{P}:robot:<h>:sent`             | zset   | sends to one chat robot (`h` = first 16 bytes of SHA-256 of its URL, hex) → Redis time (ms), the sliding window of its rate limit (PX the longest window); see `store::ratelimit` |
 //! | `{P}:slack:ts:<conversation>:<h>` | hash  | the conversation's Slack parent message for one `slack_app` target (`h` = first 8 bytes of SHA-256 of the target key and channel, hex): `ts`, `channel`, `first` (the first message's excerpt), `due` (EX 90 d) |
 //! | `{P}:slack:thread:<channel>:<ts>` | string | the conversation whose Slack parent message that is (EX 90 d): a thread reply finds its conversation |

@@ -17,6 +17,7 @@ mod email;
 mod faults;
 mod flood;
 mod http_errors;
+mod ladder;
 mod layout;
 mod monitoring;
 mod ids;

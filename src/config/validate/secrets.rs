@@ -58,6 +58,11 @@ impl Settings {
         for (i, target) in self.sla.supervisors.iter_mut().enumerate() {
             target_secret(target, &format!("sla.supervisors[{i}].secret"), p);
         }
+        for (list, targets) in &mut self.sla.notify {
+            for (i, target) in targets.iter_mut().enumerate() {
+                target_secret(target, &format!("sla.notify.{list}[{i}].secret"), p);
+            }
+        }
     }
 }
 

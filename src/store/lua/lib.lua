@@ -86,7 +86,7 @@ end
 -- Appends a CloudEvent of type `ev.type` to the outbox. `ev`: conv (the
 -- conversation; nil for an event of `ev.scope`), at (ms), and optionally
 -- agent (false: none; nil: the conversation's), queue, from_agent, reason,
--- error, supervisors, score and comment (a rating), decision = {chosen, candidates} (the rule is the
+-- error, supervisors, notify (`[sla.notify]` list names), score and comment (a rating), decision = {chosen, candidates} (the rule is the
 -- conversation's), and raw JSON texts message, sla and alert. The common fields
 -- are the conversation's as they are now, after the change. Returns the id.
 local function emit(P, ev)
@@ -114,6 +114,7 @@ local function emit(P, ev)
   end
   if ev.supervisors then data.supervisors = true end
   if ev.score then data.score = ev.score end
+  if type(ev.notify) == 'table' and #ev.notify > 0 then data.notify = ev.notify end
   if ev.comment and ev.comment ~= '' then data.comment = ev.comment end
   local extra = {}
   if ev.decision then
