@@ -16,8 +16,10 @@
 //!   ([`intercept`]) instead of being routed, anything else is a message
 //!   as before (and reopens). Email gets one signed, expiring link per
 //!   score (`GET /csat/{token}`, see [`token`] and [`record_link`]).
-//! * Web chat gets the question as a message (the visitor answers with a
-//!   score like an SMS customer).
+//! * Web chat gets the question as a message and a `csat` frame (the
+//!   widget shows stars and, with `csat.comment`, a comment box, and
+//!   answers with a `csat` frame: [`record_chat`]); a visitor who was away
+//!   sees the message and may answer with a score like an SMS customer.
 
 mod score;
 pub mod token;
@@ -26,6 +28,7 @@ pub use score::parse as parse_score;
 
 use chrono::{DateTime, Utc};
 use switchboard_core::{Channel, InboundMessage, Masked, OutboundMessage};
+use switchboard_webchat::ServerFrame;
 
 use crate::app::App;
 use crate::model::ConversationState;
@@ -108,6 +111,7 @@ pub async fn ask(app: &App, conversation: &str, round: i64) -> Result<(), StoreE
         agent: None,
         created_at: now,
     };
+    let ask_text = text.clone();
     let stored = serde_json::json!({
         "id": id, "direction": "outbound", "channel": conv.channel, "account": conv.account,
         "text": text, "outbound_ids": [id], "at": now,
@@ -125,6 +129,10 @@ pub async fn ask(app: &App, conversation: &str, round: i64) -> Result<(), StoreE
     let (outcome, entries) = app.store.csat_ask(&ask).await?;
     crate::outbox::flush_events(app, &entries).await;
     let asked = outcome == "asked";
+    if asked && conv.channel == Channel::Webchat {
+        let frame = ServerFrame::Csat { id: id.clone(), question: ask_text, scale: csat.scale, comment: csat.comment };
+        crate::outbound::webchat::push(app, &outbound.to, &frame, None).await;
+    }
     app.metrics.care.asked(conv.channel.as_str(), if asked { "asked" } else { "skipped" });
     if asked {
         tracing::info!(conversation, channel = %conv.channel, "satisfaction question sent");
@@ -184,6 +192,41 @@ pub async fn intercept(app: &App, inbound: &InboundMessage) -> Result<bool, Stor
         "duplicate" => Ok(true),
         _ => Ok(false),
     }
+}
+
+/// Records a web chat visitor's `csat` frame as the score of their last
+/// resolved conversation; the score kept (now, or before by the same
+/// frame resent), or `None` when nothing asks for it (out of the scale, no
+/// question, expired, rated already).
+pub async fn record_chat(app: &App, visitor: &str, score: u8, comment: &str) -> Result<Option<u8>, StoreError> {
+    let live = app.live();
+    let csat = &live.settings.csat;
+    if !csat.enabled || score == 0 || score > csat.scale {
+        return Ok(None);
+    }
+    let comment = if csat.comment { comment } else { "" };
+    // The same answer resent is recognised; another score after it is refused.
+    let carrier = format!("webchat:{score}");
+    let answer = CsatAnswer {
+        subject: CsatSubject::Customer("visitor", visitor),
+        score,
+        comment,
+        carrier: &carrier,
+        window_ms: window_ms(csat.window_secs),
+        alert: score <= csat.alert_at_or_below,
+        now_ms: Utc::now().timestamp_millis(),
+    };
+    let (recorded, entries) = app.store.csat_record(&answer).await?;
+    crate::outbox::flush_events(app, &entries).await;
+    Ok(match recorded.outcome.as_str() {
+        "recorded" => {
+            app.metrics.care.rated(&recorded.queue, &recorded.agent, score);
+            tracing::info!(conversation = %recorded.conversation, score, "satisfaction score recorded from the web chat");
+            Some(score)
+        }
+        "duplicate" => Some(score),
+        _ => None,
+    })
 }
 
 fn window_ms(secs: u64) -> i64 {
