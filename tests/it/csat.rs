@@ -129,6 +129,19 @@ async fn csat_on_sms_records_a_score_and_a_non_score_reopens() {
         metrics.lines().filter(|l| l.contains("csat")).collect::<Vec<_>>().join("\n")
     );
 
+    // In the reports: alice's row around this hour.
+    let hour = |offset: i64| (chrono::Utc::now() + chrono::Duration::hours(offset)).format("%Y-%m-%dT%H:00:00Z").to_string();
+    let (from, to) = (hour(-1), hour(1));
+    let path = format!("/api/v1/reports/summary?from={from}&to={to}&group_by=agent");
+    let csat = wait_until(WAIT, || async {
+        let report = get(&app, &path).await;
+        let row = report["rows"].as_array()?.iter().find(|r| r["group"] == "alice")?.clone();
+        (row["csat"]["responses"] == 1).then_some(row["csat"].clone())
+    })
+    .await
+    .expect("the score reaches the reports");
+    assert_eq!(csat["average"], 2.0, "{csat}");
+
     // A second score is a message like any other: it reopens, the first score stays.
     sms(&app, "SMcsat0000000000000000000000003", "+14155550101", "5").await;
     let reopened = wait_until(WAIT, || async {
