@@ -33,6 +33,8 @@ enum FireError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error(transparent)]
+    Route(#[from] crate::routing::RouteError),
 }
 
 /// Fires this replica's share of SLA timers until `cancel` fires.
@@ -52,13 +54,25 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 
 /// One warn or breach timer.
 async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
+    if let Some((conversation, round)) = crate::csat::timer(&fired.id) {
+        return Ok(crate::csat::ask(app, conversation, round).await?);
+    }
+    if let Some((quiet, conversation)) = crate::idle::timer(&fired.id) {
+        return Ok(crate::idle::fire(app, quiet, conversation, &fired.payload).await?);
+    }
     let Some((conversation, kind, run, stage)) = parse_timer_id(&fired.id) else { return Ok(()) };
     let raw = app.store.sla_clocks(&conversation).await?;
     let state = read(&raw).map_err(FireError::Sla)?;
     let Some(clock) = state.get(kind).filter(|c| c.run == run && c.state == ClockState::Running).cloned() else {
         return Ok(()); // Stopped or restarted since: nothing to say.
     };
-    if (stage == Stage::Warning && clock.warned) || (stage == Stage::Breach && clock.breached) {
+    let step_done = |i: usize| clock.steps.iter().find(|s| s.index == i).is_none_or(|s| s.done);
+    let fired_before = match stage {
+        Stage::Warning => clock.warned,
+        Stage::Breach => clock.breached,
+        Stage::Step(i) => step_done(i),
+    };
+    if fired_before {
         // Marked before; its at-risk entry may not have followed (a crash).
         crate::sla::at_risk_after(app, &conversation, &state, true).await?;
         return Ok(());
@@ -72,10 +86,17 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
         (ClockKind::ReplyWindow, Stage::Breach, _) => vec![],
         (_, Stage::Warning, Some(p)) => p.on_warning.clone(),
         (_, Stage::Breach, Some(p)) => p.on_breach.clone(),
+        (_, Stage::Step(i), Some(p)) => p.warnings.get(i).map(|w| w.actions.clone()).unwrap_or_default(),
+        (_, Stage::Step(_), None) => vec![],
         (_, _, None) => vec![],
     };
     let now = Utc::now();
-    let event_type = if stage == Stage::Warning { events::SLA_WARNING } else { events::SLA_BREACHED };
+    let event_type = if stage == Stage::Breach { events::SLA_BREACHED } else { events::SLA_WARNING };
+    let share = match stage {
+        Stage::Warning => Some(clock.warn_at),
+        Stage::Step(i) => clock.steps.iter().find(|s| s.index == i).map(|s| s.at),
+        Stage::Breach => None,
+    };
     let used = clock.used(now, &calendar(&live.calendars, &clock.calendar));
     let details = serde_json::json!({
         "clock": kind.as_str(),
@@ -85,22 +106,27 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
         "due": clock.breach_due,
         "elapsed_business_secs": used as f64 / 1000.0,
         "escalations": actions.iter().map(describe).collect::<Vec<_>>(),
+        "at": share,
+        "step": match stage { Stage::Step(i) => Some(i), _ => None },
     });
+    let notify: Vec<String> = actions.iter().filter_map(|a| match a { Escalation::Notify { to } => to.clone(), _ => None }).collect();
     // Once per firing: a firing handled again (a crash before the clock
     // was marked) appends nothing new.
     let req = crate::store::EmitRequest {
         event_type,
         conversation: &conversation,
         cause: &fired.firing_id,
-        supervisors: actions.contains(&Escalation::Notify),
+        supervisors: actions.contains(&Escalation::Notify { to: None }),
+        notify,
         sla: Some(details.to_string()),
         ..Default::default()
     };
     if let Some(emitted) = app.store.emit(&req, now.timestamp_millis()).await? {
         crate::outbox::flush_events(app, &emitted.entries).await;
     }
-    app.metrics.sla_event(record.as_ref().map_or("", |c| c.queue.as_str()), kind.as_str(), if stage == Stage::Warning { "warning" } else { "breach" });
-    tracing::info!(conversation = %conversation, clock = kind.as_str(), stage = ?stage, "SLA {}", if stage == Stage::Warning { "warning" } else { "breach" });
+    let label = if stage == Stage::Breach { "breach" } else { "warning" };
+    app.metrics.sla_event(record.as_ref().map_or("", |c| c.queue.as_str()), kind.as_str(), label);
+    tracing::info!(conversation = %conversation, clock = kind.as_str(), stage = ?stage, "SLA {label}");
     // A conversation gone since (erased) gets no escalation steps.
     if let Some(record) = &record {
         for (i, action) in actions.iter().enumerate() {
@@ -122,6 +148,7 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
         match stage {
             Stage::Warning => c.warned = true,
             Stage::Breach => c.breached = true,
+            Stage::Step(i) => c.steps.iter_mut().filter(|s| s.index == i).for_each(|s| s.done = true),
         }
         state.version += 1;
         let json = serde_json::to_string(&state).map_err(|e| FireError::Sla(SlaError::Corrupt(e.to_string())))?;
@@ -137,8 +164,9 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
 fn describe(action: &Escalation) -> String {
     match action {
         Escalation::RaisePriority { by } => format!("raise_priority +{by}"),
-        Escalation::Reroute { queue } => format!("reroute {}", queue.as_deref().unwrap_or("overflow")),
-        Escalation::Notify => "notify supervisors".into(),
+        Escalation::Reroute { queue, .. } => format!("reroute {}", queue.as_deref().unwrap_or("overflow")),
+        Escalation::Notify { to: None } => "notify supervisors".into(),
+        Escalation::Notify { to: Some(list) } => format!("notify {list}"),
         Escalation::Reoffer => "reoffer".into(),
     }
 }

@@ -30,7 +30,7 @@ pub const TRANSFERRED: &str = "switchboard.conversation.transferred";
 /// customer wrote to again within the reopen window.
 pub const REOPENED: &str = "switchboard.conversation.reopened";
 /// `switchboard.conversation.rated`: the customer's satisfaction score
-/// (`data.score`), published by the automation that asks for it.
+/// (`data.score`, `data.comment`), recorded by the survey (`crate::csat`).
 pub const RATED: &str = "switchboard.conversation.rated";
 /// `switchboard.sla.warning`: a clock reached its policy's `warn_at`.
 pub const SLA_WARNING: &str = "switchboard.sla.warning";
@@ -117,6 +117,9 @@ pub struct EventData {
     /// Whether the event also goes to the `[sla] supervisors` targets.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supervisors: bool,
+    /// The `[sla.notify]` lists whose targets the event also goes to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
     /// For typing notices: whether the customer is typing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing: Option<bool>,
@@ -124,6 +127,9 @@ pub struct EventData {
     /// satisfaction score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<u8>,
+    /// For ratings: the customer's comment, if they left one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
     /// For `switchboard.ops.alert`: `{alert, scope, figure, threshold,
     /// state, since}` (see `crate::supervisor::alerts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

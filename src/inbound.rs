@@ -58,6 +58,17 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
         }
         return;
     }
+    // A reply that only scores the last resolved conversation is the
+    // survey's answer, not a message (`csat`).
+    match crate::csat::intercept(app, &inbound).await {
+        Ok(true) => return ack(&msg, AckKind::Ack).await,
+        Ok(false) => {}
+        Err(e) => {
+            let wait = switchboard_core::retry::backoff(delivered(&msg) as u32, app.retry_base(), app.retry_cap());
+            tracing::warn!(error = %e, "cannot check for a satisfaction score; the message will be redelivered");
+            return ack(&msg, AckKind::Nak(Some(wait))).await;
+        }
+    }
     let span = tracing::info_span!("route", message = %inbound.id, conversation = tracing::field::Empty);
     // Waits out an outage of Redis or NATS in place, however long.
     let routed = patiently(&msg, "router", &app.metrics, stop, RouteError::is_transient, || route(app, &inbound)).instrument(span.clone()).await;

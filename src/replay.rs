@@ -128,7 +128,7 @@ fn is_subject_tail(tail: &str) -> bool {
 }
 
 /// Delivers a dead letter of an event to one target (`entry["target"]` =
-/// `<agent>#<index>`, `queue:<name>#<index>` or `supervisor#<index>`) again, with the same
+/// `<agent>#<index>`, `queue:<name>#<index>`, `notify:<list>#<index>` or `supervisor#<index>`) again, with the same
 /// webhook-id (admin replay). `Ok` when the target took it; the caller
 /// drops the dead letter.
 async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), ReplayError> {
@@ -139,6 +139,8 @@ async fn replay_to_target(app: &App, entry: &serde_json::Value) -> Result<(), Re
     let live = app.live();
     let target = if owner == "supervisor" {
         live.settings.sla.supervisors.get(index)
+    } else if let Some(list) = owner.strip_prefix("notify:") {
+        live.settings.sla.notify.get(list).and_then(|l| l.get(index))
     } else if let Some(queue) = owner.strip_prefix("queue:") {
         live.settings.queues.get(queue).and_then(|q| q.deliver.get(index))
     } else {

@@ -36,24 +36,28 @@ impl Escalate<'_> {
         let unavailable = |e: crate::store::StoreError| CommandError::unavailable(&e);
         let now_ms = self.now.timestamp_millis();
         match self.action {
-            Escalation::Notify => Ok(()), // The event itself goes to the supervisors.
+            Escalation::Notify { .. } => Ok(()), // The event itself goes to the supervisors or the list.
             Escalation::RaisePriority { by } => {
                 app.store.raise_priority(conversation, *by, now_ms).await.map_err(unavailable)?;
                 Ok(())
             }
-            Escalation::Reroute { queue } => {
+            Escalation::Reroute { queue, with_agent } => {
                 let live = app.live();
                 let from = record.queue.clone();
                 let target = queue.clone().or_else(|| live.settings.queues.get(&from).and_then(|q| q.overflow.clone()));
                 let Some(target) = target.filter(|t| *t != from && live.settings.has_queue(t)) else { return Ok(()) };
-                if record.state != ConversationState::Queued {
+                if record.state != ConversationState::Queued && !with_agent {
                     // It is with an agent already; re-routing would take it away.
                     return Ok(());
                 }
                 let why = format!("SLA escalation: re-routed from {from}");
                 let to = TransferTarget::Queue(live.classifier.queue(&target).to_json());
-                let (_, events) = app.store.reroute(conversation, &to, &why, now_ms).await.map_err(unavailable)?;
+                let (outcome, events) = app.store.reroute(conversation, &to, &why, now_ms).await.map_err(unavailable)?;
                 crate::outbox::flush_events(app, &events).await;
+                if !outcome.from.is_empty() {
+                    // Taken from its agent: the capacity goes to whoever waits.
+                    crate::routing::drain(app).await.map_err(|e| CommandError::unavailable(&e))?;
+                }
                 Ok(())
             }
             Escalation::Reoffer => {

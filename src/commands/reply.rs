@@ -74,7 +74,10 @@ impl Reply {
             media_urls: self.media_urls,
             media: self.media,
         };
-        let ids = submit(app, &conv, reply, chrono::Utc::now()).await.map_err(refusal)?;
+        let now = chrono::Utc::now();
+        let ids = submit(app, &conv, reply, now).await.map_err(refusal)?;
+        // The customer's turn now: quiet too long, it goes pending, then closes.
+        crate::idle::after_reply(app, &id, now.timestamp_millis()).await;
         Ok(ReplyQueued { id: ids.first().cloned(), ids, conversation: id, state: ReplyState::Queued })
     }
 }

@@ -51,6 +51,7 @@ impl Resolve {
                 Err(e) => tracing::warn!(error = %e, "the sweep will free the agent's capacity"),
             }
         }
+        crate::csat::after_resolve(app, &id, now.timestamp_millis(), crate::csat::Ending::Resolved).await;
         tracing::info!(by = self.by.name(), "resolved");
         Ok(Resolved { conversation: id, state: ConversationState::Resolved, wrapup: outcome.wrapup })
     }

@@ -56,6 +56,9 @@ fn secrets(settings: &Settings) -> Vec<(String, Option<&SecretString>)> {
         target_secrets(&q.deliver, &format!("queues.{name}.deliver"), &mut all);
     }
     target_secrets(&settings.sla.supervisors, "sla.supervisors", &mut all);
+    for (list, targets) in &settings.sla.notify {
+        target_secrets(targets, &format!("sla.notify.{list}"), &mut all);
+    }
     all
 }
 

@@ -168,6 +168,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         retention: section!("retention"),
         supervisor: section!("supervisor"),
         alerts: section!("alerts"),
+        csat: section!("csat"),
         integrations: section!("integrations"),
         channels: channels(root.remove("channels"), p),
         queues: named_entries(root.remove("queues"), "queues", p),
@@ -372,12 +373,13 @@ fn sla(value: Option<Value>, p: &mut Problems) -> SlaSettings {
     let policies = named_entries(t.remove("policies"), "sla.policies", p);
     let overrides = t.remove("overrides").and_then(|v| typed("sla.overrides", v, p)).unwrap_or_default();
     let supervisors = t.remove("supervisors").and_then(|v| typed("sla.supervisors", v, p)).unwrap_or_default();
+    let notify = t.remove("notify").and_then(|v| typed("sla.notify", v, p)).unwrap_or_default();
     let wechat_window_warn_secs =
         t.remove("wechat_window_warn_secs").and_then(|v| typed("sla.wechat_window_warn_secs", v, p)).unwrap_or(4 * 3600);
     for key in t.keys() {
         p.push(join("sla", key), "unknown key");
     }
-    SlaSettings { policies, overrides, supervisors, wechat_window_warn_secs }
+    SlaSettings { policies, overrides, supervisors, notify, wechat_window_warn_secs }
 }
 
 fn join(path: &str, field: &str) -> String {

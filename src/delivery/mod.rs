@@ -198,6 +198,9 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     if event.data.supervisors {
         targets.extend(live.settings.sla.supervisors.iter().enumerate().map(|(i, t)| (format!("supervisor#{i}"), t)));
     }
+    for list in event.data.notify.iter().filter_map(|n| live.settings.sla.notify.get_key_value(n)) {
+        targets.extend(list.1.iter().enumerate().map(|(i, t)| (format!("notify:{}#{i}", list.0), t)));
+    }
     let attempt = delivered(&msg);
     let last_delivery = attempt >= app.settings.nats.max_deliver;
     // A Redis outage between the targets waits in place; the targets

@@ -7,6 +7,7 @@
 mod admin;
 mod api;
 mod auth;
+mod csat;
 mod dashboard;
 mod email;
 mod entries;
@@ -73,6 +74,7 @@ route_table! {
     "/webhooks/wechat/{account}" => get(wechat::verify).post(wechat::push);
     "/integrations/slack/events" => post(slack::events);
     "/integrations/slack/interactivity" => post(slack::interactivity);
+    "/csat/{token}" => get(csat::answer);
     "/dashboard" => get(dashboard::page);
     "/dashboard/app.js" => get(dashboard::script);
     "/api/v1/agents/{agent}/status" => put(api::set_status);

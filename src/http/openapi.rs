@@ -50,6 +50,7 @@ pub const BEARER: &str = "bearer";
         super::slack::interactivity::interactivity,
         super::widget_js,
         super::widget_demo,
+        super::csat::answer,
         super::dashboard::page,
         super::dashboard::script,
         super::webchat::sessions,
@@ -94,6 +95,7 @@ pub const BEARER: &str = "bearer";
         (name = "admin", description = "Admin routes (admin token only)"),
         (name = "supervisor", description = "The supervisor dashboard, its live figures and the reports (admin or supervisor token)"),
         (name = "reports", description = "The team's figures (admin or supervisor token)"),
+        (name = "csat", description = "The satisfaction survey's email links (no token: the link is signed)"),
     ),
 )]
 struct ApiDoc;

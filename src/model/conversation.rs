@@ -176,7 +176,7 @@ pub struct Conversation {
     pub subject: Option<String>,
     /// The router's last placement decision.
     pub decision: Option<Decision>,
-    /// Who resolved it: an agent, `admin`, or `stale` (closed by a new message after the join window).
+    /// Who resolved it: an agent, `admin`, `stale` (closed by a new message after the join window) or `inactive` (auto-closed).
     pub resolved_by: Option<String>,
     /// How many times it was reopened.
     pub reopen_count: u32,
@@ -204,9 +204,38 @@ pub struct Conversation {
     pub resolved_at: Option<DateTime<Utc>>,
     /// When its agent's wrap-up ends, after a resolve.
     pub wrapup_until: Option<DateTime<Utc>>,
+    /// Since when it is pending: its agent's reply went unanswered for
+    /// `routing.pending_after_secs`, so it no longer counts toward the
+    /// agent's capacity (until the customer writes again).
+    pub pending_since: Option<DateTime<Utc>>,
+    /// The customer's satisfaction score, once they answered the survey.
+    pub csat: Option<Csat>,
     /// The email thread our replies continue (internal: not in the API).
     #[serde(skip)]
     pub email_thread: EmailThread,
+}
+
+/// A satisfaction score the customer gave (see `crate::csat`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Csat {
+    /// The score, 1 to the configured scale (2, 3 or 5).
+    pub score: u8,
+    /// The customer's comment, if any.
+    pub comment: Option<String>,
+    /// When they answered.
+    pub at: DateTime<Utc>,
+}
+
+impl Csat {
+    /// The score kept in the hash (`csat_score`, `csat_comment`, `csat_at`).
+    fn from_hash(hash: &HashMap<String, String>) -> Result<Option<Csat>, ModelError> {
+        let Some(score) = super::number(hash, "csat_score")? else { return Ok(None) };
+        Ok(Some(Csat {
+            score: u8::try_from(score).map_err(|_| ModelError::invalid("csat_score", &score.to_string()))?,
+            comment: field(hash, "csat_comment").map(str::to_owned),
+            at: super::time(hash, "csat_at")?.ok_or(ModelError::Missing { field: "csat_at" })?,
+        }))
+    }
 }
 
 /// The headers that thread an email conversation: the Message-ID of the
@@ -260,6 +289,8 @@ impl Conversation {
             reopened_at: super::time(hash, "reopened_at")?,
             resolved_at: super::time(hash, "resolved_at")?,
             wrapup_until: super::time(hash, "wrapup_until")?,
+            pending_since: super::time(hash, "pending_since")?,
+            csat: Csat::from_hash(hash)?,
             email_thread: EmailThread {
                 last_message_id: f("email_last_message_id").map(str::to_owned),
                 references: f("email_references").unwrap_or_default().split_whitespace().map(str::to_owned).collect(),

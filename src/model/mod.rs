@@ -26,7 +26,7 @@ pub use answers::{
     AgentConversations, ConversationDetail, ConversationPage, DeadLetterPage, Placement, Replayed, ReplyQueued, ReplyState,
     Resolved, StatusSet,
 };
-pub use conversation::{Candidate, Conversation, ConversationState, Decision, EmailThread};
+pub use conversation::{Candidate, Conversation, ConversationState, Csat, Decision, EmailThread};
 pub use customer::{Customer, CustomerAttributes, Identity};
 pub use dead_letter::DeadLetter;
 pub use message::{Direction, Message, Note};

@@ -58,6 +58,23 @@ pub struct Clock {
     pub breached: bool,
     /// When it stopped.
     pub stopped_at: Option<DateTime<Utc>>,
+    /// The policy's further warning thresholds for this clock (its
+    /// `warnings` ladder), each fired once per run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+/// One further warning threshold of a clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Its index in the policy's `warnings`.
+    pub index: usize,
+    /// Share of the target.
+    pub at: f64,
+    /// When it is due, while running and not fired.
+    pub due: Option<DateTime<Utc>>,
+    /// Whether it fired.
+    pub done: bool,
 }
 
 impl Clock {
@@ -78,6 +95,7 @@ impl Clock {
             warned: false,
             breached: false,
             stopped_at: None,
+            steps: target.steps.iter().map(|&(index, at)| Step { index, at, due: None, done: false }).collect(),
         };
         clock.plan(cal);
         clock
@@ -100,6 +118,9 @@ impl Clock {
         self.state = state;
         self.warn_due = None;
         self.breach_due = None;
+        for step in &mut self.steps {
+            step.due = None;
+        }
         if state == ClockState::Stopped {
             self.stopped_at = Some(now);
             if self.used_ms > self.target_ms {
@@ -124,6 +145,10 @@ impl Clock {
         let warn_ms = (self.target_ms as f64 * self.warn_at) as u64;
         self.warn_due = (!self.warned).then(|| cal.due(self.since, left(warn_ms))).flatten();
         self.breach_due = (!self.breached).then(|| cal.due(self.since, left(self.target_ms))).flatten();
+        for step in &mut self.steps {
+            let at_ms = (self.target_ms as f64 * step.at) as u64;
+            step.due = (!step.done).then(|| cal.due(self.since, left(at_ms))).flatten();
+        }
     }
 
     /// Carries a running clock over to a new configuration at `now`: the
@@ -140,6 +165,8 @@ impl Clock {
             self.target_ms = t.target_ms;
             self.warn_at = t.warn_at;
             self.calendar = t.calendar.clone();
+            let done = |index: usize| self.steps.iter().any(|s| s.index == index && s.done);
+            self.steps = t.steps.iter().map(|&(index, at)| Step { index, at, due: None, done: done(index) }).collect();
         }
         self.plan(new);
     }
@@ -171,6 +198,8 @@ pub struct Target {
     pub target_ms: u64,
     /// Share at which to warn.
     pub warn_at: f64,
+    /// Further warning thresholds: (index in the policy's `warnings`, share).
+    pub steps: Vec<(usize, f64)>,
 }
 
 /// The targets that apply to a conversation (from its policy).
@@ -300,6 +329,11 @@ impl Clocks {
             if let Some(at) = c.breach_due.filter(|_| !c.breached) {
                 out.push((timer_id(conversation, c.kind, c.run, Stage::Breach), at));
             }
+            for step in c.steps.iter().filter(|s| !s.done) {
+                if let Some(at) = step.due {
+                    out.push((timer_id(conversation, c.kind, c.run, Stage::Step(step.index)), at));
+                }
+            }
         }
         out
     }
@@ -309,7 +343,10 @@ impl Clocks {
     pub fn all_timer_ids(&self, conversation: &str) -> Vec<String> {
         self.clocks
             .iter()
-            .flat_map(|c| [Stage::Warning, Stage::Breach].map(|s| timer_id(conversation, c.kind, c.run, s)))
+            .flat_map(|c| {
+                let steps = c.steps.iter().map(|s| Stage::Step(s.index));
+                [Stage::Warning, Stage::Breach].into_iter().chain(steps).map(|s| timer_id(conversation, c.kind, c.run, s))
+            })
             .collect()
     }
 }
@@ -321,20 +358,18 @@ pub enum Stage {
     Warning,
     /// The target.
     Breach,
-}
-
-impl Stage {
-    fn as_str(self) -> &'static str {
-        match self {
-            Stage::Warning => "warn",
-            Stage::Breach => "breach",
-        }
-    }
+    /// A further warning threshold (its index in the policy's `warnings`).
+    Step(usize),
 }
 
 /// The id of a clock's timer.
 pub fn timer_id(conversation: &str, kind: ClockKind, run: u32, stage: Stage) -> String {
-    format!("{conversation}|{}|{run}|{}", kind.as_str(), stage.as_str())
+    let kind = kind.as_str();
+    match stage {
+        Stage::Warning => format!("{conversation}|{kind}|{run}|warn"),
+        Stage::Breach => format!("{conversation}|{kind}|{run}|breach"),
+        Stage::Step(i) => format!("{conversation}|{kind}|{run}|step{i}"),
+    }
 }
 
 /// The parts of a timer id.
@@ -346,7 +381,7 @@ pub fn parse_timer_id(id: &str) -> Option<(String, ClockKind, u32, Stage)> {
     let stage = match parts.next()? {
         "warn" => Stage::Warning,
         "breach" => Stage::Breach,
-        _ => return None,
+        other => Stage::Step(other.strip_prefix("step")?.parse().ok()?),
     };
     parts.next().is_none().then_some((conversation, kind, run, stage))
 }
@@ -375,7 +410,7 @@ mod tests {
     }
 
     fn target(secs: u64, calendar: &str) -> Target {
-        Target { policy: "p".into(), calendar: calendar.into(), target_ms: secs * 1000, warn_at: 0.5 }
+        Target { policy: "p".into(), calendar: calendar.into(), target_ms: secs * 1000, warn_at: 0.5, steps: vec![] }
     }
 
     fn targets() -> Targets {
@@ -409,6 +444,25 @@ mod tests {
         let resolution = c.get(ClockKind::Resolution).unwrap();
         assert_eq!(resolution.state, ClockState::Paused, "waiting on the customer");
         assert!(c.timers("c1").is_empty(), "nothing runs while waiting on the customer");
+    }
+
+    #[test]
+    fn further_warning_steps_are_planned_paused_and_resumed_with_their_clock() {
+        let mut targets = targets();
+        targets.resolution = Some(Target { steps: vec![(0, 0.8), (1, 0.9)], ..target(1000, "always") });
+        let mut c = Clocks::default();
+        c.apply(Trigger::CustomerMessage, t(0), &targets, &calendars);
+        let res = c.get(ClockKind::Resolution).unwrap();
+        assert_eq!(res.steps.iter().map(|s| s.due).collect::<Vec<_>>(), vec![Some(t(800)), Some(t(900))]);
+        let ids: Vec<String> = c.timers("c1").into_iter().map(|(id, _)| id).collect();
+        assert!(ids.contains(&"c1|resolution|1|step0".to_owned()) && ids.contains(&"c1|resolution|1|step1".to_owned()), "{ids:?}");
+        // Paused at 100 s while waiting on the customer, resumed at 300 s: 100 s used.
+        c.apply(Trigger::AgentReply, t(100), &targets, &calendars);
+        assert!(c.get(ClockKind::Resolution).unwrap().steps.iter().all(|s| s.due.is_none()));
+        c.apply(Trigger::CustomerMessage, t(300), &targets, &calendars);
+        let res = c.get(ClockKind::Resolution).unwrap();
+        assert_eq!(res.steps[0].due, Some(t(1000)), "800 s of business time, 100 s used before the pause");
+        assert!(c.all_timer_ids("c1").contains(&"c1|resolution|1|step1".to_owned()));
     }
 
     #[test]
@@ -466,7 +520,7 @@ mod tests {
     #[test]
     fn the_reply_window_restarts_with_every_customer_message() {
         let mut targets = targets();
-        targets.reply_window = Some(Target { policy: String::new(), calendar: "always".into(), target_ms: 48 * 3600 * 1000, warn_at: 44.0 / 48.0 });
+        targets.reply_window = Some(Target { policy: String::new(), calendar: "always".into(), target_ms: 48 * 3600 * 1000, warn_at: 44.0 / 48.0, steps: vec![] });
         let mut c = Clocks::default();
         c.apply(Trigger::CustomerMessage, t(0), &targets, &calendars);
         c.apply(Trigger::AgentReply, t(10), &targets, &calendars);
@@ -497,6 +551,9 @@ mod tests {
 
     #[test]
     fn timer_ids_round_trip() {
+        let step = timer_id("01HF", ClockKind::Resolution, 2, Stage::Step(1));
+        assert_eq!(parse_timer_id(&step), Some(("01HF".into(), ClockKind::Resolution, 2, Stage::Step(1))));
+        assert_eq!(parse_timer_id("01HF|resolution|2|stepx"), None);
         let id = timer_id("01HF", ClockKind::NextResponse, 3, Stage::Breach);
         assert_eq!(id, "01HF|next_response|3|breach");
         assert_eq!(parse_timer_id(&id), Some(("01HF".into(), ClockKind::NextResponse, 3, Stage::Breach)));

@@ -66,9 +66,10 @@ pub fn policy_for<'a>(settings: &'a Settings, queue: &str, channel: &str, priori
 /// The targets of a conversation.
 pub fn targets_for(settings: &Settings, queue: &str, channel: &str, priority: i32) -> Targets {
     let policy = policy_for(settings, queue, channel, priority);
-    let target = |secs: Option<u64>| {
+    let target = |secs: Option<u64>, clock: &str| {
         let (name, p) = policy?;
-        Some(Target { policy: name.to_owned(), calendar: p.calendar.clone(), target_ms: secs? * 1000, warn_at: p.warn_at })
+        let steps = p.warnings.iter().enumerate().filter(|(_, w)| w.clock.as_deref().is_none_or(|c| c == clock)).map(|(i, w)| (i, w.at)).collect();
+        Some(Target { policy: name.to_owned(), calendar: p.calendar.clone(), target_ms: secs? * 1000, warn_at: p.warn_at, steps })
     };
     let reply_window = (channel == Channel::Wechat.as_str()).then(|| {
         let total = WECHAT_WINDOW.as_millis() as u64;
@@ -78,12 +79,13 @@ pub fn targets_for(settings: &Settings, queue: &str, channel: &str, priority: i3
             calendar: "always".into(),
             target_ms: total,
             warn_at: total.saturating_sub(warn) as f64 / total as f64,
+            steps: vec![],
         }
     });
     Targets {
-        first_response: target(policy.and_then(|(_, p)| p.first_response_secs)),
-        next_response: target(policy.and_then(|(_, p)| p.next_response_secs)),
-        resolution: target(policy.and_then(|(_, p)| p.resolution_secs)),
+        first_response: target(policy.and_then(|(_, p)| p.first_response_secs), "first_response"),
+        next_response: target(policy.and_then(|(_, p)| p.next_response_secs), "next_response"),
+        resolution: target(policy.and_then(|(_, p)| p.resolution_secs), "resolution"),
         pause_when_waiting: policy.is_none_or(|(_, p)| p.pause_when_waiting),
         reply_window,
     }

@@ -5,7 +5,7 @@
 //! split by aggregate: `conversations`, `customers`, `agents`, `routing`
 //! (the scripts that place conversations), `sla`, `outbox` (events and
 //! replies written with the state they follow), `sends` and [`sending`]
-//! (outbound send state and claims), `delivery`, `dead_letters`,
+//! (outbound send state and claims), `csat` (the satisfaction survey), `delivery`, `dead_letters`,
 //! `runtime` (admin-set entries), `channels` (opt-outs, WeChat tokens),
 //! `webchat`, [`timers`], `once` (first-seen markers and request
 //! claims), and `privacy` (erasing a customer).
@@ -13,11 +13,13 @@
 mod agents;
 mod channels;
 mod coalesce;
+mod csat;
 pub mod conn;
 mod conversations;
 mod customers;
 mod dead_letters;
 mod delivery;
+mod idle;
 mod once;
 mod live;
 mod outbox;
@@ -48,6 +50,7 @@ use secrecy::ExposeSecret;
 pub use schema::Keys;
 pub use agents::{AgentSync, QueueStats};
 pub use customers::CustomerUpdate;
+pub use csat::{CsatAnswer, CsatAsk, CsatRecorded, CsatSubject};
 pub use routing::{
     BullseyeJson, ClassJson, OfferOutcome, Placement, QueueJson, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
     TransferOutcome, TransferTarget, Widened,

@@ -109,6 +109,9 @@ pub struct EmitRequest<'a> {
     /// Whether the supervisors' targets get it too.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub supervisors: bool,
+    /// The `[sla.notify]` lists whose targets get it too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
     /// The message, as events carry it (JSON).
     #[serde(skip)]
     pub message: Option<String>,

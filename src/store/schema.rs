@@ -12,7 +12,7 @@
 //! | `{P}:wechat:push:<acct>:<ts>:<nonce>` | string | SHA-256 of a WeChat push's body, `|p` while it is being taken, `|d` once durable (EX 2 × the timestamp window): the same `(timestamp, nonce)` with another body is a forgery |
 //! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …)       |
 //! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`(`_at`), `last_resolved`, `resolved_at`, attributes (`tier`, `language`, `name`, `tags`, `shop_id`) |
-//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number) |
+//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number); the survey's `csat_asked` (the resolve asked for, ms), `csat_asked_at`, `csat_score`, `csat_comment`, `csat_at`, `csat_msg` (what carried the score), see `store::csat`; `pending_since` (ms: when the conversation went pending, see `{P}:agent:<id>:pending`) |
 //! | `{P}:convs`                      | zset   | every conversation id, score 0 (listed by id: ULIDs sort by creation), added by `route.lua` as it creates one |
 //! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first                        |
 //! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`, `missed`; from configuration: `cap:<ch>`, `cap_total`, `skill:<s>`, `lang:<l>`, `langs` (`*`: any) |
@@ -38,6 +38,7 @@
 //! | `{P}:timers:sla:*`               | …      | SLA warn/breach timers (see `store::timers`)          |
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
+//! | `{P}:agent:<id>:pending`         | set    | the agent's pending conversations: quiet since the agent's reply for `routing.pending_after_secs`, not counted in its `load` (`lua/idle_pending.lua`; counted again by the customer's next message, `count_again` in `lua/lib.lua`) |
 //! | `{P}:queue:<name>:waiting:<ch>`  | zset   | unassigned conversation on channel ch → score: (SLA deadline or enqueue time, ms) − priority × 1e13 |
 //! | `{P}:outbound:<id>`              | hash   | `state` (`sending` while claimed, then final: sent/failed/uncertain), `claim`/`claimed_at`/`lease_until`/`claims` (the send claim, see `sending`), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
@@ -48,7 +49,7 @@
 //! | `{P}:outbox:cause:<cause>`       | string | event id appended for a cause (SLA firing, failed send) (EX 7 d): once per cause |
 //! | `{P}:deadletters`                | zset   | dead letter id → time (ms): steps that gave up (deliveries, routing, outbox) |
 //! | `{P}:deadletters:data`           | hash   | dead letter id → JSON (kind, target, reason, and the event, message or payload) |
-//! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `queue:<name>#<i>`, `supervisor#<i>`) → why it is disabled (410, a robot's permanent error) |
+//! | `{P}:disabled`                   | hash   | delivery target (`<agent>#<i>`, `queue:<name>#<i>`, `supervisor#<i>`, `notify:<list>#<i>`) → why it is disabled (410, a robot's permanent error) |
 //! | `{P}:robot:<h>:sent`             | zset   | sends to one chat robot (`h` = first 16 bytes of SHA-256 of its URL, hex) → Redis time (ms), the sliding window of its rate limit (PX the longest window); see `store::ratelimit` |
 //! | `{P}:slack:ts:<conversation>:<h>` | hash  | the conversation's Slack parent message for one `slack_app` target (`h` = first 8 bytes of SHA-256 of the target key and channel, hex): `ts`, `channel`, `first` (the first message's excerpt), `due` (EX 90 d) |
 //! | `{P}:slack:thread:<channel>:<ts>` | string | the conversation whose Slack parent message that is (EX 90 d): a thread reply finds its conversation |

@@ -123,6 +123,8 @@ pub struct Metrics {
     report_events: Family<ReportLabels, Counter>,
     notices: Family<NoticeLabels, Counter>,
     slack_events: Family<ReportLabels, Counter>,
+    /// The survey's and the idle handling's counters.
+    pub care: super::CareMetrics,
     /// Held while a scrape replaces and encodes them, so two scrapes do
     /// not interleave.
     live: Arc<std::sync::Mutex<LiveGauges>>,
@@ -232,10 +234,9 @@ impl Metrics {
             "Requests to the Slack app's events and interactivity endpoints, by outcome: `reply`, `note`, `action` (a button acted), `duplicate`, `ignored`, `refused` (an agent's command refused), `challenge`, `rejected` (bad or stale signature, malformed), `unavailable`",
             slack_events.clone(),
         );
-        let live = LiveGauges::register(&mut registry);
+        let (live, care) = (LiveGauges::register(&mut registry), super::CareMetrics::register(&mut registry));
         Metrics {
-            notices,
-            slack_events,
+            notices, slack_events, care,
             live: Arc::new(std::sync::Mutex::new(live)),
             registry: Arc::new(registry),
             report_events,

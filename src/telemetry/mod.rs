@@ -2,9 +2,11 @@
 //! outcome), never ids, addresses or text; addresses reach logs only
 //! through `switchboard_core::Masked`.
 
+mod care;
 mod live;
 mod metrics;
 
+pub use care::CareMetrics;
 pub use metrics::{LiveFigures, Metrics, Outcome};
 
 use crate::config::{LogFormat, LogSettings};

@@ -120,6 +120,7 @@ async fn every_route_answers_what_the_document_describes() {
     for route in statics.into_iter().chain(["/webchat/widget.js", "/webchat/", "/dashboard", "/dashboard/app.js"]) {
         x.call(Method::GET, route, route, None, None).await;
     }
+    x.call(Method::GET, "/csat/{token}", "/csat/not-a-token", None, None).await;
     x.call(Method::POST, "/webchat/sessions", "/webchat/sessions", None, Some(("application/json", "{}".into()))).await;
     x.call(Method::OPTIONS, "/webchat/sessions", "/webchat/sessions", None, None).await;
     x.call(Method::GET, "/webchat/ws", "/webchat/ws?token=nope", None, None).await;

@@ -17,7 +17,7 @@ const KEY: &str = "mailgun-signing-key";
 const RAW_TOKEN: &str = "mta-shared-secret-0123";
 
 /// A minimal SMTP relay that accepts everything and records each DATA.
-async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
     let mails = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     &["routing"],
     &["delivery", "reports"],
     &["replay"],
+    &["csat"],
+    &["idle"],
     &["commands", "notices", "privacy"],
     &["inbound", "escalation", "supervisor"],
     &["http"],

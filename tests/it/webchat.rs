@@ -454,3 +454,51 @@ async fn sockets_are_capped_per_visitor_and_in_all() {
     drop((mine, theirs, back));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_satisfaction_survey_is_a_csat_frame_answered_with_stars_and_a_comment() {
+    let app = TestApp::spawn_ready(&config(
+        "[csat]\nenabled = true\ndelay_secs = 0\nscale = 5\ncomment = true\nquestion = { en = \"How did we do?\", zh = \"请评价\" }\n",
+    ))
+    .await;
+    let session = open_session(&app, json!({ "name": "Li Lei" })).await;
+    let mut socket = connect(&app, session["session_token"].as_str().unwrap()).await;
+    send(&mut socket, json!({ "type": "message", "client_id": "m1", "text": "Where is my parcel?" })).await;
+    next_of(&mut socket, "ack").await;
+    let conversation = alice_conversation(&app).await;
+    let resp = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/conversations/{conversation}/resolve")))
+        .bearer_auth("alice-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let survey = next_of(&mut socket, "csat").await;
+    assert_eq!((survey["scale"].as_u64(), survey["comment"].as_bool()), (Some(5), Some(true)), "{survey}");
+    assert!(survey["question"].as_str().unwrap().contains("How did we do?"), "{survey}");
+    // Out of the scale: refused, nothing recorded.
+    send(&mut socket, json!({ "type": "csat", "score": 6 })).await;
+    assert_eq!(next_of(&mut socket, "error").await["code"], "rejected");
+    send(&mut socket, json!({ "type": "csat", "score": 4, "comment": "Quick, thanks\u{0007}" })).await;
+    assert_eq!(next_of(&mut socket, "csat_done").await, json!({ "type": "csat_done", "score": 4 }));
+    // The same answer resent is absorbed; another score is refused.
+    send(&mut socket, json!({ "type": "csat", "score": 4, "comment": "Quick, thanks" })).await;
+    assert_eq!(next_of(&mut socket, "csat_done").await["score"], 4);
+    send(&mut socket, json!({ "type": "csat", "score": 1 })).await;
+    assert_eq!(next_of(&mut socket, "error").await["code"], "rejected");
+
+    let detail: Value = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/conversations/{conversation}")))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csat = &detail["conversation"]["csat"];
+    assert_eq!((csat["score"].as_u64(), csat["comment"].as_str()), (Some(4), Some("Quick, thanks")), "{detail}");
+    assert_eq!(detail["conversation"]["state"], "resolved");
+    app.stop().await;
+}

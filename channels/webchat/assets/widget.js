@@ -162,6 +162,10 @@
       if (f.more) frame({ type: "history", after: lastSeq });
     } else if (f.type === "typing") {
       agentTyping(!!f.on);
+    } else if (f.type === "csat") {
+      survey(f);
+    } else if (f.type === "csat_done") {
+      if (surveyBox) { surveyBox.textContent = "Thank you! " + "★".repeat(f.score); surveyBox = null; }
     } else if (f.type === "error") {
       if (f.code === "session_expired") { session = null; save("session", null); if (socket) socket.close(); }
       else if (f.code === "rejected" && f.client_id) settle(f.client_id, "Not delivered: " + f.message);
@@ -169,6 +173,28 @@
         setTimeout(function () { resend(f.client_id); }, 5000);
       }
     }
+  }
+
+  // The satisfaction survey: `scale` stars, an optional comment, one answer.
+  var surveyBox = null;
+  function survey(f) {
+    if (surveyBox || !(f.scale >= 2 && f.scale <= 5)) return;
+    surveyBox = el("div", { margin: "6px 0", padding: "6px", border: "1px solid #ddd", borderRadius: "8px" });
+    var note = f.comment ? el("textarea", { width: "100%", boxSizing: "border-box", font: "inherit" }) : null;
+    if (note) { note.rows = 2; note.placeholder = "Comment (optional)"; note.setAttribute("aria-label", "Comment"); }
+    var stars = el("div", {});
+    for (var i = 1; i <= f.scale; i++) {
+      (function (score) {
+        var star = el("button", { border: "0", background: "none", fontSize: "20px", cursor: "pointer", color: "#f5a623" }, "★");
+        star.type = "button";
+        star.setAttribute("aria-label", score + " of " + f.scale);
+        star.onclick = function () { frame({ type: "csat", score: score, comment: note ? clean(note.value).join("").slice(0, 1000) : "" }); };
+        stars.append(star);
+      })(i);
+    }
+    surveyBox.append(el("div", {}, String(f.question || "")), stars);
+    if (note) surveyBox.append(note);
+    place(surveyBox, false);
   }
 
   function ensureSession() {

@@ -67,7 +67,19 @@ pub enum ClientFrame {
     },
     /// `{"type":"ping"}`, answered by `pong`.
     Ping,
+    /// `{"type":"csat","score":4,"comment":"…"}`: the visitor's answer to
+    /// a `csat` frame, answered by `csat_done` (or an `error` frame).
+    Csat {
+        /// The score, 1 to the scale of the question.
+        score: u8,
+        /// An optional comment (at most [`MAX_COMMENT_CHARS`], control
+        /// characters removed; empty: none).
+        comment: String,
+    },
 }
+
+/// The longest comment a `csat` frame may carry.
+pub const MAX_COMMENT_CHARS: usize = 1000;
 
 /// [`ClientFrame`] as read from the wire, before the limits are checked.
 #[derive(Deserialize)]
@@ -77,6 +89,7 @@ enum WireFrame {
     Typing { on: bool },
     History { after: u64 },
     Ping,
+    Csat { score: u8, #[serde(default)] comment: String },
 }
 
 /// Leaves out the message text: frames reach logs.
@@ -93,6 +106,11 @@ impl fmt::Debug for ClientFrame {
                 f.debug_struct("History").field("after", after).finish()
             }
             ClientFrame::Ping => f.write_str("Ping"),
+            ClientFrame::Csat { score, comment } => f
+                .debug_struct("Csat")
+                .field("score", score)
+                .field("comment_chars", &comment.chars().count())
+                .finish(),
         }
     }
 }
@@ -249,6 +267,26 @@ pub enum ServerFrame {
     },
     /// `{"type":"pong"}`, the answer to `ping`.
     Pong,
+    /// `{"type":"csat","id":"…","question":"…","scale":5,"comment":true}`:
+    /// the satisfaction survey after a resolve; the widget shows `scale`
+    /// stars (and a comment box when `comment`) and answers with a `csat`
+    /// frame.
+    Csat {
+        /// The question's id (its message in the thread).
+        id: String,
+        /// The question, in the visitor's language.
+        question: String,
+        /// Points of the scale: 2, 3 or 5.
+        scale: u8,
+        /// Whether a comment is offered.
+        comment: bool,
+    },
+    /// `{"type":"csat_done","score":4}`: the answer is recorded (or was
+    /// before: the survey is answered once).
+    CsatDone {
+        /// The score recorded.
+        score: u8,
+    },
 }
 
 impl ServerFrame {
@@ -291,6 +329,13 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame> {
         WireFrame::Typing { on } => return Ok(ClientFrame::Typing { on }),
         WireFrame::History { after } => return Ok(ClientFrame::History { after }),
         WireFrame::Ping => return Ok(ClientFrame::Ping),
+        WireFrame::Csat { score, comment } => {
+            if comment.chars().count() > MAX_COMMENT_CHARS {
+                return Err(WebchatError::malformed("comment is longer than 1000 characters".to_owned()));
+            }
+            let comment = comment.chars().filter(|&c| !c.is_control() || c == '\n').collect::<String>().trim().to_owned();
+            return Ok(ClientFrame::Csat { score, comment });
+        }
     };
     if !is_client_id(&client_id) {
         return Err(WebchatError::malformed(format!(

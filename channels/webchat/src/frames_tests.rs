@@ -406,3 +406,21 @@ fn debug_leaves_out_text() {
     );
     assert!(!format!("{:?}", ServerFrame::Message(m)).contains("card"));
 }
+
+#[test]
+fn csat_frames_parse_and_encode() {
+    assert_eq!(
+        parse_client_frame(r#"{"type":"csat","score":5,"comment":" fine\u0007 "}"#).unwrap(),
+        ClientFrame::Csat { score: 5, comment: "fine".into() }
+    );
+    assert_eq!(parse_client_frame(r#"{"type":"csat","score":2}"#).unwrap(), ClientFrame::Csat { score: 2, comment: String::new() });
+    let long = format!(r#"{{"type":"csat","score":3,"comment":"{}"}}"#, "x".repeat(MAX_COMMENT_CHARS + 1));
+    assert!(matches!(parse_client_frame(&long), Err(WebchatError::Malformed(_))));
+    assert!(parse_client_frame(r#"{"type":"csat","score":-1}"#).is_err());
+    let survey = ServerFrame::Csat { id: "Q1".into(), question: "How did we do?".into(), scale: 5, comment: true };
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&survey.to_json()).unwrap(),
+        json!({"type": "csat", "id": "Q1", "question": "How did we do?", "scale": 5, "comment": true})
+    );
+    assert_eq!(ServerFrame::CsatDone { score: 4 }.to_json(), r#"{"type":"csat_done","score":4}"#);
+}

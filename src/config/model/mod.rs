@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 mod agents;
 mod backends;
+mod care;
 mod channels;
 mod integrations;
 mod ops;
@@ -16,6 +17,7 @@ mod sla;
 
 pub use agents::*;
 pub use backends::*;
+pub use care::*;
 pub use channels::*;
 pub use integrations::*;
 pub use ops::*;
@@ -65,6 +67,8 @@ pub struct Settings {
     pub supervisor: SupervisorSettings,
     /// `[alerts]`
     pub alerts: AlertsSettings,
+    /// `[csat]`
+    pub csat: CsatSettings,
     /// `[integrations.*]`
     pub integrations: IntegrationsSettings,
     /// The sources these settings were loaded from, read again by a reload.

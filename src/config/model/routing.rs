@@ -27,6 +27,14 @@ pub struct RoutingSettings {
     pub sweep_interval_ms: u64,
     /// Waiting conversations looked at per queue when capacity frees.
     pub drain_depth: u32,
+    /// A conversation whose agent's last reply went unanswered this long
+    /// stops counting toward the agent's capacity (0: never).
+    pub pending_after_secs: u64,
+    /// Such a conversation is resolved (`reason: "inactive"`) after this
+    /// long (0: never).
+    pub auto_close_after_secs: u64,
+    /// Sent to the customer as the conversation auto-closes (empty: nothing).
+    pub auto_close_reply: super::Localized,
 }
 
 /// `[queues.<name>]`

@@ -20,6 +20,10 @@ pub struct SlaSettings {
     /// Where `notify` escalations go (webhook, slack).
     #[serde(default)]
     pub supervisors: Vec<DeliverTarget>,
+    /// `[sla.notify]`: named lists of targets, for `notify` escalations
+    /// with `to = "<list>"` (a team lead, a manager).
+    #[serde(default)]
+    pub notify: BTreeMap<String, Vec<DeliverTarget>>,
     /// How long before a WeChat conversation's 48-hour reply window closes
     /// the agent is warned and the conversation prioritized.
     #[serde(default = "default_wechat_window_warn")]
@@ -70,6 +74,24 @@ pub struct SlaPolicy {
     /// Escalation on breach, in order.
     #[serde(default)]
     pub on_breach: Vec<Escalation>,
+    /// `[[sla.policies.<name>.warnings]]`: further warning thresholds of
+    /// the clocks (an escalation ladder), each with its own actions.
+    #[serde(default)]
+    pub warnings: Vec<WarningStep>,
+}
+
+/// One further warning threshold of a policy's clocks.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarningStep {
+    /// Share of the target at which it fires (0 to 1, exclusive).
+    pub at: f64,
+    /// Only this clock (`first_response`, `next_response`,
+    /// `resolution`); every clock of the policy without it.
+    pub clock: Option<String>,
+    /// What it does, in order.
+    #[serde(default)]
+    pub actions: Vec<Escalation>,
 }
 
 fn default_true() -> bool {
@@ -99,9 +121,18 @@ pub enum Escalation {
     Reroute {
         /// The queue.
         queue: Option<String>,
+        /// Also when an agent holds it (it is taken from the agent);
+        /// default: only while it waits in its queue.
+        #[serde(default)]
+        with_agent: bool,
     },
-    /// Send the event to the `[sla] supervisors` targets.
-    Notify,
+    /// Send the event to the `[sla] supervisors` targets, or to the named
+    /// `[sla.notify]` list.
+    Notify {
+        /// The `[sla.notify]` list (default: the supervisors).
+        #[serde(default)]
+        to: Option<String>,
+    },
     /// Take it from its agent and offer it to another.
     Reoffer,
 }

@@ -40,6 +40,7 @@ impl Settings {
             secret(&mut w.session_secret, &w.session_secret_file, "channels.webchat.session_secret", p);
             secret(&mut w.identity_secret, &w.identity_secret_file, "channels.webchat.identity_secret", p);
         }
+        secret(&mut self.csat.link_secret, &self.csat.link_secret_file, "csat.link_secret", p);
         let slack = &mut self.integrations.slack;
         secret(&mut slack.bot_token, &slack.bot_token_file, "integrations.slack.bot_token", p);
         secret(&mut slack.signing_secret, &slack.signing_secret_file, "integrations.slack.signing_secret", p);
@@ -56,6 +57,11 @@ impl Settings {
         }
         for (i, target) in self.sla.supervisors.iter_mut().enumerate() {
             target_secret(target, &format!("sla.supervisors[{i}].secret"), p);
+        }
+        for (list, targets) in &mut self.sla.notify {
+            for (i, target) in targets.iter_mut().enumerate() {
+                target_secret(target, &format!("sla.notify.{list}[{i}].secret"), p);
+            }
         }
     }
 }

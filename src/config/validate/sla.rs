@@ -28,18 +28,32 @@ impl Settings {
                     p.push(format!("{at}.{key}"), "must be between 1 s and 366 days");
                 }
             }
-            for (stage, actions) in [("on_warning", &s.on_warning), ("on_breach", &s.on_breach)] {
+            let mut stages = vec![(format!("{at}.on_warning"), &s.on_warning), (format!("{at}.on_breach"), &s.on_breach)];
+            for (i, step) in s.warnings.iter().enumerate() {
+                let key = format!("{at}.warnings[{i}]");
+                if !(step.at > 0.0 && step.at < 1.0) {
+                    p.push(format!("{key}.at"), "must be between 0 and 1 (exclusive)");
+                }
+                if step.clock.as_deref().is_some_and(|c| !["first_response", "next_response", "resolution"].contains(&c)) {
+                    p.push(format!("{key}.clock"), "must be first_response, next_response or resolution");
+                }
+                stages.push((format!("{key}.actions"), &step.actions));
+            }
+            for (stage, actions) in stages {
                 for (i, action) in actions.iter().enumerate() {
-                    let key = format!("{at}.{stage}[{i}]");
+                    let key = format!("{stage}[{i}]");
                     match action {
-                        Escalation::Reroute { queue: Some(q) } if !self.has_queue(q) => {
+                        Escalation::Reroute { queue: Some(q), .. } if !self.has_queue(q) => {
                             p.push(format!("{key}.queue"), format!("unknown queue `{q}`"));
                         }
                         Escalation::RaisePriority { by } if !(1..=500).contains(by) => {
                             p.push(format!("{key}.by"), "must be between 1 and 500");
                         }
-                        Escalation::Notify if self.sla.supervisors.is_empty() => {
+                        Escalation::Notify { to: None } if self.sla.supervisors.is_empty() => {
                             p.push(key, "`notify` needs `[sla] supervisors` targets");
+                        }
+                        Escalation::Notify { to: Some(list) } if self.sla.notify.get(list).is_none_or(Vec::is_empty) => {
+                            p.push(format!("{key}.to"), format!("no `[sla.notify]` list `{list}` with targets"));
                         }
                         _ => {}
                     }
@@ -62,8 +76,9 @@ impl Settings {
                 }
             }
         }
-        for (i, target) in self.sla.supervisors.iter().enumerate() {
-            let t = format!("sla.supervisors[{i}]");
+        let lists = self.sla.notify.iter().flat_map(|(list, targets)| targets.iter().enumerate().map(move |(i, t)| (format!("sla.notify.{list}[{i}]"), t)));
+        let supervisors = self.sla.supervisors.iter().enumerate().map(|(i, t)| (format!("sla.supervisors[{i}]"), t));
+        for (t, target) in supervisors.chain(lists) {
             match target {
                 DeliverTarget::Webhook { url, secret, .. } => {
                     http_url(url, &format!("{t}.url"), p);

@@ -168,6 +168,14 @@ async fn on_frame(app: &App, chat: &Chat, claims: &SessionClaims, socket_id: &st
                 error_frame(ErrorCode::Unavailable, "history is unavailable just now, ask again", None)
             }
         },
+        ClientFrame::Csat { score, comment } => match crate::csat::record_chat(app, claims.visitor_id(), score, &comment).await {
+            Ok(Some(score)) => ServerFrame::CsatDone { score },
+            Ok(None) => error_frame(ErrorCode::Rejected, "there is no survey to answer with this score", None),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record a web chat survey answer");
+                error_frame(ErrorCode::Unavailable, "the answer could not be recorded just now, send it again", None)
+            }
+        },
         ClientFrame::Typing { on } => {
             if let Err(e) = forward_typing(app, claims.visitor_id(), on).await {
                 tracing::debug!(error = %e, "cannot forward typing");

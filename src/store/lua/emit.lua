@@ -7,7 +7,7 @@
 --
 -- ARGV: 1 base `{P}`, 2 now (ms), 3 type, 4 conversation ('' for an event
 -- of the scope in 5), 5 scope (`agent:<id>`, `system`), 6 cause ('' for
--- none), 7 fields JSON {agent?, reason?, error?, supervisors?}, 8 the
+-- none), 7 fields JSON {agent?, reason?, error?, supervisors?, notify? (list names)}, 8 the
 -- message JSON ('' for none), 9 the SLA details JSON ('' for none).
 -- Returns (see reply()) the event id, '' when the conversation does not
 -- exist.
@@ -21,7 +21,7 @@ if cause then
 end
 local f = cjson.decode(ARGV[7])
 local ev = {type = ARGV[3], at = now, reason = f.reason, error = f.error, supervisors = f.supervisors == true,
-  message = ARGV[8], sla = ARGV[9]}
+  message = ARGV[8], sla = ARGV[9], notify = f.notify}
 if type(f.agent) == 'string' then
   ev.agent = f.agent
 end

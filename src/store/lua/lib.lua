@@ -86,8 +86,9 @@ end
 -- Appends a CloudEvent of type `ev.type` to the outbox. `ev`: conv (the
 -- conversation; nil for an event of `ev.scope`), at (ms), and optionally
 -- agent (false: none; nil: the conversation's), customer (the customer id of
--- an event of no conversation), queue, from_agent, reason,
--- error, supervisors, decision = {chosen, candidates} (the rule is the
+-- an event of no conversation), queue, from_agent, reason, error,
+-- supervisors, notify (`[sla.notify]` list names), score and comment (a
+-- rating), decision = {chosen, candidates} (the rule is the
 -- conversation's), and raw JSON texts message, sla and alert. The common fields
 -- are the conversation's as they are now, after the change. Returns the id.
 local function emit(P, ev)
@@ -115,6 +116,9 @@ local function emit(P, ev)
     if ev[k] and ev[k] ~= '' then data[k] = ev[k] end
   end
   if ev.supervisors then data.supervisors = true end
+  if ev.score then data.score = ev.score end
+  if type(ev.notify) == 'table' and #ev.notify > 0 then data.notify = ev.notify end
+  if ev.comment and ev.comment ~= '' then data.comment = ev.comment end
   local extra = {}
   if ev.decision then
     table.insert(extra, '"decision":' .. decision_json(ev.decision.chosen, ev.decision.candidates, rule))
@@ -372,11 +376,16 @@ local function release(P, conv, vkey, detach)
   end
   local akey = P .. ':agent:' .. agent
   if redis.call('SREM', akey .. ':conversations', conv) == 1 then
-    if channel and num(redis.call('HGET', akey, 'load:' .. channel)) > 0 then
-      redis.call('HINCRBY', akey, 'load:' .. channel, -1)
-    end
-    if num(redis.call('HGET', akey, 'load')) > 0 then
-      redis.call('HINCRBY', akey, 'load', -1)
+    if redis.call('SREM', akey .. ':pending', conv) == 1 then
+      -- Pending (see count_again): it no longer counted, nothing to free.
+      redis.call('HDEL', vkey, 'pending_since')
+    else
+      if channel and num(redis.call('HGET', akey, 'load:' .. channel)) > 0 then
+        redis.call('HINCRBY', akey, 'load:' .. channel, -1)
+      end
+      if num(redis.call('HGET', akey, 'load')) > 0 then
+        redis.call('HINCRBY', akey, 'load', -1)
+      end
     end
   end
   if detach then
@@ -386,6 +395,25 @@ local function release(P, conv, vkey, detach)
   redis.call('ZREM', P .. ':offers', conv)
   reindex(P, agent)
   return agent
+end
+
+-- A pending conversation (its agent's reply unanswered for
+-- `routing.pending_after_secs`, see `lua/idle_pending.lua`) is in
+-- `{P}:agent:<a>:pending` and not counted in the agent's load; the
+-- customer writing again counts it again, even beyond the capacity for a
+-- moment (reindex() then keeps the agent out of `avail` until under it).
+local function count_again(P, conv, vkey, agent)
+  local akey = P .. ':agent:' .. agent
+  if redis.call('SREM', akey .. ':pending', conv) == 0 then
+    return
+  end
+  local channel = redis.call('HGET', vkey, 'load_channel')
+  if channel then
+    redis.call('HINCRBY', akey, 'load:' .. channel, 1)
+  end
+  redis.call('HINCRBY', akey, 'load', 1)
+  redis.call('HDEL', vkey, 'pending_since')
+  reindex(P, agent)
 end
 
 -- Finds an agent for a conversation that has none: assigned (auto mode)

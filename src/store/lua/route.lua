@@ -181,6 +181,9 @@ if created then
 else
   local f = redis.call('HMGET', vkey, 'state', 'agent')
   state, agent = f[1], f[2]
+  if agent and agent ~= '' then
+    count_again(P, conv, vkey, agent)
+  end
   if reopened then
     state = reopened_state
   elseif state == 'waiting' then
