@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bots;
 pub mod bus;
 pub mod chat;
 pub mod classify;

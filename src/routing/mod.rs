@@ -6,6 +6,7 @@
 //! ids, which JetStream de-duplicates.
 
 pub mod agent_mail;
+pub mod bot;
 mod reload;
 
 pub use reload::*;
@@ -259,6 +260,7 @@ pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, R
         attachments: inbound.attachments.clone(),
     };
     (class_json.deadline_ms, class_json.sla) = crate::sla::first_deadline(app, &class.queue, inbound.channel, class.priority, now);
+    class_json.bot = live.settings.queues.get(&class.queue).and_then(|q| q.bot.clone()).unwrap_or_default();
     let result = app
         .store
         .route(RouteRequest {
@@ -284,6 +286,12 @@ pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, R
         .await?;
     if inbound.channel == Channel::Email {
         remember_email_thread(app, inbound, &result.conversation).await?;
+    }
+    if result.state == "bot" {
+        // The bot answers first; the clocks start when a person takes over.
+        crate::outbox::flush(app, &result.events, None).await?;
+        bot::take_turn(app, inbound, &result).await?;
+        return Ok(result);
     }
     let trigger = if result.reopened { Trigger::Reopened } else { Trigger::CustomerMessage };
     let seen = crate::sla::Seen {

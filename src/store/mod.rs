@@ -11,6 +11,7 @@
 //! claims).
 
 mod agents;
+mod bots;
 mod channels;
 mod coalesce;
 pub mod conn;
@@ -45,6 +46,7 @@ use secrecy::ExposeSecret;
 
 pub use schema::Keys;
 pub use agents::{AgentSync, QueueStats};
+pub use bots::{BotOutcome, BotSay, BotStep};
 pub use customers::CustomerUpdate;
 pub use routing::{
     BullseyeJson, ClassJson, OfferOutcome, Placement, QueueJson, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
@@ -141,6 +143,7 @@ pub struct Store {
     chat_commit: Arc<Script>,
     delivered_many: Arc<Script>,
     route_many: Arc<Script>,
+    bot: Arc<Script>,
     reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     live_scripts: Arc<live::LiveScripts>,
@@ -228,6 +231,7 @@ impl Store {
                 include_str!("lua/route_many.lua")
             ))),
             reports: Arc::new(Script::new(include_str!("lua/reports.lua"))),
+            bot: Arc::new(with_lib(include_str!("lua/bot.lua"))),
             outbox_scripts: Arc::new(outbox::OutboxScripts {
                 outbox_done_many: Script::new(include_str!("lua/outbox_done_many.lua")),
                 outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["telemetry", "events"],
     &["store", "bus"],
-    &["health", "classify", "chat", "senders", "targets"],
+    &["health", "classify", "chat", "senders", "targets", "bots"],
     &["app"],
     &["outbox"],
     &["sla"],

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 mod agents;
+mod bots;
 mod backends;
 mod channels;
 mod integrations;
@@ -15,6 +16,7 @@ mod server;
 mod sla;
 
 pub use agents::*;
+pub use bots::*;
 pub use backends::*;
 pub use channels::*;
 pub use integrations::*;
@@ -59,6 +61,8 @@ pub struct Settings {
     pub sla: SlaSettings,
     /// `[calendars.<name>]`
     pub calendars: BTreeMap<String, CalendarSettings>,
+    /// `[bots.<name>]`
+    pub bots: BTreeMap<String, BotSettings>,
     /// `[supervisor]`
     pub supervisor: SupervisorSettings,
     /// `[alerts]`

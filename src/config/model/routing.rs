@@ -27,6 +27,8 @@ pub struct RoutingSettings {
     pub sweep_interval_ms: u64,
     /// Waiting conversations looked at per queue when capacity frees.
     pub drain_depth: u32,
+    /// Words by which a customer talking to a bot asks for a person.
+    pub handoff_keywords: Vec<String>,
 }
 
 /// `[queues.<name>]`
@@ -55,6 +57,8 @@ pub struct QueueSettings {
     /// team's group chat robot, a webhook).
     #[serde(default)]
     pub deliver: Vec<super::DeliverTarget>,
+    /// The `[bots.<name>]` that answers the queue's new conversations first.
+    pub bot: Option<String>,
 }
 
 /// One bullseye step of a queue.
@@ -82,6 +86,7 @@ impl Default for QueueSettings {
             sla: None,
             bullseye: Vec::new(),
             deliver: Vec::new(),
+            bot: None,
         }
     }
 }

@@ -40,6 +40,9 @@ impl Settings {
             secret(&mut w.session_secret, &w.session_secret_file, "channels.webchat.session_secret", p);
             secret(&mut w.identity_secret, &w.identity_secret_file, "channels.webchat.identity_secret", p);
         }
+        for (name, b) in &mut self.bots {
+            secret(&mut b.secret, &b.secret_file, &format!("bots.{name}.secret"), p);
+        }
         let slack = &mut self.integrations.slack;
         secret(&mut slack.bot_token, &slack.bot_token_file, "integrations.slack.bot_token", p);
         secret(&mut slack.signing_secret, &slack.signing_secret_file, "integrations.slack.signing_secret", p);
