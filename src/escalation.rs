@@ -33,6 +33,8 @@ enum FireError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error(transparent)]
+    Office(crate::office::OfficeError),
 }
 
 /// Fires this replica's share of SLA timers until `cancel` fires.
@@ -52,6 +54,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) {
 
 /// One warn or breach timer.
 async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
+    if let Some(conversation) = fired.id.strip_prefix(crate::office::WAIT_TIMER) {
+        return crate::office::waiting_due(app, conversation).await.map_err(FireError::Office);
+    }
     let Some((conversation, kind, run, stage)) = parse_timer_id(&fired.id) else { return Ok(()) };
     let raw = app.store.sla_clocks(&conversation).await?;
     let state = read(&raw).map_err(FireError::Sla)?;

@@ -23,6 +23,7 @@ pub mod http;
 pub mod inbound;
 pub mod model;
 pub mod notices;
+pub mod office;
 pub mod outbound;
 pub mod outbox;
 pub mod replay;

@@ -131,6 +131,10 @@ pub async fn take_turn(app: &App, inbound: &InboundMessage, routed: &RouteResult
             // The first-response clock starts now, before the events that
             // tell agents (and the reports) of the hand-off go out.
             handoff_clocks(app, &conv.id, &routed.message_id, now).await?;
+            crate::outbox::flush_events(app, &entries).await;
+            // Closed hours or a wait ahead: the customer is told.
+            crate::office::after_message(app, &conv.id, now).await?;
+            return Ok(());
         }
         "replied" | "resolved" => tracing::info!(conversation = %conv.id, outcome = %outcome.outcome, "bot answered"),
         "duplicate" => resume_clocks(app, &conv, &routed.message_id).await?,

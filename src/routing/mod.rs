@@ -38,6 +38,9 @@ pub enum RouteError {
     /// The SLA clocks could not be moved.
     #[error("SLA: {0}")]
     Sla(String),
+    /// An office-hours or waiting notice.
+    #[error(transparent)]
+    Office(#[from] crate::office::OfficeError),
 }
 
 impl RouteError {
@@ -48,6 +51,7 @@ impl RouteError {
             RouteError::Store(e) => e.is_transient(),
             RouteError::Bus(_) => true,
             RouteError::Sla(_) => false,
+            RouteError::Office(e) => e.is_transient(),
         }
     }
 }
@@ -312,6 +316,7 @@ pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, R
         // Moved meanwhile (an agent's reply at the same moment): again from a fresh read.
         crate::sla::observe(app, &result.conversation, trigger, &result.message_id, now).await.map_err(sla_error)?;
     }
+    crate::office::after_message(app, &result.conversation, now).await?;
     Ok(result)
 }
 

@@ -20,6 +20,7 @@ mod customers;
 mod dead_letters;
 mod delivery;
 mod once;
+mod office;
 mod live;
 mod outbox;
 pub mod ratelimit;
@@ -47,6 +48,7 @@ use secrecy::ExposeSecret;
 pub use schema::Keys;
 pub use agents::{AgentSync, QueueStats};
 pub use bots::{BotOutcome, BotSay, BotStep};
+pub use office::Notice;
 pub use customers::CustomerUpdate;
 pub use routing::{
     BullseyeJson, ClassJson, OfferOutcome, Placement, QueueJson, ResolveOutcome, RouteRequest, RouteResult, SweepOutcome,
@@ -144,6 +146,7 @@ pub struct Store {
     delivered_many: Arc<Script>,
     route_many: Arc<Script>,
     bot: Arc<Script>,
+    notice: Arc<Script>,
     reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     live_scripts: Arc<live::LiveScripts>,
@@ -232,6 +235,7 @@ impl Store {
             ))),
             reports: Arc::new(Script::new(include_str!("lua/reports.lua"))),
             bot: Arc::new(with_lib(include_str!("lua/bot.lua"))),
+            notice: Arc::new(with_lib(include_str!("lua/notice.lua"))),
             outbox_scripts: Arc::new(outbox::OutboxScripts {
                 outbox_done_many: Script::new(include_str!("lua/outbox_done_many.lua")),
                 outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),

@@ -312,3 +312,115 @@ async fn a_webhook_bot_that_times_out_or_signs_badly_hands_off() {
         app.stop().await;
     }
 }
+
+/// A Shanghai calendar open every day 09:00-18:00 except today (an
+/// override) and tomorrow (a holiday): whenever the test runs, the next
+/// opening is the day after tomorrow at 09:00.
+fn closed_today_and_tomorrow() -> (String, chrono::NaiveDate) {
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let (tomorrow, after) = (today.succ_opt().unwrap(), today.succ_opt().unwrap().succ_opt().unwrap());
+    let day = r#"["09:00-18:00"]"#;
+    let toml = format!(
+        r#"
+        [calendars.office]
+        timezone = "Asia/Shanghai"
+        hours = {{ mon = {day}, tue = {day}, wed = {day}, thu = {day}, fri = {day}, sat = {day}, sun = {day} }}
+        holidays = ["{tomorrow}"]
+        overrides = {{ "{today}" = [] }}
+        "#
+    );
+    (toml, after)
+}
+
+fn closed_config(twilio: &FakePeer, calendar: &str) -> String {
+    format!(
+        r#"
+        [server]
+        admin_token = "admin-secret"
+        [channels.sms.shop]
+        account_sid = "AC0123456789abcdef0123456789abcdef"
+        auth_token = "{TWILIO_TOKEN}"
+        from = "+15005550006"
+        api_base = "{twilio}"
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ sms = 4 }}
+        [queues.general]
+        calendar = "office"
+        closed_reply = {{ zh = "您好，我们的工作时间已结束，将于{{opens_at}}回复您。", en = "We are closed and will answer {{opens_at}}." }}
+        {calendar}
+        "#,
+        twilio = twilio.base(),
+    )
+}
+
+#[tokio::test]
+async fn a_customer_writing_while_closed_is_told_the_next_opening_once() {
+    let twilio = FakePeer::start(vec![(201, vec![], r#"{"sid":"SMout","status":"queued"}"#.into())]).await;
+    let (calendar, opens) = closed_today_and_tomorrow();
+    let app = TestApp::spawn_ready(&closed_config(&twilio, &calendar)).await;
+    let mut log = Log::open(&app).await;
+    sms(&app, "SMcl1", "+14155550107", "你好，我的快递到哪里了").await;
+    // It still queues: alice, on a 24/7 queue's terms, takes it.
+    let assigned = log.next_of("switchboard.conversation.assigned").await;
+    let id = assigned["data"]["conversation_id"].as_str().unwrap().to_owned();
+    let sent = twilio.wait_for(1, WAIT).await;
+    assert_eq!(sent[0].form_value("Body").as_deref(), Some("您好，我们的工作时间已结束，将于后天 09:00回复您。"));
+    sms(&app, "SMcl2", "+14155550107", "还在吗？").await;
+    log.next_of("switchboard.conversation.message").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(twilio.seen().len(), 1, "once per conversation: {:?}", bodies(&twilio));
+    let conv = conversation(&app, &id).await;
+    assert_eq!(authors(&conv)[1], ("outbound".to_owned(), "system".to_owned()));
+    assert_eq!(conv["messages"][1]["text"], "您好，我们的工作时间已结束，将于后天 09:00回复您。");
+
+    // In English (the customer's language), the weekday of the opening.
+    sms(&app, "SMcl3", "+14155550108", "Hello, where is my parcel?").await;
+    let sent = twilio.wait_for(2, WAIT).await;
+    use chrono::Datelike;
+    let weekday = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"][opens.weekday().num_days_from_monday() as usize];
+    assert_eq!(sent[1].form_value("Body"), Some(format!("We are closed and will answer on {weekday} at 9:00.")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_waiting_customer_is_told_their_place_once() {
+    let twilio = FakePeer::start(vec![(201, vec![], r#"{"sid":"SMout","status":"queued"}"#.into())]).await;
+    let toml = format!(
+        r#"
+        [server]
+        admin_token = "admin-secret"
+        [channels.sms.shop]
+        account_sid = "AC0123456789abcdef0123456789abcdef"
+        auth_token = "{TWILIO_TOKEN}"
+        from = "+15005550006"
+        api_base = "{twilio}"
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ chat = 1 }}
+        [queues.general]
+        waiting_reply = {{ en = "You are number {{position}} in line; the wait is {{wait}}.", zh = "您前面排在第 {{position}} 位，预计{{wait}}。" }}
+        waiting_reply_after_secs = 1
+        "#,
+        twilio = twilio.base(),
+    );
+    let app = TestApp::spawn_ready(&toml).await;
+    sms(&app, "SMw1", "+14155550109", "hello, anyone there?").await;
+    sms(&app, "SMw2", "+14155550110", "你好，有人吗").await;
+    let sent = twilio.wait_for(2, WAIT).await;
+    let mut got: Vec<(String, String)> = sent.iter().map(|r| (r.form_value("To").unwrap(), r.form_value("Body").unwrap())).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("+14155550109".to_owned(), "You are number 1 in line; the wait is hard to say yet.".to_owned()),
+            ("+14155550110".to_owned(), "您前面排在第 2 位，预计暂时无法估计。".to_owned()),
+        ]
+    );
+    // Once: more time and another message send nothing more.
+    sms(&app, "SMw3", "+14155550109", "hello?").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(twilio.seen().len(), 2, "{:?}", bodies(&twilio));
+    app.stop().await;
+}

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["outbox"],
     &["sla"],
     &["outbound"],
+    &["office"],
     &["routing"],
     &["delivery", "reports"],
     &["replay"],

@@ -59,6 +59,21 @@ pub struct QueueSettings {
     pub deliver: Vec<super::DeliverTarget>,
     /// The `[bots.<name>]` that answers the queue's new conversations first.
     pub bot: Option<String>,
+    /// The `[calendars.<name>]` of the queue's office hours.
+    pub calendar: Option<String>,
+    /// Sent once per conversation to a customer writing while `calendar` is
+    /// closed; `{opens_at}` is the next opening.
+    pub closed_reply: Option<super::Texts>,
+    /// Sent once to a customer who has waited `waiting_reply_after_secs`;
+    /// `{position}` and `{wait}`.
+    pub waiting_reply: Option<super::Texts>,
+    /// How long a conversation waits before `waiting_reply`.
+    #[serde(default = "default_waiting_after")]
+    pub waiting_reply_after_secs: u64,
+}
+
+fn default_waiting_after() -> u64 {
+    120
 }
 
 /// One bullseye step of a queue.
@@ -87,6 +102,10 @@ impl Default for QueueSettings {
             bullseye: Vec::new(),
             deliver: Vec::new(),
             bot: None,
+            calendar: None,
+            closed_reply: None,
+            waiting_reply: None,
+            waiting_reply_after_secs: default_waiting_after(),
         }
     }
 }

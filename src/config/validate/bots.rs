@@ -1,4 +1,4 @@
-//! Checks of `[bots.*]` and the queues' bot, office-hours and waiting replies.
+//! Checks of `[bots.*]` and of the queues' bot, office hours and waiting replies.
 
 use secrecy::ExposeSecret;
 
@@ -68,9 +68,27 @@ impl Settings {
             }
         }
         for (name, q) in &self.queues {
+            let at = format!("queues.{name}");
             if let Some(bot) = &q.bot {
                 if !self.bots.contains_key(bot) {
-                    p.push(format!("queues.{name}.bot"), format!("unknown bot `{bot}`"));
+                    p.push(format!("{at}.bot"), format!("unknown bot `{bot}`"));
+                }
+            }
+            if let Some(c) = &q.calendar {
+                if !self.calendars.contains_key(c) {
+                    p.push(format!("{at}.calendar"), format!("unknown calendar `{c}` (a [calendars.<name>])"));
+                }
+            }
+            if let Some(t) = &q.closed_reply {
+                texts(t, &format!("{at}.closed_reply"), p);
+                if q.calendar.is_none() {
+                    p.push(format!("{at}.closed_reply"), "needs the queue's `calendar`");
+                }
+            }
+            if let Some(t) = &q.waiting_reply {
+                texts(t, &format!("{at}.waiting_reply"), p);
+                if q.waiting_reply_after_secs == 0 {
+                    p.push(format!("{at}.waiting_reply_after_secs"), "must be at least 1");
                 }
             }
         }
