@@ -147,6 +147,7 @@ pub struct Store {
     route_many: Arc<Script>,
     bot: Arc<Script>,
     notice: Arc<Script>,
+    place: Arc<Script>,
     reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     live_scripts: Arc<live::LiveScripts>,
@@ -236,6 +237,7 @@ impl Store {
             reports: Arc::new(Script::new(include_str!("lua/reports.lua"))),
             bot: Arc::new(with_lib(include_str!("lua/bot.lua"))),
             notice: Arc::new(with_lib(include_str!("lua/notice.lua"))),
+            place: Arc::new(Script::new(include_str!("lua/place.lua"))),
             outbox_scripts: Arc::new(outbox::OutboxScripts {
                 outbox_done_many: Script::new(include_str!("lua/outbox_done_many.lua")),
                 outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),

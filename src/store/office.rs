@@ -1,6 +1,6 @@
 //! The office-hours and waiting notices (see `lua/notice.lua`), a waiting
-//! conversation's place in its line, and the queues' recent assignments
-//! that the waiting estimate is made from.
+//! conversation's place in its line (and a web chat visitor's), and the
+//! queues' recent assignments that the waiting estimate is made from.
 
 use redis::AsyncCommands;
 
@@ -52,6 +52,15 @@ impl Store {
         // The line's name is the waiting key the scripts wrote (`schema`).
         let r: Result<Option<u64>, _> = c.zrank(line, conversation).await;
         Ok(self.check(r).await?.map(|rank| rank + 1))
+    }
+
+    /// A web chat visitor's place in the line for a person (see
+    /// `lua/place.lua`): `None` without an open conversation, `Some(0)`
+    /// when not waiting.
+    pub async fn visitor_place(&self, visitor: &str) -> Result<Option<u64>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<i64, _> = self.place.arg(self.keys.base()).arg(visitor).invoke_async(&mut c).await;
+        Ok(u64::try_from(self.check(r).await?).ok())
     }
 
     /// The conversations given to agents from `queue` in the `minutes`

@@ -249,6 +249,13 @@ pub enum ServerFrame {
     },
     /// `{"type":"pong"}`, the answer to `ping`.
     Pong,
+    /// `{"type":"queue","position":n}`: the visitor's place in the line
+    /// for a person (1 = next), sent when it changes; `0` once a person
+    /// has the conversation.
+    Queue {
+        /// The place in line (`0`: no longer waiting).
+        position: u64,
+    },
 }
 
 impl ServerFrame {
