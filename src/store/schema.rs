@@ -10,7 +10,7 @@
 //! |----------------------------------|--------|----------------------------------------------------|
 //! | `{P}:seen:<ch>:<acct>:<pid>`     | string | routing result of a provider message (EX dedupe)   |
 //! | `{P}:wechat:push:<acct>:<ts>:<nonce>` | string | SHA-256 of a WeChat push's body, `|p` while it is being taken, `|d` once durable (EX 2 × the timestamp window): the same `(timestamp, nonce)` with another body is a forgery |
-//! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …)       |
+//! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …; `{P}:ident:visitor:<v>` a web chat visitor's, read by `lua/place.lua`) |
 //! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`(`_at`), `last_resolved`, `resolved_at`, attributes (`tier`, `language`, `name`, `tags`, `shop_id`) |
 //! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number); with a bot: `bot`, `bot_turns` (customer messages it took), `bot_misses` (FAQ misses in a row), `last_bot_at`, `handed_off_at`; `closed_replied` / `waiting_replied` (when that notice went out: once per conversation, `lua/notice.lua`) |
 //! | `{P}:bot:step:<message id>`   | string | a bot took its step on that customer message (EX 7 d, `lua/bot.lua`): a redelivered message gets no second bot reply |
