@@ -424,3 +424,48 @@ async fn a_waiting_customer_is_told_their_place_once() {
     assert_eq!(twilio.seen().len(), 2, "{:?}", bodies(&twilio));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_bot_step_taken_again_for_the_same_message_says_nothing_twice() {
+    let twilio = FakePeer::start(vec![(201, vec![], r#"{"sid":"SMout","status":"queued"}"#.into())]).await;
+    let app = TestApp::spawn_ready(&config(&twilio, FAQ)).await;
+    let mut log = Log::open(&app).await;
+    sms(&app, "SMre1", "+14155550111", "运费多少").await;
+    let replied = log.next_of("switchboard.conversation.bot_replied").await;
+    let id = replied["data"]["conversation_id"].as_str().unwrap().to_owned();
+    let conv = conversation(&app, &id).await;
+    let message_id = conv["messages"][0]["id"].as_str().unwrap().to_owned();
+    // What a redelivery of the message (on this replica or another) does:
+    // the same step again, this time even with another answer.
+    let store = switchboard::store::Store::new(&app.settings.redis).unwrap();
+    let say = switchboard::store::BotSay {
+        stored: r#"{"id":"X","direction":"outbound","text":"twice","at":"2026-01-01T00:00:00Z"}"#.into(),
+        message: "{}".into(),
+        outbound_id: "AREDELIVERED0000000000000".into(),
+        outbound: "{}".into(),
+    };
+    let step = switchboard::store::BotStep {
+        conversation: &id,
+        message_id: &message_id,
+        action: "reply",
+        reason: "",
+        max_misses: 2,
+        max_turns: 10,
+        then: "",
+        channel: "sms",
+        ttl_secs: 60,
+        deadline_ms: 0,
+        queue_json: String::new(),
+        say: Some(say),
+        notice: None,
+        now_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let (outcome, entries) = store.bot_step(&step).await.unwrap();
+    assert_eq!(outcome.outcome, "duplicate");
+    assert!(entries.is_empty(), "nothing appended to the outbox");
+    let after = conversation(&app, &id).await;
+    assert_eq!(after["messages"].as_array().unwrap().len(), 2, "{after}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(twilio.seen().len(), 1);
+    app.stop().await;
+}
