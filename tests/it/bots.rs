@@ -211,6 +211,22 @@ async fn faq_misses_in_a_row_hand_off() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_message_past_max_bot_turns_goes_to_a_person() {
+    let twilio = FakePeer::start(vec![(201, vec![], r#"{"sid":"SMout","status":"queued"}"#.into())]).await;
+    let app = TestApp::spawn_ready(&config(&twilio, &FAQ.replace("max_misses = 2", "max_misses = 2\n        max_bot_turns = 1"))).await;
+    let mut log = Log::open(&app).await;
+    sms(&app, "SMturn1", "+14155550112", "shipping fee?").await;
+    log.next_of("switchboard.conversation.bot_replied").await;
+    sms(&app, "SMturn2", "+14155550112", "and the shipping cost to Beijing?").await;
+    let handed = log.next_of("switchboard.conversation.handed_off").await;
+    assert_eq!(handed["data"]["reason"], "max_bot_turns reached (1)");
+    log.next_of("switchboard.conversation.assigned").await;
+    let sent = twilio.wait_for(2, WAIT).await;
+    assert_eq!(sent.len(), 2, "the answer, then the hand-off notice only: {:?}", bodies(&twilio));
+    app.stop().await;
+}
+
 /// A webhook bot's configuration at `url`.
 fn webhook_bot(url: &str, timeout_ms: u64) -> String {
     format!(

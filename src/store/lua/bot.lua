@@ -48,7 +48,7 @@ elseif action == 'reply' or action == 'resolve' then
   redis.call('HSET', vkey, 'bot_misses', 0)
 end
 if action ~= 'handoff' and max_turns > 0 and turns > max_turns then
-  action, reason = 'handoff', 'the bot answered ' .. max_turns .. ' messages'
+  action, reason = 'handoff', 'max_bot_turns reached (' .. max_turns .. ')'
 end
 
 -- One message of the bot into the thread and out on the customer's channel.
