@@ -66,6 +66,8 @@ pub struct Live {
     pub classifier: Classifier,
     /// The compiled business calendars.
     pub calendars: BTreeMap<String, Calendar>,
+    /// The compiled bots.
+    pub bots: crate::bots::Bots,
 }
 
 impl Live {
@@ -74,6 +76,7 @@ impl Live {
         Live {
             classifier: Classifier::new(&settings),
             calendars: compile_calendars(&settings),
+            bots: crate::bots::Bots::new(&settings),
             settings,
         }
     }

@@ -89,6 +89,7 @@ impl Classification {
             language: self.language.clone().unwrap_or_default(),
             deadline_ms: 0,
             sla: String::new(),
+            bot: String::new(),
         }
     }
 }

@@ -35,6 +35,8 @@ enum FireError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Route(#[from] crate::routing::RouteError),
+    #[error(transparent)]
+    Office(crate::office::OfficeError),
 }
 
 /// Fires this replica's share of SLA timers until `cancel` fires.
@@ -59,6 +61,9 @@ async fn fire(app: &App, fired: &Fired) -> Result<(), FireError> {
     }
     if let Some((quiet, conversation)) = crate::idle::timer(&fired.id) {
         return Ok(crate::idle::fire(app, quiet, conversation, &fired.payload).await?);
+    }
+    if let Some(conversation) = fired.id.strip_prefix(crate::office::WAIT_TIMER) {
+        return crate::office::waiting_due(app, conversation).await.map_err(FireError::Office);
     }
     let Some((conversation, kind, run, stage)) = parse_timer_id(&fired.id) else { return Ok(()) };
     let raw = app.store.sla_clocks(&conversation).await?;

@@ -32,6 +32,12 @@ pub const REOPENED: &str = "switchboard.conversation.reopened";
 /// `switchboard.conversation.rated`: the customer's satisfaction score
 /// (`data.score`, `data.comment`), recorded by the survey (`crate::csat`).
 pub const RATED: &str = "switchboard.conversation.rated";
+/// `switchboard.conversation.bot_replied`: a bot's answer to the customer
+/// (`data.message`, sent on the customer's channel like an agent's reply).
+pub const BOT_REPLIED: &str = "switchboard.conversation.bot_replied";
+/// `switchboard.conversation.handed_off`: a bot passed the conversation to
+/// a person (`data.reason`); the placement's event follows.
+pub const HANDED_OFF: &str = "switchboard.conversation.handed_off";
 /// `switchboard.sla.warning`: a clock reached its policy's `warn_at`.
 pub const SLA_WARNING: &str = "switchboard.sla.warning";
 /// `switchboard.sla.breached`: a clock reached its target.

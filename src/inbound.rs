@@ -85,6 +85,8 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
             ack(&msg, AckKind::Ack).await;
             let outcome = if result.duplicate {
                 "duplicate"
+            } else if result.state == "bot" {
+                "bot"
             } else if !result.decision.is_empty() && result.agent.is_some() {
                 "assigned"
             } else if result.agent.is_some() {

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bots;
 pub mod bus;
 pub mod chat;
 pub mod classify;
@@ -24,6 +25,7 @@ pub mod idle;
 pub mod inbound;
 pub mod model;
 pub mod notices;
+pub mod office;
 pub mod outbound;
 pub mod outbox;
 pub mod privacy;

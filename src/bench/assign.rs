@@ -96,6 +96,7 @@ fn class() -> ClassJson {
         language: String::new(),
         deadline_ms: 0,
         sla: String::new(),
+        bot: String::new(),
     }
 }
 

@@ -176,6 +176,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         rules: list(root.remove("rules"), "rules", p),
         sla: sla(root.remove("sla"), p),
         calendars: named_entries(root.remove("calendars"), "calendars", p),
+        bots: named_entries(root.remove("bots"), "bots", p),
         source: None,
     };
     for key in root.keys() {

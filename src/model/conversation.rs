@@ -16,6 +16,8 @@ use crate::model::AgentStatus;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationState {
+    /// Answered by its queue's bot; takes no agent capacity until handed off.
+    Bot,
     /// Waiting in its queue for an agent.
     Queued,
     /// Offered to an agent, who has not accepted yet.
@@ -30,7 +32,8 @@ pub enum ConversationState {
 
 impl ConversationState {
     /// Every state, in life order.
-    pub const ALL: [ConversationState; 5] = [
+    pub const ALL: [ConversationState; 6] = [
+        ConversationState::Bot,
         ConversationState::Queued,
         ConversationState::Offered,
         ConversationState::Assigned,
@@ -41,6 +44,7 @@ impl ConversationState {
     /// The stored (and serialized) name.
     pub fn as_str(self) -> &'static str {
         match self {
+            ConversationState::Bot => "bot",
             ConversationState::Queued => "queued",
             ConversationState::Offered => "offered",
             ConversationState::Assigned => "assigned",
@@ -176,7 +180,7 @@ pub struct Conversation {
     pub subject: Option<String>,
     /// The router's last placement decision.
     pub decision: Option<Decision>,
-    /// Who resolved it: an agent, `admin`, `stale` (closed by a new message after the join window) or `inactive` (auto-closed).
+    /// Who resolved it: an agent, `admin`, `bot`, `stale` (closed by a new message after the join window) or `inactive` (auto-closed).
     pub resolved_by: Option<String>,
     /// How many times it was reopened.
     pub reopen_count: u32,
@@ -210,6 +214,10 @@ pub struct Conversation {
     pub pending_since: Option<DateTime<Utc>>,
     /// The customer's satisfaction score, once they answered the survey.
     pub csat: Option<Csat>,
+    /// The bot that answered it first, if its queue has one.
+    pub bot: Option<String>,
+    /// When its bot handed it to a person.
+    pub handed_off_at: Option<DateTime<Utc>>,
     /// The email thread our replies continue (internal: not in the API).
     #[serde(skip)]
     pub email_thread: EmailThread,
@@ -291,6 +299,8 @@ impl Conversation {
             wrapup_until: super::time(hash, "wrapup_until")?,
             pending_since: super::time(hash, "pending_since")?,
             csat: Csat::from_hash(hash)?,
+            bot: f("bot").map(str::to_owned),
+            handed_off_at: super::time(hash, "handed_off_at")?,
             email_thread: EmailThread {
                 last_message_id: f("email_last_message_id").map(str::to_owned),
                 references: f("email_references").unwrap_or_default().split_whitespace().map(str::to_owned).collect(),

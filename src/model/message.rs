@@ -36,6 +36,10 @@ pub struct Message {
     /// The agent who wrote it (replies and notes; `admin` for the admin token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Who wrote an outbound message that no agent wrote: `bot` (a bot's
+    /// answer) or `system` (an office-hours or waiting notice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// The text (may be empty, e.g. media only).
     #[serde(default)]
     pub text: String,

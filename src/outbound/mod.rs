@@ -48,7 +48,7 @@ mod wechat;
 pub mod webchat;
 
 /// How long the sent/failed state of a reply is remembered.
-const STATE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const STATE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 
 /// Sends one reply on its channel, after the channel's own refusals:

@@ -89,6 +89,7 @@ fn counted_type(t: &str) -> bool {
         events::REPLIED,
         events::RESOLVED,
         events::REOPENED,
+        events::HANDED_OFF,
         events::TRANSFERRED,
         events::SLA_BREACHED,
         events::RATED,

@@ -6,6 +6,7 @@
 //! ids, which JetStream de-duplicates.
 
 pub mod agent_mail;
+pub mod bot;
 mod reload;
 
 pub use reload::*;
@@ -37,6 +38,9 @@ pub enum RouteError {
     /// The SLA clocks could not be moved.
     #[error("SLA: {0}")]
     Sla(String),
+    /// An office-hours or waiting notice.
+    #[error(transparent)]
+    Office(#[from] crate::office::OfficeError),
 }
 
 impl RouteError {
@@ -47,6 +51,7 @@ impl RouteError {
             RouteError::Store(e) => e.is_transient(),
             RouteError::Bus(_) => true,
             RouteError::Sla(_) => false,
+            RouteError::Office(e) => e.is_transient(),
         }
     }
 }
@@ -259,6 +264,7 @@ pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, R
         attachments: inbound.attachments.clone(),
     };
     (class_json.deadline_ms, class_json.sla) = crate::sla::first_deadline(app, &class.queue, inbound.channel, class.priority, now);
+    class_json.bot = live.settings.queues.get(&class.queue).and_then(|q| q.bot.clone()).unwrap_or_default();
     let result = app
         .store
         .route(RouteRequest {
@@ -285,6 +291,12 @@ pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, R
     if inbound.channel == Channel::Email {
         remember_email_thread(app, inbound, &result.conversation).await?;
     }
+    if result.state == "bot" {
+        // The bot answers first; the clocks start when a person takes over.
+        crate::outbox::flush(app, &result.events, None).await?;
+        bot::take_turn(app, inbound, &result).await?;
+        return Ok(result);
+    }
     let trigger = if result.reopened { Trigger::Reopened } else { Trigger::CustomerMessage };
     let seen = crate::sla::Seen {
         queue: &result.queue,
@@ -304,6 +316,7 @@ pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, R
         // Moved meanwhile (an agent's reply at the same moment): again from a fresh read.
         crate::sla::observe(app, &result.conversation, trigger, &result.message_id, now).await.map_err(sla_error)?;
     }
+    crate::office::after_message(app, &result.conversation, now).await?;
     Ok(result)
 }
 

@@ -85,6 +85,13 @@ impl Store {
         Ok((id, created == 1))
     }
 
+    /// The fields of customer `id`'s profile (empty when unknown).
+    pub async fn customer_fields(&self, id: &str) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Result<std::collections::HashMap<String, String>, _> = c.hgetall(self.keys.customer(id)).await;
+        self.check(r).await
+    }
+
     /// A customer's profile and identities, by an identity.
     pub async fn customer_profile(
         &self,

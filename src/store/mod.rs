@@ -11,6 +11,7 @@
 //! claims), and `privacy` (erasing a customer).
 
 mod agents;
+mod bots;
 mod channels;
 mod coalesce;
 mod csat;
@@ -21,6 +22,7 @@ mod dead_letters;
 mod delivery;
 mod idle;
 mod once;
+mod office;
 mod live;
 mod outbox;
 mod privacy;
@@ -49,6 +51,8 @@ use secrecy::ExposeSecret;
 
 pub use schema::Keys;
 pub use agents::{AgentSync, QueueStats};
+pub use bots::{BotOutcome, BotSay, BotStep};
+pub use office::Notice;
 pub use customers::CustomerUpdate;
 pub use csat::{CsatAnswer, CsatAsk, CsatRecorded, CsatSubject};
 pub use routing::{
@@ -146,6 +150,9 @@ pub struct Store {
     chat_commit: Arc<Script>,
     delivered_many: Arc<Script>,
     route_many: Arc<Script>,
+    bot: Arc<Script>,
+    notice: Arc<Script>,
+    place: Arc<Script>,
     reports: Arc<Script>,
     outbox_scripts: Arc<outbox::OutboxScripts>,
     live_scripts: Arc<live::LiveScripts>,
@@ -248,6 +255,9 @@ impl Store {
                 include_str!("lua/route_many.lua")
             ))),
             reports: Arc::new(Script::new(include_str!("lua/reports.lua"))),
+            bot: Arc::new(with_lib(include_str!("lua/bot.lua"))),
+            notice: Arc::new(with_lib(include_str!("lua/notice.lua"))),
+            place: Arc::new(Script::new(include_str!("lua/place.lua"))),
             outbox_scripts: Arc::new(outbox::OutboxScripts {
                 outbox_done_many: Script::new(include_str!("lua/outbox_done_many.lua")),
                 outbox_claim: Script::new(include_str!("lua/outbox_claim.lua")),

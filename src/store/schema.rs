@@ -10,9 +10,10 @@
 //! |----------------------------------|--------|----------------------------------------------------|
 //! | `{P}:seen:<ch>:<acct>:<pid>`     | string | routing result of a provider message (EX dedupe)   |
 //! | `{P}:wechat:push:<acct>:<ts>:<nonce>` | string | SHA-256 of a WeChat push's body, `|p` while it is being taken, `|d` once durable (EX 2 × the timestamp window): the same `(timestamp, nonce)` with another body is a forgery |
-//! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …)       |
+//! | `{P}:ident:<kind>:<value>`       | string | customer id of an identity (phone, email, …; `{P}:ident:visitor:<v>` a web chat visitor's, read by `lua/place.lua`) |
 //! | `{P}:customer:<cid>`             | hash   | `open` conversation, `last_agent`(`_at`), `last_resolved`, `resolved_at`, attributes (`tier`, `language`, `name`, `tags`, `shop_id`) |
-//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number); the survey's `csat_asked` (the resolve asked for, ms), `csat_asked_at`, `csat_score`, `csat_comment`, `csat_at`, `csat_msg` (what carried the score), see `store::csat`; `pending_since` (ms: when the conversation went pending, see `{P}:agent:<id>:pending`) |
+//! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number); the survey's `csat_asked` (the resolve asked for, ms), `csat_asked_at`, `csat_score`, `csat_comment`, `csat_at`, `csat_msg` (what carried the score), see `store::csat`; `pending_since` (ms: when the conversation went pending, see `{P}:agent:<id>:pending`); with a bot: `bot`, `bot_turns` (customer messages it took), `bot_misses` (FAQ misses in a row), `last_bot_at`, `handed_off_at`; `closed_replied` / `waiting_replied` (when that notice went out: once per conversation, `lua/notice.lua`) |
+//! | `{P}:bot:step:<message id>`   | string | a bot took its step on that customer message (EX 7 d, `lua/bot.lua`): a redelivered message gets no second bot reply |
 //! | `{P}:convs`                      | zset   | every conversation id, score 0 (listed by id: ULIDs sort by creation), added by `route.lua` as it creates one |
 //! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first                        |
 //! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`, `missed`; from configuration: `cap:<ch>`, `cap_total`, `skill:<s>`, `lang:<l>`, `langs` (`*`: any) |
@@ -39,6 +40,7 @@
 //! | `{P}:conv:<id>:declined`         | set    | agents who declined or missed the conversation's offer |
 //! | `{P}:agent:<id>:conversations`   | set    | the agent's open conversation ids                  |
 //! | `{P}:agent:<id>:pending`         | set    | the agent's pending conversations: quiet since the agent's reply for `routing.pending_after_secs`, not counted in its `load` (`lua/idle_pending.lua`; counted again by the customer's next message, `count_again` in `lua/lib.lua`) |
+//! | `{P}:queue:<name>:assigned:<minute>` | string | conversations of the queue given to an agent (assigned or offered) in that minute since the epoch (EX 1 h), counted by `lua/lib.lua` `take`: the waiting reply's estimate |
 //! | `{P}:queue:<name>:waiting:<ch>`  | zset   | unassigned conversation on channel ch → score: (SLA deadline or enqueue time, ms) − priority × 1e13 |
 //! | `{P}:outbound:<id>`              | hash   | `state` (`sending` while claimed, then final: sent/failed/uncertain), `claim`/`claimed_at`/`lease_until`/`claims` (the send claim, see `sending`), `provider_id`, `conversation`, `agent`, `delivery`/`delivery_rank`/`error_code` (provider status, never moves back) |
 //! | `{P}:delivered:<event id>`       | set    | delivery targets an event already reached (EX)     |
@@ -148,6 +150,11 @@ impl Keys {
     /// A queue's waiting conversations on one channel.
     pub fn waiting(&self, queue: &str, channel: Channel) -> String {
         format!("{}:queue:{queue}:waiting:{channel}", self.base)
+    }
+
+    /// Conversations of a queue given to an agent in one minute (since the epoch).
+    pub fn queue_assigned(&self, queue: &str, minute: i64) -> String {
+        format!("{}:queue:{queue}:assigned:{minute}", self.base)
     }
 
     /// Send state of an outbound message.
@@ -379,6 +386,7 @@ mod tests {
             k.at_risk(),
             k.alerts(),
             k.inbound_count(1),
+            k.queue_assigned("q", 1),
             k.slack_parent("c", "00ff"),
             k.slack_thread("C1", "1.2"),
             k.slack_event("Ev1"),

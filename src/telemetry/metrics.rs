@@ -300,7 +300,7 @@ impl Metrics {
         self.outbound_uncertain.get_or_create(&ChannelOnlyLabels { channel: channel.into() }).inc();
     }
 
-    /// One inbound message was routed (`outcome`: assigned, queued, continued, duplicate).
+    /// One inbound message was routed (`outcome`: assigned, queued, continued, bot, duplicate).
     pub fn routed(&self, queue: &str, outcome: &str, seconds: f64) {
         self.routed.get_or_create(&QueueLabels { queue: queue.into(), outcome: outcome.into() }).inc();
         self.routing_seconds.observe(seconds);

@@ -5,6 +5,7 @@
 
 mod admin_secrets;
 mod bench;
+mod bots;
 mod browser;
 mod capacity;
 mod cli;

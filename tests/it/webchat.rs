@@ -502,3 +502,52 @@ async fn the_satisfaction_survey_is_a_csat_frame_answered_with_stars_and_a_comme
     assert_eq!(detail["conversation"]["state"], "resolved");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn waiting_visitors_get_their_place_in_line_and_the_waiting_reply() {
+    let extra = r#"
+        [queues.general]
+        waiting_reply = { en = "You are number {position} in line, the wait is {wait}.", zh = "您排在第 {position} 位。" }
+        waiting_reply_after_secs = 1
+    "#;
+    let app = TestApp::spawn_ready(&config(extra)).await;
+    // Alice takes three chats; the fourth and fifth visitors wait.
+    let mut sockets = Vec::new();
+    for i in 0..5 {
+        let session = open_session(&app, json!({})).await;
+        let mut socket = connect(&app, session["session_token"].as_str().unwrap()).await;
+        send(&mut socket, json!({ "type": "message", "client_id": format!("m{i}"), "text": "hello, is anyone there?" })).await;
+        next_of(&mut socket, "ack").await;
+        sockets.push(socket);
+    }
+    let (fourth, fifth) = sockets.split_at_mut(4);
+    let (fourth, fifth) = (&mut fourth[3], &mut fifth[0]);
+    assert_eq!(next_of(fourth, "queue").await, json!({ "type": "queue", "position": 1 }));
+    // The fifth: its place, and the waiting reply on its socket like an
+    // agent's, in either order.
+    let (mut place, mut told) = (None, None);
+    while place.is_none() || told.is_none() {
+        let frame = next(fifth).await;
+        match frame["type"].as_str() {
+            Some("queue") => place = Some(frame),
+            Some("message") => told = Some(frame),
+            _ => {}
+        }
+    }
+    assert_eq!(place.unwrap(), json!({ "type": "queue", "position": 2 }));
+    // Alice took three in the last 15 minutes: one per 5 minutes, second in line.
+    assert_eq!(told.unwrap()["text"], "You are number 2 in line, the wait is about 10 minutes.");
+
+    // Alice resolves one: the fourth is placed, the fifth moves up.
+    let conversation = alice_conversation(&app).await;
+    let resp = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/conversations/{conversation}/resolve")))
+        .bearer_auth("alice-token")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(next_of(fourth, "queue").await, json!({ "type": "queue", "position": 0 }));
+    assert_eq!(next_of(fifth, "queue").await, json!({ "type": "queue", "position": 1 }));
+    app.stop().await;
+}

@@ -65,6 +65,9 @@
   log.setAttribute("role", "log");
   log.setAttribute("aria-live", "polite");
   var typing = el("div", { padding: "0 12px 4px", fontSize: "12px", color: "#666", visibility: "hidden" }, "Agent is typing…");
+  var zh = /^zh/i.test(String((navigator && navigator.language) || ""));
+  var queue = el("div", { padding: "4px 12px", fontSize: "12px", color: "#444", background: "#f3f6fb", display: "none" }, "");
+  queue.setAttribute("aria-live", "polite");
   var form = el("form", { display: "flex", borderTop: "1px solid #ddd", margin: "0" });
   var input = el("textarea", { flex: "1", border: "0", padding: "8px", resize: "none", font: "inherit" });
   input.rows = 2;
@@ -73,7 +76,7 @@
   var send = el("button", { border: "0", background: "none", color: "#1f6feb", padding: "0 12px", cursor: "pointer", font: "inherit" }, "Send");
   send.type = "submit";
   form.append(input, send);
-  panel.append(header, status, log, typing, form);
+  panel.append(header, status, queue, log, typing, form);
   root.append(panel, button);
 
   function toggle(open) {
@@ -144,6 +147,12 @@
     typing.style.visibility = on ? "visible" : "hidden";
     if (on) agentTypingTimer = setTimeout(function () { agentTyping(false); }, 15000);
   }
+  // The visitor's place in line for a person (a `queue` frame); 0 hides it.
+  function inLine(position) {
+    var n = Number(position) || 0;
+    queue.style.display = n > 0 ? "block" : "none";
+    queue.textContent = n > 0 ? (zh ? "正在排队，您前面还有 " + (n - 1) + " 位（第 " + n + " 位）" : "You are number " + n + " in line") : "";
+  }
   function resend(clientId) {
     pending.forEach(function (m) { if (m.client_id === clientId) frame({ type: "message", client_id: m.client_id, text: m.text }); });
   }
@@ -166,6 +175,8 @@
       survey(f);
     } else if (f.type === "csat_done") {
       if (surveyBox) { surveyBox.textContent = "Thank you! " + "★".repeat(f.score); surveyBox = null; }
+    } else if (f.type === "queue") {
+      inLine(f.position);
     } else if (f.type === "error") {
       if (f.code === "session_expired") { session = null; save("session", null); if (socket) socket.close(); }
       else if (f.code === "rejected" && f.client_id) settle(f.client_id, "Not delivered: " + f.message);

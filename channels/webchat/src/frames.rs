@@ -287,6 +287,13 @@ pub enum ServerFrame {
         /// The score recorded.
         score: u8,
     },
+    /// `{"type":"queue","position":n}`: the visitor's place in the line
+    /// for a person (1 = next), sent when it changes; `0` once a person
+    /// has the conversation.
+    Queue {
+        /// The place in line (`0`: no longer waiting).
+        position: u64,
+    },
 }
 
 impl ServerFrame {

@@ -268,6 +268,7 @@ fn server_frames_have_the_documented_shape() {
             r#"{"type":"error","code":"rate_limited","message":"slow down"}"#,
         ),
         (ServerFrame::Pong, r#"{"type":"pong"}"#),
+        (ServerFrame::Queue { position: 3 }, r#"{"type":"queue","position":3}"#),
     ];
     for (frame, expected) in cases {
         assert_eq!(frame.to_json(), expected);

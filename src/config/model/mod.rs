@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 mod agents;
+mod bots;
 mod backends;
 mod care;
 mod channels;
@@ -16,6 +17,7 @@ mod server;
 mod sla;
 
 pub use agents::*;
+pub use bots::*;
 pub use backends::*;
 pub use care::*;
 pub use channels::*;
@@ -63,6 +65,8 @@ pub struct Settings {
     pub sla: SlaSettings,
     /// `[calendars.<name>]`
     pub calendars: BTreeMap<String, CalendarSettings>,
+    /// `[bots.<name>]`
+    pub bots: BTreeMap<String, BotSettings>,
     /// `[supervisor]`
     pub supervisor: SupervisorSettings,
     /// `[alerts]`

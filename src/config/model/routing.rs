@@ -35,6 +35,8 @@ pub struct RoutingSettings {
     pub auto_close_after_secs: u64,
     /// Sent to the customer as the conversation auto-closes (empty: nothing).
     pub auto_close_reply: super::Localized,
+    /// Words by which a customer talking to a bot asks for a person.
+    pub handoff_keywords: Vec<String>,
 }
 
 /// `[queues.<name>]`
@@ -63,6 +65,23 @@ pub struct QueueSettings {
     /// team's group chat robot, a webhook).
     #[serde(default)]
     pub deliver: Vec<super::DeliverTarget>,
+    /// The `[bots.<name>]` that answers the queue's new conversations first.
+    pub bot: Option<String>,
+    /// The `[calendars.<name>]` of the queue's office hours.
+    pub calendar: Option<String>,
+    /// Sent once per conversation to a customer writing while `calendar` is
+    /// closed; `{opens_at}` is the next opening.
+    pub closed_reply: Option<super::Texts>,
+    /// Sent once to a customer who has waited `waiting_reply_after_secs`;
+    /// `{position}` and `{wait}`.
+    pub waiting_reply: Option<super::Texts>,
+    /// How long a conversation waits before `waiting_reply`.
+    #[serde(default = "default_waiting_after")]
+    pub waiting_reply_after_secs: u64,
+}
+
+fn default_waiting_after() -> u64 {
+    120
 }
 
 /// One bullseye step of a queue.
@@ -90,6 +109,11 @@ impl Default for QueueSettings {
             sla: None,
             bullseye: Vec::new(),
             deliver: Vec::new(),
+            bot: None,
+            calendar: None,
+            closed_reply: None,
+            waiting_reply: None,
+            waiting_reply_after_secs: default_waiting_after(),
         }
     }
 }

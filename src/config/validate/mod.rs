@@ -3,6 +3,7 @@
 //! runs the checks of each group of sections in turn; they live in one
 //! submodule per group, beside the field checks they share (`fields`).
 
+mod bots;
 mod care;
 mod channels;
 mod fields;
@@ -28,6 +29,7 @@ impl Settings {
         self.validate_rules(p);
         self.validate_sla(p);
         self.validate_calendars(p);
+        self.validate_bots(p);
         self.validate_ops(p);
         self.validate_csat(p);
         self.validate_idle(p);

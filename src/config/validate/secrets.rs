@@ -41,6 +41,9 @@ impl Settings {
             secret(&mut w.identity_secret, &w.identity_secret_file, "channels.webchat.identity_secret", p);
         }
         secret(&mut self.csat.link_secret, &self.csat.link_secret_file, "csat.link_secret", p);
+        for (name, b) in &mut self.bots {
+            secret(&mut b.secret, &b.secret_file, &format!("bots.{name}.secret"), p);
+        }
         let slack = &mut self.integrations.slack;
         secret(&mut slack.bot_token, &slack.bot_token_file, "integrations.slack.bot_token", p);
         secret(&mut slack.signing_secret, &slack.signing_secret_file, "integrations.slack.signing_secret", p);

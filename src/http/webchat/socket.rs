@@ -21,6 +21,10 @@ use crate::outbound::webchat::{push, ORIGIN_HEADER};
 use crate::store::ChatSlot;
 use crate::telemetry::Outcome;
 
+/// How often a socket looks up its visitor's place in line, to send a
+/// `queue` frame when it changed.
+const PLACE_EVERY: Duration = Duration::from_secs(2);
+
 /// Messages in one `history` answer; `more` tells the widget to ask again.
 const HISTORY_BATCH: usize = 100;
 
@@ -76,6 +80,9 @@ pub(super) async fn serve(app: Arc<App>, claims: SessionClaims, ws: WebSocket) {
     tokio::pin!(expiry);
     let mut last_frame = Instant::now();
     let mut bucket = Bucket::new();
+    let mut place_tick = tokio::time::interval(PLACE_EVERY);
+    place_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut place = 0;
     loop {
         let out: Vec<Message> = tokio::select! {
             _ = app.closing.cancelled() => {
@@ -92,6 +99,15 @@ pub(super) async fn serve(app: Arc<App>, claims: SessionClaims, ws: WebSocket) {
                 let _ = tx.send(close(1000, "idle")).await;
                 break;
             }
+            _ = place_tick.tick() => match app.store.visitor_place(&visitor).await {
+                // Sent when it changes: the first while waiting, `0` when a
+                // person took the conversation.
+                Ok(Some(now)) if now != place => {
+                    place = now;
+                    vec![Message::Text(ServerFrame::Queue { position: now }.to_json().into())]
+                }
+                _ => continue,
+            },
             frame = pushed.next() => match frame {
                 Some(m) if m.headers.as_ref().and_then(|h| h.get(ORIGIN_HEADER)).is_some_and(|o| o.as_str() == socket_id) => continue,
                 Some(m) => match std::str::from_utf8(&m.payload) {

@@ -233,6 +233,15 @@ impl Calendar {
         }
     }
 
+    /// The zone its hours are in (`None` for `always`).
+    #[must_use]
+    pub fn timezone(&self) -> Option<Tz> {
+        match &self.kind {
+            Kind::Always => None,
+            Kind::Zoned(zone) => Some(zone.tz),
+        }
+    }
+
     /// Whether the calendar is open at `at` (openings inclusive, closings
     /// exclusive).
     #[must_use]

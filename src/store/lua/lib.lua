@@ -347,6 +347,11 @@ local function take(P, conv, vkey, agent, channel, now, state, fresh)
   redis.call('HINCRBY', akey, 'load', 1)
   redis.call('HSET', akey, 'last_assigned_ms', now)
   redis.call('SADD', akey .. ':conversations', conv)
+  -- The queue's assignments per minute, for the waiting reply's estimate.
+  local taken = P .. ':queue:' .. (redis.call('HGET', vkey, 'queue') or '') .. ':assigned:' .. fmt(math.floor(now / 60000))
+  if redis.call('INCR', taken) == 1 then
+    redis.call('EXPIRE', taken, 3600)
+  end
   if state == 'assigned' then
     redis.call('HSET', vkey, 'agent', agent, 'state', state, 'load_channel', channel, 'assigned_at', now)
     local cid = fresh and fresh.customer or redis.call('HGET', vkey, 'customer')

@@ -181,6 +181,10 @@ elseif kind == 'switchboard.conversation.resolved' then
   count(dims(agent), 'res')
   if st.cycle ~= nil then duration(dims(agent), 'rt', t - tonumber(st.cycle)) end
   stopped_clocks({resolution = true})
+elseif kind == 'switchboard.conversation.handed_off' then
+  -- A bot passed it to a person: the team's first response is counted
+  -- from here, not from the bot's first turn.
+  if st.fr == nil and st.open ~= nil then put('open', tostring(t)) end
 elseif kind == 'switchboard.conversation.reopened' then
   count(dims(agent), 'reo')
   put('cycle', tostring(t))

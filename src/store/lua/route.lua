@@ -11,14 +11,18 @@
 -- id, 5 now (ms), 6 dedupe TTL (s), 7 channel, 8 account, 9 customer
 -- address, 10 message id, 11 hinted conversation ('' if none: an email
 -- reply threaded by Message-ID or reply token), 12 classification JSON
--- {queue, priority, skills, tags, rule, mode, offer_timeout_ms, language},
+-- {queue, priority, skills, tags, rule, mode, offer_timeout_ms, language,
+-- bot (the queue's bot, '' for none)},
 -- 13 join window (ms, 0 = always join the open conversation), 14 reopen
 -- window (ms), 15 the message as the events carry it (JSON), 16.. profile
 -- field/value pairs to set on the customer.
 --
 -- Appends the routing's events to the outbox (`reopened` when it reopened
 -- a conversation, then `assigned` or `offered` when it placed it, `queued`
--- when it opened one nobody could take, else `message`).
+-- when it opened one nobody could take, else `message`). A conversation
+-- opened in a queue with a bot (or reopened after its bot resolved it) is
+-- in state `bot` instead: it waits in no line, takes no agent, and the
+-- router lets the bot answer (`lua/bot.lua`).
 -- Returns {duplicate ('0'/'1'), the routing result as JSON, what the
 -- router reads next as JSON: {sla = the conversation's SLA clocks ('' if
 -- none), priority}, then the outbox entries appended (id, entry, ...)}.
@@ -132,6 +136,12 @@ if (not conv) and not new_customer then
     redis.call('DEL', P .. ':conv:' .. conv .. ':declined')
   end
 end
+-- Bot first: a new conversation of a queue with a bot, or one the bot
+-- resolved and the customer reopens.
+local bot_first = false
+if reopened and (class.bot or '') ~= '' and redis.call('HGET', P .. ':conv:' .. conv, 'resolved_by') == 'bot' then
+  bot_first = true
+end
 -- Fields every routed message sets on its conversation.
 local vfields = {'channel', channel, 'account', account, 'address', address, 'updated_at', now,
   'last_customer_at', now}
@@ -149,7 +159,9 @@ if not conv then
   redis.call('ZADD', P .. ':convs', 0, conv)
   -- The customer's own index, for an erase or an export (`privacy`).
   redis.call('SADD', ckey .. ':convs', conv)
-  with(vfields, 'id', conv, 'customer', cid, 'created_at', now, 'enqueued_at', now, 'state', 'queued')
+  with(vfields, 'id', conv, 'customer', cid, 'created_at', now, 'enqueued_at', now,
+    'state', (class.bot or '') ~= '' and 'bot' or 'queued')
+  bot_first = (class.bot or '') ~= ''
 end
 local vkey = P .. ':conv:' .. conv
 local reopened_state = 'queued'
@@ -159,7 +171,12 @@ if created or reopened then
     'mode', class.mode, 'offer_timeout_ms', class.offer_timeout_ms, 'language', class.language,
     'relax', 0, 'bullseye_step', 0, 'deadline_ms', class.deadline_ms or 0, 'sla', class.sla or '')
   with(cfields, 'open', conv)
-  if reopened then
+  if bot_first then
+    with(vfields, 'bot', class.bot, 'bot_turns', 0, 'bot_misses', 0)
+  end
+  if reopened and bot_first then
+    reopened_state = 'bot'
+  elseif reopened then
     if redis.call('ZREM', P .. ':wrapups', conv) == 1 then
       -- Reopened during its agent's wrap-up: the agent still holds the
       -- capacity and simply carries on.
@@ -177,7 +194,7 @@ end
 
 local state, agent
 if created then
-  state, agent = 'queued', nil
+  state, agent = bot_first and 'bot' or 'queued', nil
 else
   local f = redis.call('HMGET', vkey, 'state', 'agent')
   state, agent = f[1], f[2]
@@ -198,7 +215,7 @@ redis.call('RPUSH', vkey .. ':messages', msg)
 
 local decision = nil
 local placed = false
-if (not agent) or agent == '' then
+if state ~= 'bot' and ((not agent) or agent == '') then
   local fresh = nil
   if created then
     local skills = class.skills
@@ -217,7 +234,7 @@ if not created then
 end
 local result = {
   conversation = conv, customer = cid, created = created, reopened = reopened, state = state,
-  queue = queue, agent = agent, message_id = ARGV[10],
+  queue = queue, agent = agent or nil, message_id = ARGV[10],
   decision = decision, placed = placed, closed_stale = closed_stale, rule = rule,
 }
 local encoded = cjson.encode(result)
@@ -232,7 +249,7 @@ if placed and state == 'offered' then
   kind = 'switchboard.conversation.offered'
 elseif placed then
   kind = 'switchboard.conversation.assigned'
-elseif ((not agent) or agent == '') and (created or reopened) then
+elseif state ~= 'bot' and ((not agent) or agent == '') and (created or reopened) then
   kind = 'switchboard.conversation.queued'
 end
 local ev = {type = kind, conv = conv, at = now, message = message}

@@ -77,6 +77,9 @@ pub struct ClassJson {
     /// The SLA policy (`""`: none).
     #[serde(default)]
     pub sla: String,
+    /// The queue's bot (`""`: none): a new conversation starts in state `bot`.
+    #[serde(default)]
+    pub bot: String,
 }
 
 /// What routing did with a message.

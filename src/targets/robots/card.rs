@@ -81,6 +81,8 @@ fn kind_words(event_type: &str, lang: Language) -> (&'static str, Tone) {
         events::OFFERED => ("待接受", "Offered", Tone::Info),
         events::TRANSFERRED => ("已转接", "Transferred", Tone::Info),
         events::REOPENED => ("已重新打开", "Reopened", Tone::Info),
+        events::BOT_REPLIED => ("机器人已回复", "Bot replied", Tone::Info),
+        events::HANDED_OFF => ("转人工", "Handed off to a person", Tone::Info),
         events::SLA_WARNING => ("SLA 预警", "SLA warning", Tone::Warning),
         events::SLA_BREACHED => ("SLA 超时", "SLA breached", Tone::Alert),
         events::DELIVERY_DISABLED => ("投递已停用", "Delivery target disabled", Tone::Alert),
