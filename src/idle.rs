@@ -99,6 +99,7 @@ async fn close(app: &App, conversation: &str, since: i64, now: chrono::DateTime<
         let reply = crate::outbound::reply::Reply {
             id: format!("A{conversation}{since}"),
             agent: None,
+            automated: Some(switchboard_core::Automated::System),
             text,
             media_urls: vec![],
             media: vec![],

@@ -85,7 +85,7 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
             ack(&msg, AckKind::Ack).await;
             let outcome = if result.duplicate {
                 "duplicate"
-            } else if result.state == "bot" {
+            } else if result.state == crate::model::ConversationState::Bot {
                 "bot"
             } else if !result.decision.is_empty() && result.agent.is_some() {
                 "assigned"

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use switchboard_core::OutboundMessage;
+use switchboard_core::{Automated, OutboundMessage};
 
 use crate::config::{BotKind, BotSettings, Settings, Texts};
 use crate::events::EventMessage;
@@ -97,6 +97,7 @@ pub fn message(conv: &Conversation, author: &str, id: &str, text: &str, now: Dat
         media_urls: vec![],
         media_ids: vec![],
         agent: None,
+        automated: Some(if author == "bot" { Automated::Bot } else { Automated::System }),
         created_at: now,
     };
     let stored = serde_json::json!({

@@ -70,6 +70,7 @@ impl Reply {
         let reply = crate::outbound::reply::Reply {
             id: reply_id,
             agent,
+            automated: None,
             text: text.to_owned(),
             media_urls: self.media_urls,
             media: self.media,

@@ -109,6 +109,7 @@ pub async fn ask(app: &App, conversation: &str, round: i64) -> Result<(), StoreE
         media_urls: vec![],
         media_ids: vec![],
         agent: None,
+        automated: Some(switchboard_core::Automated::System),
         created_at: now,
     };
     let ask_text = text.clone();

@@ -58,6 +58,7 @@ pub async fn deliver(app: &App, address: &str, event: &Event) -> Attempt {
         media_urls: vec![],
         media_ids: vec![],
         agent: d.agent.clone(),
+        automated: None,
         created_at: event.time,
     };
     let headers = ReplyHeaders {

@@ -103,7 +103,7 @@ pub async fn waiting_due(app: &App, id: &str) -> Result<(), OfficeError> {
     let lang = texts.language_of(conv.language.as_deref());
     let wait = render::wait(estimate(position, taken, RATE_WINDOW_MINUTES), render::is_zh(lang));
     let text = render::fill(texts.pick(conv.language.as_deref()).unwrap_or_default(), &[("position", &position.to_string()), ("wait", &wait)]);
-    send(app, &conv, "waiting_replied", "queued", &text, now).await
+    send(app, &conv, "waiting_replied", ConversationState::Queued.as_str(), &text, now).await
 }
 
 /// The expected wait of the conversation at `position` when `taken`

@@ -18,8 +18,12 @@ pub struct Reply {
     /// Id of the first outbound message (the rest derive from it), so a
     /// retried submission is absorbed downstream.
     pub id: String,
-    /// The agent replying (`None`: the admin without an agent).
+    /// The agent replying (`None`: the admin without an agent, or an
+    /// automated message).
     pub agent: Option<String>,
+    /// Set for the service's own messages (no person wrote them): shown as
+    /// such in the thread (`author`) and the web chat.
+    pub automated: Option<switchboard_core::Automated>,
     /// The text (may be empty when media go out).
     pub text: String,
     /// Media by URL.
@@ -80,6 +84,7 @@ pub async fn submit(
         media_urls: reply.media_urls.clone(),
         media_ids: vec![],
         agent: reply.agent.clone(),
+        automated: reply.automated,
         created_at: now,
     };
     // Text and each provider media go out as separate messages, each with
@@ -95,7 +100,7 @@ pub async fn submit(
     let ids: Vec<String> = outs.iter().map(|o| o.id.clone()).collect();
     let stored = serde_json::json!({
         "id": reply.id, "direction": "outbound", "channel": channel, "account": base.account,
-        "agent": reply.agent, "text": base.text, "media_urls": base.media_urls, "media": reply.media,
+        "agent": reply.agent, "author": reply.automated, "text": base.text, "media_urls": base.media_urls, "media": reply.media,
         "outbound_ids": ids, "at": now,
     });
     let message = EventMessage { id: base.id.clone(), direction: "outbound".into(), text: base.text.clone(), attachments: vec![] };

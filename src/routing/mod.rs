@@ -291,7 +291,7 @@ pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, R
     if inbound.channel == Channel::Email {
         remember_email_thread(app, inbound, &result.conversation).await?;
     }
-    if result.state == "bot" {
+    if result.state == crate::model::ConversationState::Bot {
         // The bot answers first; the clocks start when a person takes over.
         crate::outbox::flush(app, &result.events, None).await?;
         bot::take_turn(app, inbound, &result).await?;

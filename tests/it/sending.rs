@@ -41,6 +41,7 @@ fn outbound(id: &str, channel: Channel, to: &str) -> OutboundMessage {
         media_urls: vec![],
         media_ids: vec![],
         agent: Some("alice".into()),
+        automated: None,
         created_at: chrono::Utc::now(),
     }
 }

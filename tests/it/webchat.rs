@@ -536,7 +536,9 @@ async fn waiting_visitors_get_their_place_in_line_and_the_waiting_reply() {
     }
     assert_eq!(place.unwrap(), json!({ "type": "queue", "position": 2 }));
     // Alice took three in the last 15 minutes: one per 5 minutes, second in line.
-    assert_eq!(told.unwrap()["text"], "You are number 2 in line, the wait is about 10 minutes.");
+    let told = told.unwrap();
+    assert_eq!(told["text"], "You are number 2 in line, the wait is about 10 minutes.");
+    assert_eq!(told["from"], "system", "the service's own notice, not an agent's: {told}");
 
     // Alice resolves one: the fourth is placed, the fifth moves up.
     let conversation = alice_conversation(&app).await;

@@ -17,4 +17,4 @@ pub use channel::{Channel, UnknownChannel};
 pub use error::{RejectKind, SendError};
 pub use mask::Masked;
 pub use notice::Notice;
-pub use message::{Attachment, InboundMessage, MediaRef, Metadata, OutboundMessage, SendReceipt};
+pub use message::{Attachment, Automated, InboundMessage, MediaRef, Metadata, OutboundMessage, SendReceipt};

@@ -137,8 +137,22 @@ pub struct OutboundMessage {
     /// The agent who wrote it, if an agent did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Who sent it when no person did: a bot's answer or one of the
+    /// router's own notices (office hours, waiting, survey, closing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<Automated>,
     /// When it was accepted by the API.
     pub created_at: DateTime<Utc>,
+}
+
+/// The sender of an automated outbound message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Automated {
+    /// A bot answering for the team (`[bots.<name>]`).
+    Bot,
+    /// The router itself: office-hours, waiting, survey and closing notices.
+    System,
 }
 
 /// A piece of media held by the provider, referred to by its id.

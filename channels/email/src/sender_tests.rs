@@ -44,6 +44,7 @@ fn message() -> OutboundMessage {
                 .into(),
         media_urls: Vec::new(),
         agent: Some("alice".into()),
+        automated: None,
         created_at: Utc.timestamp_opt(1_700_000_000, 0).single().unwrap(),
     }
 }

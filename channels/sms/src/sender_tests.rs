@@ -40,6 +40,7 @@ fn message() -> OutboundMessage {
         text: "Your refund & return label: 退货 #42".into(),
         media_urls: Vec::new(),
         agent: Some("alice".into()),
+        automated: None,
         created_at: Utc::now(),
     }
 }

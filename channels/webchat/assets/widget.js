@@ -100,8 +100,9 @@
   function bubble(from, text, agent, clientId, live) {
     var mine = from === "visitor";
     var row = el("div", { display: "flex", flexDirection: "column", alignItems: mine ? "flex-end" : "flex-start", margin: "4px 0" });
-    if (!mine && agent) row.append(el("div", { fontSize: "11px", color: "#666" }, agent));
-    row.append(el("div", { maxWidth: "80%", padding: "6px 10px", borderRadius: "12px", whiteSpace: "pre-wrap", overflowWrap: "anywhere", background: mine ? "#1f6feb" : "#eee", color: mine ? "#fff" : "#222" }, text));
+    var label = agent || (from === "bot" ? "Assistant" : "");
+    if (!mine && label) row.append(el("div", { fontSize: "11px", color: "#666" }, label));
+    row.append(el("div", { maxWidth: "80%", padding: "6px 10px", borderRadius: "12px", whiteSpace: "pre-wrap", overflowWrap: "anywhere", background: mine ? "#1f6feb" : from === "system" ? "#fff6dd" : "#eee", color: mine ? "#fff" : "#222" }, text));
     var note = el("div", { fontSize: "11px", color: "#999" }, clientId ? "Sending…" : "");
     row.append(note);
     if (clientId) bubbles[clientId] = { row: row, note: note };

@@ -24,7 +24,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use switchboard_core::{Channel, InboundMessage, Metadata, OutboundMessage};
+use switchboard_core::{Automated, Channel, InboundMessage, Metadata, OutboundMessage};
 
 use crate::error::{Result, WebchatError};
 use crate::session::SessionClaims;
@@ -119,10 +119,15 @@ impl fmt::Debug for ClientFrame {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sender {
-    /// An agent (or, later, a bot on the team's side).
+    /// An agent.
     Agent,
     /// The visitor.
     Visitor,
+    /// A bot answering for the team.
+    Bot,
+    /// The service's own notices (office hours, place in line, survey,
+    /// closing).
+    System,
 }
 
 /// A message of the conversation as the widget shows it, live or in
@@ -181,8 +186,9 @@ impl ChatMessage {
         }
     }
 
-    /// An agent's reply, shown with `agent_name` (the agent's display name,
-    /// not its id, which the visitor has no use for).
+    /// A reply: an agent's, shown with `agent_name` (the agent's display
+    /// name, not its id, which the visitor has no use for), a bot's or the
+    /// service's own.
     pub fn from_outbound(
         message: &OutboundMessage,
         seq: u64,
@@ -191,7 +197,11 @@ impl ChatMessage {
         ChatMessage {
             id: message.id.clone(),
             seq,
-            from: Sender::Agent,
+            from: match message.automated {
+                Some(Automated::Bot) => Sender::Bot,
+                Some(Automated::System) => Sender::System,
+                None => Sender::Agent,
+            },
             agent: agent_name,
             client_id: None,
             text: message.text.clone(),

@@ -381,6 +381,7 @@ fn agent_replies_become_chat_messages() {
         media_urls: vec![],
         media_ids: vec![],
         agent: Some("alice".into()),
+        automated: None,
         created_at: at(5),
     };
     let m = ChatMessage::from_outbound(&out, 9, Some("Alice".into()));
@@ -389,6 +390,27 @@ fn agent_replies_become_chat_messages() {
         json!({"type":"message","id":"01HF40000000000000000000OU","seq":9,"from":"agent","agent":"Alice",
                "text":"Refund sent.","at":"1970-01-01T00:00:05.000Z"})
     );
+}
+
+#[test]
+fn automated_replies_say_who_sent_them() {
+    let out = OutboundMessage {
+        id: "A0123".into(),
+        conversation_id: "conv".into(),
+        channel: Channel::Webchat,
+        account: ACCOUNT.into(),
+        to: "v_01HF3ZK3RQ8V5M2XW7T0G9J6CE".into(),
+        text: "Shipping is free over ¥99.".into(),
+        media_urls: vec![],
+        media_ids: vec![],
+        agent: None,
+        automated: Some(switchboard_core::Automated::Bot),
+        created_at: at(5),
+    };
+    let bot = serde_json::to_value(ChatMessage::from_outbound(&out, 3, None)).unwrap();
+    assert_eq!((bot["from"].as_str(), bot.get("agent")), (Some("bot"), None));
+    let notice = OutboundMessage { automated: Some(switchboard_core::Automated::System), ..out };
+    assert_eq!(serde_json::to_value(ChatMessage::from_outbound(&notice, 4, None)).unwrap()["from"], "system");
 }
 
 #[test]

@@ -41,6 +41,7 @@ fn message() -> OutboundMessage {
         text: "您好，退款已处理 \"refund\" done".into(),
         media_urls: Vec::new(),
         agent: Some("alice".into()),
+        automated: None,
         created_at: Utc::now(),
     }
 }

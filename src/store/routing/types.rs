@@ -95,7 +95,7 @@ pub struct RouteResult {
     #[serde(default)]
     pub reopened: bool,
     /// Conversation state after routing.
-    pub state: String,
+    pub state: crate::model::ConversationState,
     /// Its queue.
     pub queue: String,
     /// Its agent, if assigned or offered.
