@@ -183,31 +183,17 @@ impl Bus {
             (s.events_stream(), s.events_all(), capped(Duration::from_secs(self.settings.events_max_age_secs))),
         ];
         for (name, subject, max_age) in defs {
-            let config = stream::Config {
-                name: name.clone(),
-                subjects: vec![subject],
-                retention: stream::RetentionPolicy::Limits,
-                storage: stream::StorageType::File,
-                num_replicas: self.settings.stream_replicas,
-                max_age,
-                duplicate_window: Duration::from_secs(self.settings.duplicate_window_secs),
-                ..Default::default()
-            };
-            self.js
-                .create_or_update_stream(config)
-                .await
-                .map_err(|e| BusError::Setup { what: format!("stream {name}"), reason: e.to_string() })?;
+            self.ensure_stream(name, subject, max_age).await?;
         }
         Ok(())
     }
 
-    /// Creates or updates the audit trail's stream (`P_audit`, subjects
-    /// `P.audit.>`, kept `max_age`: `retention.audit_days`).
-    pub async fn ensure_audit_stream(&self, max_age: Duration) -> Result<(), BusError> {
-        let name = self.subjects.audit_stream();
+    /// Creates or updates one stream of ours: file storage, limits
+    /// retention, the configured replicas and duplicate window.
+    async fn ensure_stream(&self, name: String, subject: String, max_age: Duration) -> Result<(), BusError> {
         let config = stream::Config {
             name: name.clone(),
-            subjects: vec![self.subjects.audit(">")],
+            subjects: vec![subject],
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
             num_replicas: self.settings.stream_replicas,
@@ -220,6 +206,12 @@ impl Bus {
             .await
             .map(|_| ())
             .map_err(|e| BusError::Setup { what: format!("stream {name}"), reason: e.to_string() })
+    }
+
+    /// Creates or updates the audit trail's stream (`P_audit`, subjects
+    /// `P.audit.>`, kept `max_age`: `retention.audit_days`).
+    pub async fn ensure_audit_stream(&self, max_age: Duration) -> Result<(), BusError> {
+        self.ensure_stream(self.subjects.audit_stream(), self.subjects.audit(">"), max_age).await
     }
 
     /// Whether all three streams exist on the server.

@@ -82,11 +82,7 @@ if action == 'resolve' then
   redis.call('HSET', vkey, 'state', 'resolved', 'resolved_at', now, 'resolved_by', 'bot')
   local cid = redis.call('HGET', vkey, 'customer')
   if cid then
-    local ckey = P .. ':customer:' .. cid
-    if redis.call('HGET', ckey, 'open') == conv then
-      redis.call('HDEL', ckey, 'open')
-    end
-    redis.call('HSET', ckey, 'last_resolved', conv, 'resolved_at', now)
+    customer_resolved(P, cid, conv, now)
   end
   emit(P, {type = 'switchboard.conversation.resolved', conv = conv, at = now, agent = false})
   return reply(cjson.encode({outcome = 'resolved', state = 'resolved'}))

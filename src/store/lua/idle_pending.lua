@@ -17,12 +17,7 @@ local akey = P .. ':agent:' .. agent
 if redis.call('SISMEMBER', akey .. ':conversations', conv) == 0 or redis.call('SADD', akey .. ':pending', conv) == 0 then
   return reply('')
 end
-if channel and num(redis.call('HGET', akey, 'load:' .. channel)) > 0 then
-  redis.call('HINCRBY', akey, 'load:' .. channel, -1)
-end
-if num(redis.call('HGET', akey, 'load')) > 0 then
-  redis.call('HINCRBY', akey, 'load', -1)
-end
+add_load(akey, channel, -1)
 redis.call('HSET', KEYS[1], 'pending_since', now)
 reindex(P, agent)
 return reply(agent)

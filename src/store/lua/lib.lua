@@ -338,13 +338,34 @@ local function enqueue(P, conv, vkey)
   end
 end
 
+-- Conversation `conv` of customer `cid` was resolved at `now`: it is no
+-- longer the customer's open one, and it is the one a message within the
+-- reopen window reopens.
+local function customer_resolved(P, cid, conv, now)
+  local ckey = P .. ':customer:' .. cid
+  if redis.call('HGET', ckey, 'open') == conv then
+    redis.call('HDEL', ckey, 'open')
+  end
+  redis.call('HSET', ckey, 'last_resolved', conv, 'resolved_at', now)
+end
+
+-- Moves the load of agent `akey` (in all and on `channel`, if given) by
+-- `delta` (1 or -1); it never goes below 0.
+local function add_load(akey, channel, delta)
+  if channel and (delta > 0 or num(redis.call('HGET', akey, 'load:' .. channel)) > 0) then
+    redis.call('HINCRBY', akey, 'load:' .. channel, delta)
+  end
+  if delta > 0 or num(redis.call('HGET', akey, 'load')) > 0 then
+    redis.call('HINCRBY', akey, 'load', delta)
+  end
+end
+
 -- Gives a conversation to an agent, as `assigned` or `offered`. `fresh`
 -- (optional): the conversation was just opened, so it waits in no line
 -- and `fresh.customer` is its customer.
 local function take(P, conv, vkey, agent, channel, now, state, fresh)
   local akey = P .. ':agent:' .. agent
-  redis.call('HINCRBY', akey, 'load:' .. channel, 1)
-  redis.call('HINCRBY', akey, 'load', 1)
+  add_load(akey, channel, 1)
   redis.call('HSET', akey, 'last_assigned_ms', now)
   redis.call('SADD', akey .. ':conversations', conv)
   -- The queue's assignments per minute, for the waiting reply's estimate.
@@ -385,12 +406,7 @@ local function release(P, conv, vkey, detach)
       -- Pending (see count_again): it no longer counted, nothing to free.
       redis.call('HDEL', vkey, 'pending_since')
     else
-      if channel and num(redis.call('HGET', akey, 'load:' .. channel)) > 0 then
-        redis.call('HINCRBY', akey, 'load:' .. channel, -1)
-      end
-      if num(redis.call('HGET', akey, 'load')) > 0 then
-        redis.call('HINCRBY', akey, 'load', -1)
-      end
+      add_load(akey, channel, -1)
     end
   end
   if detach then
@@ -412,11 +428,7 @@ local function count_again(P, conv, vkey, agent)
   if redis.call('SREM', akey .. ':pending', conv) == 0 then
     return
   end
-  local channel = redis.call('HGET', vkey, 'load_channel')
-  if channel then
-    redis.call('HINCRBY', akey, 'load:' .. channel, 1)
-  end
-  redis.call('HINCRBY', akey, 'load', 1)
+  add_load(akey, redis.call('HGET', vkey, 'load_channel'), 1)
   redis.call('HDEL', vkey, 'pending_since')
   reindex(P, agent)
 end

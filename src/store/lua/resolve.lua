@@ -26,11 +26,7 @@ redis.call('HSET', KEYS[1], 'state', 'resolved', 'resolved_at', now, 'resolved_b
 redis.call('ZREM', P .. ':offers', conv)
 unwait(P, conv, KEYS[1])
 if cid then
-  local ckey = P .. ':customer:' .. cid
-  if redis.call('HGET', ckey, 'open') == conv then
-    redis.call('HDEL', ckey, 'open')
-  end
-  redis.call('HSET', ckey, 'last_resolved', conv, 'resolved_at', now)
+  customer_resolved(P, cid, conv, now)
 end
 local held = false
 if agent and agent ~= '' then
