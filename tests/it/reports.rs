@@ -444,3 +444,37 @@ async fn a_conversation_through_the_daemon_is_counted_with_its_sla_clocks() {
     assert_eq!(self::row(&by_agent, "alice")["conversations"], 1);
     app.stop().await;
 }
+
+/// A conversation a bot answered first: the team's first response is
+/// counted from the hand-off, and the bot's answers are not a response.
+#[tokio::test]
+async fn a_bot_conversation_counts_its_first_response_from_the_hand_off() {
+    let prefix = crate::support::unique_prefix();
+    let app = TestApp::ready(TestApp::spawn_with_prefix(&config(), prefix.clone()).await).await;
+    let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
+    let hour = Utc::now().with_minute(0).unwrap().with_second(0).unwrap().with_nanosecond(0).unwrap() - chrono::Duration::hours(2);
+    let s = |secs: i64| hour + chrono::Duration::minutes(5) + chrono::Duration::seconds(secs);
+    let ev = |seq, kind, at, agent, extra| Ev { conv: "Z", seq, kind, at, queue: "faq", channel: "sms", agent, extra };
+    let events = [
+        ev(1, "conversation.message", s(0), None, inbound()),
+        ev(2, "conversation.bot_replied", s(1), None, outbound()),
+        ev(3, "conversation.message", s(200), None, inbound()),
+        ev(4, "conversation.handed_off", s(200), None, json!({"reason": "keyword"})),
+        ev(5, "conversation.assigned", s(205), Some("alice"), json!({})),
+        ev(6, "conversation.replied", s(230), Some("alice"), outbound()),
+    ];
+    for e in &events {
+        publish(&js, &prefix, e, &e.id()).await;
+    }
+    let total = events.len() as u64;
+    let counted = wait_until(WAIT, || async { (handled(&[&app], "counted").await + handled(&[&app], "ignored").await >= total).then_some(()) }).await;
+    assert!(counted.is_some(), "the events reached the reports");
+    let from = hour.to_rfc3339();
+    let to = (hour + chrono::Duration::hours(1)).to_rfc3339();
+    let q = format!("from={}&to={}&group_by=queue", urlencode(&from), urlencode(&to));
+    let by_queue: Value = summary(&app, &q, Some(SUPERVISOR)).await.json().await.unwrap();
+    let faq = row(&by_queue, "faq");
+    let p50 = faq["first_response_secs"]["p50"].as_f64().unwrap_or_else(|| panic!("{faq}"));
+    assert!(close(p50, 30.0), "30 s from the hand-off, not 230 s from the first message nor 1 s to the bot: {faq}");
+    app.stop().await;
+}
