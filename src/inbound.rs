@@ -71,16 +71,15 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
     }
     let span = tracing::info_span!("route", message = %inbound.id, conversation = tracing::field::Empty);
     // Waits out an outage of Redis or NATS in place, however long.
-    let routed = patiently(&msg, "router", &app.metrics, stop, RouteError::is_transient, || route(app, &inbound)).instrument(span.clone()).await;
+    // Where the message is on the stream goes with it, for an erase.
+    let stream_seq = msg.info().map_or(0, |i| i.stream_sequence);
+    let routed = patiently(&msg, "router", &app.metrics, stop, RouteError::is_transient, || route(app, &inbound, stream_seq))
+        .instrument(span.clone())
+        .await;
     let Some(routed) = routed else { return };
     match routed {
         Ok(result) => {
             span.record("conversation", result.conversation.as_str());
-            // Where the message is on the stream, for an erase (a
-            // redelivery records it again: harmless).
-            if let Ok(info) = msg.info() {
-                crate::outbox::index(app, &[(result.conversation.clone(), "inbound", info.stream_sequence, 0)]).await;
-            }
             let _in_span = span.enter();
             ack(&msg, AckKind::Ack).await;
             let outcome = if result.duplicate {

@@ -131,6 +131,7 @@ async fn route(store: &Store, i: u64) -> anyhow::Result<RouteResult> {
             join_window_ms: 604_800_000,
             reopen_window_ms: 86_400_000,
             event_message: r#"{"id":"m","direction":"inbound","text":"bench"}"#.to_owned(),
+            stream_seq: 0,
         })
         .await?;
     Ok(result)

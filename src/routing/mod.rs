@@ -208,7 +208,10 @@ fn sms_keyword(text: &str) -> Option<bool> {
     }
 }
 
-pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, RouteError> {
+/// Routes one inbound message (at `stream_seq` on the inbound stream, 0:
+/// not from it) in one atomic Redis step, then moves its SLA clocks and
+/// publishes its events.
+pub async fn route(app: &App, inbound: &InboundMessage, stream_seq: u64) -> Result<RouteResult, RouteError> {
     if inbound.channel == Channel::Sms {
         if let Some(opted_out) = sms_keyword(&inbound.text) {
             // Recorded before routing: the message still joins the thread,
@@ -286,6 +289,7 @@ pub async fn route(app: &App, inbound: &InboundMessage) -> Result<RouteResult, R
             join_window_ms: ms(routing.join_window_secs),
             reopen_window_ms: ms(routing.reopen_window_secs),
             event_message: serde_json::to_string(&event_message).unwrap_or_default(),
+            stream_seq,
         })
         .await?;
     if inbound.channel == Channel::Email {

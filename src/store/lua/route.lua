@@ -14,8 +14,13 @@
 -- {queue, priority, skills, tags, rule, mode, offer_timeout_ms, language,
 -- bot (the queue's bot, '' for none)},
 -- 13 join window (ms, 0 = always join the open conversation), 14 reopen
--- window (ms), 15 the message as the events carry it (JSON), 16.. profile
+-- window (ms), 15 the message as the events carry it (JSON), 16 the
+-- message's sequence on the inbound stream (0: unknown), 17.. profile
 -- field/value pairs to set on the customer.
+--
+-- The stream sequence goes into the conversation's `{P}:conv:<id>:stream`
+-- (see `lua/stream_index.lua`) in the same step, so an erase finds every
+-- copy of the message on the stream, a redelivered or republished one too.
 --
 -- Appends the routing's events to the outbox (`reopened` when it reopened
 -- a conversation, then `assigned` or `offered` when it placed it, `queued`
@@ -40,10 +45,20 @@ local function after(conv)
   })
 end
 
+local stream_seq = tonumber(ARGV[16]) or 0
+local function index(conv)
+  if stream_seq > 0 and redis.call('EXISTS', P .. ':conv:' .. conv) == 1 then
+    redis.call('SADD', P .. ':conv:' .. conv .. ':stream', 'inbound:' .. string.format('%.0f', stream_seq))
+  end
+end
+
 local seen = redis.call('GET', KEYS[1])
 if seen then
   local ok, earlier = pcall(cjson.decode, seen)
   local conv = ok and type(earlier) == 'table' and earlier.conversation
+  if type(conv) == 'string' then
+    index(conv)
+  end
   return {'1', seen, type(conv) == 'string' and after(conv) or '{}'}
 end
 
@@ -101,7 +116,7 @@ local cfields = {}
 if new_customer then
   cfields = {'id', cid, 'created_at', now}
 end
-for i = 16, #ARGV, 2 do
+for i = 17, #ARGV, 2 do
   table.insert(cfields, ARGV[i])
   table.insert(cfields, ARGV[i + 1])
 end
@@ -212,6 +227,7 @@ else
 end
 redis.call('HSET', vkey, unpack(vfields))
 redis.call('RPUSH', vkey .. ':messages', msg)
+index(conv)
 
 local decision = nil
 local placed = false

@@ -43,6 +43,7 @@ impl Store {
             &req.join_window_ms.to_string(),
             &req.reopen_window_ms.to_string(),
             &req.event_message,
+            &req.stream_seq.to_string(),
         ]
         .iter()
         .map(|a| a.as_bytes().to_vec())

@@ -49,6 +49,9 @@ pub struct RouteRequest<'a> {
     pub reopen_window_ms: i64,
     /// The message as the routing's events carry it (JSON).
     pub event_message: String,
+    /// Its sequence on the inbound stream (0: not from the stream), kept
+    /// with the conversation for an erase.
+    pub stream_seq: u64,
 }
 
 /// The classification of a conversation as the scripts store it.
