@@ -193,8 +193,21 @@ async fn reload_on_hangup(app: Arc<App>, cancel: CancellationToken) {
             got = hangups.recv() => if got.is_none() { return },
         }
         // The reload logs what needs a restart, and the secrets it changed.
-        if let Err(e) = crate::routing::reload(&app).await {
+        let reloaded = crate::routing::reload(&app).await;
+        if let Err(e) = &reloaded {
             tracing::error!(error = %e, "reload refused; the previous configuration stays in force");
         }
+        // An operator's action like the admin API's reload: on the audit trail.
+        let entry = crate::privacy::audit::AuditEntry {
+            action: "config.reload",
+            actor: crate::privacy::audit::Actor { kind: "signal", id: "SIGHUP".into() },
+            method: "SIGNAL".into(),
+            route: "SIGHUP".into(),
+            target: Default::default(),
+            status: if reloaded.is_ok() { 200 } else { 422 },
+            client: None,
+            forwarded_for: None,
+        };
+        crate::privacy::audit::record(&app, entry).await;
     }
 }

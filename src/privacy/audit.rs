@@ -55,9 +55,9 @@ pub fn action(method: &str, route: &str) -> Option<&'static str> {
 /// Who acted.
 #[derive(Clone, Debug, Serialize)]
 pub struct Actor {
-    /// `agent` or `admin`.
+    /// `agent`, `admin`, or `signal` (an operator's signal to the process).
     pub kind: &'static str,
-    /// The agent id, or `admin` for the admin token.
+    /// The agent id, `admin` for the admin token, or the signal (`SIGHUP`).
     pub id: String,
 }
 

@@ -94,22 +94,20 @@ fn secrets_come_from_files_and_are_never_printed() {
     assert!(both.to_string().contains("agents.alice.token"));
 }
 
-#[test]
-fn sigterm_exits_zero_within_the_bound() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let prefix = crate::support::unique_prefix();
-    let mut child = clean_env(&mut Command::new(BIN))
+/// The daemon with config/demo.toml as a process of its own, on `port`
+/// and `prefix`; returns once it answers `/readyz` with 200.
+fn serve_demo(port: u16, prefix: &str) -> std::process::Child {
+    let child = clean_env(&mut Command::new(BIN))
         .args(["serve", "--config", "config/demo.toml"])
         .env("SWITCHBOARD__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("SWITCHBOARD__NATS__PREFIX", &prefix)
-        .env("SWITCHBOARD__REDIS__PREFIX", &prefix)
+        .env("SWITCHBOARD__NATS__PREFIX", prefix)
+        .env("SWITCHBOARD__REDIS__PREFIX", prefix)
         .env("SWITCHBOARD__SHUTDOWN__TIMEOUT_SECS", "5")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let started = Instant::now();
-    let mut ready = false;
     while started.elapsed() < Duration::from_secs(20) {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::Read;
@@ -117,13 +115,22 @@ fn sigterm_exits_zero_within_the_bound() {
             let mut buf = String::new();
             let _ = s.read_to_string(&mut buf);
             if buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200") {
-                ready = true;
-                break;
+                return child;
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(ready, "daemon did not become ready");
+    panic!("daemon did not become ready");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn sigterm_exits_zero_within_the_bound() {
+    let prefix = crate::support::unique_prefix();
+    let mut child = serve_demo(free_port(), &prefix);
     let term = Instant::now();
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     loop {
@@ -140,4 +147,32 @@ fn tempfile(name: &str) -> (std::path::PathBuf, std::fs::File) {
     let path = std::env::temp_dir().join(format!("switchboard-{name}-{}.toml", ulid::Ulid::new()));
     let f = std::fs::File::create(&path).unwrap();
     (path, f)
+}
+
+/// A reload by SIGHUP is an operator's action like the admin API's: it is
+/// on the audit trail, by `signal`.
+#[tokio::test]
+async fn a_reload_by_sighup_is_on_the_audit_trail() {
+    let prefix = crate::support::unique_prefix();
+    let mut child = serve_demo(free_port(), &prefix);
+    assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
+    let found = crate::support::wait_until(Duration::from_secs(20), || {
+        let js = js.clone();
+        let prefix = prefix.clone();
+        async move {
+            let mut stream = js.get_stream(format!("{prefix}_audit")).await.ok()?;
+            let last = stream.info().await.ok()?.state.last_sequence;
+            (last > 0).then_some(())?;
+            let msg = stream.get_raw_message(last).await.ok()?;
+            let event: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
+            (event["type"] == "switchboard.audit.config.reload").then_some(event)
+        }
+    })
+    .await;
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let event = found.expect("a config.reload audit event");
+    assert_eq!(event["data"]["actor"], serde_json::json!({"kind": "signal", "id": "SIGHUP"}), "{event}");
+    assert_eq!(event["data"]["status"], 200, "{event}");
 }
