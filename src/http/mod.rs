@@ -74,6 +74,7 @@ route_table! {
     "/webhooks/wechat/{account}" => get(wechat::verify).post(wechat::push);
     "/integrations/slack/events" => post(slack::events);
     "/integrations/slack/interactivity" => post(slack::interactivity);
+    "/integrations/slack/commands" => post(slack::commands);
     "/csat/{token}" => get(csat::answer);
     "/dashboard" => get(dashboard::page);
     "/dashboard/app.js" => get(dashboard::script);

@@ -48,6 +48,7 @@ pub const BEARER: &str = "bearer";
         super::email::inbound,
         super::slack::events,
         super::slack::interactivity::interactivity,
+        super::slack::commands::commands,
         super::widget_js,
         super::widget_demo,
         super::csat::answer,

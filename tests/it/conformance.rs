@@ -131,6 +131,7 @@ async fn every_route_answers_what_the_document_describes() {
     x.call(Method::GET, "/webhooks/wechat/{account}", "/webhooks/wechat/none?signature=x&timestamp=1&nonce=n&echostr=e", None, None).await;
     x.call(Method::POST, "/webhooks/wechat/{account}", "/webhooks/wechat/none?signature=x&timestamp=1&nonce=n", None, Some(("text/xml", "<xml/>".into()))).await;
     x.call(Method::POST, "/integrations/slack/interactivity", "/integrations/slack/interactivity", None, Some(("application/x-www-form-urlencoded", "payload=%7B%7D".into()))).await;
+    x.call(Method::POST, "/integrations/slack/commands", "/integrations/slack/commands", None, Some(("application/x-www-form-urlencoded", "command=%2Fswitchboard&text=away&user_id=U0".into()))).await;
     x.call(Method::POST, "/integrations/slack/events", "/integrations/slack/events", None, Some(("application/json", "{\"type\":\"url_verification\",\"challenge\":\"c\"}".into()))).await;
 
     // The agent API, on alice's conversation.

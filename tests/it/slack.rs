@@ -377,3 +377,54 @@ async fn a_rate_limit_pauses_the_channel_for_every_replica() {
     assert!(pause > Duration::from_secs(25) && pause <= Duration::from_secs(30), "{pause:?}");
     assert_eq!(two.slack_channel_pause("C0OTHER").await.unwrap(), None, "only that channel waits");
 }
+
+/// `/switchboard away|available|status` sets and tells the mapped agent's
+/// presence; an unmapped user, an unknown word and a bad signature change
+/// nothing.
+#[tokio::test]
+async fn the_slash_command_sets_the_agents_presence() {
+    let twilio = FakePeer::start(vec![]).await;
+    let slack = FakeSlack::start().await;
+    let app = TestApp::spawn_ready(&config(&twilio, &slack)).await;
+    let command = |user: &str, text: &str, sign: bool| {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("command", "/switchboard")
+            .append_pair("text", text)
+            .append_pair("user_id", user)
+            .append_pair("team_id", "T0")
+            .finish();
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let sig = if sign { signature(&ts, &form) } else { "v0=00".into() };
+        let req = reqwest::Client::new()
+            .post(app.url("/integrations/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(form)
+            .send();
+        async move {
+            let r = req.await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let status = || {
+        let req = reqwest::Client::new().get(app.url("/api/v1/supervisor/snapshot")).bearer_auth("admin-secret").send();
+        async move {
+            let v: Value = req.await.unwrap().json().await.unwrap();
+            v["agents"].as_array().unwrap().iter().find(|a| a["agent"] == "bob").unwrap()["status"].clone()
+        }
+    };
+    assert_eq!(status().await, "available");
+    let (code, said) = command("U0BOB", "away", true).await;
+    assert_eq!((code, said["response_type"].as_str()), (200, Some("ephemeral")), "{said}");
+    assert_eq!(said["text"], "bob is now away.");
+    assert_eq!(status().await, "away");
+    assert_eq!(command("U0BOB", "status", true).await.1["text"], "bob is away.");
+    assert_eq!(command("U0BOB", "sleeping", true).await.1["text"].as_str().map(|t| t.starts_with("Usage")), Some(true));
+    assert!(command("U0NOBODY", "available", true).await.1["text"].as_str().unwrap().contains("not mapped"));
+    assert_eq!(command("U0BOB", "available", false).await.0, 401, "a bad signature");
+    assert_eq!(status().await, "away", "nothing acted on");
+    assert_eq!(command("U0BOB", "Available", true).await.1["text"], "bob is now available.");
+    assert_eq!(status().await, "available");
+    app.stop().await;
+}

@@ -10,9 +10,11 @@
 //! edits and deletions are ignored; an `event_id` is acted on once
 //! (Slack's retries, `X-Slack-Retry-Num`, are answered at once).
 
+pub mod commands;
 pub mod interactivity;
 pub mod verify;
 
+pub use commands::commands;
 pub use interactivity::interactivity;
 
 use std::sync::Arc;
