@@ -97,7 +97,7 @@ fn secrets_come_from_files_and_are_never_printed() {
 /// The daemon with config/demo.toml as a process of its own, on `port`
 /// and `prefix`; returns once it answers `/readyz` with 200.
 fn serve_demo(port: u16, prefix: &str) -> std::process::Child {
-    let child = clean_env(&mut Command::new(BIN))
+    let mut child = clean_env(&mut Command::new(BIN))
         .args(["serve", "--config", "config/demo.toml"])
         .env("SWITCHBOARD__SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD__NATS__PREFIX", prefix)
@@ -120,6 +120,8 @@ fn serve_demo(port: u16, prefix: &str) -> std::process::Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("daemon did not become ready");
 }
 
