@@ -31,6 +31,7 @@
 //! | `{P}:conv:<id>:msgids`           | set    | the email Message-IDs mapped to the conversation (`email:msgid:`) |
 //! | `{P}:erased:<id>`                | string | an erased conversation → the first event `seq` kept (EX 7 d): its stream messages published later are deleted at once (`lua/stream_index.lua`) |
 //! | `{P}:erased:h:<hex>`             | string | the keyed hash of an id an erased customer was known by (customer id, shop id, `kind:value`) → the customer id (EX 30 d): a repeated erase answers zero counts, not 404 |
+//! | `{P}:rekey:cursor`               | string | the `SCAN` cursor of a `switchboard rekey` under way (deleted when it is through); `{P}:rekey:lock` (PX): the process rekeying now |
 //! | `{P}:retention:cursor`           | string | the last conversation id the retention sweep looked at (`lua/retention.lua`); `{P}:retention:lock` (PX): the replica sweeping now |
 //! | `{P}:privacy:key`                | string | the key of the keyed hashes (HMAC-SHA-256) that stand for an erased customer's number in `optout:sms:` (`h:<hex>`) |
 //! | `{P}:sla:<id>`                   | string | the conversation's SLA clocks, JSON (`sla::clock::Clocks`), replaced by compare-and-set (EX 90 d) |
@@ -352,6 +353,21 @@ impl Keys {
     /// The key of the keyed hashes of erased numbers.
     pub fn privacy_key(&self) -> String {
         format!("{}:privacy:key", self.base)
+    }
+
+    /// The `SCAN` pattern of the conversations' keys (records, histories).
+    pub fn conversations_glob(&self) -> String {
+        format!("{}:conv:*", self.base)
+    }
+
+    /// The cursor of a rekey under way.
+    pub fn rekey_cursor(&self) -> String {
+        format!("{}:rekey:cursor", self.base)
+    }
+
+    /// The lock of the process rekeying.
+    pub fn rekey_lock(&self) -> String {
+        format!("{}:rekey:lock", self.base)
     }
 
     /// Inbound messages routed in one minute (since the epoch).
