@@ -214,3 +214,88 @@ async fn a_key_put_in_front_keeps_old_values_readable_and_rekey_moves_them() {
     assert_eq!(untouched.matches("enc:v1:k2:").count(), 2, "left as they are: {untouched}");
     app.stop().await;
 }
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(socket: &mut Socket, frame: Value) {
+    use futures::SinkExt;
+    socket.send(tokio_tungstenite::tungstenite::Message::Text(frame.to_string().into())).await.unwrap();
+}
+
+/// The next text frame of `kind`, skipping others.
+async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let frame = tokio::time::timeout(WAIT, socket.next()).await.expect("a frame").expect("open").unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn web_chat_history_and_csat_comments_are_sealed_and_shown_in_clear() {
+    let k1 = key_file(0x44);
+    let toml = format!(
+        r#"
+        [server]
+        admin_token = "admin-secret"
+        [channels.webchat]
+        session_secret = "a-session-secret-of-32-bytes!!!!"
+        [agents.alice]
+        token = "alice-token"
+        capacity = {{ chat = 2 }}
+        [csat]
+        enabled = true
+        delay_secs = 0
+        comment = true
+        question = {{ en = "How did we do?", zh = "请评价" }}
+        {}
+        "#,
+        keys_toml(&[("k1", &k1)])
+    );
+    let app = TestApp::spawn_ready(&toml).await;
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (chat_text, comment) = (format!("chat-text-{tag}"), format!("comment-{tag}"));
+    let session: Value =
+        reqwest::Client::new().post(app.url("/webchat/sessions")).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let url = format!("ws://{}/webchat/ws?token={}", app.addr, session["session_token"].as_str().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(&mut socket, json!({ "type": "message", "client_id": "m1", "text": chat_text })).await;
+    next_of(&mut socket, "ack").await;
+    let conv = alices_conversation(&app).await;
+    let (status, v) = call(&app, reqwest::Method::POST, &format!("/api/v1/conversations/{conv}/resolve"), None).await;
+    assert_eq!(status, 200, "{v}");
+    next_of(&mut socket, "csat").await;
+    send(&mut socket, json!({ "type": "csat", "score": 4, "comment": comment })).await;
+    assert_eq!(next_of(&mut socket, "csat_done").await["score"], 4);
+
+    // In clear: the widget's history and the API's score.
+    send(&mut socket, json!({ "type": "history", "after": 0 })).await;
+    let history = next_of(&mut socket, "history").await;
+    assert!(history["messages"].as_array().unwrap().iter().any(|m| m["text"] == json!(chat_text)), "{history}");
+    let (_, detail) = call(&app, reqwest::Method::GET, &format!("/api/v1/conversations/{conv}"), None).await;
+    assert_eq!(detail["conversation"]["csat"]["comment"], json!(comment), "{detail}");
+
+    // Sealed in Redis and on the streams.
+    let needles = [chat_text.as_str(), comment.as_str()];
+    let clean = wait_until(WAIT, || async {
+        let dump = redis_dump(&app.prefix).await;
+        containing(&dump, &needles).is_empty().then_some(dump)
+    })
+    .await;
+    let dump = match clean {
+        Some(dump) => dump,
+        None => {
+            let dump = redis_dump(&app.prefix).await;
+            panic!("plaintext in Redis: {:?}", containing(&dump, &needles))
+        }
+    };
+    assert!(dump.iter().any(|l| l.contains(":log => enc:v1:k1:")), "the chat log is sealed: {dump:?}");
+    assert!(dump.iter().any(|l| l.contains("csat_comment | enc:v1:k1:")), "the comment is sealed: {dump:?}");
+    let streamed = stream_dump(&app.prefix).await;
+    assert!(containing(&streamed, &needles).is_empty(), "plaintext on a stream: {:?}", containing(&streamed, &needles));
+    app.stop().await;
+}
