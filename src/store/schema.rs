@@ -15,7 +15,7 @@
 //! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number); the survey's `csat_asked` (the resolve asked for, ms), `csat_asked_at`, `csat_score`, `csat_comment`, `csat_at`, `csat_msg` (what carried the score), see `store::csat`; `pending_since` (ms: when the conversation went pending, see `{P}:agent:<id>:pending`); with a bot: `bot`, `bot_turns` (customer messages it took), `bot_misses` (FAQ misses in a row), `last_bot_at`, `handed_off_at`; `closed_replied` / `waiting_replied` (when that notice went out: once per conversation, `lua/notice.lua`) |
 //! | `{P}:bot:step:<message id>`   | string | a bot took its step on that customer message (EX 7 d, `lua/bot.lua`): a redelivered message gets no second bot reply |
 //! | `{P}:convs`                      | zset   | every conversation id, score 0 (listed by id: ULIDs sort by creation), added by `route.lua` as it creates one |
-//! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first                        |
+//! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first (`text` and URLs sealed with `[security] data_keys`) |
 //! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`, `missed`; from configuration: `cap:<ch>`, `cap_total`, `skill:<s>`, `lang:<l>`, `langs` (`*`: any) |
 //! | `{P}:agents`, `{P}:agents:<ch>`  | set    | every agent; the agents with a capacity on ch      |
 //! | `{P}:avail:<ch>`                 | zset   | agents available with free capacity on ch → occupancy ‰ × 1e10 + last assignment (s) |
