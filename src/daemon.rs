@@ -39,11 +39,27 @@ pub enum StartError {
     Delivery(#[from] reqwest::Error),
 }
 
+/// Installs the data keys (`[security]`), or warns when a listener off
+/// loopback suggests production and nothing is encrypted at rest.
+fn install_keys(settings: &Settings) {
+    let keyring = settings.security.keyring();
+    match &keyring {
+        Some(k) => tracing::info!(keys = ?k.ids(), current = k.current(), "encryption at rest on"),
+        None if !settings.server.listen.ip().is_loopback() => tracing::warn!(
+            listen = %settings.server.listen,
+            "[security] data_keys is empty: customer messages, notes and CSAT comments are stored in plain text"
+        ),
+        None => {}
+    }
+    crate::sealing::install(keyring);
+}
+
 /// Runs one instance on `listener` until `shutdown` fires, then stops
 /// intake, lets in-flight work finish within `shutdown.timeout_secs`, and
 /// returns. NATS and Redis may be down at start: the instance serves
 /// `/readyz` 503 and sets itself up when they come.
 pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
+    install_keys(&settings);
     let bus = Bus::connect(&settings.nats).await?;
     let store = Store::new(&settings.redis)?.with_chat_ttl(settings.retention.webchat_ttl());
     let app = Arc::new(App {

@@ -32,6 +32,7 @@ pub mod privacy;
 pub mod replay;
 pub mod reports;
 pub mod routing;
+pub mod sealing;
 pub mod senders;
 pub mod shutdown;
 pub mod signing;

@@ -1,4 +1,4 @@
-//! The `switchboard` command: `serve`, `check-config`, `bench` and `simulate`.
+//! The `switchboard` command: `serve`, `check-config`, `rekey`, `bench` and `simulate`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +25,13 @@ enum Command {
     },
     /// Validate the configuration and print every problem with its key.
     CheckConfig {
+        /// A TOML file layered over the embedded defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Seal again, with the first key of `[security] data_keys`, the values
+    /// in Redis sealed with an older key (resumable; one run at a time).
+    Rekey {
         /// A TOML file layered over the embedded defaults.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -66,6 +73,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Rekey { config } => match load(config) {
+            Ok(settings) => rekey(&settings),
+            Err(code) => code,
+        },
         Command::Bench(options) => match bench(&options) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -101,6 +112,26 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         switchboard::shutdown::on_signal(shutdown.clone());
         switchboard::run(settings, listener, shutdown).await.context("switchboard failed to start")
     })
+}
+
+/// Runs the rekey; its counts as JSON on stdout, or the reason on stderr.
+fn rekey(settings: &Settings) -> ExitCode {
+    switchboard::telemetry::init_logging(&settings.log);
+    let done = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(switchboard::privacy::rekey::run(settings)).map_err(|e| e.to_string()));
+    match done {
+        Ok(counts) => {
+            println!("{}", serde_json::json!({ "rekey": "done", "counts": counts }));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switchboard rekey: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs the benchmark and prints the table, or with `--json` the JSON

@@ -136,8 +136,20 @@ pub async fn run_durable<F, Fut>(
 
 /// Decodes a bus message; an undecodable one is a poison message: it is
 /// terminated (never redelivered) and counted, and `None` is returned.
+///
+/// A sealed payload that does not open (its key id not configured, or the
+/// wrong key) is not terminated: it is logged with the key id and handed
+/// back for a minute, so that it is handled once the key is configured.
 pub async fn decode_or_term<T: DeserializeOwned>(msg: &Message, metrics: &Metrics, stage: &str) -> Option<T> {
-    match serde_json::from_slice(&msg.payload) {
+    let payload = match super::open_payload(&msg.payload) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(worker = stage, key_id = e.key_id(), error = %e, "cannot decrypt a stream message; retried in a minute");
+            ack(msg, AckKind::Nak(Some(Duration::from_secs(60)))).await;
+            return None;
+        }
+    };
+    match serde_json::from_slice(&payload) {
         Ok(v) => Some(v),
         Err(e) => {
             tracing::error!(worker = stage, error = %e, "undecodable message terminated");

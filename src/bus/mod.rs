@@ -24,6 +24,15 @@
 //! (headers included) and refused with [`BusError::TooLarge`], never sent.
 
 pub mod consume;
+
+/// A stream message's payload opened (see `Bus::seal_payload`); a payload
+/// that is not sealed is answered as it is.
+pub fn open_payload(payload: &Bytes) -> Result<Bytes, crate::sealing::SealError> {
+    match std::str::from_utf8(payload) {
+        Ok(text) if crate::sealing::key_id(text).is_some() => crate::sealing::open(text).map(Bytes::from),
+        _ => Ok(payload.clone()),
+    }
+}
 mod subjects;
 
 use std::time::Duration;
@@ -258,6 +267,18 @@ impl Bus {
         self.publish_headers(subject, msg_id, None, payload).await
     }
 
+    /// The payload as the stream stores it: with `[security] data_keys`,
+    /// sealed whole (`enc:v1:…`, see `crate::sealing`), except on the audit
+    /// trail (which holds no message text) and when already sealed (a
+    /// replay). Consumers open it with [`open_payload`].
+    fn seal_payload(&self, subject: &str, payload: Bytes) -> Bytes {
+        let audit = subject.starts_with(&self.subjects.audit(""));
+        match (crate::sealing::keyring(), std::str::from_utf8(&payload)) {
+            (Some(keys), Ok(text)) if !audit && crate::sealing::key_id(text).is_none() => Bytes::from(keys.seal(text)),
+            _ => payload,
+        }
+    }
+
     /// [`publish`](Self::publish) with the [`REPLAY_HEADER`]: an operator's
     /// replay of a dead letter, which the consumers handle even where they
     /// would skip a plain re-publish (delivery's "delivered before").
@@ -273,6 +294,7 @@ impl Bus {
         payload: Bytes,
     ) -> Result<Option<u64>, BusError> {
         let fail = |subject: &str, e: String| BusError::Publish { subject: subject.to_owned(), reason: e };
+        let payload = self.seal_payload(&subject, payload);
         let extra_len = extra.map_or(0, |(name, value)| header_bytes(name.len() + value.len()));
         self.check_size(&subject, payload.len() + header_bytes(msg_id.len()) + extra_len)?;
         let mut headers = HeaderMap::new();

@@ -163,8 +163,11 @@ pub fn restart_needed(running: &Settings, new: &Settings) -> Vec<&'static str> {
         ("outbound", &running.outbound, &new.outbound),
         ("delivery", &running.delivery, &new.delivery),
         ("log", &running.log, &new.log),
+        ("security", &running.security, &new.security),
     ] {
-        let secret_differs = name == "redis" && !same_secret(Some(&running.redis.url), Some(&new.redis.url));
+        // The data keys print as ids and files only: their bytes compared too.
+        let secret_differs = (name == "redis" && !same_secret(Some(&running.redis.url), Some(&new.redis.url)))
+            || (name == "security" && running.security.loaded != new.security.loaded);
         if differs(a, b) || secret_differs {
             sections.push(name);
         }

@@ -166,6 +166,7 @@ fn build(mut root: BTreeMap<String, Value>, p: &mut Problems) -> Settings {
         outbox: section!("outbox"),
         reports: section!("reports"),
         retention: section!("retention"),
+        security: section!("security"),
         supervisor: section!("supervisor"),
         alerts: section!("alerts"),
         csat: section!("csat"),

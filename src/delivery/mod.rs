@@ -156,7 +156,8 @@ async fn handle(app: &App, msg: Message, stop: &CancellationToken) {
             }
         }
     }
-    let body = msg.payload.clone();
+    // Agents' tools and targets get the plaintext (decode_or_term opened it).
+    let body = crate::bus::open_payload(&msg.payload).unwrap_or_default();
     // Fan-out subjects for agents' own tools: at least once, like the log.
     let subjects = app.bus.subjects();
     let mut fanout = Vec::new();

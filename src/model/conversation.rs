@@ -240,7 +240,7 @@ impl Csat {
         let Some(score) = super::number(hash, "csat_score")? else { return Ok(None) };
         Ok(Some(Csat {
             score: u8::try_from(score).map_err(|_| ModelError::invalid("csat_score", &score.to_string()))?,
-            comment: field(hash, "csat_comment").map(str::to_owned),
+            comment: field(hash, "csat_comment").map(|c| crate::sealing::open_or_blank(c, "csat_comment")),
             at: super::time(hash, "csat_at")?.ok_or(ModelError::Missing { field: "csat_at" })?,
         }))
     }

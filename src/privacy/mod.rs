@@ -17,6 +17,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub mod audit;
+pub mod rekey;
 pub mod retention;
 
 use crate::app::App;

@@ -83,7 +83,7 @@ impl Store {
             .arg(&s.queue_json);
         for say in [&s.say, &s.notice] {
             let say = say.clone().unwrap_or_default();
-            inv.arg(say.stored).arg(say.message).arg(say.outbound_id).arg(say.outbound);
+            inv.arg(crate::sealing::seal_entry(&say.stored)).arg(say.message).arg(say.outbound_id).arg(say.outbound);
         }
         let (json, entries) = self.invoke_emitting(&inv).await?;
         let outcome = serde_json::from_str(&json).map_err(super::routing::corrupt(self.keys.conversation(s.conversation)))?;

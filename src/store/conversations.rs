@@ -70,13 +70,13 @@ impl Store {
         let mut c = self.conn().await?;
         let r: Result<Vec<String>, _> = c.lrange(self.keys.messages(id), 0, -1).await;
         let raw = self.check(r).await?;
-        Ok(raw.iter().filter_map(|m| serde_json::from_str(m).ok()).collect())
+        Ok(raw.iter().filter_map(|m| serde_json::from_str(m).ok()).map(crate::sealing::open_entry).collect())
     }
 
     /// Appends a message (a note) to a conversation's history.
     pub async fn append_message(&self, id: &str, stored_message: &str) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
-        let r: Result<(), _> = c.rpush(self.keys.messages(id), stored_message).await;
+        let r: Result<(), _> = c.rpush(self.keys.messages(id), crate::sealing::seal_entry(stored_message)).await;
         self.check(r).await
     }
 

@@ -93,7 +93,7 @@ impl Store {
             .arg(ask.round)
             .arg(ask.outbound_id)
             .arg(&ask.outbound)
-            .arg(&ask.stored)
+            .arg(crate::sealing::seal_entry(&ask.stored))
             .arg(ask.channel)
             .arg(ask.ttl_secs);
         self.invoke_emitting(&inv).await
@@ -114,7 +114,8 @@ impl Store {
             .arg(answer.comment)
             .arg(answer.carrier)
             .arg(answer.window_ms)
-            .arg(if answer.alert { "1" } else { "0" });
+            .arg(if answer.alert { "1" } else { "0" })
+            .arg(crate::sealing::seal(answer.comment));
         let (json, entries) = self.invoke_emitting(&inv).await?;
         let recorded = serde_json::from_str(&json).map_err(super::routing::corrupt(key))?;
         Ok((recorded, entries))

@@ -29,6 +29,7 @@ mod privacy;
 pub use privacy::{Erased, StreamRef};
 pub mod ratelimit;
 mod reports;
+mod rekey;
 mod routing;
 pub mod schema;
 mod sends;
@@ -50,6 +51,7 @@ use redis::Script;
 use secrecy::ExposeSecret;
 
 pub use schema::Keys;
+pub use rekey::RekeyCounts;
 pub use agents::{AgentSync, QueueStats};
 pub use bots::{BotOutcome, BotSay, BotStep};
 pub use office::Notice;

@@ -36,7 +36,7 @@ impl Store {
             .arg(n.state)
             .arg(n.channel)
             .arg(n.ttl_secs)
-            .arg(&n.say.stored)
+            .arg(crate::sealing::seal_entry(&n.say.stored))
             .arg(&n.say.outbound_id)
             .arg(&n.say.outbound);
         let (outcome, entries) = self.invoke_emitting(&inv).await?;

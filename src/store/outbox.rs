@@ -252,7 +252,7 @@ impl Store {
             .arg(r.conversation)
             .arg(r.id)
             .arg(r.agent)
-            .arg(&r.stored)
+            .arg(crate::sealing::seal_entry(&r.stored))
             .arg(&r.message)
             .arg(r.ttl_secs)
             .arg(r.channel.as_str());

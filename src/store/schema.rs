@@ -15,7 +15,7 @@
 //! | `{P}:conv:<id>`                  | hash   | state, queue, agent, channel, account, address, times, requirements (`req_skills`, `language`, `priority`, `relax`, `mode`), `rule`, `tags`, `event_seq` (its last event's sequence number); the survey's `csat_asked` (the resolve asked for, ms), `csat_asked_at`, `csat_score`, `csat_comment`, `csat_at`, `csat_msg` (what carried the score), see `store::csat`; `pending_since` (ms: when the conversation went pending, see `{P}:agent:<id>:pending`); with a bot: `bot`, `bot_turns` (customer messages it took), `bot_misses` (FAQ misses in a row), `last_bot_at`, `handed_off_at`; `closed_replied` / `waiting_replied` (when that notice went out: once per conversation, `lua/notice.lua`) |
 //! | `{P}:bot:step:<message id>`   | string | a bot took its step on that customer message (EX 7 d, `lua/bot.lua`): a redelivered message gets no second bot reply |
 //! | `{P}:convs`                      | zset   | every conversation id, score 0 (listed by id: ULIDs sort by creation), added by `route.lua` as it creates one |
-//! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first                        |
+//! | `{P}:conv:<id>:messages`         | list   | JSON messages, oldest first (`text` and URLs sealed with `[security] data_keys`) |
 //! | `{P}:agent:<id>`                 | hash   | `status`, `load`, `load:<ch>`, `last_assigned_ms`, `missed`; from configuration: `cap:<ch>`, `cap_total`, `skill:<s>`, `lang:<l>`, `langs` (`*`: any) |
 //! | `{P}:agents`, `{P}:agents:<ch>`  | set    | every agent; the agents with a capacity on ch      |
 //! | `{P}:avail:<ch>`                 | zset   | agents available with free capacity on ch → occupancy ‰ × 1e10 + last assignment (s) |
@@ -31,6 +31,7 @@
 //! | `{P}:conv:<id>:msgids`           | set    | the email Message-IDs mapped to the conversation (`email:msgid:`) |
 //! | `{P}:erased:<id>`                | string | an erased conversation → the first event `seq` kept (EX 7 d): its stream messages published later are deleted at once (`lua/stream_index.lua`) |
 //! | `{P}:erased:h:<hex>`             | string | the keyed hash of an id an erased customer was known by (customer id, shop id, `kind:value`) → the customer id (EX 30 d): a repeated erase answers zero counts, not 404 |
+//! | `{P}:rekey:cursor`               | string | the `SCAN` cursor of a `switchboard rekey` under way (deleted when it is through); `{P}:rekey:lock` (PX): the process rekeying now |
 //! | `{P}:retention:cursor`           | string | the last conversation id the retention sweep looked at (`lua/retention.lua`); `{P}:retention:lock` (PX): the replica sweeping now |
 //! | `{P}:privacy:key`                | string | the key of the keyed hashes (HMAC-SHA-256) that stand for an erased customer's number in `optout:sms:` (`h:<hex>`) |
 //! | `{P}:sla:<id>`                   | string | the conversation's SLA clocks, JSON (`sla::clock::Clocks`), replaced by compare-and-set (EX 90 d) |
@@ -352,6 +353,21 @@ impl Keys {
     /// The key of the keyed hashes of erased numbers.
     pub fn privacy_key(&self) -> String {
         format!("{}:privacy:key", self.base)
+    }
+
+    /// The `SCAN` pattern of the conversations' keys (records, histories).
+    pub fn conversations_glob(&self) -> String {
+        format!("{}:conv:*", self.base)
+    }
+
+    /// The cursor of a rekey under way.
+    pub fn rekey_cursor(&self) -> String {
+        format!("{}:rekey:cursor", self.base)
+    }
+
+    /// The lock of the process rekeying.
+    pub fn rekey_lock(&self) -> String {
+        format!("{}:rekey:lock", self.base)
     }
 
     /// Inbound messages routed in one minute (since the epoch).

@@ -65,7 +65,8 @@ impl Store {
         keep: u32,
     ) -> Result<bool, StoreError> {
         let mut inv = self.chat_commit.key(self.keys.chat_slot(visitor, slot));
-        inv.key(self.keys.chat_log(visitor)).arg(seq).arg(message_json).arg(keep).arg(self.chat_ttl.as_secs());
+        // Sealed whole with `[security] data_keys` (see `crate::sealing`).
+        inv.key(self.keys.chat_log(visitor)).arg(seq).arg(crate::sealing::seal(message_json)).arg(keep).arg(self.chat_ttl.as_secs());
         let mut c = self.conn().await?;
         let r: Result<i64, _> = inv.invoke_async(&mut c).await;
         Ok(self.check(r).await? == 1)
@@ -81,6 +82,8 @@ impl Store {
         let mut messages = self.check(r).await?;
         let more = messages.len() > limit;
         messages.truncate(limit);
+        // One that does not open is left out (logged with its key id).
+        let messages = messages.iter().map(|m| crate::sealing::open_or_blank(m, "webchat_history")).filter(|m| !m.is_empty()).collect();
         Ok((messages, more))
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. A module may use the modules of lower layers
 /// only. A new top-level module must be placed here.
 const LAYERS: &[&[&str]] = &[
+    &["sealing"],
     &["model", "signing", "shutdown"],
     &["config"],
     &["telemetry", "events"],

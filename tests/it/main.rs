@@ -11,6 +11,7 @@ mod capacity;
 mod cli;
 mod concurrency;
 mod conformance;
+mod crypt;
 mod csat;
 mod dashboard;
 mod delivery;

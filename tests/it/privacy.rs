@@ -70,7 +70,7 @@ async fn alice_has(app: &TestApp, n: usize) -> Value {
 
 /// Every key under the prefix with every value in it (strings, hashes,
 /// lists, sets, zsets), as one text per key.
-async fn redis_dump(prefix: &str) -> Vec<String> {
+pub(crate) async fn redis_dump(prefix: &str) -> Vec<String> {
     let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let mut keys: Vec<String> = Vec::new();
@@ -139,7 +139,7 @@ async fn redis_dump(prefix: &str) -> Vec<String> {
 }
 
 /// Every message stored on the instance's streams (the audit trail's too).
-async fn stream_dump(prefix: &str) -> Vec<String> {
+pub(crate) async fn stream_dump(prefix: &str) -> Vec<String> {
     let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
     let mut out = Vec::new();
     for name in ["inbound", "outbound", "events", "audit"] {
@@ -176,7 +176,7 @@ async fn stream_dump(prefix: &str) -> Vec<String> {
     out
 }
 
-fn containing<'a>(dump: &'a [String], needles: &[&str]) -> Vec<&'a String> {
+pub(crate) fn containing<'a>(dump: &'a [String], needles: &[&str]) -> Vec<&'a String> {
     dump.iter()
         .filter(|line| needles.iter().any(|n| line.contains(n)))
         .collect()

@@ -12,6 +12,7 @@ mod channels;
 mod integrations;
 mod ops;
 mod routing;
+mod security;
 mod sending;
 mod server;
 mod sla;
@@ -24,6 +25,7 @@ pub use channels::*;
 pub use integrations::*;
 pub use ops::*;
 pub use routing::*;
+pub use security::*;
 pub use sending::*;
 pub use server::*;
 pub use sla::*;
@@ -53,6 +55,8 @@ pub struct Settings {
     pub reports: ReportsSettings,
     /// `[retention]`
     pub retention: RetentionSettings,
+    /// `[security]`
+    pub security: SecuritySettings,
     /// `[channels.*]`
     pub channels: ChannelsSettings,
     /// `[queues.<name>]`

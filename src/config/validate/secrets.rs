@@ -58,6 +58,7 @@ impl Settings {
                 target_secret(target, &format!("queues.{name}.deliver[{i}].secret"), p);
             }
         }
+        data_keys(&mut self.security, p);
         for (i, target) in self.sla.supervisors.iter_mut().enumerate() {
             target_secret(target, &format!("sla.supervisors[{i}].secret"), p);
         }
@@ -88,6 +89,25 @@ fn secret(value: &mut Option<SecretString>, file: &Option<PathBuf>, key: &str, p
     match read_secret_file(path) {
         Ok(s) => *value = Some(SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned())),
         Err(why) => p.push(format!("{key}_file"), format!("{}: {why}", path.display())),
+    }
+}
+
+/// Reads `[security] data_keys`: each id well-formed and unique, each file
+/// a key of 64 hexadecimal digits.
+fn data_keys(security: &mut SecuritySettings, p: &mut Problems) {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, k) in security.data_keys.iter().enumerate() {
+        let at = format!("security.data_keys[{i}]");
+        let id_ok = (1..=32).contains(&k.id.len()) && k.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !id_ok {
+            p.push(format!("{at}.id"), "must be 1 to 32 letters, digits, `_` or `-`");
+        } else if !seen.insert(k.id.clone()) {
+            p.push(format!("{at}.id"), format!("key id {:?} is given twice", k.id));
+        }
+        match read_secret_file(&k.key_file).and_then(|t| crate::sealing::parse_key(&t)) {
+            Ok(key) => security.loaded.push((k.id.clone(), key)),
+            Err(why) => p.push(format!("{at}.key_file"), format!("{}: {why}", k.key_file.display())),
+        }
     }
 }
 

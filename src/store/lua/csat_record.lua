@@ -11,7 +11,8 @@
 -- ARGV: 1 base `{P}`, 2 now (ms), 3 'conversation' or 'customer', 4 the
 -- round ('' for any: a text reply answers the latest question), 5 score,
 -- 6 comment, 7 the id of what carried it (message id, token), 8 window
--- (ms), 9 '1' when the score goes to the supervisors too.
+-- (ms), 9 '1' when the score goes to the supervisors too, 10 the comment
+-- as stored (sealed with `[security] data_keys`, else as 6).
 -- Returns (see reply()) JSON {outcome, conversation, queue, agent};
 -- outcome `recorded`, `duplicate` (this very answer before), `rated`
 -- (another answer before), `not_asked`, `stale` (another round), `expired`
@@ -54,7 +55,7 @@ if now - num(f[3]) > tonumber(ARGV[8]) then
 end
 redis.call('HSET', vkey, 'csat_score', ARGV[5], 'csat_at', now, 'csat_msg', ARGV[7])
 if ARGV[6] ~= '' then
-  redis.call('HSET', vkey, 'csat_comment', ARGV[6])
+  redis.call('HSET', vkey, 'csat_comment', ARGV[10])
 end
 emit(P, {type = 'switchboard.conversation.rated', conv = conv, at = now, score = tonumber(ARGV[5]),
   comment = ARGV[6], supervisors = ARGV[9] == '1'})

@@ -27,9 +27,11 @@ impl Store {
             self.keys.identity(req.identity.0, req.identity.1),
             req.shop_customer.map(|id| self.keys.identity("shop", id)).unwrap_or_default(),
         ];
+        // The history entry's text and URLs sealed (`[security] data_keys`).
+        let stored_message = crate::sealing::seal_entry(&req.stored_message);
         let mut args: Vec<Vec<u8>> = [
             self.keys.base(),
-            &req.stored_message,
+            &stored_message,
             &req.new_customer_id,
             &req.new_conversation_id,
             &req.now_ms.to_string(),
