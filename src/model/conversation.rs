@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::Channel;
 use utoipa::ToSchema;
 
-use super::{field, ModelError};
-use crate::model::AgentStatus;
+use super::{field, Decision, ModelError};
 
 /// Where a conversation is in its life. These are the only spellings the
 /// Lua scripts write to the hash's `state` field.
@@ -62,78 +61,6 @@ impl ConversationState {
 impl std::fmt::Display for ConversationState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// One agent the router examined for a conversation, and why it was or was
-/// not chosen.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Candidate {
-    /// The agent (`""` on the summary line of agents not listed one by one).
-    #[serde(default)]
-    pub agent: String,
-    /// Its status when examined (`None` on the summary line).
-    #[serde(default, deserialize_with = "lenient_status")]
-    pub status: Option<AgentStatus>,
-    /// Its load on the conversation's channel.
-    #[serde(default)]
-    pub load: u32,
-    /// Its capacity on the conversation's channel.
-    #[serde(default)]
-    pub capacity: u32,
-    /// Why it was chosen or passed over.
-    #[serde(default)]
-    pub reason: String,
-}
-
-/// A status as Lua wrote it: `""` (the summary line) is none.
-fn lenient_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<AgentStatus>, D::Error> {
-    let s = String::deserialize(d)?;
-    Ok(match s.as_str() {
-        "available" => Some(AgentStatus::Available),
-        "away" => Some(AgentStatus::Away),
-        "offline" => Some(AgentStatus::Offline),
-        _ => None,
-    })
-}
-
-/// The router's last decision for a conversation: whom it chose, when, and
-/// the candidates it examined.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
-pub struct Decision {
-    /// The agent chosen, if any.
-    pub chosen: Option<String>,
-    /// When it was decided.
-    pub at: Option<DateTime<Utc>>,
-    /// The agents examined, the chosen one first.
-    pub candidates: Vec<Candidate>,
-}
-
-/// The decision as the scripts store it (epoch ms, `""` for none, and an
-/// empty list that `cjson` may write as `{}`).
-#[derive(Deserialize)]
-struct StoredDecision {
-    #[serde(default)]
-    chosen: String,
-    #[serde(default)]
-    at: Option<serde_json::Value>,
-    #[serde(default)]
-    candidates: serde_json::Value,
-}
-
-impl Decision {
-    /// The decision stored as JSON in the hash's `decision` field.
-    fn from_json(raw: &str) -> Result<Decision, ModelError> {
-        let invalid = || ModelError::Invalid { field: "decision", value: raw.chars().take(64).collect() };
-        let stored: StoredDecision = serde_json::from_str(raw).map_err(|_| invalid())?;
-        let candidates = match stored.candidates {
-            serde_json::Value::Array(items) => {
-                items.into_iter().map(serde_json::from_value).collect::<Result<_, _>>().map_err(|_| invalid())?
-            }
-            _ => Vec::new(),
-        };
-        let at = stored.at.as_ref().and_then(|v| v.as_f64()).and_then(|ms| DateTime::from_timestamp_millis(ms as i64));
-        Ok(Decision { chosen: (!stored.chosen.is_empty()).then_some(stored.chosen), at, candidates })
     }
 }
 
@@ -340,6 +267,7 @@ fn tags(raw: Option<&str>) -> Result<Vec<String>, ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::AgentStatus;
 
     fn hash(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

@@ -13,6 +13,7 @@ mod answers;
 mod conversation;
 mod customer;
 mod dead_letter;
+mod decision;
 mod message;
 mod sla;
 mod stats;
@@ -26,7 +27,8 @@ pub use answers::{
     AgentConversations, ConversationDetail, ConversationPage, DeadLetterPage, Placement, Replayed, ReplyQueued, ReplyState,
     Resolved, StatusSet,
 };
-pub use conversation::{Candidate, Conversation, ConversationState, Csat, Decision, EmailThread};
+pub use conversation::{Conversation, ConversationState, Csat, EmailThread};
+pub use decision::{Candidate, Decision};
 pub use customer::{Customer, CustomerAttributes, Identity};
 pub use dead_letter::DeadLetter;
 pub use message::{Direction, Message, Note};
