@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{sms, wait_until, FakePeer, TestApp};
+use crate::support::{admin_get as get, sms, wait_until, FakePeer, TestApp};
 
 const WAIT: Duration = Duration::from_secs(15);
 const LINK_SECRET: &str = "csat-link-secret-for-tests";
@@ -42,11 +42,6 @@ fn config(twilio: &FakePeer, hook: &FakePeer, extra: &str) -> String {
         twilio = twilio.base(),
         hook = hook.base(),
     )
-}
-
-async fn get(app: &TestApp, path: &str) -> Value {
-    let r = reqwest::Client::new().get(app.url(path)).bearer_auth("admin-secret").send().await.unwrap();
-    r.json().await.unwrap_or(Value::Null)
 }
 
 async fn conversation(app: &TestApp, id: &str) -> Value {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{sms, wait_until, FakePeer, TestApp};
+use crate::support::{admin_get as get, sms, wait_until, FakePeer, TestApp};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -35,11 +35,6 @@ fn config(twilio: &FakePeer, hook: &FakePeer, routing: &str) -> String {
         twilio = twilio.base(),
         hook = hook.base(),
     )
-}
-
-async fn get(app: &TestApp, path: &str) -> Value {
-    let r = reqwest::Client::new().get(app.url(path)).bearer_auth("admin-secret").send().await.unwrap();
-    r.json().await.unwrap_or(Value::Null)
 }
 
 /// The conversation of `address` (the newest), once routed.

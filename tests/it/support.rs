@@ -293,6 +293,13 @@ impl Drop for Killable {
 }
 
 /// The Twilio auth token the SMS accounts of the integration tests use.
+/// `GET path` with the admin token the tests configure (`admin-secret`):
+/// the JSON answer, or `null` when it is not JSON.
+pub async fn admin_get(app: &TestApp, path: &str) -> serde_json::Value {
+    let r = reqwest::Client::new().get(app.url(path)).bearer_auth("admin-secret").send().await.unwrap();
+    r.json().await.unwrap_or(serde_json::Value::Null)
+}
+
 pub const TWILIO_TOKEN: &str = "twilio-test-token";
 
 /// Posts a Twilio-signed inbound SMS to account `shop` of `app` and
